@@ -1,0 +1,153 @@
+package io.modelmerge.storage.blob;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import java.util.zip.CRC32C;
+import java.util.zip.CheckedOutputStream;
+
+/**
+ * A directory on the local filesystem as a blob store (the embedded default). Writes go to a temporary file
+ * beside the target and are moved into place, so a reader never sees half an object.
+ */
+public final class LocalBlobStore implements BlobStore {
+    private static final String TEMP_SUFFIX = ".blobtmp";
+    private final Path root;
+
+    public LocalBlobStore(Path root) {
+        this.root = root.toAbsolutePath().normalize();
+    }
+
+    @Override
+    public URI root() {
+        return URI.create(root.toUri().toString().replaceAll("/?$", "/"));
+    }
+
+    /** Maps a key to its file, refusing keys that would leave the root. */
+    public Path path(String key) {
+        Path path = root.resolve(key).normalize();
+        if (!path.startsWith(root) || key.isEmpty()) {
+            throw new IllegalArgumentException("Key '" + key + "' is not inside " + root);
+        }
+        return path;
+    }
+
+    @Override
+    public Optional<BlobInfo> head(String key) throws IOException {
+        Path path = path(key);
+        if (!Files.isRegularFile(path)) {
+            return Optional.empty();
+        }
+        return Optional.of(new BlobInfo(key, Files.size(path), Optional.empty()));
+    }
+
+    @Override
+    public InputStream read(String key, long offset, long length) throws IOException {
+        Path path = path(key);
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(path, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new FileNotFoundException(root().resolve(key) + ": no such object");
+        }
+        channel.position(offset);
+        InputStream in = Channels.newInputStream(channel);
+        if (length < 0) {
+            return in;
+        }
+        return new BoundedInputStream(in, length);
+    }
+
+    @Override
+    public BlobInfo write(String key, InputStream content) throws IOException {
+        Path path = path(key);
+        Written temp = writeTemp(path, content);
+        Files.move(temp.file(), path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        return temp.info(key);
+    }
+
+    @Override
+    public Optional<BlobInfo> writeIfAbsent(String key, InputStream content) throws IOException {
+        Path path = path(key);
+        if (Files.exists(path)) {
+            return Optional.empty();
+        }
+        Written temp = writeTemp(path, content);
+        try {
+            // A hard link is created atomically and fails if the name is taken: create-if-absent.
+            Files.createLink(path, temp.file());
+            return Optional.of(temp.info(key));
+        } catch (FileAlreadyExistsException e) {
+            return Optional.empty();
+        } finally {
+            Files.deleteIfExists(temp.file());
+        }
+    }
+
+    /** A fully written, flushed temporary file and the size and CRC32C of what went into it. */
+    private record Written(Path file, long size, String crc32c) {
+        BlobInfo info(String key) {
+            return new BlobInfo(key, size, Optional.of(crc32c));
+        }
+    }
+
+    private static Written writeTemp(Path path, InputStream content) throws IOException {
+        Files.createDirectories(path.getParent());
+        Path temp = Files.createTempFile(path.getParent(), "." + path.getFileName(), TEMP_SUFFIX);
+        CRC32C crc = new CRC32C();
+        long size;
+        try (OutputStream out = new CheckedOutputStream(Files.newOutputStream(temp), crc)) {
+            size = content.transferTo(out);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(temp);
+            throw e;
+        }
+        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+            channel.force(true);
+        }
+        return new Written(temp, size, Crc32c.encode(crc.getValue()));
+    }
+
+    @Override
+    public List<BlobInfo> list(String prefix) throws IOException {
+        List<BlobInfo> found = new ArrayList<>();
+        if (!Files.isDirectory(root)) {
+            return found;
+        }
+        try (Stream<Path> files = Files.walk(root)) {
+            for (Path path : (Iterable<Path>) files.filter(Files::isRegularFile).sorted()::iterator) {
+                String key = root.relativize(path).toString().replace('\\', '/');
+                if (key.startsWith(prefix) && !key.endsWith(TEMP_SUFFIX)) {
+                    found.add(new BlobInfo(key, Files.size(path), Optional.empty()));
+                }
+            }
+        }
+        found.sort(java.util.Comparator.comparing(BlobInfo::key));
+        return found;
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        Files.deleteIfExists(path(key));
+    }
+
+    @Override
+    public Optional<Path> localFile(String key) {
+        Path path = path(key);
+        return Files.isRegularFile(path) ? Optional.of(path) : Optional.empty();
+    }
+}

@@ -1,0 +1,296 @@
+package io.modelmerge.storage.checkpoint;
+
+import io.modelmerge.storage.blob.BlobCache;
+import io.modelmerge.storage.blob.BlobInfo;
+import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.SafetensorsHeader;
+import io.modelmerge.storage.safetensors.TensorInfo;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * A checkpoint found in a blob store: its format, its safetensors files with their headers, its tag-along
+ * files (config.json, tokenizer files, ...) and, for an adapter, its config. Opening one reads headers only
+ * (ranged reads on S3); {@link #map} makes the tensor data readable.
+ */
+public final class Checkpoint {
+    /** One safetensors file of a checkpoint and its header. */
+    public record ShardFile(BlobInfo blob, SafetensorsHeader header) {
+    }
+
+    private final BlobStore store;
+    private final String location;
+    private final CheckpointFormat format;
+    private final List<ShardFile> files;
+    private final Map<String, ShardFile> fileOfTensor;
+    private final List<BlobInfo> tagAlong;
+    private final Optional<AdapterConfig> adapter;
+
+    private Checkpoint(BlobStore store, String location, CheckpointFormat format, List<ShardFile> files,
+                       List<BlobInfo> tagAlong, Optional<AdapterConfig> adapter) throws InvalidCheckpointException {
+        this.store = store;
+        this.location = location;
+        this.format = format;
+        this.files = List.copyOf(files);
+        this.tagAlong = List.copyOf(tagAlong);
+        this.adapter = adapter;
+        Map<String, ShardFile> index = new LinkedHashMap<>();
+        for (ShardFile file : this.files) {
+            for (TensorInfo t : file.header().tensors()) {
+                ShardFile previous = index.put(t.name(), file);
+                if (previous != null) {
+                    throw new InvalidCheckpointException(location + ": tensor '" + t.name() + "' is in both "
+                            + previous.blob().key() + " and " + file.blob().key());
+                }
+            }
+        }
+        this.fileOfTensor = Collections.unmodifiableMap(index);
+    }
+
+    /**
+     * Finds the checkpoint at {@code path} in {@code store}: a {@code .safetensors} file, or a directory
+     * ({@code ""} for the store's root) holding a single file, a sharded checkpoint or a PEFT adapter.
+     */
+    public static Checkpoint open(BlobStore store, String path) throws IOException {
+        if (path.endsWith(".safetensors")) {
+            BlobInfo file = store.head(path).orElseThrow(() ->
+                    new InvalidCheckpointException(store.root().resolve(path) + ": no such file"));
+            String location = store.root().resolve(path).toString();
+            return new Checkpoint(store, location, CheckpointFormat.SAFETENSORS,
+                    List.of(readShard(store, file)), List.of(), Optional.empty());
+        }
+        String dir = path.isEmpty() || path.endsWith("/") ? path : path + "/";
+        String location = dir.isEmpty() ? store.root().toString() : store.root().resolve(dir).toString();
+        Map<String, BlobInfo> children = new TreeMap<>();
+        for (BlobInfo blob : store.list(dir)) {
+            String name = blob.key().substring(dir.length());
+            if (!name.contains("/")) {
+                children.put(name, blob);
+            }
+        }
+        if (children.containsKey(AdapterConfig.FILE_NAME)) {
+            return openAdapter(store, location, children);
+        }
+        Optional<String> indexName = children.keySet().stream().filter(n -> n.endsWith(".safetensors.index.json"))
+                .findFirst();
+        if (indexName.isPresent()) {
+            return openSharded(store, location, children, indexName.get());
+        }
+        List<String> safetensors = children.keySet().stream().filter(n -> n.endsWith(".safetensors")).toList();
+        String single = children.containsKey("model.safetensors") ? "model.safetensors"
+                : safetensors.size() == 1 ? safetensors.getFirst() : null;
+        if (single == null) {
+            throw new InvalidCheckpointException(location + ": no safetensors checkpoint here (found "
+                    + (children.isEmpty() ? "no files" : String.join(", ", children.keySet())) + ")");
+        }
+        return new Checkpoint(store, location, CheckpointFormat.SAFETENSORS,
+                List.of(readShard(store, children.get(single))), tagAlong(children, List.of(single)), Optional.empty());
+    }
+
+    private static Checkpoint openAdapter(BlobStore store, String location, Map<String, BlobInfo> children)
+            throws IOException {
+        BlobInfo configBlob = children.get(AdapterConfig.FILE_NAME);
+        AdapterConfig config = AdapterConfig.parse(store.root().resolve(configBlob.key()).toString(),
+                store.readAllBytes(configBlob.key()));
+        BlobInfo weights = children.get("adapter_model.safetensors");
+        if (weights == null) {
+            throw new InvalidCheckpointException(location + ": PEFT adapter has no adapter_model.safetensors"
+                    + (children.containsKey("adapter_model.bin") ? " (adapter_model.bin is a pickle; convert it to safetensors)" : ""));
+        }
+        Checkpoint checkpoint = new Checkpoint(store, location, CheckpointFormat.PEFT_ADAPTER,
+                List.of(readShard(store, weights)),
+                tagAlong(children, List.of(AdapterConfig.FILE_NAME, "adapter_model.safetensors")), Optional.of(config));
+        checkpoint.loraModules();
+        return checkpoint;
+    }
+
+    private static Checkpoint openSharded(BlobStore store, String location, Map<String, BlobInfo> children,
+                                          String indexName) throws IOException {
+        BlobInfo indexBlob = children.get(indexName);
+        String indexSource = store.root().resolve(indexBlob.key()).toString();
+        ShardIndex index = ShardIndex.parse(indexSource, store.readAllBytes(indexBlob.key()));
+        List<String> shardNames = index.weightMap().values().stream().distinct().sorted().toList();
+        List<ShardFile> shards = new ArrayList<>();
+        for (String name : shardNames) {
+            BlobInfo blob = children.get(name);
+            if (blob == null) {
+                throw new InvalidCheckpointException(indexSource + ": names shard " + name + ", which is missing");
+            }
+            shards.add(readShard(store, blob));
+        }
+        for (ShardFile shard : shards) {
+            for (TensorInfo t : shard.header().tensors()) {
+                String mapped = index.weightMap().get(t.name());
+                if (!shard.blob().fileName().equals(mapped)) {
+                    throw new InvalidCheckpointException(indexSource + ": tensor '" + t.name() + "' is in "
+                            + shard.blob().fileName() + " but the index maps it to " + mapped);
+                }
+            }
+        }
+        Map<String, String> seen = new HashMap<>();
+        for (ShardFile shard : shards) {
+            shard.header().tensors().forEach(t -> seen.put(t.name(), shard.blob().fileName()));
+        }
+        for (var entry : index.weightMap().entrySet()) {
+            if (!seen.containsKey(entry.getKey())) {
+                throw new InvalidCheckpointException(indexSource + ": tensor '" + entry.getKey() + "' is mapped to "
+                        + entry.getValue() + " but that shard does not hold it");
+            }
+        }
+        List<String> own = new ArrayList<>(shardNames);
+        own.add(indexName);
+        return new Checkpoint(store, location, CheckpointFormat.SHARDED, shards, tagAlong(children, own),
+                Optional.empty());
+    }
+
+    private static List<BlobInfo> tagAlong(Map<String, BlobInfo> children, List<String> own) {
+        return children.entrySet().stream()
+                .filter(e -> !own.contains(e.getKey()) && !e.getKey().endsWith(".safetensors"))
+                .map(Map.Entry::getValue).toList();
+    }
+
+    private static ShardFile readShard(BlobStore store, BlobInfo blob) throws IOException {
+        return new ShardFile(blob, HeaderReader.read(store, blob));
+    }
+
+    public BlobStore store() {
+        return store;
+    }
+
+    /** Where the checkpoint is, as a URI string. */
+    public String location() {
+        return location;
+    }
+
+    public CheckpointFormat format() {
+        return format;
+    }
+
+    public List<ShardFile> files() {
+        return files;
+    }
+
+    public List<BlobInfo> tagAlongFiles() {
+        return tagAlong;
+    }
+
+    public Optional<AdapterConfig> adapterConfig() {
+        return adapter;
+    }
+
+    /** Every tensor, file by file, each file in data order. */
+    public List<TensorInfo> tensors() {
+        List<TensorInfo> all = new ArrayList<>();
+        for (ShardFile file : files) {
+            all.addAll(file.header().tensors());
+        }
+        return all;
+    }
+
+    public Optional<TensorInfo> tensor(String name) {
+        ShardFile file = fileOfTensor.get(name);
+        return file == null ? Optional.empty() : file.header().tensor(name);
+    }
+
+    /** The file holding tensor {@code name}. */
+    public Optional<ShardFile> fileOf(String name) {
+        return Optional.ofNullable(fileOfTensor.get(name));
+    }
+
+    /** The {@code __metadata__} of the files, merged in file order. */
+    public Map<String, String> metadata() {
+        Map<String, String> merged = new LinkedHashMap<>();
+        files.forEach(f -> merged.putAll(f.header().metadata()));
+        return merged;
+    }
+
+    public long parameterCount() {
+        return tensors().stream().mapToLong(TensorInfo::elementCount).sum();
+    }
+
+    /** Bytes of tensor data (what a sharded index calls total_size). */
+    public long tensorBytes() {
+        return tensors().stream().mapToLong(TensorInfo::byteLength).sum();
+    }
+
+    /** Tensor count per dtype. */
+    public Map<DType, Long> dtypeCounts() {
+        Map<DType, Long> counts = new TreeMap<>();
+        tensors().forEach(t -> counts.merge(t.dtype(), 1L, Long::sum));
+        return counts;
+    }
+
+    /**
+     * The adapted modules of a PEFT LoRA adapter, each with its factors and scaling.
+     *
+     * @throws InvalidCheckpointException if a lora_A has no lora_B (or the reverse) or their shapes disagree
+     */
+    public List<LoraModule> loraModules() throws InvalidCheckpointException {
+        AdapterConfig config = adapter.orElseThrow(() ->
+                new IllegalStateException(location + " is not a PEFT adapter"));
+        Map<String, TensorInfo> as = new TreeMap<>();
+        Map<String, TensorInfo> bs = new TreeMap<>();
+        for (TensorInfo t : tensors()) {
+            String name = t.name();
+            String module;
+            if ((module = loraModuleName(name, ".lora_A.weight")) != null) {
+                as.put(module, t);
+            } else if ((module = loraModuleName(name, ".lora_B.weight")) != null) {
+                bs.put(module, t);
+            }
+        }
+        List<LoraModule> modules = new ArrayList<>();
+        for (var entry : as.entrySet()) {
+            String module = entry.getKey();
+            TensorInfo a = entry.getValue();
+            TensorInfo b = bs.remove(module);
+            if (b == null) {
+                throw new InvalidCheckpointException(location + ": tensor '" + a.name() + "' has no matching lora_B");
+            }
+            if (a.rank() != 2 || b.rank() != 2 || a.dim(0) != b.dim(1)) {
+                throw new InvalidCheckpointException(location + ": LoRA factors of '" + module + "' do not fit: A "
+                        + java.util.Arrays.toString(a.shape()) + ", B " + java.util.Arrays.toString(b.shape()));
+            }
+            modules.add(new LoraModule(module, module + ".weight", a, b, config.scalingFor(module), config.fanInFanOut()));
+        }
+        if (!bs.isEmpty()) {
+            TensorInfo orphan = bs.values().iterator().next();
+            throw new InvalidCheckpointException(location + ": tensor '" + orphan.name() + "' has no matching lora_A");
+        }
+        return modules;
+    }
+
+    /** Tensors of an adapter that replace base tensors whole (modules_to_save, e.g. a classification head). */
+    public List<TensorInfo> savedModuleTensors() {
+        return tensors().stream().filter(t -> !t.name().contains(".lora_")).toList();
+    }
+
+    /**
+     * The base-model name PEFT gives an adapter tensor: without the {@code base_model.model.} prefix PEFT adds
+     * when saving.
+     */
+    public static String baseModelName(String adapterTensor) {
+        String prefix = "base_model.model.";
+        return adapterTensor.startsWith(prefix) ? adapterTensor.substring(prefix.length()) : adapterTensor;
+    }
+
+    private static String loraModuleName(String tensor, String suffix) {
+        if (!tensor.endsWith(suffix)) {
+            return null;
+        }
+        return baseModelName(tensor.substring(0, tensor.length() - suffix.length()));
+    }
+
+    /** Maps every file of this checkpoint for reading, through {@code cache} when the store is remote. */
+    public MappedCheckpoint map(BlobCache cache) throws IOException {
+        return MappedCheckpoint.open(this, cache);
+    }
+}

@@ -1,0 +1,11 @@
+package io.modelmerge.storage.checkpoint;
+
+/** How a checkpoint's tensors are laid out in files. */
+public enum CheckpointFormat {
+    /** One {@code *.safetensors} file. */
+    SAFETENSORS,
+    /** Shards {@code model-0000i-of-0000N.safetensors} and a {@code model.safetensors.index.json}. */
+    SHARDED,
+    /** A PEFT adapter: {@code adapter_config.json} and {@code adapter_model.safetensors}. */
+    PEFT_ADAPTER
+}

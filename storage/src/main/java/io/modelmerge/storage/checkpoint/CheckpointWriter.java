@@ -1,0 +1,174 @@
+package io.modelmerge.storage.checkpoint;
+
+import io.modelmerge.storage.blob.BlobInfo;
+import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.safetensors.SafetensorsLayout;
+import io.modelmerge.storage.safetensors.SafetensorsWriter;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes a checkpoint into a local directory in the Hugging Face layout: {@code model.safetensors} when it
+ * fits one shard, else {@code model-0000i-of-0000N.safetensors} plus {@code model.safetensors.index.json}.
+ * Tensors are assigned to shards as huggingface_hub does (in the given order; a new shard when the next tensor
+ * would pass the limit; a tensor larger than the limit gets a shard of its own). Data streams in chunks into
+ * every shard at once; nothing is visible under its final name before {@link #commit()}.
+ */
+public final class CheckpointWriter implements AutoCloseable {
+    private final Path directory;
+    private final List<String> fileNames;
+    private final List<SafetensorsWriter> writers;
+    private final Map<String, SafetensorsWriter> writerOfTensor;
+    private final ShardIndex index;
+    private boolean committed;
+
+    private CheckpointWriter(Path directory, List<String> fileNames, List<SafetensorsWriter> writers,
+                             Map<String, SafetensorsWriter> writerOfTensor, ShardIndex index) {
+        this.directory = directory;
+        this.fileNames = List.copyOf(fileNames);
+        this.writers = List.copyOf(writers);
+        this.writerOfTensor = writerOfTensor;
+        this.index = index;
+    }
+
+    /**
+     * Plans the shards of {@code tensors} (in model order) and writes their headers.
+     *
+     * @param maxShardSize the largest amount of tensor data per shard, in bytes
+     */
+    public static CheckpointWriter create(Path directory, List<TensorSpec> tensors, Map<String, String> metadata,
+                                          long maxShardSize) throws IOException {
+        if (maxShardSize <= 0) {
+            throw new IllegalArgumentException("Max shard size must be positive, got " + maxShardSize);
+        }
+        List<List<TensorSpec>> shards = planShards(tensors, maxShardSize);
+        Files.createDirectories(directory);
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < shards.size(); i++) {
+            names.add(shards.size() == 1 ? "model.safetensors"
+                    : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size()));
+        }
+        List<SafetensorsWriter> writers = new ArrayList<>();
+        Map<String, SafetensorsWriter> writerOfTensor = new HashMap<>();
+        Map<String, String> weightMap = new LinkedHashMap<>();
+        long totalSize = 0;
+        try {
+            for (int i = 0; i < shards.size(); i++) {
+                SafetensorsWriter writer = SafetensorsWriter.create(directory.resolve(names.get(i)),
+                        SafetensorsLayout.of(shards.get(i), metadata));
+                writers.add(writer);
+                for (TensorSpec spec : shards.get(i)) {
+                    writerOfTensor.put(spec.name(), writer);
+                    weightMap.put(spec.name(), names.get(i));
+                    totalSize += spec.byteLength();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            for (SafetensorsWriter writer : writers) {
+                writer.close();
+            }
+            throw e;
+        }
+        return new CheckpointWriter(directory, names, writers, writerOfTensor, new ShardIndex(totalSize, weightMap));
+    }
+
+    static List<List<TensorSpec>> planShards(List<TensorSpec> tensors, long maxShardSize) {
+        List<List<TensorSpec>> shards = new ArrayList<>();
+        List<TensorSpec> current = new ArrayList<>();
+        long currentSize = 0;
+        for (TensorSpec spec : tensors) {
+            long size = spec.byteLength();
+            if (size > maxShardSize) {
+                shards.add(List.of(spec));
+                continue;
+            }
+            if (currentSize + size > maxShardSize) {
+                shards.add(current);
+                current = new ArrayList<>();
+                currentSize = 0;
+            }
+            current.add(spec);
+            currentSize += size;
+        }
+        if (!current.isEmpty() || shards.isEmpty()) {
+            shards.add(current);
+        }
+        return shards;
+    }
+
+    /** The safetensors files this writer produces, in shard order. */
+    public List<String> fileNames() {
+        return fileNames;
+    }
+
+    public boolean sharded() {
+        return fileNames.size() > 1;
+    }
+
+    public ShardIndex index() {
+        return index;
+    }
+
+    /** Writes {@code chunk} at byte {@code offset} of tensor {@code name}. Thread-safe. */
+    public void write(String name, long offset, MemorySegment chunk) throws IOException {
+        SafetensorsWriter writer = writerOfTensor.get(name);
+        if (writer == null) {
+            throw new IllegalArgumentException("Tensor '" + name + "' is not part of this checkpoint");
+        }
+        writer.write(name, offset, chunk);
+    }
+
+    /** Copies tag-along files (config.json, tokenizer files, ...) from {@code store} into the directory. */
+    public void copyTagAlong(BlobStore store, List<BlobInfo> files) throws IOException {
+        for (BlobInfo file : files) {
+            Path target = directory.resolve(file.fileName());
+            try (InputStream in = store.read(file.key())) {
+                Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+    }
+
+    /** Commits every shard, then writes the index (when sharded): the checkpoint is complete on return. */
+    public void commit() throws IOException {
+        for (SafetensorsWriter writer : writers) {
+            writer.commit();
+        }
+        if (sharded()) {
+            Path temp = directory.resolve(ShardIndex.FILE_NAME + ".partial");
+            Files.write(temp, index.toJson());
+            Files.move(temp, directory.resolve(ShardIndex.FILE_NAME), StandardCopyOption.ATOMIC_MOVE,
+                    StandardCopyOption.REPLACE_EXISTING);
+        }
+        committed = true;
+    }
+
+    @Override
+    public void close() throws IOException {
+        IOException failure = null;
+        for (SafetensorsWriter writer : writers) {
+            try {
+                writer.close();
+            } catch (IOException e) {
+                failure = failure == null ? e : failure;
+            }
+        }
+        if (!committed) {
+            for (String name : fileNames) {
+                Files.deleteIfExists(directory.resolve(name));
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+package io.modelmerge.storage.safetensors;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes a header exactly as the reference implementation does (serde_json, compact): {@code __metadata__}
+ * first, then the tensors in data order, each as {@code {"dtype":..,"shape":[..],"data_offsets":[b,e]}};
+ * strings escaped as serde_json escapes them; spaces appended up to a multiple of 8 bytes.
+ */
+final class HeaderJson {
+    private static final char[] HEX = "0123456789abcdef".toCharArray();
+
+    private HeaderJson() {
+    }
+
+    static byte[] write(List<TensorInfo> tensors, Map<String, String> metadata) {
+        StringBuilder json = new StringBuilder(64 + 96 * tensors.size());
+        json.append('{');
+        boolean first = true;
+        if (!metadata.isEmpty()) {
+            json.append("\"__metadata__\":{");
+            boolean firstEntry = true;
+            for (Map.Entry<String, String> entry : metadata.entrySet()) {
+                if (!firstEntry) {
+                    json.append(',');
+                }
+                string(json, entry.getKey()).append(':');
+                string(json, entry.getValue());
+                firstEntry = false;
+            }
+            json.append('}');
+            first = false;
+        }
+        for (TensorInfo t : tensors) {
+            if (!first) {
+                json.append(',');
+            }
+            first = false;
+            string(json, t.name()).append(":{\"dtype\":\"").append(t.dtype().name()).append("\",\"shape\":[");
+            long[] shape = t.shape();
+            for (int i = 0; i < shape.length; i++) {
+                if (i > 0) {
+                    json.append(',');
+                }
+                json.append(shape[i]);
+            }
+            json.append("],\"data_offsets\":[").append(t.begin()).append(',').append(t.end()).append("]}");
+        }
+        json.append('}');
+        byte[] bytes = json.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (bytes.length + 7) / 8 * 8;
+        byte[] out = java.util.Arrays.copyOf(bytes, padded);
+        java.util.Arrays.fill(out, bytes.length, padded, (byte) ' ');
+        return out;
+    }
+
+    private static StringBuilder string(StringBuilder out, String s) {
+        out.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                case '\b' -> out.append("\\b");
+                case '\f' -> out.append("\\f");
+                case '\n' -> out.append("\\n");
+                case '\r' -> out.append("\\r");
+                case '\t' -> out.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        out.append("\\u00").append(HEX[c >> 4]).append(HEX[c & 0xF]);
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
+        }
+        return out.append('"');
+    }
+}
