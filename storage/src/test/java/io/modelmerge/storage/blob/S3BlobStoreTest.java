@@ -1,0 +1,186 @@
+package io.modelmerge.storage.blob;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.modelmerge.storage.checkpoint.Checkpoint;
+import io.modelmerge.storage.checkpoint.MappedCheckpoint;
+import io.modelmerge.storage.safetensors.TensorInfo;
+import io.modelmerge.storage.testing.CountingBlobStore;
+import io.modelmerge.storage.testing.Fixtures;
+import io.modelmerge.storage.testing.PatternInputStream;
+import io.modelmerge.storage.testing.S3ProxyServer;
+import java.io.InputStream;
+import java.io.RandomAccessFile;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.zip.CRC32C;
+import java.util.zip.CheckedInputStream;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.ChecksumMode;
+import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
+
+/** The S3 store against S3Proxy, a real S3 server running in this JVM on a free loopback port. */
+class S3BlobStoreTest extends BlobStoreContract {
+    private static final String BUCKET = "models";
+
+    @TempDir
+    static Path serverDir;
+    private static S3ProxyServer server;
+    private static int prefixCounter;
+
+    private S3BlobStore store;
+
+    @BeforeAll
+    static void startServer() throws Exception {
+        server = S3ProxyServer.start(serverDir.resolve("s3"), BUCKET);
+    }
+
+    @AfterAll
+    static void stopServer() throws Exception {
+        server.close();
+    }
+
+    @BeforeEach
+    void open() {
+        // Each test works under its own prefix of the shared bucket.
+        store = S3BlobStore.open(URI.create("s3://" + BUCKET + "/test-" + (++prefixCounter) + "/"), server.settings());
+    }
+
+    @AfterEach
+    void close() {
+        store.close();
+    }
+
+    @Override
+    BlobStore store() {
+        return store;
+    }
+
+    private Path backendFile(String key) {
+        return serverDir.resolve("s3").resolve(BUCKET).resolve(store.root().getPath().substring(1) + key);
+    }
+
+    @Test
+    void threeHundredMegabytesRoundTripThroughMultipartWithAFullObjectCrc32c() throws Exception {
+        long size = 300L << 20;
+        BlobInfo written = store.write("big/model.safetensors", new PatternInputStream(42, size));
+        String expected;
+        try (InputStream in = new PatternInputStream(42, size)) {
+            expected = Crc32c.of(in);
+        }
+        assertEquals(size, written.size());
+        assertEquals(Optional.of(expected), written.crc32c());
+
+        // The server verified and kept the full-object CRC32C; a fresh client sees it, and multipart parts.
+        try (S3Client client = S3Client.builder().endpointOverride(server.endpoint()).forcePathStyle(true)
+                .region(software.amazon.awssdk.regions.Region.US_EAST_1)
+                .credentialsProvider(() -> software.amazon.awssdk.auth.credentials.AwsBasicCredentials.create(
+                        S3ProxyServer.ACCESS_KEY, S3ProxyServer.SECRET_KEY)).build()) {
+            HeadObjectResponse head = client.headObject(b -> b.bucket(BUCKET).key(store.root().getPath().substring(1)
+                    + "big/model.safetensors").checksumMode(ChecksumMode.ENABLED));
+            assertEquals(expected, head.checksumCRC32C());
+            int parts = (int) ((size + S3Settings.DEFAULT_PART_SIZE - 1) / S3Settings.DEFAULT_PART_SIZE);
+            assertTrue(head.eTag().endsWith("-" + parts + "\""), "a multipart ETag of " + parts + " parts: " + head.eTag());
+        }
+        assertEquals(Optional.of(expected), store.head("big/model.safetensors").orElseThrow().crc32c());
+        CRC32C crc = new CRC32C();
+        long read;
+        try (InputStream in = new CheckedInputStream(store.read("big/model.safetensors"), crc)) {
+            read = in.transferTo(java.io.OutputStream.nullOutputStream());
+        }
+        assertEquals(size, read);
+        assertEquals(expected, Crc32c.encode(crc.getValue()));
+    }
+
+    @Test
+    void opensCheckpointsReadingOnlyTheirHeaders() throws Exception {
+        List<String> names = List.of("gpt2-lora-b", "mnist-tinygrad-full", "bert-lora-query-value");
+        for (String name : names) {
+            uploadFixture(name);
+        }
+        CountingBlobStore counting = new CountingBlobStore(store);
+        for (String name : names) {
+            Checkpoint remote = Checkpoint.open(counting, name + "/");
+            Checkpoint local = Checkpoint.open(new LocalBlobStore(Fixtures.real(name)), "");
+            assertEquals(local.format(), remote.format());
+            assertEquals(local.tensors(), remote.tensors());
+            assertEquals(local.metadata(), remote.metadata());
+        }
+        long fileBytes = names.stream().mapToLong(n -> sizeOf(Fixtures.real(n))).sum();
+        // One 64 KiB ranged read per safetensors file plus the small JSON configs: far less than the files.
+        assertTrue(counting.bytesRead.get() < 3 * (64 << 10) + 4096, "read " + counting.bytesRead.get() + " bytes");
+        assertTrue(counting.bytesRead.get() * 20 < fileBytes, counting.bytesRead.get() + " of " + fileBytes);
+    }
+
+    @Test
+    void mapsRemoteTensorsThroughTheCacheDownloadingEachFileOnce(@TempDir Path cacheDir) throws Exception {
+        uploadFixture("gpt2-lora-c_attn-r8-a");
+        CountingBlobStore counting = new CountingBlobStore(store);
+        Checkpoint remote = Checkpoint.open(counting, "gpt2-lora-c_attn-r8-a/");
+        Checkpoint local = Checkpoint.open(new LocalBlobStore(Fixtures.real("gpt2-lora-c_attn-r8-a")), "");
+        BlobCache cache = new BlobCache(cacheDir, 64L << 20);
+        long before = counting.bytesRead.get();
+        for (int round = 0; round < 2; round++) {
+            try (MappedCheckpoint r = remote.map(cache); MappedCheckpoint l = local.map(cache)) {
+                for (TensorInfo t : remote.tensors()) {
+                    assertEquals(-1, r.tensor(t.name()).data().mismatch(l.tensor(t.name()).data()), t.name());
+                }
+            }
+        }
+        long fileSize = Files.size(Fixtures.real("gpt2-lora-c_attn-r8-a").resolve("adapter_model.safetensors"));
+        assertEquals(fileSize, counting.bytesRead.get() - before, "downloaded exactly once");
+    }
+
+    @Test
+    void theCacheStaysWithinItsBudgetAndRefusesCorruptDownloads(@TempDir Path cacheDir) throws Exception {
+        byte[] a = new PatternInputStream(1, 600_000).readAllBytes();
+        byte[] b = new PatternInputStream(2, 600_000).readAllBytes();
+        store.write("c/a.bin", a);
+        store.write("c/b.bin", b);
+        BlobCache cache = new BlobCache(cacheDir, 1_000_000);
+        assertArrayEquals(a, cache.open(store, "c/a.bin", Files::readAllBytes));
+        assertArrayEquals(b, cache.open(store, "c/b.bin", Files::readAllBytes));
+        try (Stream<Path> files = Files.list(cacheDir)) {
+            assertEquals(1, files.count(), "a was evicted to keep the cache under 1 MB");
+        }
+        // Flip one byte of the stored object behind the server's back: same size, wrong CRC32C.
+        try (RandomAccessFile raf = new RandomAccessFile(backendFile("c/a.bin").toFile(), "rw")) {
+            raf.seek(1000);
+            raf.write(a[1000] ^ 0xFF);
+        }
+        ChecksumMismatchException e = assertThrows(ChecksumMismatchException.class,
+                () -> cache.open(store, "c/a.bin", Files::readAllBytes));
+        assertTrue(e.getMessage().contains("c/a.bin"), e.getMessage());
+    }
+
+    private void uploadFixture(String name) throws Exception {
+        try (Stream<Path> files = Files.list(Fixtures.real(name))) {
+            for (Path file : files.toList()) {
+                try (InputStream in = Files.newInputStream(file)) {
+                    store.write(name + "/" + file.getFileName(), in);
+                }
+            }
+        }
+    }
+
+    private static long sizeOf(Path dir) {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.mapToLong(p -> p.toFile().length()).sum();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
