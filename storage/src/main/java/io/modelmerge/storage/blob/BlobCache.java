@@ -60,7 +60,7 @@ public final class BlobCache {
             return opener.open(local.get());
         }
         BlobInfo info = store.head(key).orElseThrow(() ->
-                new NoSuchFileException(store.root().resolve(key) + ": no such object"));
+                new NoSuchFileException(store.describe(key) + ": no such object"));
         String id = cacheId(store, info);
         Path file = directory.resolve(id);
         T opened;
@@ -100,7 +100,7 @@ public final class BlobCache {
                  OutputStream out = Files.newOutputStream(partial)) {
                 size = in.transferTo(out);
             }
-            String where = store.root().resolve(info.key()).toString();
+            String where = store.describe(info.key());
             if (size != info.size()) {
                 throw new IOException(where + ": downloaded " + size + " bytes, expected " + info.size());
             }

@@ -17,6 +17,11 @@ public interface BlobStore extends AutoCloseable {
     /** The root every key is relative to. */
     URI root();
 
+    /** How to name {@code key} to a person: its URI, or its path for a local file. */
+    default String describe(String key) {
+        return root().resolve(key).toString();
+    }
+
     /** Size and checksum of {@code key}, or empty if there is no such object. */
     Optional<BlobInfo> head(String key) throws IOException;
 
@@ -53,7 +58,7 @@ public interface BlobStore extends AutoCloseable {
         try (InputStream in = read(key, offset, length)) {
             byte[] bytes = in.readNBytes(length);
             if (bytes.length != length) {
-                throw new IOException(root().resolve(key) + ": expected " + length + " bytes at " + offset
+                throw new IOException(describe(key) + ": expected " + length + " bytes at " + offset
                         + ", got " + bytes.length);
             }
             return bytes;

@@ -34,7 +34,13 @@ public final class LocalBlobStore implements BlobStore {
 
     @Override
     public URI root() {
-        return URI.create(root.toUri().toString().replaceAll("/?$", "/"));
+        String uri = root.toUri().toString();
+        return URI.create(uri.endsWith("/") ? uri : uri + "/");
+    }
+
+    @Override
+    public String describe(String key) {
+        return key.isEmpty() ? root.toString() : root.resolve(key).toString();
     }
 
     /** Maps a key to its file, refusing keys that would leave the root. */
@@ -62,7 +68,7 @@ public final class LocalBlobStore implements BlobStore {
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
-            throw new FileNotFoundException(root().resolve(key) + ": no such object");
+            throw new FileNotFoundException(describe(key) + ": no such file");
         }
         channel.position(offset);
         InputStream in = Channels.newInputStream(channel);

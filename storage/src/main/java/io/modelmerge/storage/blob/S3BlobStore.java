@@ -91,7 +91,8 @@ public final class S3BlobStore implements BlobStore {
         return prefix + key;
     }
 
-    private String describe(String key) {
+    @Override
+    public String describe(String key) {
         return "s3://" + bucket + "/" + objectKey(key);
     }
 

@@ -61,14 +61,10 @@ public final class Checkpoint {
      */
     public static Checkpoint open(BlobStore store, String path) throws IOException {
         if (path.endsWith(".safetensors")) {
-            BlobInfo file = store.head(path).orElseThrow(() ->
-                    new InvalidCheckpointException(store.root().resolve(path) + ": no such file"));
-            String location = store.root().resolve(path).toString();
-            return new Checkpoint(store, location, CheckpointFormat.SAFETENSORS,
-                    List.of(readShard(store, file)), List.of(), Optional.empty());
+            return openFile(store, path);
         }
         String dir = path.isEmpty() || path.endsWith("/") ? path : path + "/";
-        String location = dir.isEmpty() ? store.root().toString() : store.root().resolve(dir).toString();
+        String location = store.describe(dir);
         Map<String, BlobInfo> children = new TreeMap<>();
         for (BlobInfo blob : store.list(dir)) {
             String name = blob.key().substring(dir.length());
@@ -88,17 +84,26 @@ public final class Checkpoint {
         String single = children.containsKey("model.safetensors") ? "model.safetensors"
                 : safetensors.size() == 1 ? safetensors.getFirst() : null;
         if (single == null) {
-            throw new InvalidCheckpointException(location + ": no safetensors checkpoint here (found "
-                    + (children.isEmpty() ? "no files" : String.join(", ", children.keySet())) + ")");
+            throw new InvalidCheckpointException(location + (children.isEmpty()
+                    ? ": nothing here (no such directory or prefix, or it is empty)"
+                    : ": no safetensors checkpoint here (found " + String.join(", ", children.keySet()) + ")"));
         }
         return new Checkpoint(store, location, CheckpointFormat.SAFETENSORS,
                 List.of(readShard(store, children.get(single))), tagAlong(children, List.of(single)), Optional.empty());
     }
 
+    /** Opens the single safetensors file {@code key}, whatever its name. */
+    public static Checkpoint openFile(BlobStore store, String key) throws IOException {
+        BlobInfo file = store.head(key).orElseThrow(() ->
+                new InvalidCheckpointException(store.describe(key) + ": no such file"));
+        return new Checkpoint(store, store.describe(key), CheckpointFormat.SAFETENSORS,
+                List.of(readShard(store, file)), List.of(), Optional.empty());
+    }
+
     private static Checkpoint openAdapter(BlobStore store, String location, Map<String, BlobInfo> children)
             throws IOException {
         BlobInfo configBlob = children.get(AdapterConfig.FILE_NAME);
-        AdapterConfig config = AdapterConfig.parse(store.root().resolve(configBlob.key()).toString(),
+        AdapterConfig config = AdapterConfig.parse(store.describe(configBlob.key()),
                 store.readAllBytes(configBlob.key()));
         BlobInfo weights = children.get("adapter_model.safetensors");
         if (weights == null) {
@@ -115,7 +120,7 @@ public final class Checkpoint {
     private static Checkpoint openSharded(BlobStore store, String location, Map<String, BlobInfo> children,
                                           String indexName) throws IOException {
         BlobInfo indexBlob = children.get(indexName);
-        String indexSource = store.root().resolve(indexBlob.key()).toString();
+        String indexSource = store.describe(indexBlob.key());
         ShardIndex index = ShardIndex.parse(indexSource, store.readAllBytes(indexBlob.key()));
         List<String> shardNames = index.weightMap().values().stream().distinct().sorted().toList();
         List<ShardFile> shards = new ArrayList<>();
@@ -165,7 +170,7 @@ public final class Checkpoint {
         return store;
     }
 
-    /** Where the checkpoint is, as a URI string. */
+    /** Where the checkpoint is: a local path or an s3:// URI. */
     public String location() {
         return location;
     }

@@ -18,7 +18,7 @@ final class HeaderReader {
     }
 
     static SafetensorsHeader read(BlobStore store, BlobInfo blob) throws IOException {
-        String source = store.root().resolve(blob.key()).toString();
+        String source = store.describe(blob.key());
         int first = (int) Math.min(blob.size(), FIRST_READ);
         byte[] head = store.readRange(blob.key(), 0, first);
         long headerSize = SafetensorsHeaderParser.headerSize(source, head, blob.size());
