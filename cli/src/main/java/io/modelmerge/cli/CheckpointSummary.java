@@ -30,8 +30,12 @@ record CheckpointSummary(Checkpoint checkpoint, List<TensorInfo> tensors, Map<DT
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("location", checkpoint.location());
         json.put("format", checkpoint.format().name().toLowerCase());
-        json.put("files", checkpoint.files().stream()
-                .map(f -> Map.of("name", f.blob().fileName(), "size", f.blob().size())).toList());
+        json.put("files", checkpoint.files().stream().map(f -> {
+            Map<String, Object> file = new LinkedHashMap<>();
+            file.put("name", f.blob().fileName());
+            file.put("size", f.blob().size());
+            return file;
+        }).toList());
         json.put("tensor_count", tensors.size());
         json.put("parameter_count", parameters);
         json.put("tensor_bytes", tensorBytes);

@@ -166,6 +166,40 @@ class S3BlobStoreTest extends BlobStoreContract {
         assertTrue(e.getMessage().contains("c/a.bin"), e.getMessage());
     }
 
+    @Test
+    void concurrentReadersOfOneRemoteFileShareOneDownload(@TempDir Path cacheDir) throws Exception {
+        byte[] content = new PatternInputStream(9, 2_000_000).readAllBytes();
+        store.write("shared/model.safetensors", content);
+        CountingBlobStore counting = new CountingBlobStore(store);
+        BlobCache cache = new BlobCache(cacheDir, 64L << 20);
+        List<java.util.concurrent.Future<byte[]>> results = new java.util.ArrayList<>();
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(8)) {
+            for (int i = 0; i < 8; i++) {
+                results.add(pool.submit(() -> cache.open(counting, "shared/model.safetensors", Files::readAllBytes)));
+            }
+        }
+        for (var result : results) {
+            assertArrayEquals(content, result.get());
+        }
+        assertEquals(content.length, counting.bytesRead.get(), "one download for eight readers");
+    }
+
+    @Test
+    void writeIfAbsentHoldsForMultipartUploadsToo() throws Exception {
+        try (S3BlobStore small = S3BlobStore.open(store.root(), server.settings().withPartSize(S3Settings.MIN_PART_SIZE))) {
+            long size = 2 * S3Settings.MIN_PART_SIZE + 12345;
+            assertTrue(small.writeIfAbsent("mp/once.bin", new PatternInputStream(1, size)).isPresent());
+            assertTrue(small.writeIfAbsent("mp/once.bin", new PatternInputStream(2, size)).isEmpty());
+            String first;
+            try (InputStream in = new PatternInputStream(1, size)) {
+                first = Crc32c.of(in);
+            }
+            try (InputStream in = small.read("mp/once.bin")) {
+                assertEquals(first, Crc32c.of(in));
+            }
+        }
+    }
+
     private void uploadFixture(String name) throws Exception {
         try (Stream<Path> files = Files.list(Fixtures.real(name))) {
             for (Path file : files.toList()) {
