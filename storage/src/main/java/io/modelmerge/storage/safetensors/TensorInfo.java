@@ -10,14 +10,7 @@ import java.util.Objects;
 public record TensorInfo(String name, DType dtype, long[] shape, long begin, long end) {
 
     public TensorInfo {
-        Objects.requireNonNull(name, "name");
-        Objects.requireNonNull(dtype, "dtype");
-        shape = shape.clone();
-        for (long dim : shape) {
-            if (dim < 0) {
-                throw new IllegalArgumentException("Tensor " + name + " has a negative dimension: " + Arrays.toString(shape));
-            }
-        }
+        shape = TensorSpec.checked(name, dtype, shape);
         if (begin < 0 || end < begin) {
             throw new IllegalArgumentException("Tensor " + name + " has invalid offsets [" + begin + ", " + end + "]");
         }

@@ -7,15 +7,21 @@ import java.util.Objects;
 public record TensorSpec(String name, DType dtype, long[] shape) {
 
     public TensorSpec {
+        shape = checked(name, dtype, shape);
+        dtype.byteLength(TensorInfo.elementCount(shape));
+    }
+
+    /** A defensive copy of {@code shape}, after checking that name and dtype are present and no dimension is negative. */
+    static long[] checked(String name, DType dtype, long[] shape) {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(dtype, "dtype");
-        shape = shape.clone();
-        for (long dim : shape) {
+        long[] copy = shape.clone();
+        for (long dim : copy) {
             if (dim < 0) {
-                throw new IllegalArgumentException("Tensor " + name + " has a negative dimension: " + Arrays.toString(shape));
+                throw new IllegalArgumentException("Tensor " + name + " has a negative dimension: " + Arrays.toString(copy));
             }
         }
-        dtype.byteLength(TensorInfo.elementCount(shape));
+        return copy;
     }
 
     @Override
