@@ -1,0 +1,171 @@
+package io.modelmerge.engine.exec;
+
+import io.modelmerge.storage.blob.BlobCache;
+import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.blob.BlobStores;
+import io.modelmerge.storage.blob.S3Settings;
+import io.modelmerge.storage.checkpoint.Checkpoint;
+import io.modelmerge.storage.checkpoint.CheckpointFormat;
+import io.modelmerge.storage.checkpoint.LoraModule;
+import io.modelmerge.storage.checkpoint.MappedCheckpoint;
+import io.modelmerge.storage.safetensors.Tensor;
+import io.modelmerge.storage.safetensors.TensorInfo;
+import io.modelmerge.engine.recipe.RecipeException;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * One model a recipe names, opened: a checkpoint (local or {@code s3://}) or, for {@code path+adapter_path},
+ * a base checkpoint with a PEFT LoRA adapter applied on the fly (W + scale·B·A, transposed when
+ * {@code fan_in_fan_out}). Headers are read on open; tensor data is mapped and read on demand.
+ */
+final class InputModel implements AutoCloseable {
+    private final String ref;
+    private final Checkpoint checkpoint;
+    private final MappedCheckpoint mapped;
+    private final List<BlobStore> stores;
+    private final Map<String, LoraModule> loraByWeight;
+    private final Optional<MappedCheckpoint> adapter;
+    private final Map<String, String> savedModules;
+    private final List<String> notes;
+
+    private InputModel(String ref, Checkpoint checkpoint, MappedCheckpoint mapped, List<BlobStore> stores,
+                       Map<String, LoraModule> loraByWeight, Optional<MappedCheckpoint> adapter,
+                       Map<String, String> savedModules, List<String> notes) {
+        this.ref = ref;
+        this.checkpoint = checkpoint;
+        this.mapped = mapped;
+        this.stores = stores;
+        this.loraByWeight = loraByWeight;
+        this.adapter = adapter;
+        this.savedModules = savedModules;
+        this.notes = notes;
+    }
+
+    static InputModel open(String ref, S3Settings s3, BlobCache cache) throws IOException, RecipeException {
+        int plus = ref.indexOf('+');
+        String baseRef = plus < 0 ? ref : ref.substring(0, plus);
+        List<BlobStore> stores = new ArrayList<>();
+        try {
+            Checkpoint base = openCheckpoint(baseRef, s3, stores);
+            if (base.format() == CheckpointFormat.PEFT_ADAPTER) {
+                throw new RecipeException("model '" + ref + "' is a PEFT adapter; name it as base_path+adapter_path");
+            }
+            MappedCheckpoint mapped = base.map(cache);
+            if (plus < 0) {
+                return new InputModel(ref, base, mapped, stores, Map.of(), Optional.empty(), Map.of(), List.of());
+            }
+            Checkpoint adapter = openCheckpoint(ref.substring(plus + 1), s3, stores);
+            if (adapter.format() != CheckpointFormat.PEFT_ADAPTER) {
+                throw new RecipeException("'" + ref.substring(plus + 1) + "' in '" + ref + "' is not a PEFT adapter"
+                        + " (no adapter_config.json)");
+            }
+            Map<String, LoraModule> byWeight = new LinkedHashMap<>();
+            for (LoraModule module : adapter.loraModules()) {
+                String weight = baseName(base, module.baseWeight()).orElseThrow(() -> new RecipeException(
+                        "adapter of '" + ref + "' changes '" + module.baseWeight() + "', which the base does not have"));
+                TensorInfo target = base.tensor(weight).orElseThrow();
+                if (!java.util.Arrays.equals(target.shape(), module.baseShape())) {
+                    throw new RecipeException("adapter of '" + ref + "': LoRA delta of '" + module.module() + "' has shape "
+                            + java.util.Arrays.toString(module.baseShape()) + " but base tensor '" + weight + "' is "
+                            + java.util.Arrays.toString(target.shape())
+                            + (module.fanInFanOut() ? "" : " (is fan_in_fan_out set right?)"));
+                }
+                byWeight.put(weight, module);
+            }
+            Map<String, String> saved = new LinkedHashMap<>();
+            List<String> notes = new ArrayList<>();
+            for (TensorInfo t : adapter.savedModuleTensors()) {
+                String name = Checkpoint.baseModelName(t.name()).replace(".modules_to_save.default.", ".");
+                Optional<String> target = baseName(base, name);
+                if (target.isPresent()) {
+                    saved.put(target.get(), t.name());
+                } else {
+                    notes.add("adapter tensor '" + t.name() + "' has no counterpart in the base and is left out");
+                }
+            }
+            return new InputModel(ref, base, mapped, stores, byWeight, Optional.of(adapter.map(cache)), saved, notes);
+        } catch (IOException | RecipeException | RuntimeException e) {
+            for (BlobStore store : stores) {
+                store.close();
+            }
+            throw e;
+        }
+    }
+
+    private static Checkpoint openCheckpoint(String location, S3Settings s3, List<BlobStore> stores) throws IOException {
+        BlobStores.Located located = BlobStores.locate(location, s3);
+        stores.add(located.store());
+        return located.file() ? Checkpoint.openFile(located.store(), located.key())
+                : Checkpoint.open(located.store(), located.key());
+    }
+
+    /** The base's name for a tensor PEFT names {@code name}: as is, or without a leading {@code transformer.}/{@code model.}. */
+    private static Optional<String> baseName(Checkpoint base, String name) {
+        if (base.tensor(name).isPresent()) {
+            return Optional.of(name);
+        }
+        int dot = name.indexOf('.');
+        if (dot > 0 && base.tensor(name.substring(dot + 1)).isPresent()) {
+            return Optional.of(name.substring(dot + 1));
+        }
+        return Optional.empty();
+    }
+
+    String ref() {
+        return ref;
+    }
+
+    Checkpoint checkpoint() {
+        return checkpoint;
+    }
+
+    /** What opening the model left out or changed, worth telling the user. */
+    List<String> notes() {
+        return notes;
+    }
+
+    List<TensorInfo> tensors() {
+        return checkpoint.tensors();
+    }
+
+    Optional<TensorInfo> tensor(String name) {
+        return checkpoint.tensor(name);
+    }
+
+    /** Bytes a source for {@code name} holds in memory (LoRA-applied tensors are materialised as F32). */
+    long materializedBytes(String name) {
+        return loraByWeight.containsKey(name) || savedModules.containsKey(name)
+                ? checkpoint.tensor(name).orElseThrow().elementCount() * 4 : 0;
+    }
+
+    /** The stored tensor {@code name} of the base checkpoint, as its raw bytes. */
+    Tensor rawTensor(String name) {
+        return mapped.tensor(name);
+    }
+
+    TensorSource source(String name) {
+        LoraModule module = loraByWeight.get(name);
+        if (module != null) {
+            return LoraApplication.apply(mapped.tensor(name), adapter.orElseThrow(), module);
+        }
+        String saved = savedModules.get(name);
+        if (saved != null) {
+            return new MappedSource(adapter.orElseThrow().tensor(saved));
+        }
+        return new MappedSource(mapped.tensor(name));
+    }
+
+    @Override
+    public void close() throws IOException {
+        mapped.close();
+        adapter.ifPresent(MappedCheckpoint::close);
+        for (BlobStore store : stores) {
+            store.close();
+        }
+    }
+}

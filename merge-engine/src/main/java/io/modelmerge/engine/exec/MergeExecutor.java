@@ -1,0 +1,314 @@
+package io.modelmerge.engine.exec;
+
+import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.method.Block;
+import io.modelmerge.engine.method.MergeMethod;
+import io.modelmerge.engine.method.MergeMethods;
+import io.modelmerge.engine.method.TensorMerge;
+import io.modelmerge.engine.recipe.Recipe;
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.storage.blob.BlobCache;
+import io.modelmerge.storage.checkpoint.Checkpoint;
+import io.modelmerge.storage.checkpoint.CheckpointWriter;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
+
+/**
+ * Runs a recipe: opens the inputs (headers only), plans every output tensor and checks the plan, then streams
+ * tensor by tensor, block by block, on all worker threads: widen the inputs' block to F32, merge, narrow, write
+ * at the block's place in the output shard. Work buffers are sized from the memory budget, so memory does not
+ * grow with the model. The output is staged beside {@code OUT_DIR} and moved into place only when complete; a
+ * failed or cancelled merge leaves nothing behind.
+ */
+public final class MergeExecutor {
+    /** Largest block, in elements: four F32 work arrays of this size stay in a core's L2 cache. */
+    static final int MAX_BLOCK = 1 << 15;
+    private static final int MIN_BLOCK = 1 << 10;
+
+    private final MergeOptions options;
+    private final MergeListener listener;
+    private final AtomicBoolean cancelled;
+
+    public MergeExecutor(MergeOptions options, MergeListener listener, AtomicBoolean cancelled) {
+        this.options = options;
+        this.listener = listener;
+        this.cancelled = cancelled;
+    }
+
+    /** Progress reports, at most a few per second and one at the end. */
+    @FunctionalInterface
+    public interface MergeListener {
+        void progress(MergeProgress progress);
+    }
+
+    public MergeResult run(Recipe recipe, Path outDir) throws IOException, RecipeException {
+        long start = System.nanoTime();
+        if (Files.exists(outDir) && (!Files.isDirectory(outDir) || !isEmpty(outDir))) {
+            throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
+        }
+        MergeMethod method = MergeMethods.named(recipe.mergeMethod());
+        BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
+        List<InputModel> inputs = new ArrayList<>();
+        Path staging = outDir.toAbsolutePath().resolveSibling("." + outDir.getFileName() + ".partial-" + UUID.randomUUID());
+        try {
+            for (String ref : recipe.modelRefs()) {
+                inputs.add(InputModel.open(ref, options.s3(), cache));
+            }
+            MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed());
+            List<PlannedTensor> plan = planner.plan();
+            List<String> notes = new ArrayList<>();
+            inputs.forEach(i -> notes.addAll(i.notes()));
+            notes.addAll(planner.notes());
+            checkBudget(plan, inputs);
+            List<String> files = execute(method, plan, inputs, staging);
+            copyTagAlong(inputs.getFirst().checkpoint(), staging);
+            Files.writeString(staging.resolve("merge_recipe.yml"), recipe.yaml(), StandardCharsets.UTF_8);
+            Files.writeString(staging.resolve("README.md"),
+                    ModelCard.write(outDir.getFileName().toString(), recipe, notes), StandardCharsets.UTF_8);
+            if (Files.isDirectory(outDir)) {
+                Files.delete(outDir);
+            }
+            Files.move(staging, outDir, StandardCopyOption.ATOMIC_MOVE);
+            long bytes = plan.stream().mapToLong(t -> t.output().byteLength()).sum();
+            return new MergeResult(outDir, files, plan.size(), bytes, Duration.ofNanos(System.nanoTime() - start), notes);
+        } finally {
+            for (InputModel input : inputs) {
+                input.close();
+            }
+            deleteRecursively(staging);
+        }
+    }
+
+    private void checkBudget(List<PlannedTensor> plan, List<InputModel> inputs) throws RecipeException {
+        long work = (long) options.threads() * workspaceBytes(blockElements(plan), maxInputs(plan));
+        for (PlannedTensor t : plan) {
+            long held = work;
+            for (PlannedTensor.Input in : allInputs(t)) {
+                held += inputs.get(in.model()).materializedBytes(in.tensor());
+            }
+            if (held > options.memoryBytes()) {
+                throw new RecipeException("tensor '" + t.name() + "' needs " + held + " bytes in memory (LoRA deltas"
+                        + " applied in F32 plus work buffers), over the budget of " + options.memoryBytes());
+            }
+        }
+    }
+
+    private static List<PlannedTensor.Input> allInputs(PlannedTensor t) {
+        List<PlannedTensor.Input> all = new ArrayList<>(t.models());
+        t.base().ifPresent(all::add);
+        return all;
+    }
+
+    private static int maxInputs(List<PlannedTensor> plan) {
+        return plan.stream().mapToInt(t -> t.models().size() + 1).max().orElse(1);
+    }
+
+    /** Work buffers of one thread: an F32 array per input plus one for the output, and the narrowed output. */
+    private static long workspaceBytes(int block, int inputs) {
+        return (long) block * ((inputs + 1) * 4L + 4L);
+    }
+
+    private int blockElements(List<PlannedTensor> plan) {
+        long perThread = options.memoryBytes() / 2 / options.threads();
+        long fit = perThread / ((maxInputs(plan) + 1) * 4L + 4L);
+        return (int) Math.max(MIN_BLOCK, Math.min(MAX_BLOCK, fit));
+    }
+
+    /** One worker's buffers, reused across blocks and tensors. */
+    private static final class Workspace {
+        final float[][] inputs;
+        final float[] out;
+        final MemorySegment narrowed;
+
+        Workspace(int inputs, int block) {
+            this.inputs = new float[inputs][block];
+            this.out = new float[block];
+            this.narrowed = Arena.ofAuto().allocate(block * 4L, 64);
+        }
+    }
+
+    private List<String> execute(MergeMethod method, List<PlannedTensor> plan, List<InputModel> inputs, Path staging)
+            throws IOException {
+        int block = blockElements(plan);
+        int width = maxInputs(plan);
+        long totalBytes = plan.stream().mapToLong(t -> t.output().byteLength()).sum();
+        AtomicLong bytesDone = new AtomicLong();
+        AtomicInteger tensorsDone = new AtomicInteger();
+        long start = System.nanoTime();
+        AtomicLong lastReport = new AtomicLong();
+        Runnable report = () -> {
+            long now = System.nanoTime();
+            long last = lastReport.get();
+            if (now - last > 200_000_000L && lastReport.compareAndSet(last, now)) {
+                listener.progress(new MergeProgress(tensorsDone.get(), plan.size(), bytesDone.get(), totalBytes,
+                        Duration.ofNanos(now - start)));
+            }
+        };
+        ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(width, block));
+        List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
+        Files.createDirectories(staging);
+        ForkJoinPool pool = new ForkJoinPool(options.threads());
+        try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {
+            for (PlannedTensor tensor : plan) {
+                checkCancelled();
+                if (tensor.copy()) {
+                    PlannedTensor.Input from = tensor.models().getFirst();
+                    writer.write(tensor.name(), 0, inputs.get(from.model()).rawTensor(from.tensor()).data());
+                } else {
+                    mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
+                            bytesDone, report);
+                }
+                bytesDone.addAndGet(tensor.copy() ? tensor.output().byteLength() : 0);
+                tensorsDone.incrementAndGet();
+                report.run();
+            }
+            writer.commit();
+            List<String> files = new ArrayList<>(writer.fileNames());
+            if (writer.sharded()) {
+                files.add(io.modelmerge.storage.checkpoint.ShardIndex.FILE_NAME);
+            }
+            listener.progress(new MergeProgress(plan.size(), plan.size(), totalBytes, totalBytes,
+                    Duration.ofNanos(System.nanoTime() - start)));
+            return files;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
+                             ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces, AtomicLong bytesDone,
+                             Runnable report) throws IOException {
+        TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
+        List<TensorSource> models = new ArrayList<>();
+        for (PlannedTensor.Input in : tensor.models()) {
+            models.add(inputs.get(in.model()).source(in.tensor()));
+        }
+        long elements = tensor.elements();
+        int blocks = (int) ((elements + block - 1) / block);
+        int elementBytes = tensor.output().dtype().bits() / 8;
+        for (int pass = 0; pass < merge.passes(); pass++) {
+            int thisPass = pass;
+            int ranges = Math.min(options.threads(), Math.max(1, blocks));
+            List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
+            for (int r = 0; r < ranges; r++) {
+                accumulators.add(merge.accumulator(thisPass));
+            }
+            run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
+                Workspace ws = workspaces.get();
+                for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
+                    checkCancelled();
+                    accumulators.get(r).add(load(b, block, elements, base, models, ws));
+                }
+            }));
+            merge.endPass(thisPass, accumulators);
+        }
+        run(pool, () -> IntStream.range(0, blocks).parallel().forEach(b -> {
+            checkCancelled();
+            Workspace ws = workspaces.get();
+            Block data = load(b, block, elements, base, models, ws);
+            merge.merge(data, ws.out);
+            Floats.narrow(ws.out, data.length(), ws.narrowed, tensor.output().dtype(), 0);
+            try {
+                writer.write(tensor.name(), data.offset() * elementBytes,
+                        ws.narrowed.asSlice(0, (long) data.length() * elementBytes));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            bytesDone.addAndGet((long) data.length() * elementBytes);
+            report.run();
+        }));
+    }
+
+    private static Block load(int b, int block, long elements, TensorSource base, List<TensorSource> models,
+                              Workspace ws) {
+        long offset = (long) b * block;
+        int length = (int) Math.min(block, elements - offset);
+        float[] baseValues = null;
+        if (base != null) {
+            baseValues = ws.inputs[models.size()];
+            base.read(offset, length, baseValues);
+        }
+        float[][] values = new float[models.size()][];
+        for (int m = 0; m < models.size(); m++) {
+            values[m] = ws.inputs[m];
+            models.get(m).read(offset, length, values[m]);
+        }
+        return new Block(offset, length, baseValues, values);
+    }
+
+    private void checkCancelled() {
+        if (cancelled.get() || Thread.currentThread().isInterrupted()) {
+            throw new CancellationException("merge cancelled");
+        }
+    }
+
+    private static void run(ForkJoinPool pool, Runnable work) throws IOException {
+        Future<?> future = pool.submit(work);
+        try {
+            future.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CancellationException("merge interrupted");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof UncheckedIOException io) {
+                throw io.getCause();
+            }
+            if (cause instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+            throw new IOException(cause);
+        }
+    }
+
+    private static void copyTagAlong(Checkpoint source, Path dir) throws IOException {
+        for (var file : source.tagAlongFiles()) {
+            String name = file.fileName();
+            if (name.equals("README.md") || name.equals("merge_recipe.yml") || name.startsWith(".")) {
+                continue; // the merge writes its own card and recipe
+            }
+            try (var in = source.store().read(file.key())) {
+                Files.copy(in, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.findAny().isEmpty();
+        }
+    }
+
+    private static void deleteRecursively(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

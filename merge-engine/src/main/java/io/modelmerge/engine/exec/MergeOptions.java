@@ -1,0 +1,58 @@
+package io.modelmerge.engine.exec;
+
+import io.modelmerge.storage.blob.S3Settings;
+import java.nio.file.Path;
+
+/**
+ * How to run a merge.
+ *
+ * @param memoryBytes  the budget for what the merge holds in memory (work buffers, LoRA-applied tensors);
+ *                     mapped input files are paged by the OS and not counted
+ * @param threads      worker threads
+ * @param seed         the job's seed; each tensor's randomness derives from it and the tensor's name
+ * @param outShardSize the largest shard of the output, in bytes
+ * @param cacheDir     where remote (s3://) inputs are downloaded to be mapped
+ */
+public record MergeOptions(long memoryBytes, int threads, long seed, long outShardSize, S3Settings s3,
+                           Path cacheDir, long cacheBytes) {
+
+    public static final long DEFAULT_MEMORY = 2L << 30;
+    public static final long DEFAULT_SHARD_SIZE = 5_000_000_000L;
+
+    public MergeOptions {
+        if (memoryBytes < (16L << 20)) {
+            throw new IllegalArgumentException("memory budget " + memoryBytes + " is under the 16 MiB minimum");
+        }
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+        }
+        if (outShardSize < 1) {
+            throw new IllegalArgumentException("out shard size must be positive, got " + outShardSize);
+        }
+    }
+
+    public static MergeOptions defaults() {
+        return new MergeOptions(DEFAULT_MEMORY, Runtime.getRuntime().availableProcessors(), 0, DEFAULT_SHARD_SIZE,
+                S3Settings.defaults(), Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30);
+    }
+
+    public MergeOptions withMemory(long bytes) {
+        return new MergeOptions(bytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes);
+    }
+
+    public MergeOptions withThreads(int count) {
+        return new MergeOptions(memoryBytes, count, seed, outShardSize, s3, cacheDir, cacheBytes);
+    }
+
+    public MergeOptions withSeed(long value) {
+        return new MergeOptions(memoryBytes, threads, value, outShardSize, s3, cacheDir, cacheBytes);
+    }
+
+    public MergeOptions withOutShardSize(long bytes) {
+        return new MergeOptions(memoryBytes, threads, seed, bytes, s3, cacheDir, cacheBytes);
+    }
+
+    public MergeOptions withS3(S3Settings settings) {
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, settings, cacheDir, cacheBytes);
+    }
+}

@@ -1,0 +1,355 @@
+package io.modelmerge.engine.exec;
+
+import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.method.MergeMethod;
+import io.modelmerge.engine.method.ParameterDef;
+import io.modelmerge.engine.method.TensorParameters;
+import io.modelmerge.engine.recipe.ParamValue;
+import io.modelmerge.engine.recipe.Recipe;
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.TensorInfo;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+
+/**
+ * Turns a recipe and its opened inputs into one {@link PlannedTensor} per output tensor, resolving every
+ * parameter as mergekit does (source or model parameters, then slice, then global, then the method's
+ * default; gradients over the layer position t, t = 0 outside the layers) and checking everything that can be
+ * checked before a byte is written: unknown parameters, missing or mistyped values, densities outside
+ * (0, 1], weights that sum to zero where they divide, tensors missing or shaped differently across models.
+ */
+final class MergePlanner {
+    private final Recipe recipe;
+    private final MergeMethod method;
+    private final List<InputModel> inputs;
+    private final Map<String, Integer> indexOfRef = new HashMap<>();
+    private final long seed;
+    private final Optional<DType> outDtype;
+    private final List<String> notes = new ArrayList<>();
+
+    MergePlanner(Recipe recipe, MergeMethod method, List<InputModel> inputs, long seed) throws RecipeException {
+        this.recipe = recipe;
+        this.method = method;
+        this.inputs = inputs;
+        this.seed = seed;
+        for (int i = 0; i < inputs.size(); i++) {
+            indexOfRef.put(inputs.get(i).ref(), i);
+        }
+        this.outDtype = dtype(recipe.outDtype().or(recipe::dtype));
+        if (method.requiresBase() && recipe.baseModel().isEmpty()
+                && recipe.slices().stream().allMatch(s -> s.baseModel().isEmpty())) {
+            throw new RecipeException("merge_method " + method.name() + " needs a base_model");
+        }
+        checkParameterNames();
+    }
+
+    List<String> notes() {
+        return notes;
+    }
+
+    private static Optional<DType> dtype(Optional<String> name) throws RecipeException {
+        if (name.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(switch (name.get()) {
+            case "bfloat16", "bf16" -> DType.BF16;
+            case "float16", "fp16", "f16", "half" -> DType.F16;
+            case "float32", "fp32", "f32", "float" -> DType.F32;
+            default -> throw new RecipeException("unsupported dtype '" + name.get()
+                    + "' (use bfloat16, float16 or float32)");
+        });
+    }
+
+    private void checkParameterNames() throws RecipeException {
+        Set<String> modelNames = new HashSet<>();
+        method.modelParameters().forEach(d -> modelNames.add(d.name()));
+        Set<String> globalNames = new HashSet<>();
+        method.globalParameters().forEach(d -> globalNames.add(d.name()));
+        Set<String> any = new HashSet<>(modelNames);
+        any.addAll(globalNames);
+        for (String name : recipe.parameters().keySet()) {
+            check(name, any, "parameters");
+        }
+        for (Recipe.ModelSpec m : recipe.models()) {
+            for (String name : m.parameters().keySet()) {
+                check(name, modelNames, "parameters of model " + m.model());
+            }
+        }
+        for (Recipe.Slice slice : recipe.slices()) {
+            for (String name : slice.parameters().keySet()) {
+                check(name, any, "slice parameters");
+            }
+            for (Recipe.SliceSource s : slice.sources()) {
+                for (String name : s.parameters().keySet()) {
+                    check(name, modelNames, "parameters of source " + s.model());
+                }
+            }
+        }
+    }
+
+    private void check(String name, Set<String> known, String where) throws RecipeException {
+        if (!known.contains(name)) {
+            throw new RecipeException("unknown parameter '" + name + "' in " + where + " for merge_method "
+                    + method.name() + " (known: " + new java.util.TreeSet<>(known) + ")");
+        }
+    }
+
+    /** One merged model (or slice source) with its own parameters. */
+    private record Member(String ref, Map<String, ParamValue> parameters) {
+    }
+
+    List<PlannedTensor> plan() throws RecipeException {
+        return recipe.slices().isEmpty() ? planModels() : planSlices();
+    }
+
+    private List<PlannedTensor> planModels() throws RecipeException {
+        Optional<String> base = recipe.baseModel();
+        List<Member> members = new ArrayList<>();
+        for (Recipe.ModelSpec m : recipe.models()) {
+            if (method.requiresBase() && base.isPresent() && m.model().equals(base.get())) {
+                continue; // the base contributes no task vector (mergekit skips it too)
+            }
+            members.add(new Member(m.model(), m.parameters()));
+        }
+        if (members.isEmpty()) {
+            throw new RecipeException("recipe merges no model besides the base");
+        }
+        InputModel template = input(base.orElse(members.getFirst().ref()));
+        int layers = 0;
+        for (TensorInfo t : template.tensors()) {
+            OptionalInt layer = LayerIndex.of(t.name());
+            if (layer.isPresent()) {
+                layers = Math.max(layers, layer.getAsInt() + 1);
+            }
+        }
+        List<PlannedTensor> planned = new ArrayList<>();
+        for (TensorInfo t : template.tensors()) {
+            OptionalInt layer = LayerIndex.of(t.name());
+            double position = layer.isPresent() && layers > 1 ? layer.getAsInt() / (double) (layers - 1) : 0.0;
+            List<String> names = new ArrayList<>();
+            members.forEach(m -> names.add(t.name()));
+            planned.add(plan(t.name(), t, template.ref(), base.map(b -> t.name()), base, members, names, Map.of(), position));
+        }
+        noteExtraTensors(template, members);
+        return planned;
+    }
+
+    private List<PlannedTensor> planSlices() throws RecipeException {
+        List<PlannedTensor> planned = new ArrayList<>();
+        Set<String> layerTensorsDone = new HashSet<>();
+        int outputLayer = 0;
+        for (Recipe.Slice slice : recipe.slices()) {
+            Optional<String> base = slice.baseModel().or(recipe::baseModel);
+            List<Member> members = new ArrayList<>();
+            List<Recipe.SliceSource> memberSources = new ArrayList<>();
+            for (Recipe.SliceSource s : slice.sources()) {
+                if (method.requiresBase() && base.isPresent() && s.model().equals(base.get())) {
+                    continue;
+                }
+                members.add(new Member(s.model(), s.parameters()));
+                memberSources.add(s);
+            }
+            if (members.isEmpty()) {
+                throw new RecipeException("a slice merges no model besides the base");
+            }
+            Recipe.SliceSource first = slice.sources().getFirst();
+            Recipe.SliceSource baseSource = base.flatMap(b -> slice.sources().stream()
+                    .filter(s -> s.model().equals(b)).findFirst()).orElse(first);
+            int count = first.layerCount();
+            InputModel template = input(first.model());
+            for (int i = 0; i < count; i++) {
+                double position = count > 1 ? i / (double) (count - 1) : 0.0;
+                int sourceLayer = first.layerStart() + i;
+                boolean found = false;
+                for (TensorInfo t : template.tensors()) {
+                    OptionalInt layer = LayerIndex.of(t.name());
+                    if (layer.isEmpty() || layer.getAsInt() != sourceLayer) {
+                        continue;
+                    }
+                    found = true;
+                    String outName = LayerIndex.withLayer(t.name(), outputLayer + i).orElseThrow();
+                    List<String> names = new ArrayList<>();
+                    for (Recipe.SliceSource s : memberSources) {
+                        names.add(LayerIndex.withLayer(t.name(), s.layerStart() + i).orElseThrow());
+                    }
+                    int baseLayer = baseSource.layerStart() + i;
+                    Optional<String> baseName = base.map(b -> LayerIndex.withLayer(t.name(), baseLayer).orElseThrow());
+                    if (!layerTensorsDone.add(outName)) {
+                        throw new RecipeException("slices produce layer tensor '" + outName + "' twice");
+                    }
+                    planned.add(plan(outName, t, template.ref(), baseName, base, members, names, slice.parameters(), position));
+                }
+                if (!found) {
+                    throw new RecipeException("slice source " + first.model() + " has no layer " + sourceLayer
+                            + " (layer_range [" + first.layerStart() + ", " + first.layerEnd() + "))");
+                }
+            }
+            outputLayer += count;
+        }
+        // Tensors outside the layers (embeddings, final norm, lm_head) come from the first slice's sources.
+        Recipe.Slice head = recipe.slices().getFirst();
+        Optional<String> base = head.baseModel().or(recipe::baseModel);
+        List<Member> members = new ArrayList<>();
+        for (Recipe.SliceSource s : head.sources()) {
+            if (!(method.requiresBase() && base.isPresent() && s.model().equals(base.get()))) {
+                members.add(new Member(s.model(), s.parameters()));
+            }
+        }
+        InputModel template = input(head.sources().getFirst().model());
+        List<PlannedTensor> outside = new ArrayList<>();
+        for (TensorInfo t : template.tensors()) {
+            if (LayerIndex.of(t.name()).isEmpty()) {
+                List<String> names = new ArrayList<>();
+                members.forEach(m -> names.add(t.name()));
+                outside.add(plan(t.name(), t, template.ref(), base.map(b -> t.name()), base, members, names,
+                        head.parameters(), 0.0));
+            }
+        }
+        outside.addAll(planned);
+        return outside;
+    }
+
+    private void noteExtraTensors(InputModel template, List<Member> members) throws RecipeException {
+        for (Member m : members) {
+            for (TensorInfo t : input(m.ref()).tensors()) {
+                if (template.tensor(t.name()).isEmpty()) {
+                    notes.add("tensor '" + t.name() + "' of " + m.ref() + " is not in " + template.ref() + " and is left out");
+                }
+            }
+        }
+    }
+
+    private InputModel input(String ref) throws RecipeException {
+        Integer index = indexOfRef.get(ref);
+        if (index == null) {
+            throw new RecipeException("model '" + ref + "' was not opened");
+        }
+        return inputs.get(index);
+    }
+
+    private PlannedTensor.Input lookup(String ref, String tensor, TensorInfo like, String likeRef, String outName)
+            throws RecipeException {
+        InputModel model = input(ref);
+        TensorInfo info = model.tensor(tensor).orElseThrow(() -> new RecipeException(
+                "models do not line up: tensor '" + tensor + "' (for '" + outName + "') is missing from " + ref));
+        if (!Arrays.equals(info.shape(), like.shape())) {
+            throw new RecipeException("models do not line up: tensor '" + tensor + "' has shape "
+                    + Arrays.toString(info.shape()) + " in " + ref + " but " + Arrays.toString(like.shape())
+                    + " in " + likeRef);
+        }
+        return new PlannedTensor.Input(indexOfRef.get(ref), tensor);
+    }
+
+    private PlannedTensor plan(String outName, TensorInfo like, String likeRef, Optional<String> baseTensor,
+                               Optional<String> baseRef, List<Member> members, List<String> names,
+                               Map<String, ParamValue> sliceParameters, double position) throws RecipeException {
+        Optional<PlannedTensor.Input> base = Optional.empty();
+        if (baseRef.isPresent() && method.requiresBase()) {
+            base = Optional.of(lookup(baseRef.get(), baseTensor.orElseThrow(), like, likeRef, outName));
+        }
+        List<PlannedTensor.Input> sources = new ArrayList<>();
+        for (int m = 0; m < members.size(); m++) {
+            sources.add(lookup(members.get(m).ref(), names.get(m), like, likeRef, outName));
+        }
+        DType stored = like.dtype();
+        boolean copy = !Floats.supports(stored);
+        DType out = copy ? stored : outDtype.orElse(stored);
+        TensorSpec spec = new TensorSpec(outName, out, like.shape());
+        List<Map<String, Object>> perModel = new ArrayList<>();
+        for (Member m : members) {
+            perModel.add(resolve(method.modelParameters(), outName, position, m.parameters(), sliceParameters));
+        }
+        Map<String, Object> global = resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
+        TensorParameters parameters = new TensorParameters(outName, like.elementCount(), perModel, global,
+                seed ^ fnv1a(outName));
+        if (!copy) {
+            validate(parameters);
+        }
+        if (copy) {
+            notes.add("tensor '" + outName + "' (" + stored + ") is copied from " + inputs.get(sources.getFirst().model()).ref());
+        }
+        return new PlannedTensor(spec, base, sources, parameters, copy);
+    }
+
+    private Map<String, Object> resolve(List<ParameterDef> defs, String tensor, double position,
+                                        Map<String, ParamValue> own, Map<String, ParamValue> slice) throws RecipeException {
+        Map<String, Object> values = new LinkedHashMap<>();
+        for (ParameterDef def : defs) {
+            Optional<Object> value = Optional.empty();
+            for (Map<String, ParamValue> level : List.of(own, slice, recipe.parameters())) {
+                ParamValue given = level.get(def.name());
+                if (given != null) {
+                    value = given.at(tensor, position);
+                    if (value.isPresent()) {
+                        break;
+                    }
+                }
+            }
+            Object resolved = value.or(def::defaultValue).orElseThrow(() -> new RecipeException(
+                    "merge_method " + method.name() + " needs parameter '" + def.name() + "' (none given for tensor '"
+                            + tensor + "')"));
+            values.put(def.name(), typed(def, resolved, tensor));
+        }
+        return values;
+    }
+
+    private Object typed(ParameterDef def, Object value, String tensor) throws RecipeException {
+        if (!def.choices().isEmpty()) {
+            String text = String.valueOf(value);
+            if (!def.choices().contains(text)) {
+                throw new RecipeException("parameter '" + def.name() + "' is '" + text + "' for tensor '" + tensor
+                        + "'; expected one of " + def.choices());
+            }
+            return text;
+        }
+        if (def.type() == Double.class && value instanceof Number n && Double.isFinite(n.doubleValue())) {
+            return n.doubleValue();
+        }
+        if (def.type() == Boolean.class && value instanceof Boolean b) {
+            return b;
+        }
+        throw new RecipeException("parameter '" + def.name() + "' must be " + (def.type() == Boolean.class
+                ? "true or false" : "a finite number") + ", got '" + value + "' for tensor '" + tensor + "'");
+    }
+
+    private void validate(TensorParameters p) throws RecipeException {
+        double weights = 0;
+        for (int m = 0; m < p.models(); m++) {
+            Map<String, Object> values = p.perModel().get(m);
+            if (values.containsKey("density")) {
+                double density = p.modelNumber(m, "density");
+                if (!(density > 0 && density <= 1)) {
+                    throw new RecipeException("density " + density + " for tensor '" + p.tensor() + "' of model "
+                            + (m + 1) + " is outside (0, 1]");
+                }
+            }
+            weights += p.modelNumber(m, "weight");
+        }
+        // Methods with a sign election divide per entry by what agrees there; the others by the weights' sum.
+        boolean divides = p.global().containsKey("normalize") && p.flag("normalize") && !p.global().containsKey("election");
+        if (divides && Math.abs(weights) < 1e-8) {
+            throw new RecipeException("weights sum to zero for tensor '" + p.tensor() + "', and "
+                    + method.name() + " divides by their sum (set normalize: false or change the weights)");
+        }
+    }
+
+    private static long fnv1a(String text) {
+        long hash = 0xcbf29ce484222325L;
+        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+            hash ^= b & 0xff;
+            hash *= 0x100000001b3L;
+        }
+        return hash;
+    }
+}

@@ -1,0 +1,108 @@
+package io.modelmerge.engine.kernel;
+
+import io.modelmerge.storage.safetensors.DType;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Moves tensor data between its stored dtype (F32, BF16, F16, little-endian) and F32 working buffers: widening
+ * is exact; narrowing rounds to nearest, ties to even, as PyTorch does. The one place that knows the bit
+ * layouts; merge methods only ever see floats.
+ */
+public final class Floats {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(FS.vectorBitSize() / 2));
+
+    private Floats() {
+    }
+
+    /** Whether the kernels read and write this dtype. */
+    public static boolean supports(DType dtype) {
+        return dtype == DType.F32 || dtype == DType.BF16 || dtype == DType.F16;
+    }
+
+    /** Reads {@code length} elements from element {@code from} of {@code src} (of {@code dtype}) into {@code dst}. */
+    public static void widen(MemorySegment src, DType dtype, long from, float[] dst, int length) {
+        switch (dtype) {
+            case F32 -> MemorySegment.copy(src, F32, from * 4, dst, 0, length);
+            case BF16 -> widenBf16(src, from * 2, dst, length);
+            case F16 -> {
+                long at = from * 2;
+                for (int i = 0; i < length; i++) {
+                    dst[i] = Float.float16ToFloat(src.get(U16, at + 2L * i));
+                }
+            }
+            default -> throw new IllegalArgumentException("Cannot read " + dtype + " as floats");
+        }
+    }
+
+    private static void widenBf16(MemorySegment src, long byteOffset, float[] dst, int length) {
+        int i = 0;
+        int bound = length - SS.length() + 1;
+        for (; i < bound; i += SS.length()) {
+            ShortVector s = ShortVector.fromMemorySegment(SS, src, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, IS, 0);
+            bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
+        }
+        for (; i < length; i++) {
+            dst[i] = Float.intBitsToFloat(src.get(U16, byteOffset + 2L * i) << 16);
+        }
+    }
+
+    /** Writes {@code length} floats of {@code src} as {@code dtype} at element {@code to} of {@code dst}. */
+    public static void narrow(float[] src, int length, MemorySegment dst, DType dtype, long to) {
+        switch (dtype) {
+            case F32 -> MemorySegment.copy(src, 0, dst, F32, to * 4, length);
+            case BF16 -> narrowBf16(src, length, dst, to * 2);
+            case F16 -> {
+                long at = to * 2;
+                for (int i = 0; i < length; i++) {
+                    dst.set(U16, at + 2L * i, Float.floatToFloat16(src[i]));
+                }
+            }
+            default -> throw new IllegalArgumentException("Cannot write floats as " + dtype);
+        }
+    }
+
+    private static void narrowBf16(float[] src, int length, MemorySegment dst, long byteOffset) {
+        int i = 0;
+        int bound = length - IS.length() + 1;
+        IntVector quietNaN = IntVector.broadcast(IS, 0x7FC0);
+        for (; i < bound; i += IS.length()) {
+            FloatVector f = FloatVector.fromArray(FS, src, i);
+            IntVector bits = f.reinterpretAsInts();
+            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+            IntVector rounded = bits.add(lsb.add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
+            VectorMask<Float> nan = f.test(VectorOperators.IS_NAN);
+            rounded = rounded.blend(quietNaN, nan.cast(IS));
+            ShortVector s = (ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0);
+            s.intoMemorySegment(dst, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN);
+        }
+        for (; i < length; i++) {
+            dst.set(U16, byteOffset + 2L * i, toBf16(src[i]));
+        }
+    }
+
+    /** One float to BF16 bits, round to nearest even; NaN stays a (quiet) NaN. */
+    public static short toBf16(float value) {
+        if (Float.isNaN(value)) {
+            return 0x7FC0;
+        }
+        int bits = Float.floatToRawIntBits(value);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    public static float fromBf16(short bits) {
+        return Float.intBitsToFloat(bits << 16);
+    }
+}

@@ -1,0 +1,90 @@
+package io.modelmerge.engine.kernel;
+
+/**
+ * The magnitude threshold that keeps the {@code k} largest |values| of a tensor, found by a two-level radix
+ * select on the bits of |value| (non-negative floats order like their bit patterns): one pass histograms the
+ * high 16 bits, a second pass histograms the low 15 bits of the elements in the chosen bucket. O(n), never a
+ * sort, and the data can arrive block by block in any order. Elements equal to the threshold are all kept,
+ * so ties may keep a few more than k.
+ */
+public final class TopK {
+    private static final int HIGH_BUCKETS = 1 << 16;
+    private static final int LOW_BUCKETS = 1 << 15;
+
+    private final long k;
+    private final long[] high = new long[HIGH_BUCKETS];
+    private final long[] low = new long[LOW_BUCKETS];
+    private int bucket = -1;
+    private long aboveBucket;
+
+    /** Selects the top {@code k} of the values to come; {@code k} >= 1. */
+    public TopK(long k) {
+        if (k < 1) {
+            throw new IllegalArgumentException("k must be at least 1, got " + k);
+        }
+        this.k = k;
+    }
+
+    /** First pass: counts the high bits of |values[0..length)|. */
+    public void countHigh(float[] values, int length) {
+        long[] h = high;
+        for (int i = 0; i < length; i++) {
+            h[(Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF) >>> 15]++;
+        }
+    }
+
+    /** Adds another block's first-pass counts (from a parallel worker). */
+    public void addHigh(TopK other) {
+        for (int i = 0; i < HIGH_BUCKETS; i++) {
+            high[i] += other.high[i];
+        }
+    }
+
+    /** Ends the first pass: picks the bucket holding the k-th largest. */
+    public void chooseBucket() {
+        long seen = 0;
+        for (int b = HIGH_BUCKETS - 1; b >= 0; b--) {
+            if (seen + high[b] >= k) {
+                bucket = b;
+                aboveBucket = seen;
+                return;
+            }
+            seen += high[b];
+        }
+        bucket = 0; // fewer than k values in all: keep everything
+        aboveBucket = seen - high[0];
+    }
+
+    public int bucket() {
+        return bucket;
+    }
+
+    /** Second pass: counts the low bits of the |values| inside the chosen bucket. */
+    public void countLow(float[] values, int length, int chosenBucket) {
+        long[] l = low;
+        for (int i = 0; i < length; i++) {
+            int bits = Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF;
+            if (bits >>> 15 == chosenBucket) {
+                l[bits & 0x7FFF]++;
+            }
+        }
+    }
+
+    public void addLow(TopK other) {
+        for (int i = 0; i < LOW_BUCKETS; i++) {
+            low[i] += other.low[i];
+        }
+    }
+
+    /** Ends the second pass: the smallest magnitude that is kept. */
+    public float threshold() {
+        long seen = aboveBucket;
+        for (int b = LOW_BUCKETS - 1; b >= 0; b--) {
+            seen += low[b];
+            if (seen >= k) {
+                return Float.intBitsToFloat((bucket << 15) | b);
+            }
+        }
+        return 0f;
+    }
+}

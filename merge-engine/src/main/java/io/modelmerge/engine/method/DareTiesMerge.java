@@ -1,0 +1,51 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * {@code dare_ties}: DARE's random drop and rescale (see {@link DareLinearMerge}), then TIES' sign election
+ * ({@code election: mergekit | paper}, see {@link TiesMerge}).
+ */
+public final class DareTiesMerge implements MergeMethod {
+
+    /** mergekit spells it {@code rescale: true|false}; we also name the variant. */
+    static final ParameterDef RESCALE = new ParameterDef("rescale", java.util.Optional.of("l1"), Object.class,
+            List.of("l1", "inverse_density", "none", "true", "false"));
+
+    static String rescale(TensorParameters p) {
+        String value = String.valueOf(p.global().get("rescale"));
+        return switch (value) {
+            case "true" -> "l1";
+            case "false" -> "none";
+            default -> value;
+        };
+    }
+
+    @Override
+    public String name() {
+        return "dare_ties";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
+                ParameterDef.choice("election", "mergekit", "mergekit", "paper"), RESCALE,
+                ParameterDef.flag("int8_mask", false));
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.RANDOM,
+                p.choice("election"), p.flag("normalize"), p.number("lambda"), rescale(p));
+    }
+}

@@ -1,0 +1,37 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * {@code magnitude_prune}: each task vector keeps its top-density entries by magnitude (no sign election);
+ * the pruned task vectors are averaged with their weights (Σ wᵢτᵢ / Σ wᵢ, {@code normalize: false} to only
+ * sum them), scaled by λ and added to the base. TIES without the election step.
+ */
+public final class MagnitudePruneMerge implements MergeMethod {
+
+    @Override
+    public String name() {
+        return "magnitude_prune";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0));
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE, "none",
+                p.flag("normalize"), p.number("lambda"), "none");
+    }
+}

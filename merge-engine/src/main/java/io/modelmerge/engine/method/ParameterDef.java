@@ -1,0 +1,32 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A parameter a merge method takes: its name, its default (empty: required), and what values it accepts.
+ *
+ * @param choices for a string parameter, the accepted values; empty for numbers and booleans
+ */
+public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> type, List<String> choices) {
+
+    public ParameterDef {
+        choices = List.copyOf(choices);
+    }
+
+    public static ParameterDef required(String name) {
+        return new ParameterDef(name, Optional.empty(), Double.class, List.of());
+    }
+
+    public static ParameterDef number(String name, double defaultValue) {
+        return new ParameterDef(name, Optional.of(defaultValue), Double.class, List.of());
+    }
+
+    public static ParameterDef flag(String name, boolean defaultValue) {
+        return new ParameterDef(name, Optional.of(defaultValue), Boolean.class, List.of());
+    }
+
+    public static ParameterDef choice(String name, String defaultValue, String... choices) {
+        return new ParameterDef(name, Optional.of(defaultValue), String.class, List.of(choices));
+    }
+}

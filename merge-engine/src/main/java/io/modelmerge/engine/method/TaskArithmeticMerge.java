@@ -1,0 +1,37 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * {@code task_arithmetic} (Ilharco et al.): θ = θ_base + λ Σ wᵢ(θᵢ − θ_base). Unlike mergekit, which ignores
+ * it here, {@code density} is honoured: each task vector keeps its top-density fraction by magnitude first.
+ * {@code normalize: true} divides by Σ wᵢ.
+ */
+public final class TaskArithmeticMerge implements MergeMethod {
+
+    @Override
+    public String name() {
+        return "task_arithmetic";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0));
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE, "none",
+                p.flag("normalize"), p.number("lambda"), "none");
+    }
+}

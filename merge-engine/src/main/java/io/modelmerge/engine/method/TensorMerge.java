@@ -1,0 +1,37 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * How one tensor is merged, its parameters resolved. Methods that need a statistic of the whole tensor first
+ * (a magnitude threshold, a norm) ask for passes over the data: each worker accumulates its blocks into its
+ * own {@link Accumulator}, the accumulators are combined, and the next pass (or the merge) starts.
+ */
+public interface TensorMerge {
+
+    /** Statistics one worker gathers in one pass. */
+    interface Accumulator {
+        void add(Block block);
+    }
+
+    /** Passes over the data before {@link #merge}: 0, 1 or 2. */
+    default int passes() {
+        return 0;
+    }
+
+    default Accumulator accumulator(int pass) {
+        throw new IllegalStateException("no pass " + pass);
+    }
+
+    default void endPass(int pass, List<Accumulator> accumulators) {
+        throw new IllegalStateException("no pass " + pass);
+    }
+
+    /** Merges {@code block} into {@code out[0..block.length())}. Thread-safe once the passes are done. */
+    void merge(Block block, float[] out);
+
+    /** What the merge chose for this tensor worth recording (thresholds, rescale factors), for tests and logs. */
+    default String describe() {
+        return "";
+    }
+}

@@ -1,0 +1,40 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * {@code ties} (Yadav et al., TIES-Merging): trim each task vector to its top-density entries by magnitude
+ * (per tensor, as mergekit and PEFT do), elect a sign per entry, keep the entries that agree, and merge them.
+ * {@code election: mergekit} (default) elects on weighted deltas and divides by the agreeing weights;
+ * {@code election: paper} elects on unweighted deltas and divides by the number of agreeing models (PEFT).
+ */
+public final class TiesMerge implements MergeMethod {
+
+    @Override
+    public String name() {
+        return "ties";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0),
+                ParameterDef.choice("election", "mergekit", "mergekit", "paper"),
+                ParameterDef.flag("int8_mask", false));
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE,
+                p.choice("election"), p.flag("normalize"), p.number("lambda"), "none");
+    }
+}

@@ -1,0 +1,64 @@
+package io.modelmerge.engine.recipe;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A merge recipe in mergekit's configuration format.
+ *
+ * @param models     {@code models:} entries (empty when the recipe uses {@code slices:})
+ * @param slices     {@code slices:} entries (empty when the recipe uses {@code models:})
+ * @param parameters global {@code parameters:}
+ * @param dtype      the dtype to compute in (mergekit's {@code dtype}); we always compute in F32 and use it as
+ *                   the output dtype when {@code out_dtype} is absent
+ * @param yaml       the recipe's text, kept for the output's model card and {@code merge_recipe.yml}
+ */
+public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelSpec> models, List<Slice> slices,
+                     Map<String, ParamValue> parameters, Optional<String> dtype, Optional<String> outDtype,
+                     String yaml) {
+
+    public Recipe {
+        models = List.copyOf(models);
+        slices = List.copyOf(slices);
+        parameters = Map.copyOf(parameters);
+    }
+
+    /** One input model and its per-model parameters. */
+    public record ModelSpec(String model, Map<String, ParamValue> parameters) {
+        public ModelSpec {
+            parameters = Map.copyOf(parameters);
+        }
+    }
+
+    /** One source of a slice: a model's layers [start, end). */
+    public record SliceSource(String model, int layerStart, int layerEnd, Map<String, ParamValue> parameters) {
+        public SliceSource {
+            parameters = Map.copyOf(parameters);
+        }
+
+        public int layerCount() {
+            return layerEnd - layerStart;
+        }
+    }
+
+    /** One output slice: its sources merged layer by layer. */
+    public record Slice(List<SliceSource> sources, Map<String, ParamValue> parameters, Optional<String> baseModel) {
+        public Slice {
+            sources = List.copyOf(sources);
+            parameters = Map.copyOf(parameters);
+        }
+    }
+
+    /** Every model the recipe names, the base first when there is one, without repeats. */
+    public List<String> modelRefs() {
+        java.util.LinkedHashSet<String> refs = new java.util.LinkedHashSet<>();
+        baseModel.ifPresent(refs::add);
+        models.forEach(m -> refs.add(m.model()));
+        for (Slice slice : slices) {
+            slice.baseModel().ifPresent(refs::add);
+            slice.sources().forEach(s -> refs.add(s.model()));
+        }
+        return List.copyOf(refs);
+    }
+}

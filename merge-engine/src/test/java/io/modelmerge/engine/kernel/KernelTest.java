@@ -1,0 +1,105 @@
+package io.modelmerge.engine.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.modelmerge.storage.safetensors.DType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class KernelTest {
+
+    /** Round to nearest BF16, ties to even, computed from the two neighbouring BF16 values. */
+    private static float nearestBf16(float value) {
+        int bits = Float.floatToRawIntBits(value);
+        float down = Float.intBitsToFloat(bits & 0xFFFF0000);
+        float up = Float.intBitsToFloat((bits & 0xFFFF0000) + 0x10000);
+        double dDown = Math.abs((double) value - down);
+        double dUp = Math.abs((double) up - value);
+        if (dDown < dUp) {
+            return down;
+        }
+        if (dUp < dDown) {
+            return up;
+        }
+        return ((Float.floatToRawIntBits(down) >>> 16) & 1) == 0 ? down : up;
+    }
+
+    @Test
+    void bf16NarrowingRoundsToNearestEvenAndWideningIsExact() {
+        Random random = new Random(5);
+        int n = 10_001;
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) {
+            values[i] = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(8) - 4));
+        }
+        values[0] = Float.intBitsToFloat(0x3F808000); // exactly halfway, even below: rounds down
+        values[1] = Float.intBitsToFloat(0x3F818000); // exactly halfway, odd below: rounds up
+        values[2] = Float.NaN;
+        values[3] = Float.NEGATIVE_INFINITY;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment stored = arena.allocate(2L * n);
+            Floats.narrow(values, n, stored, DType.BF16, 0);
+            float[] back = new float[n];
+            Floats.widen(stored, DType.BF16, 0, back, n);
+            for (int i = 3; i < n; i++) {
+                assertEquals(nearestBf16(values[i]), back[i], "value " + values[i]);
+            }
+            assertEquals(Float.intBitsToFloat(0x3F800000), back[0]);
+            assertEquals(Float.intBitsToFloat(0x3F820000), back[1]);
+            assertEquals(true, Float.isNaN(back[2]));
+            float[] offset = new float[5];
+            Floats.widen(stored, DType.BF16, 100, offset, 5);
+            assertEquals(Arrays.toString(Arrays.copyOfRange(back, 100, 105)), Arrays.toString(offset));
+        }
+    }
+
+    @Test
+    void f16AndF32RoundTrip() {
+        float[] values = {0f, 1f, -2.5f, 65504f, 1e-5f, 3.14159f};
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment f16 = arena.allocate(2L * values.length);
+            Floats.narrow(values, values.length, f16, DType.F16, 0);
+            float[] back = new float[values.length];
+            Floats.widen(f16, DType.F16, 0, back, values.length);
+            for (int i = 0; i < values.length; i++) {
+                assertEquals(Float.float16ToFloat(Float.floatToFloat16(values[i])), back[i]);
+            }
+            MemorySegment f32 = arena.allocate(4L * values.length);
+            Floats.narrow(values, values.length, f32, DType.F32, 0);
+            Floats.widen(f32, DType.F32, 0, back, values.length);
+            assertEquals(Arrays.toString(values), Arrays.toString(back));
+        }
+    }
+
+    @Test
+    void topKThresholdIsTheKthLargestMagnitude() {
+        Random random = new Random(3);
+        for (int trial = 0; trial < 20; trial++) {
+            int n = 1 + random.nextInt(20_000);
+            float[] values = new float[n];
+            for (int i = 0; i < n; i++) {
+                values[i] = (float) (random.nextGaussian() * Math.exp(random.nextGaussian() * 3));
+            }
+            long k = 1 + random.nextInt(n);
+            TopK first = new TopK(k);
+            TopK second = new TopK(k);
+            int half = n / 2;
+            first.countHigh(Arrays.copyOfRange(values, 0, half), half);
+            second.countHigh(Arrays.copyOfRange(values, half, n), n - half);
+            first.addHigh(second);
+            first.chooseBucket();
+            TopK low = new TopK(k);
+            low.countLow(values, n, first.bucket());
+            first.addLow(low);
+            float[] magnitudes = new float[n];
+            for (int i = 0; i < n; i++) {
+                magnitudes[i] = Math.abs(values[i]);
+            }
+            Arrays.sort(magnitudes);
+            assertEquals(magnitudes[(int) (n - k)], first.threshold(), "n=" + n + " k=" + k);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+package io.modelmerge.engine.method;
+
+import static io.modelmerge.engine.method.MethodHarness.merge;
+import static io.modelmerge.engine.method.MethodHarness.plus;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Three models, six entries, values chosen so each rule matters: trimming (density 0.5 keeps 3 of 6 per
+ * model), sign conflicts (entry 0: +0.5, +0.4 against −0.9), a zero vote (entry 0 sums to 0.0 with equal
+ * weights: zero elects +), zero deltas, and unequal weights. Expected values are worked out by hand in the
+ * comments.
+ */
+class HandComputedMergeTest {
+    private static final float EPS = 1e-6f;
+    private static final float[] BASE = {1, 1, 1, 1, 1, 1};
+    private static final float[] D1 = {0.5f, -0.2f, 0.1f, 0.0f, 0.3f, -0.4f};
+    private static final float[] D2 = {0.4f, 0.3f, -0.2f, 0.1f, 0.0f, -0.1f};
+    private static final float[] D3 = {-0.9f, 0.2f, 0.3f, -0.3f, 0.2f, 0.1f};
+    private static final float[][] MODELS = {plus(BASE, D1), plus(BASE, D2), plus(BASE, D3)};
+
+    private static List<Map<String, Object>> weights(double... w) {
+        return java.util.Arrays.stream(w).mapToObj(x -> Map.<String, Object>of("weight", x)).toList();
+    }
+
+    private static List<Map<String, Object>> weightsAndDensity(double density, double... w) {
+        return java.util.Arrays.stream(w).mapToObj(x -> Map.<String, Object>of("weight", x, "density", density)).toList();
+    }
+
+    @Test
+    void taskArithmeticAddsTheWeightedTaskVectors() {
+        // Σ d = [0.0, 0.3, 0.2, -0.2, 0.5, -0.4]
+        float[] out = merge(new TaskArithmeticMerge(), BASE, MODELS, weights(1, 1, 1), Map.of());
+        assertArrayEquals(new float[] {1.0f, 1.3f, 1.2f, 0.8f, 1.5f, 0.6f}, out, EPS);
+        // weights 0.5, 1, 2: Σ w d = [-1.15, 0.6, 0.45, -0.5, 0.55, -0.1]; λ = 0.5 halves it
+        float[] scaled = merge(new TaskArithmeticMerge(), BASE, MODELS, weights(0.5, 1, 2), Map.of("lambda", 0.5));
+        assertArrayEquals(new float[] {0.425f, 1.3f, 1.225f, 0.75f, 1.275f, 0.95f}, scaled, EPS);
+    }
+
+    @Test
+    void taskArithmeticHonoursDensity() {
+        // top 3 by |d|: t1 = [.5,0,0,0,.3,-.4], t2 = [.4,.3,-.2,0,0,0], t3 = [-.9,0,.3,-.3,0,0]
+        float[] out = merge(new TaskArithmeticMerge(), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of());
+        assertArrayEquals(new float[] {1.0f, 1.3f, 1.1f, 0.7f, 1.3f, 0.6f}, out, EPS);
+    }
+
+    @Test
+    void tiesElectsSignOnWeightedDeltasAndDividesByAgreeingWeights() {
+        // equal weights: votes [0.0, .3, .1, -.3, .3, -.4]; entry 0 elects + (zero counts as +): (.5 + .4) / 2
+        float[] equal = merge(new TiesMerge(), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of());
+        assertArrayEquals(new float[] {1.45f, 1.3f, 1.3f, 0.7f, 1.3f, 0.6f}, equal, EPS);
+        // weights .5, 1, 2: weighted t = [.25,0,0,0,.15,-.2], [.4,.3,-.2,0,0,0], [-1.8,0,.6,-.6,0,0]
+        // votes [-1.15, .3, .4, -.6, .15, -.2] -> entry 0: -1.8 / 2; entry 4: .15 / .5; entry 5: -.2 / .5
+        float[] weighted = merge(new TiesMerge(), BASE, MODELS, weightsAndDensity(0.5, 0.5, 1, 2), Map.of());
+        assertArrayEquals(new float[] {0.1f, 1.3f, 1.3f, 0.7f, 1.3f, 0.6f}, weighted, EPS);
+    }
+
+    @Test
+    void tiesPaperVariantElectsOnUnweightedDeltasAndDividesByTheCount() {
+        // votes on unweighted t: [0.0, .3, .1, -.3, .3, -.4]; entry 0: (.25 + .4) / 2 models
+        float[] out = merge(new TiesMerge(), BASE, MODELS, weightsAndDensity(0.5, 0.5, 1, 2), Map.of("election", "paper"));
+        assertArrayEquals(new float[] {1.325f, 1.3f, 1.6f, 0.4f, 1.15f, 0.8f}, out, EPS);
+    }
+
+    @Test
+    void tiesWithoutNormalizeSumsTheAgreeingDeltas() {
+        float[] out = merge(new TiesMerge(), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of("normalize", false));
+        assertArrayEquals(new float[] {1.9f, 1.3f, 1.3f, 0.7f, 1.3f, 0.6f}, out, EPS);
+    }
+
+    @Test
+    void magnitudePruneAveragesThePrunedTaskVectors() {
+        // Σ t = [0, .3, .1, -.3, .3, -.4], divided by Σ w = 3
+        float[] out = merge(new MagnitudePruneMerge(), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of());
+        assertArrayEquals(new float[] {1f, 1.1f, 1 + 0.1f / 3, 0.9f, 1.1f, 1 - 0.4f / 3}, out, EPS);
+    }
+
+    @Test
+    void linearIsTheWeightedAverageAndZeroWeightsDropAModel() {
+        float[] equal = merge(new LinearMerge(), null, MODELS, weights(1, 1, 1), Map.of());
+        assertArrayEquals(new float[] {1f, 1.1f, 1 + 0.2f / 3, 1 - 0.2f / 3, 1 + 0.5f / 3, 1 - 0.4f / 3}, equal, EPS);
+        float[] skip = merge(new LinearMerge(), null, MODELS, weights(1, 0, 1), Map.of());
+        assertArrayEquals(new float[] {0.8f, 1.0f, 1.2f, 0.85f, 1.25f, 0.85f}, skip, EPS);
+        float[] sum = merge(new LinearMerge(), null, MODELS, weights(1, 0, 1), Map.of("normalize", false));
+        assertArrayEquals(new float[] {1.6f, 2.0f, 2.4f, 1.7f, 2.5f, 1.7f}, sum, EPS);
+    }
+}
