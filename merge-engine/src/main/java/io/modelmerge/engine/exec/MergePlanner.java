@@ -274,7 +274,7 @@ final class MergePlanner {
         TensorParameters parameters = new TensorParameters(outName, like.elementCount(), perModel, global,
                 seed ^ fnv1a(outName));
         if (!copy) {
-            validate(parameters);
+            validate(parameters, members);
         }
         if (copy) {
             notes.add("tensor '" + outName + "' (" + stored + ") is copied from " + inputs.get(sources.getFirst().model()).ref());
@@ -323,7 +323,7 @@ final class MergePlanner {
                 ? "true or false" : "a finite number") + ", got '" + value + "' for tensor '" + tensor + "'");
     }
 
-    private void validate(TensorParameters p) throws RecipeException {
+    private void validate(TensorParameters p, List<Member> members) throws RecipeException {
         double weights = 0;
         for (int m = 0; m < p.models(); m++) {
             Map<String, Object> values = p.perModel().get(m);
@@ -331,7 +331,7 @@ final class MergePlanner {
                 double density = p.modelNumber(m, "density");
                 if (!(density > 0 && density <= 1)) {
                     throw new RecipeException("density " + density + " for tensor '" + p.tensor() + "' of model "
-                            + (m + 1) + " is outside (0, 1]");
+                            + members.get(m).ref() + " is outside (0, 1]");
                 }
             }
             weights += p.modelNumber(m, "weight");

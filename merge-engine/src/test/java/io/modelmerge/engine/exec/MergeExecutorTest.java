@@ -1,0 +1,278 @@
+package io.modelmerge.engine.exec;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.storage.blob.LocalBlobStore;
+import io.modelmerge.storage.checkpoint.Checkpoint;
+import io.modelmerge.storage.checkpoint.CheckpointFormat;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.SafetensorsFile;
+import io.modelmerge.storage.safetensors.SafetensorsWriter;
+import io.modelmerge.storage.safetensors.Tensor;
+import io.modelmerge.storage.safetensors.TensorInfo;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import io.modelmerge.storage.testing.Fixtures;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MergeExecutorTest {
+    @TempDir
+    Path dir;
+
+    private MergeResult merge(String yaml, Path out, MergeOptions options) throws Exception {
+        return new MergeExecutor(options, p -> { }, new AtomicBoolean()).run(RecipeParser.parse(yaml), out);
+    }
+
+    private MergeResult merge(String yaml, Path out) throws Exception {
+        return merge(yaml, out, MergeOptions.defaults().withThreads(2).withMemory(64L << 20).withSeed(7));
+    }
+
+    private static float[] floats(SafetensorsFile file, String name) {
+        Tensor t = file.tensor(name);
+        float[] values = new float[Math.toIntExact(t.info().elementCount())];
+        io.modelmerge.engine.kernel.Floats.widen(t.data(), t.dtype(), 0, values, values.length);
+        return values;
+    }
+
+    /** The tinygrad MNIST checkpoint merged with perturbed copies of itself, checked against scalar TIES. */
+    @Test
+    void mergesTheRealMnistCheckpointWithPerturbedCopiesOfItself() throws Exception {
+        Path original = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
+        List<Path> copies = new ArrayList<>();
+        try (SafetensorsFile file = SafetensorsFile.open(original)) {
+            for (int c = 0; c < 2; c++) {
+                Random random = new Random(c);
+                List<Tensor> tensors = new ArrayList<>();
+                for (TensorInfo t : file.tensors()) {
+                    float[] values = floats(file, t.name());
+                    ByteBuffer buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                    for (float v : values) {
+                        buffer.putFloat(v + (float) random.nextGaussian() * 0.01f);
+                    }
+                    tensors.add(new Tensor(t, MemorySegment.ofArray(buffer.array())));
+                }
+                Path copy = Files.createDirectories(dir.resolve("copy" + c)).resolve("model.safetensors");
+                SafetensorsWriter.write(copy, tensors, Map.of());
+                copies.add(copy);
+            }
+        }
+        String yaml = """
+                merge_method: ties
+                base_model: %s
+                models:
+                  - model: %s
+                    parameters: {weight: 0.7, density: 0.3}
+                  - model: %s
+                    parameters: {weight: 0.3, density: 0.6}
+                dtype: float32
+                """.formatted(original, copies.get(0), copies.get(1));
+        Path out = dir.resolve("merged");
+        MergeResult result = merge(yaml, out);
+        assertEquals(2, result.tensors());
+        Checkpoint merged = Checkpoint.open(new LocalBlobStore(out), "");
+        assertEquals(CheckpointFormat.SAFETENSORS, merged.format());
+        try (SafetensorsFile base = SafetensorsFile.open(original);
+             SafetensorsFile a = SafetensorsFile.open(copies.get(0));
+             SafetensorsFile b = SafetensorsFile.open(copies.get(1));
+             SafetensorsFile o = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+            for (TensorInfo t : base.tensors()) {
+                double[] expected = ReferenceMerges.ties(floats(base, t.name()),
+                        new float[][] {floats(a, t.name()), floats(b, t.name())}, new double[] {0.7, 0.3},
+                        new double[] {0.3, 0.6});
+                float[] actual = floats(o, t.name());
+                for (int i = 0; i < actual.length; i++) {
+                    assertEquals(expected[i], actual[i], 1e-5 + 1e-5 * Math.abs(expected[i]), t.name() + "[" + i + "]");
+                }
+            }
+        }
+        String card = Files.readString(out.resolve("README.md"));
+        assertTrue(card.contains("base_model_relation: merge") && card.contains("- merge"), card);
+        assertTrue(card.contains("- \"" + original + "\""), card);
+        assertEquals(yaml, Files.readString(out.resolve("merge_recipe.yml")));
+    }
+
+    private Path llamaModel(String name, long seed, DType dtype) throws IOException {
+        return SyntheticModels.write(dir.resolve(name), SyntheticModels.llama(4, 16, 32, dtype),
+                (tensor, i) -> SyntheticModels.noise(0, tensor, i) + (seed == 0 ? 0 : 0.1 * SyntheticModels.noise(seed, tensor, i)));
+    }
+
+    /** mergekit's README TIES example as is, but for the model names; parameters resolve per layer. */
+    @Test
+    void runsMergekitsTiesExampleWithGradientsAndFilters() throws Exception {
+        Path base = llamaModel("llama-base", 0, DType.F32);
+        Path orca = llamaModel("orca", 1, DType.F32);
+        Path platypus = llamaModel("platypus", 2, DType.F32);
+        Path wizard = llamaModel("wizard", 3, DType.F32);
+        String yaml = """
+                models:
+                  - model: psmathur/orca_mini_v3_13b
+                    parameters:
+                      density: [1, 0.7, 0.1] # density gradient
+                      weight: 1.0
+                  - model: garage-bAInd/Platypus2-13B
+                    parameters:
+                      density: 0.5
+                      weight: [0, 0.3, 0.7, 1] # weight gradient
+                  - model: WizardLM/WizardMath-13B-V1.0
+                    parameters:
+                      density: 0.33
+                      weight:
+                        - filter: mlp
+                          value: 0.5
+                        - value: 0
+                merge_method: ties
+                base_model: TheBloke/Llama-2-13B-fp16
+                parameters:
+                  normalize: true
+                  int8_mask: true
+                dtype: float32
+                """.replace("psmathur/orca_mini_v3_13b", orca.toString())
+                .replace("garage-bAInd/Platypus2-13B", platypus.toString())
+                .replace("WizardLM/WizardMath-13B-V1.0", wizard.toString())
+                .replace("TheBloke/Llama-2-13B-fp16", base.toString());
+        Path out = dir.resolve("ties-example");
+        merge(yaml, out);
+        try (SafetensorsFile b = SafetensorsFile.open(base.resolve("model.safetensors"));
+             SafetensorsFile m1 = SafetensorsFile.open(orca.resolve("model.safetensors"));
+             SafetensorsFile m2 = SafetensorsFile.open(platypus.resolve("model.safetensors"));
+             SafetensorsFile m3 = SafetensorsFile.open(wizard.resolve("model.safetensors"));
+             SafetensorsFile o = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+            // 4 layers: t = layer / 3. Layer 3 (t = 1): density 0.1 / 0.5 / 0.33, weights 1 / 1 / (mlp 0.5, else 0).
+            // Layer 1 (t = 1/3): density (1/3)·1 + (2/3)·0.7 = 0.8, platypus weight 0.3; embeddings: t = 0.
+            record Case(String tensor, double[] weights, double[] density) {
+            }
+            List<Case> cases = List.of(
+                    new Case("model.layers.3.mlp.up_proj.weight", new double[] {1, 1, 0.5}, new double[] {0.1, 0.5, 0.33}),
+                    new Case("model.layers.3.self_attn.q_proj.weight", new double[] {1, 1, 0}, new double[] {0.1, 0.5, 0.33}),
+                    new Case("model.layers.1.mlp.down_proj.weight", new double[] {1, 0.3, 0.5}, new double[] {0.8, 0.5, 0.33}),
+                    new Case("model.embed_tokens.weight", new double[] {1, 0, 0}, new double[] {1, 0.5, 0.33}));
+            for (Case c : cases) {
+                double[] expected = ReferenceMerges.ties(floats(b, c.tensor()), new float[][] {floats(m1, c.tensor()),
+                        floats(m2, c.tensor()), floats(m3, c.tensor())}, c.weights(), c.density());
+                float[] actual = floats(o, c.tensor());
+                for (int i = 0; i < actual.length; i++) {
+                    assertEquals(expected[i], actual[i], 1e-5, c.tensor() + "[" + i + "]");
+                }
+            }
+        }
+    }
+
+    @Test
+    void runsMergekitsLinearExampleIntoShardsWithTheBaseFiles() throws Exception {
+        Path a = llamaModel("orca", 1, DType.BF16);
+        Path b = llamaModel("wizardlm", 2, DType.BF16);
+        Path c = llamaModel("platypus", 3, DType.BF16);
+        Files.writeString(a.resolve("tokenizer.json"), "{\"version\": \"1.0\"}");
+        String yaml = """
+                models:
+                  - model: psmathur/orca_mini_v3_13b
+                    parameters:
+                      weight: 1.0
+                  - model: WizardLM/WizardLM-13B-V1.2
+                    parameters:
+                      weight: 0.3
+                  - model: garage-bAInd/Platypus2-13B
+                    parameters:
+                      weight: 0.5
+                merge_method: linear
+                dtype: float16
+                """.replace("psmathur/orca_mini_v3_13b", a.toString())
+                .replace("WizardLM/WizardLM-13B-V1.2", b.toString())
+                .replace("garage-bAInd/Platypus2-13B", c.toString());
+        Path out = dir.resolve("linear-example");
+        MergeResult result = merge(yaml, out, MergeOptions.defaults().withThreads(2).withMemory(64L << 20)
+                .withOutShardSize(4096));
+        assertTrue(result.files().size() > 3, result.files().toString());
+        assertTrue(Files.exists(out.resolve("model.safetensors.index.json")));
+        assertTrue(Files.exists(out.resolve("config.json")) && Files.exists(out.resolve("tokenizer.json")));
+        Checkpoint merged = Checkpoint.open(new LocalBlobStore(out), "");
+        assertEquals(CheckpointFormat.SHARDED, merged.format());
+        assertEquals(Map.of(DType.F16, (long) merged.tensors().size()), merged.dtypeCounts());
+        try (var mapped = merged.map(new io.modelmerge.storage.blob.BlobCache(dir.resolve("cache"), 1 << 20));
+             SafetensorsFile fa = SafetensorsFile.open(a.resolve("model.safetensors"));
+             SafetensorsFile fb = SafetensorsFile.open(b.resolve("model.safetensors"));
+             SafetensorsFile fc = SafetensorsFile.open(c.resolve("model.safetensors"))) {
+            String name = "model.layers.2.mlp.gate_proj.weight";
+            float[] out16 = new float[512];
+            io.modelmerge.engine.kernel.Floats.widen(mapped.tensor(name).data(), DType.F16, 0, out16, 512);
+            float[] x = floats(fa, name);
+            float[] y = floats(fb, name);
+            float[] z = floats(fc, name);
+            for (int i = 0; i < 512; i++) {
+                float expected = (1.0f * x[i] + 0.3f * y[i] + 0.5f * z[i]) / 1.8f;
+                assertEquals(Float.float16ToFloat(Float.floatToFloat16(expected)), out16[i], Math.ulp(expected) * 16, name + "[" + i + "]");
+            }
+        }
+    }
+
+    @Test
+    void badRecipesFailBeforeAnyOutputWithAClearMessage() throws Exception {
+        Path a = llamaModel("a", 1, DType.F32);
+        Path b = llamaModel("b", 2, DType.F32);
+        Path base = llamaModel("base", 0, DType.F32);
+        Path small = SyntheticModels.write(dir.resolve("small"), SyntheticModels.llama(4, 8, 32, DType.F32), (t, i) -> 0.5);
+        Path fewer = SyntheticModels.write(dir.resolve("fewer"), SyntheticModels.llama(3, 16, 32, DType.F32), (t, i) -> 0.5);
+        String two = "models:\n  - model: " + a + "\n    parameters: {weight: %s%s}\n  - model: " + b
+                + "\n    parameters: {weight: %s}\n";
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put("merge_method: frankenstein\n" + two.formatted(1, "", 1), "unknown merge_method 'frankenstein'");
+        cases.put("merge_method: linear\nmodelz: []\n" + two.formatted(1, "", 1), "unknown key 'modelz'");
+        cases.put("merge_method: linear\n" + two.formatted(1, ", densty: 0.5", 1), "unknown parameter 'densty'");
+        cases.put("merge_method: linear\nmodels:\n  - model: " + a + "\n  - model: " + b + "\n", "needs parameter 'weight'");
+        cases.put("merge_method: linear\n" + two.formatted(1, "", -1), "weights sum to zero");
+        cases.put("merge_method: ties\nbase_model: " + base + "\n" + two.formatted(1, ", density: 1.5", 1),
+                "density 1.5 for tensor 'lm_head.weight' of model " + a + " is outside (0, 1]");
+        cases.put("merge_method: ties\n" + two.formatted(1, "", 1), "merge_method ties needs a base_model");
+        cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), small.toString()),
+                "models do not line up: tensor 'model.embed_tokens.weight' has shape [32, 8]");
+        cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), fewer.toString()),
+                "models do not line up: tensor 'model.layers.3.self_attn.q_proj.weight'");
+        cases.put("merge_method: linear\n" + two.formatted("[1, x]", "", 1), "must be a number");
+        int n = 0;
+        for (var c : cases.entrySet()) {
+            Path out = dir.resolve("bad" + (n++));
+            Exception e = assertThrows(Exception.class, () -> merge(c.getKey(), out), c.getValue());
+            assertTrue(e instanceof RecipeException, e.toString());
+            assertTrue(e.getMessage().contains(c.getValue()), "expected '" + c.getValue() + "' in: " + e.getMessage());
+            assertFalse(Files.exists(out), "no output for a failed merge");
+        }
+        try (Stream<Path> left = Files.list(dir)) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".partial")), "no staging left");
+        }
+    }
+
+    @Test
+    void aCancelledMergeLeavesNothing() throws Exception {
+        Path a = llamaModel("a", 1, DType.F32);
+        Path b = llamaModel("b", 2, DType.F32);
+        AtomicBoolean cancel = new AtomicBoolean();
+        Path out = dir.resolve("cancelled");
+        String yaml = "merge_method: linear\nmodels:\n  - model: " + a + "\n    parameters: {weight: 1}\n  - model: " + b
+                + "\n    parameters: {weight: 1}\n";
+        MergeExecutor executor = new MergeExecutor(MergeOptions.defaults().withThreads(2).withMemory(64L << 20),
+                p -> cancel.set(true), cancel);
+        cancel.set(true);
+        assertThrows(java.util.concurrent.CancellationException.class, () -> executor.run(RecipeParser.parse(yaml), out));
+        assertFalse(Files.exists(out));
+        try (Stream<Path> left = Files.list(dir)) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".partial")));
+        }
+    }
+}
