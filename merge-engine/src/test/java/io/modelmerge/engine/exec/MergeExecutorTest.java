@@ -241,7 +241,7 @@ class MergeExecutorTest {
                 "density 1.5 for tensor 'lm_head.weight' of model " + a + " is outside (0, 1]");
         cases.put("merge_method: ties\n" + two.formatted(1, "", 1), "merge_method ties needs a base_model");
         cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), small.toString()),
-                "models do not line up: tensor 'model.embed_tokens.weight' has shape [32, 8]");
+                "models do not line up: tensor 'lm_head.weight' has shape [32, 8] in " + small + " but [32, 16] in " + a);
         cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), fewer.toString()),
                 "models do not line up: tensor 'model.layers.3.self_attn.q_proj.weight'");
         cases.put("merge_method: linear\n" + two.formatted("[1, x]", "", 1), "must be a number");
