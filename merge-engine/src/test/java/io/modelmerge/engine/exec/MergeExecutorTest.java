@@ -243,7 +243,8 @@ class MergeExecutorTest {
         cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), small.toString()),
                 "models do not line up: tensor 'lm_head.weight' has shape [32, 8] in " + small + " but [32, 16] in " + a);
         cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), fewer.toString()),
-                "models do not line up: tensor 'model.layers.3.self_attn.q_proj.weight'");
+                "models do not line up: tensor 'model.layers.3.input_layernorm.weight' (for "
+                        + "'model.layers.3.input_layernorm.weight') is missing from " + fewer);
         cases.put("merge_method: linear\n" + two.formatted("[1, x]", "", 1), "must be a number");
         int n = 0;
         for (var c : cases.entrySet()) {
