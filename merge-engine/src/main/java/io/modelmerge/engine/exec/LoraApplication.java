@@ -31,7 +31,7 @@ final class LoraApplication {
         if (module.fanInFanOut()) {
             delta = delta.transpose();
         }
-        float[] deltaValues = delta.dup('c').toFloatVector();
+        float[] deltaValues = delta.dup('c').data().asFloat();
         for (int i = 0; i < values.length; i++) {
             values[i] += deltaValues[i];
         }
