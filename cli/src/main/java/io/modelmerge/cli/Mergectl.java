@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 /** The modelmerge command line. */
 @Command(name = "mergectl", mixinStandardHelpOptions = true, version = "mergectl 0.1.0",
         description = "Inspect, merge and edit fine-tuned model checkpoints.",
-        subcommands = {InspectCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InspectCommand.class, MergeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Mergectl {
     private final Map<String, String> environment;
 

@@ -1,5 +1,11 @@
 package io.modelmerge.engine.kernel;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * The magnitude threshold that keeps the {@code k} largest |values| of a tensor, found by a two-level radix
  * select on the bits of |value| (non-negative floats order like their bit patterns): one pass histograms the
@@ -11,9 +17,13 @@ public final class TopK {
     private static final int HIGH_BUCKETS = 1 << 16;
     private static final int LOW_BUCKETS = 1 << 15;
 
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+
     private final long k;
-    private final long[] high = new long[HIGH_BUCKETS];
-    private final long[] low = new long[LOW_BUCKETS];
+    // Each pass needs one of the two histograms; they are allocated when first used.
+    private long[] high;
+    private long[] low;
     private int bucket = -1;
     private long aboveBucket;
 
@@ -27,7 +37,7 @@ public final class TopK {
 
     /** First pass: counts the high bits of |values[0..length)|. */
     public void countHigh(float[] values, int length) {
-        long[] h = high;
+        long[] h = highCounts();
         for (int i = 0; i < length; i++) {
             h[(Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF) >>> 15]++;
         }
@@ -35,13 +45,30 @@ public final class TopK {
 
     /** Adds another block's first-pass counts (from a parallel worker). */
     public void addHigh(TopK other) {
+        long[] h = highCounts();
+        long[] o = other.highCounts();
         for (int i = 0; i < HIGH_BUCKETS; i++) {
-            high[i] += other.high[i];
+            h[i] += o[i];
         }
+    }
+
+    private long[] highCounts() {
+        if (high == null) {
+            high = new long[HIGH_BUCKETS];
+        }
+        return high;
+    }
+
+    private long[] lowCounts() {
+        if (low == null) {
+            low = new long[LOW_BUCKETS];
+        }
+        return low;
     }
 
     /** Ends the first pass: picks the bucket holding the k-th largest. */
     public void chooseBucket() {
+        long[] high = highCounts();
         long seen = 0;
         for (int b = HIGH_BUCKETS - 1; b >= 0; b--) {
             if (seen + high[b] >= k) {
@@ -59,10 +86,25 @@ public final class TopK {
         return bucket;
     }
 
-    /** Second pass: counts the low bits of the |values| inside the chosen bucket. */
+    /**
+     * Second pass: counts the low bits of the |values| inside the chosen bucket. Few values fall in it, so a
+     * vector compare skips the rest and only hits are counted one by one.
+     */
     public void countLow(float[] values, int length, int chosenBucket) {
-        long[] l = low;
-        for (int i = 0; i < length; i++) {
+        long[] l = lowCounts();
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
+            VectorMask<Integer> hits = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, chosenBucket);
+            if (hits.anyTrue()) {
+                for (int lane = 0; lane < IS.length(); lane++) {
+                    if (hits.laneIsSet(lane)) {
+                        l[bits.lane(lane) & 0x7FFF]++;
+                    }
+                }
+            }
+        }
+        for (; i < length; i++) {
             int bits = Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF;
             if (bits >>> 15 == chosenBucket) {
                 l[bits & 0x7FFF]++;
@@ -71,13 +113,16 @@ public final class TopK {
     }
 
     public void addLow(TopK other) {
+        long[] l = lowCounts();
+        long[] o = other.lowCounts();
         for (int i = 0; i < LOW_BUCKETS; i++) {
-            low[i] += other.low[i];
+            l[i] += o[i];
         }
     }
 
     /** Ends the second pass: the smallest magnitude that is kept. */
     public float threshold() {
+        long[] low = lowCounts();
         long seen = aboveBucket;
         for (int b = LOW_BUCKETS - 1; b >= 0; b--) {
             seen += low[b];

@@ -62,6 +62,17 @@ public final class GeneralizedTaskArithmetic {
         return (int) (z ^ (z >>> 31));
     }
 
+    /** Lanes of elements [index, index + lanes) that survive the mask: {@link #keeps}, a vector at a time. */
+    static VectorMask<Float> randomKeep(int seed, long index, int threshold24) {
+        int high = (int) (index >>> 32) * 0x85EBCA6B;
+        IntVector h = IntVector.broadcast(IS, (int) index).addIndex(1).mul(0x9E3779B1)
+                .lanewise(VectorOperators.XOR, seed ^ high);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).mul(0x85EBCA6B);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 13)).mul(0xC2B2AE35);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16));
+        return h.lanewise(VectorOperators.LSHR, 8).compare(VectorOperators.LT, threshold24).cast(FS);
+    }
+
     /** Whether element {@code index} survives a Bernoulli(density) mask with {@code seed}: murmur3's finaliser. */
     static boolean keeps(int seed, long index, int threshold24) {
         int h = ((int) index * 0x9E3779B1) ^ seed ^ (int) (index >>> 32) * 0x85EBCA6B;
@@ -192,31 +203,48 @@ public final class GeneralizedTaskArithmetic {
             }
         }
 
-        /** Per model, Σ|δ| and Σ|kept δ| for L1 rescaling. */
+        /**
+         * Per model, Σ|δ| and Σ|kept δ| for L1 rescaling, kept per block and added up in block order, so the sums
+         * (and so the result, to the last bit) do not depend on which worker handled which block.
+         */
         private final class L1Sums implements Accumulator {
-            final double[] all = new double[weights.length];
-            final double[] kept = new double[weights.length];
+            /** Block offset → {Σ|δ| per model, then Σ|kept δ| per model}. */
+            final java.util.Map<Long, double[]> perBlock = new java.util.HashMap<>();
 
             @Override
             public void add(Block block) {
+                double[] sums = new double[2 * weights.length];
                 for (int m = 0; m < weights.length; m++) {
-                    if (!sparse[m]) {
-                        continue;
+                    if (sparse[m]) {
+                        addModel(block, m, sums);
                     }
-                    float[] x = block.models()[m];
-                    float[] base = block.base();
-                    double a = 0;
-                    double k = 0;
-                    for (int i = 0; i < block.length(); i++) {
-                        float d = Math.abs(x[i] - base[i]);
-                        a += d;
-                        if (keeps(seeds[m], block.offset() + i, threshold24[m])) {
-                            k += d;
-                        }
-                    }
-                    all[m] += a;
-                    kept[m] += k;
                 }
+                perBlock.put(block.offset(), sums);
+            }
+
+            private void addModel(Block block, int m, double[] sums) {
+                float[] x = block.models()[m];
+                float[] base = block.base();
+                int length = block.length();
+                FloatVector a = FloatVector.zero(FS);
+                FloatVector k = FloatVector.zero(FS);
+                int i = 0;
+                for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+                    FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).abs();
+                    a = a.add(d);
+                    k = k.add(FloatVector.zero(FS).blend(d, randomKeep(seeds[m], block.offset() + i, threshold24[m])));
+                }
+                double sumAll = a.reduceLanes(VectorOperators.ADD);
+                double sumKept = k.reduceLanes(VectorOperators.ADD);
+                for (; i < length; i++) {
+                    float d = Math.abs(x[i] - base[i]);
+                    sumAll += d;
+                    if (keeps(seeds[m], block.offset() + i, threshold24[m])) {
+                        sumKept += d;
+                    }
+                }
+                sums[m] = sumAll;
+                sums[weights.length + m] = sumKept;
             }
         }
 
@@ -246,13 +274,16 @@ public final class GeneralizedTaskArithmetic {
                 }
                 return;
             }
+            java.util.TreeMap<Long, double[]> blocks = new java.util.TreeMap<>();
+            for (Accumulator a : accumulators) {
+                blocks.putAll(((L1Sums) a).perBlock);
+            }
             double[] all = new double[n];
             double[] kept = new double[n];
-            for (Accumulator a : accumulators) {
-                L1Sums sums = (L1Sums) a;
+            for (double[] sums : blocks.values()) {
                 for (int m = 0; m < n; m++) {
-                    all[m] += sums.all[m];
-                    kept[m] += sums.kept[m];
+                    all[m] += sums[m];
+                    kept[m] += sums[n + m];
                 }
             }
             for (int m = 0; m < n; m++) {
@@ -261,74 +292,113 @@ public final class GeneralizedTaskArithmetic {
             }
         }
 
+        /**
+         * Merges in two small loops (small enough to be compiled with vectors kept in registers): each model's
+         * block is turned into its trimmed, rescaled task vector in place, then the task vectors are combined.
+         */
         @Override
         public void merge(Block block, float[] out) {
-            int length = block.length();
+            for (int m = 0; m < weights.length; m++) {
+                trimInPlace(block.models()[m], block.base(), m, block.offset(), block.length());
+            }
+            if (election.equals("none")) {
+                sum(block.models(), block.base(), out, block.length());
+            } else {
+                elect(block.models(), block.base(), out, block.length(), election.equals("paper"));
+            }
+        }
+
+        /** x ← scale · keep(x − base): the model's trimmed task vector. */
+        private void trimInPlace(float[] x, float[] base, int m, long offset, int length) {
+            boolean magnitude = sparse[m] && sparsification == Sparsification.MAGNITUDE;
+            boolean random = sparse[m] && sparsification == Sparsification.RANDOM;
+            float threshold = magnitudeThreshold[m];
+            float s = scale[m];
             int i = 0;
             for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                step(block, out, i, FS.maskAll(true));
-            }
-            if (i < length) {
-                step(block, out, i, FS.indexInRange(i, length));
-            }
-        }
-
-        private FloatVector trimmed(Block block, int m, int i, FloatVector base, VectorMask<Float> lanes) {
-            FloatVector delta = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(base);
-            if (!sparse[m]) {
-                return delta;
-            }
-            VectorMask<Float> keep;
-            if (sparsification == Sparsification.MAGNITUDE) {
-                keep = delta.abs().compare(VectorOperators.GE, magnitudeThreshold[m]);
-            } else {
-                IntVector index = IntVector.broadcast(IS, (int) (block.offset() + i)).addIndex(1);
-                int high = (int) ((block.offset() + i) >>> 32) * 0x85EBCA6B;
-                IntVector h = index.mul(0x9E3779B1).lanewise(VectorOperators.XOR, seeds[m] ^ high);
-                h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).mul(0x85EBCA6B);
-                h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 13)).mul(0xC2B2AE35);
-                h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16));
-                keep = h.lanewise(VectorOperators.LSHR, 8).compare(VectorOperators.LT, threshold24[m]).cast(FS);
-            }
-            FloatVector kept = FloatVector.zero(FS).blend(delta, keep);
-            return scale[m] == 1f ? kept : kept.mul(scale[m]);
-        }
-
-        private void step(Block block, float[] out, int i, VectorMask<Float> lanes) {
-            int n = weights.length;
-            FloatVector base = FloatVector.fromArray(FS, block.base(), i, lanes);
-            FloatVector zero = FloatVector.zero(FS);
-            FloatVector mixed = zero;
-            FloatVector divisor;
-            if (election.equals("none")) {
-                float sum = 0;
-                for (int m = 0; m < n; m++) {
-                    mixed = trimmed(block, m, i, base, lanes).fma(FloatVector.broadcast(FS, weights[m]), mixed);
-                    sum += weights[m];
+                FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i));
+                if (magnitude) {
+                    d = FloatVector.zero(FS).blend(d, d.abs().compare(VectorOperators.GE, threshold));
+                } else if (random) {
+                    d = FloatVector.zero(FS).blend(d, randomKeep(seeds[m], offset + i, threshold24[m]));
                 }
-                divisor = FloatVector.broadcast(FS, Math.abs(sum) < 1e-8f ? 1f : sum);
-            } else {
-                boolean paper = election.equals("paper");
+                d.mul(s).intoArray(x, i);
+            }
+            for (; i < length; i++) {
+                float d = x[i] - base[i];
+                boolean keep = magnitude ? Math.abs(d) >= threshold : !random || keeps(seeds[m], offset + i, threshold24[m]);
+                x[i] = keep ? d * s : 0f;
+            }
+        }
+
+        /** out = base + λ Σ wᵢtᵢ (divided by Σ wᵢ when normalizing). */
+        private void sum(float[][] t, float[] base, float[] out, int length) {
+            float total = 0;
+            for (float w : weights) {
+                total += w;
+            }
+            float factor = normalize ? lambda / (Math.abs(total) < 1e-8f ? 1f : total) : lambda;
+            int i = 0;
+            for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+                FloatVector acc = FloatVector.zero(FS);
+                for (int m = 0; m < t.length; m++) {
+                    acc = FloatVector.fromArray(FS, t[m], i).fma(FloatVector.broadcast(FS, weights[m]), acc);
+                }
+                acc.fma(FloatVector.broadcast(FS, factor), FloatVector.fromArray(FS, base, i)).intoArray(out, i);
+            }
+            for (; i < length; i++) {
+                float acc = 0;
+                for (int m = 0; m < t.length; m++) {
+                    acc = Math.fma(t[m][i], weights[m], acc);
+                }
+                out[i] = Math.fma(acc, factor, base[i]);
+            }
+        }
+
+        /** Sign election over the trimmed task vectors, then the agreeing ones merged. */
+        private void elect(float[][] t, float[] base, float[] out, int length, boolean paper) {
+            FloatVector zero = FloatVector.zero(FS);
+            int i = 0;
+            for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
                 FloatVector vote = zero;
-                for (int m = 0; m < n; m++) {
-                    FloatVector t = trimmed(block, m, i, base, lanes);
-                    vote = paper ? vote.add(t) : t.fma(FloatVector.broadcast(FS, weights[m]), vote);
+                for (int m = 0; m < t.length; m++) {
+                    FloatVector v = FloatVector.fromArray(FS, t[m], i);
+                    vote = paper ? vote.add(v) : v.fma(FloatVector.broadcast(FS, weights[m]), vote);
                 }
                 VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
-                divisor = zero;
-                for (int m = 0; m < n; m++) {
-                    FloatVector t = trimmed(block, m, i, base, lanes);
-                    FloatVector weighted = t.mul(weights[m]);
-                    FloatVector judged = paper ? t : weighted; // the paper elects on, and compares, unweighted deltas
+                FloatVector mixed = zero;
+                FloatVector divisor = zero;
+                for (int m = 0; m < t.length; m++) {
+                    FloatVector v = FloatVector.fromArray(FS, t[m], i);
+                    FloatVector weighted = v.mul(weights[m]);
+                    FloatVector judged = paper ? v : weighted; // the paper elects on, and compares, unweighted deltas
                     VectorMask<Float> agrees = judged.compare(VectorOperators.GT, 0f).and(positive)
                             .or(judged.compare(VectorOperators.LT, 0f).andNot(positive));
                     mixed = mixed.add(zero.blend(weighted, agrees));
                     divisor = divisor.add(zero.blend(FloatVector.broadcast(FS, paper ? 1f : weights[m]), agrees));
                 }
-                divisor = divisor.blend(1f, divisor.compare(VectorOperators.EQ, 0f));
+                FloatVector delta = normalize ? mixed.div(divisor.blend(1f, divisor.compare(VectorOperators.EQ, 0f))) : mixed;
+                delta.fma(FloatVector.broadcast(FS, lambda), FloatVector.fromArray(FS, base, i)).intoArray(out, i);
             }
-            FloatVector delta = normalize ? mixed.div(divisor) : mixed;
-            delta.fma(FloatVector.broadcast(FS, lambda), base).intoArray(out, i, lanes);
+            for (; i < length; i++) {
+                float vote = 0;
+                for (int m = 0; m < t.length; m++) {
+                    vote = paper ? vote + t[m][i] : Math.fma(t[m][i], weights[m], vote);
+                }
+                boolean positive = vote >= 0;
+                float mixed = 0;
+                float divisor = 0;
+                for (int m = 0; m < t.length; m++) {
+                    float weighted = t[m][i] * weights[m];
+                    float judged = paper ? t[m][i] : weighted;
+                    if (positive ? judged > 0 : judged < 0) {
+                        mixed += weighted;
+                        divisor += paper ? 1f : weights[m];
+                    }
+                }
+                float delta = normalize ? mixed / (divisor == 0 ? 1f : divisor) : mixed;
+                out[i] = Math.fma(delta, lambda, base[i]);
+            }
         }
 
         @Override

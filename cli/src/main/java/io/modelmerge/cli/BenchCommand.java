@@ -1,0 +1,232 @@
+package io.modelmerge.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelmerge.engine.exec.MergeExecutor;
+import io.modelmerge.engine.exec.MergeOptions;
+import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code mergectl bench}: merge speed as a fraction of this machine's I/O floor, measured in the same run.
+ * The floor is the time to read every input file once plus the time to write (and sync) one file of the
+ * output's size; {@code ratio} = floor_s / merge_s (1.0: the merge costs no more than moving its bytes).
+ * {@code peak_anon_MB} is the peak RssAnon during the merge: memory the process owns, not the page cache of
+ * the mapped inputs.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmark merge methods on synthetic Llama-shaped checkpoints; one JSON line per method.")
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--size", defaultValue = "1G", converter = ByteSize.class, description = "size of each input model")
+    long size;
+
+    @Option(names = "--models", defaultValue = "3", description = "input models; for base-model methods the first is the base")
+    int models;
+
+    @Option(names = "--dtype", defaultValue = "bf16", description = "bf16, f16 or f32")
+    String dtype;
+
+    @Option(names = "--method", split = ",", defaultValue = "linear,task_arithmetic,ties,dare_ties",
+            description = "methods to run (default: ${DEFAULT-VALUE})")
+    List<String> methods;
+
+    @Option(names = "--memory", defaultValue = "2g", converter = ByteSize.class, description = "merge memory budget")
+    long memory;
+
+    @Option(names = "--threads", description = "worker threads (default: all cores)")
+    Integer threads;
+
+    @Option(names = "--dir", description = "where to put the synthetic checkpoints (default: a temporary directory)")
+    Path dir;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        DType type = switch (dtype.toLowerCase()) {
+            case "bf16", "bfloat16" -> DType.BF16;
+            case "f16", "fp16", "float16" -> DType.F16;
+            case "f32", "fp32", "float32" -> DType.F32;
+            default -> throw new IllegalArgumentException("--dtype must be bf16, f16 or f32, not " + dtype);
+        };
+        if (models < 2) {
+            throw new IllegalArgumentException("--models must be at least 2, got " + models);
+        }
+        Path work = dir != null ? Files.createDirectories(dir) : Files.createTempDirectory("mergectl-bench");
+        try {
+            List<TensorSpec> specs = SyntheticCheckpoints.llama(size, type);
+            List<Path> inputs = new ArrayList<>();
+            for (int m = 0; m < models; m++) {
+                Path model = work.resolve("model-" + m);
+                if (!Files.exists(model.resolve("model.safetensors"))) {
+                    SyntheticCheckpoints.write(model, specs, m);
+                }
+                inputs.add(model);
+            }
+            long outputBytes = specs.stream().mapToLong(TensorSpec::byteLength).sum();
+            long inputBytes = 0;
+            for (Path model : inputs) {
+                inputBytes += Files.size(model.resolve("model.safetensors"));
+            }
+            MergeOptions options = MergeOptions.defaults().withMemory(memory);
+            if (threads != null) {
+                options = options.withThreads(threads);
+            }
+            for (String method : methods) {
+                // Both timings start with no dirty pages pending, so neither pays for the other's write-back.
+                syncFilesystems();
+                double floor = floorSeconds(inputs, work.resolve("floor.bin"), outputBytes);
+                Path output = work.resolve("out-" + method);
+                deleteRecursively(output);
+                syncFilesystems();
+                System.gc();
+                RssSampler sampler = RssSampler.start();
+                long start = System.nanoTime();
+                new MergeExecutor(options, p -> { }, new AtomicBoolean()).run(RecipeParser.parse(recipe(method, inputs)), output);
+                double seconds = (System.nanoTime() - start) / 1e9;
+                long peak = sampler.stop();
+                deleteRecursively(output);
+                Map<String, Object> line = new LinkedHashMap<>();
+                line.put("method", method);
+                line.put("input_GB", round(inputBytes / 1e9, 3));
+                line.put("merge_s", round(seconds, 3));
+                line.put("floor_s", round(floor, 3));
+                line.put("ratio", round(floor / seconds, 3));
+                line.put("peak_anon_MB", round(peak / 1e6, 1));
+                line.put("threads", options.threads());
+                line.put("dtype", type.name());
+                out.println(new ObjectMapper().writeValueAsString(line));
+                out.flush();
+            }
+        } finally {
+            if (dir == null) {
+                deleteRecursively(work);
+            }
+        }
+        return 0;
+    }
+
+    private static double round(double value, int digits) {
+        double scale = Math.pow(10, digits);
+        return Math.round(value * scale) / scale;
+    }
+
+    private String recipe(String method, List<Path> inputs) {
+        StringBuilder yaml = new StringBuilder("merge_method: " + method + "\n");
+        boolean linear = method.equals("linear");
+        if (!linear) {
+            yaml.append("base_model: ").append(inputs.getFirst()).append('\n');
+        }
+        yaml.append("models:\n");
+        for (Path input : linear ? inputs : inputs.subList(1, inputs.size())) {
+            yaml.append("  - model: ").append(input).append('\n');
+            yaml.append("    parameters: {weight: ").append(linear ? 1.0 : 0.5);
+            yaml.append(linear || method.equals("task_arithmetic") ? "" : ", density: 0.5").append("}\n");
+        }
+        return yaml.toString();
+    }
+
+    private static void syncFilesystems() throws IOException, InterruptedException {
+        Process sync = new ProcessBuilder("sync").inheritIO().start();
+        if (sync.waitFor() != 0) {
+            throw new IOException("sync failed with exit code " + sync.exitValue());
+        }
+    }
+
+    /** Reads every input once and writes (and syncs) one file of the output's size. */
+    private static double floorSeconds(List<Path> inputs, Path scratch, long outputBytes) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(16 << 20);
+        long start = System.nanoTime();
+        for (Path input : inputs) {
+            try (FileChannel channel = FileChannel.open(input.resolve("model.safetensors"), StandardOpenOption.READ)) {
+                while (channel.read(buffer.clear()) > 0) {
+                    // reading is the work
+                }
+            }
+        }
+        try (FileChannel channel = FileChannel.open(scratch, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            for (long written = 0; written < outputBytes; ) {
+                buffer.clear().limit((int) Math.min(buffer.capacity(), outputBytes - written));
+                written += channel.write(buffer);
+            }
+            channel.force(true);
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        Files.delete(scratch);
+        return seconds;
+    }
+
+    private static void deleteRecursively(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(path)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /** Samples RssAnon from /proc/self/status every 10 ms and keeps the peak. */
+    private static final class RssSampler {
+        private final AtomicLong peak = new AtomicLong();
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private Thread thread;
+
+        static RssSampler start() {
+            RssSampler sampler = new RssSampler();
+            sampler.thread = Thread.ofPlatform().daemon().start(() -> {
+                while (sampler.running.get()) {
+                    sampler.peak.accumulateAndGet(rssAnonBytes(), Math::max);
+                    try {
+                        Thread.sleep(10);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+            return sampler;
+        }
+
+        long stop() throws InterruptedException {
+            running.set(false);
+            thread.join();
+            return Math.max(peak.get(), rssAnonBytes());
+        }
+
+        static long rssAnonBytes() {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                    if (line.startsWith("RssAnon:")) {
+                        return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+                    }
+                }
+            } catch (IOException | NumberFormatException e) {
+                return 0;
+            }
+            return 0;
+        }
+    }
+}
