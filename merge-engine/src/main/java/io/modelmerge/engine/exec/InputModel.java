@@ -155,9 +155,10 @@ final class InputModel implements AutoCloseable {
         }
         String saved = savedModules.get(name);
         if (saved != null) {
-            return new MappedSource(adapter.orElseThrow().tensor(saved));
+            MappedCheckpoint adapterFiles = adapter.orElseThrow();
+            return new MappedSource(adapterFiles.fileOf(saved), adapterFiles.tensor(saved).info());
         }
-        return new MappedSource(mapped.tensor(name));
+        return new MappedSource(mapped.fileOf(name), mapped.tensor(name).info());
     }
 
     @Override

@@ -26,7 +26,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -44,8 +47,9 @@ import java.util.stream.Stream;
  */
 public final class MergeExecutor {
     /** Largest block, in elements: four F32 work arrays of this size stay in a core's L2 cache. */
-    static final int MAX_BLOCK = 1 << 15;
+    static final int MAX_BLOCK = 1 << 17;
     private static final int MIN_BLOCK = 1 << 10;
+    private static final long FLUSH_EVERY = 256L << 20;
 
     private final MergeOptions options;
     private final MergeListener listener;
@@ -170,9 +174,21 @@ public final class MergeExecutor {
         List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
         Files.createDirectories(staging);
         ForkJoinPool pool = new ForkJoinPool(options.threads());
+        // Write-back runs beside the merge: every FLUSH_EVERY bytes, one background flush, so the disk works
+        // while the CPUs merge and commit's final sync has little left to do.
+        ExecutorService flusher = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
+        Future<?> flushing = CompletableFuture.completedFuture(null);
+        long flushedAt = 0;
         try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {
             for (PlannedTensor tensor : plan) {
                 checkCancelled();
+                if (bytesDone.get() - flushedAt > FLUSH_EVERY && flushing.isDone()) {
+                    flushedAt = bytesDone.get();
+                    flushing = flusher.submit(() -> {
+                        writer.flush();
+                        return null;
+                    });
+                }
                 if (tensor.copy()) {
                     PlannedTensor.Input from = tensor.models().getFirst();
                     writer.write(tensor.name(), 0, inputs.get(from.model()).rawTensor(from.tensor()).data());
@@ -184,6 +200,7 @@ public final class MergeExecutor {
                 tensorsDone.incrementAndGet();
                 report.run();
             }
+            waitFor(flushing);
             writer.commit();
             List<String> files = new ArrayList<>(writer.fileNames());
             if (writer.sharded()) {
@@ -194,6 +211,18 @@ public final class MergeExecutor {
             return files;
         } finally {
             pool.shutdownNow();
+            flusher.shutdownNow();
+        }
+    }
+
+    private static void waitFor(Future<?> flushing) throws IOException {
+        try {
+            flushing.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CancellationException("merge interrupted");
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
         }
     }
 
@@ -215,11 +244,14 @@ public final class MergeExecutor {
             for (int r = 0; r < ranges; r++) {
                 accumulators.add(merge.accumulator(thisPass));
             }
+            int stride = merge.stride(thisPass);
             run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
                 Workspace ws = workspaces.get();
                 for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
                     checkCancelled();
-                    accumulators.get(r).add(load(b, block, elements, base, models, ws));
+                    if (b % stride == 0) {
+                        accumulators.get(r).add(load(b, block, elements, base, models, ws));
+                    }
                 }
             }));
             merge.endPass(thisPass, accumulators);

@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.MagnitudeBracket;
 import io.modelmerge.engine.kernel.TopK;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
@@ -98,7 +99,9 @@ public final class GeneralizedTaskArithmetic {
         private final float[] magnitudeThreshold;
         private final float[] scale;
         private final boolean[] sparse;
-        /** The radix selection per model, kept from the first pass to the second. */
+        /** Per model: the bracket from the sampled pass, whether it missed, and the exact fallback's selection. */
+        private final MagnitudeBracket[] brackets;
+        private final boolean[] exact;
         private TopK[] selection;
 
         Merge(TensorParameters p, Sparsification sparsification, String election, boolean normalize, float lambda,
@@ -117,6 +120,8 @@ public final class GeneralizedTaskArithmetic {
             this.magnitudeThreshold = new float[n];
             this.scale = new float[n];
             this.sparse = new boolean[n];
+            this.brackets = new MagnitudeBracket[n];
+            this.exact = new boolean[n];
             for (int m = 0; m < n; m++) {
                 seeds[m] = modelSeed(p.seed(), m);
                 sparse[m] = sparsification != Sparsification.NONE && density[m] < 1.0;
@@ -154,9 +159,33 @@ public final class GeneralizedTaskArithmetic {
             return false;
         }
 
+        /** Whether model m's magnitude threshold is to be selected (sparse, and some entries survive). */
+        private boolean selecting(int m) {
+            return sparsification == Sparsification.MAGNITUDE && sparse[m]
+                    && magnitudeThreshold[m] != Float.POSITIVE_INFINITY;
+        }
+
+        private long k(int m) {
+            return (long) Math.floor(density[m] * p.elements());
+        }
+
         @Override
         public int passes() {
-            return magnitudePasses() ? 2 : l1Pass() ? 1 : 0;
+            if (magnitudePasses()) {
+                for (boolean fallback : exact) {
+                    if (fallback) {
+                        return 4;
+                    }
+                }
+                return 2;
+            }
+            return l1Pass() ? 1 : 0;
+        }
+
+        /** Tensors this large sample one block in 16 for the bracket; smaller ones read all of it. */
+        @Override
+        public int stride(int pass) {
+            return pass == 0 && p.elements() >= (1L << 22) ? 16 : 1;
         }
 
         @Override
@@ -164,40 +193,53 @@ public final class GeneralizedTaskArithmetic {
             return magnitudePasses() ? new Magnitudes(pass) : new L1Sums();
         }
 
-        /** Per model, a radix-select histogram of |δ|. */
+        /**
+         * Per model, what one worker gathers about |δ| in a magnitude pass: pass 0 a sampled histogram, pass 1
+         * the exact count above each model's bracket and the values inside it, passes 2 and 3 (only when a
+         * bracket missed) the two levels of an exact radix select.
+         */
         private final class Magnitudes implements Accumulator {
             final int pass;
+            final MagnitudeBracket.Sample[] samples = new MagnitudeBracket.Sample[weights.length];
+            final MagnitudeBracket.Candidates[] candidates = new MagnitudeBracket.Candidates[weights.length];
             final TopK[] topk = new TopK[weights.length];
             float[] delta = new float[0];
 
             Magnitudes(int pass) {
                 this.pass = pass;
                 for (int m = 0; m < weights.length; m++) {
-                    long k = (long) Math.floor(density[m] * p.elements());
-                    topk[m] = sparse[m] && k > 0 ? new TopK(k) : null;
+                    if (!selecting(m)) {
+                        continue;
+                    }
+                    switch (pass) {
+                        case 0 -> samples[m] = new MagnitudeBracket.Sample();
+                        case 1 -> candidates[m] = brackets[m].candidates();
+                        default -> topk[m] = exact[m] ? new TopK(k(m)) : null;
+                    }
                 }
             }
 
             @Override
             public void add(Block block) {
-                if (delta.length < block.length()) {
-                    delta = new float[block.length()];
+                int length = block.length();
+                if (delta.length < length) {
+                    delta = new float[length];
                 }
                 float[] d = delta;
-                for (int m = 0; m < topk.length; m++) {
-                    if (topk[m] == null) {
+                for (int m = 0; m < weights.length; m++) {
+                    if (!selecting(m) || pass >= 2 && !exact[m]) {
                         continue;
                     }
                     float[] x = block.models()[m];
                     float[] base = block.base();
-                    int length = block.length();
                     for (int i = 0; i < length; i++) {
                         d[i] = x[i] - base[i];
                     }
-                    if (pass == 0) {
-                        topk[m].countHigh(d, length);
-                    } else {
-                        topk[m].countLow(d, length, selection[m].bucket());
+                    switch (pass) {
+                        case 0 -> samples[m].add(d, length);
+                        case 1 -> candidates[m].add(d, length);
+                        case 2 -> topk[m].countHigh(d, length);
+                        default -> topk[m].countLow(d, length, selection[m].bucket());
                     }
                 }
             }
@@ -252,24 +294,39 @@ public final class GeneralizedTaskArithmetic {
         public void endPass(int pass, List<Accumulator> accumulators) {
             int n = weights.length;
             if (magnitudePasses()) {
-                if (pass == 0) {
-                    selection = ((Magnitudes) accumulators.getFirst()).topk;
-                }
                 for (int m = 0; m < n; m++) {
-                    if (selection[m] == null) {
+                    if (!selecting(m) || pass >= 2 && !exact[m]) {
                         continue;
                     }
-                    for (Accumulator a : pass == 0 ? accumulators.subList(1, accumulators.size()) : accumulators) {
-                        if (pass == 0) {
-                            selection[m].addHigh(((Magnitudes) a).topk[m]);
-                        } else {
-                            selection[m].addLow(((Magnitudes) a).topk[m]);
+                    int model = m;
+                    switch (pass) {
+                        case 0 -> brackets[m] = MagnitudeBracket.of(accumulators.stream()
+                                .map(a -> ((Magnitudes) a).samples[model]).toList(), k(m), p.elements());
+                        case 1 -> {
+                            var threshold = brackets[m].threshold(accumulators.stream()
+                                    .map(a -> ((Magnitudes) a).candidates[model]).toList(), k(m));
+                            if (threshold.isPresent()) {
+                                magnitudeThreshold[m] = (float) threshold.getAsDouble();
+                            } else {
+                                exact[m] = true; // the sample misled: two more passes, exact
+                            }
                         }
-                    }
-                    if (pass == 0) {
-                        selection[m].chooseBucket();
-                    } else {
-                        magnitudeThreshold[m] = selection[m].threshold();
+                        case 2 -> {
+                            if (selection == null) {
+                                selection = new TopK[n];
+                            }
+                            selection[m] = ((Magnitudes) accumulators.getFirst()).topk[m];
+                            for (Accumulator a : accumulators.subList(1, accumulators.size())) {
+                                selection[m].addHigh(((Magnitudes) a).topk[m]);
+                            }
+                            selection[m].chooseBucket();
+                        }
+                        default -> {
+                            for (Accumulator a : accumulators) {
+                                selection[m].addLow(((Magnitudes) a).topk[m]);
+                            }
+                            magnitudeThreshold[m] = selection[m].threshold();
+                        }
                     }
                 }
                 return;

@@ -19,6 +19,11 @@ public interface TensorMerge {
         return 0;
     }
 
+    /** Pass {@code pass} reads every {@code stride}-th block only (a sample); 1 reads them all. */
+    default int stride(int pass) {
+        return 1;
+    }
+
     default Accumulator accumulator(int pass) {
         throw new IllegalStateException("no pass " + pass);
     }

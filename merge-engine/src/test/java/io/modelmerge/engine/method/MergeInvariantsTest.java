@@ -157,4 +157,55 @@ class MergeInvariantsTest {
         }
         assertEquals((int) Math.floor(0.2 * N), kept);
     }
+
+    /** Keeps-set of TIES on one model must be exactly the top floor(density·n) by |δ| (values are distinct). */
+    private static void assertKeepsExactlyTheTopK(float[] base, float[] model, double density, int blockSize) {
+        int n = base.length;
+        float[] out = merge(new TiesMerge(), base, new float[][] {model},
+                List.of(Map.<String, Object>of("weight", 1.0, "density", density)), Map.of(), 1, blockSize, 2);
+        float[] magnitudes = new float[n];
+        for (int i = 0; i < n; i++) {
+            magnitudes[i] = Math.abs(model[i] - base[i]);
+        }
+        float[] sorted = magnitudes.clone();
+        java.util.Arrays.sort(sorted);
+        int k = (int) Math.floor(density * n);
+        float threshold = sorted[n - k];
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            boolean expected = magnitudes[i] >= threshold;
+            if (expected != (out[i] != base[i])) {
+                throw new AssertionError("entry " + i + ": |δ| " + magnitudes[i] + ", threshold " + threshold);
+            }
+            kept += expected ? 1 : 0;
+        }
+        assertEquals(k, kept);
+    }
+
+    @Test
+    void largeTensorsSampleForABracketAndStayExact() {
+        int n = (1 << 22) + 5; // large enough to be sampled one block in 16
+        Random r = new Random(21);
+        float[] b = new float[n];
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = (float) r.nextGaussian();
+            x[i] = b[i] + (float) (r.nextGaussian() * (1 + (i / 100_000) % 7)); // scales vary along the tensor
+        }
+        assertKeepsExactlyTheTopK(b, x, 0.3, 4096);
+    }
+
+    @Test
+    void aMisleadingSampleFallsBackToTheExactSelection() {
+        int n = 1 << 22;
+        int blockSize = 4096;
+        Random r = new Random(22);
+        float[] b = new float[n];
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            boolean sampled = (i / blockSize) % 16 == 0; // the blocks the first pass reads
+            x[i] = b[i] + (float) (r.nextGaussian() * (sampled ? 1e-6 : 1.0));
+        }
+        assertKeepsExactlyTheTopK(b, x, 0.5, blockSize);
+    }
 }

@@ -37,7 +37,9 @@ final class MethodHarness {
             for (int w = 0; w < workers; w++) {
                 TensorMerge.Accumulator acc = merge.accumulator(pass);
                 for (int b = blocks * w / workers; b < blocks * (w + 1) / workers; b++) {
-                    acc.add(block(b, blockSize, base, models));
+                    if (b % merge.stride(pass) == 0) {
+                        acc.add(block(b, blockSize, base, models));
+                    }
                 }
                 accumulators.add(acc);
             }

@@ -128,6 +128,13 @@ public final class CheckpointWriter implements AutoCloseable {
         writer.write(name, offset, chunk);
     }
 
+    /** Pushes every shard's written data to disk ahead of {@link #commit()}; callable from another thread. */
+    public void flush() throws IOException {
+        for (SafetensorsWriter writer : writers) {
+            writer.flush();
+        }
+    }
+
     /** Copies tag-along files (config.json, tokenizer files, ...) from {@code store} into the directory. */
     public void copyTagAlong(BlobStore store, List<BlobInfo> files) throws IOException {
         for (BlobInfo file : files) {

@@ -45,6 +45,13 @@ public final class MappedCheckpoint implements AutoCloseable {
         return checkpoint;
     }
 
+    /** The open file holding tensor {@code name}, for positional reads of its data. */
+    public SafetensorsFile fileOf(String name) {
+        Checkpoint.ShardFile shard = checkpoint.fileOf(name).orElseThrow(() ->
+                new NoSuchElementException(checkpoint.location() + ": no tensor named '" + name + "'"));
+        return byKey.get(shard.blob().key());
+    }
+
     public Tensor tensor(String name) {
         Checkpoint.ShardFile shard = checkpoint.fileOf(name).orElseThrow(() ->
                 new NoSuchElementException(checkpoint.location() + ": no tensor named '" + name + "'"));

@@ -97,6 +97,16 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
 
     /**
+     * Pushes what was written so far to disk without committing, so the final {@link #commit()} has little
+     * left to sync; safe to call from another thread while chunks are being written.
+     */
+    public void flush() throws IOException {
+        if (channel.isOpen()) {
+            channel.force(false);
+        }
+    }
+
+    /**
      * Checks that every tensor was written in full, flushes the file to disk and moves it to its name.
      *
      * @throws IllegalStateException naming the first tensor that is incomplete
