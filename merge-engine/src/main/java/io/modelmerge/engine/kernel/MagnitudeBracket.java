@@ -1,6 +1,5 @@
 package io.modelmerge.engine.kernel;
 
-import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalDouble;
 import jdk.incubator.vector.FloatVector;
@@ -42,9 +41,10 @@ public final class MagnitudeBracket {
 
     /**
      * Brackets the k-th largest of {@code total} values from samples of them: the bucket range that holds it
-     * with a margin of six standard deviations plus 1% of the sample on each side.
+     * with a margin of six standard deviations plus 1% of the sample on each side, or no margin at all when
+     * the sample is every value ({@code complete}).
      */
-    public static MagnitudeBracket of(List<Sample> samples, long k, long total) {
+    public static MagnitudeBracket of(List<Sample> samples, long k, long total, boolean complete) {
         long[] counts = new long[BUCKETS];
         long size = 0;
         for (Sample s : samples) {
@@ -57,7 +57,7 @@ public final class MagnitudeBracket {
         }
         double q = k / (double) total;
         double expected = q * size;
-        double margin = 6 * Math.sqrt(size * q * (1 - q)) + 0.01 * size + 8;
+        double margin = complete ? 0 : 6 * Math.sqrt(size * q * (1 - q)) + 0.01 * size + 8;
         int high = BUCKETS - 1;
         int low = 0;
         long above = 0;
@@ -74,46 +74,56 @@ public final class MagnitudeBracket {
                 break;
             }
         }
+        if (!highSet) {
+            high = low; // one bucket took the count across the whole band: it holds the k-th
+        }
         return new MagnitudeBracket(low, Math.max(low, high));
     }
 
-    /** One worker's share of the full pass: how many |v| lie above the bracket, and those inside it. */
+    /** Widest bracket, in buckets, whose low bits are histogrammed (16 × 32768 counts = 4 MiB). */
+    static final int MAX_WIDTH = 16;
+
+    @Override
+    public String toString() {
+        return "buckets [" + low + ", " + high + "]";
+    }
+
+    /** Whether the full pass can settle the threshold; a wider bracket goes straight to the exact passes. */
+    public boolean usable() {
+        return high - low + 1 <= MAX_WIDTH;
+    }
+
+    /** One worker's share of the full pass: how many |v| lie above the bracket, and a histogram of those inside. */
     public final class Candidates {
         long above;
-        float[] inside = new float[1024];
-        int count;
+        final long[] counts = new long[(high - low + 1) << 15];
 
         public void add(float[] values, int length) {
+            long[] c = counts;
+            int[] spill = new int[IS.length()];
             int i = 0;
             for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
                 IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
                 IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
                 above += bucket.compare(VectorOperators.GT, high).trueCount();
                 VectorMask<Integer> in = bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high));
-                if (in.anyTrue()) {
-                    for (int lane = 0; lane < IS.length(); lane++) {
-                        if (in.laneIsSet(lane)) {
-                            keep(Float.intBitsToFloat(bits.lane(lane)));
-                        }
+                long hits = in.toLong();
+                if (hits != 0) {
+                    bits.intoArray(spill, 0);
+                    for (; hits != 0; hits &= hits - 1) {
+                        c[spill[Long.numberOfTrailingZeros(hits)] - (low << 15)]++;
                     }
                 }
             }
             for (; i < length; i++) {
-                float v = Math.abs(values[i]);
-                int bucket = Float.floatToRawIntBits(v) >>> 15;
+                int bits = Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF;
+                int bucket = bits >>> 15;
                 if (bucket > high) {
                     above++;
                 } else if (bucket >= low) {
-                    keep(v);
+                    c[bits - (low << 15)]++;
                 }
             }
-        }
-
-        private void keep(float v) {
-            if (count == inside.length) {
-                inside = Arrays.copyOf(inside, inside.length * 2);
-            }
-            inside[count++] = v;
         }
     }
 
@@ -124,25 +134,22 @@ public final class MagnitudeBracket {
     /** The exact threshold from the full pass, or empty when the k-th lies outside the bracket. */
     public OptionalDouble threshold(List<Candidates> parts, long k) {
         long above = 0;
-        int inside = 0;
         for (Candidates c : parts) {
             above += c.above;
-            inside += c.count;
         }
-        long rank = k - above;
-        if (rank < 1 || rank > inside) {
-            return OptionalDouble.empty();
+        long seen = above;
+        int size = (high - low + 1) << 15;
+        if (seen >= k) {
+            return OptionalDouble.empty(); // the k-th lies above the bracket
         }
-        float[] values = new float[inside];
-        int at = 0;
-        for (Candidates c : parts) {
-            System.arraycopy(c.inside, 0, values, at, c.count);
-            at += c.count;
+        for (int index = size - 1; index >= 0; index--) {
+            for (Candidates c : parts) {
+                seen += c.counts[index];
+            }
+            if (seen >= k) {
+                return OptionalDouble.of(Float.intBitsToFloat((low << 15) + index));
+            }
         }
-        TopK select = new TopK(rank);
-        select.countHigh(values, inside);
-        select.chooseBucket();
-        select.countLow(values, inside, select.bucket());
-        return OptionalDouble.of(select.threshold());
+        return OptionalDouble.empty(); // the k-th lies below the bracket
     }
 }

@@ -92,15 +92,16 @@ public final class TopK {
      */
     public void countLow(float[] values, int length, int chosenBucket) {
         long[] l = lowCounts();
+        int[] spill = new int[IS.length()];
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
             IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
             VectorMask<Integer> hits = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, chosenBucket);
-            if (hits.anyTrue()) {
-                for (int lane = 0; lane < IS.length(); lane++) {
-                    if (hits.laneIsSet(lane)) {
-                        l[bits.lane(lane) & 0x7FFF]++;
-                    }
+            long set = hits.toLong();
+            if (set != 0) {
+                bits.intoArray(spill, 0);
+                for (; set != 0; set &= set - 1) {
+                    l[spill[Long.numberOfTrailingZeros(set)] & 0x7FFF]++;
                 }
             }
         }

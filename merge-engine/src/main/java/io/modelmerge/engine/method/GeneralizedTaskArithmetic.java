@@ -213,7 +213,7 @@ public final class GeneralizedTaskArithmetic {
                     }
                     switch (pass) {
                         case 0 -> samples[m] = new MagnitudeBracket.Sample();
-                        case 1 -> candidates[m] = brackets[m].candidates();
+                        case 1 -> candidates[m] = exact[m] ? null : brackets[m].candidates();
                         default -> topk[m] = exact[m] ? new TopK(k(m)) : null;
                     }
                 }
@@ -227,7 +227,7 @@ public final class GeneralizedTaskArithmetic {
                 }
                 float[] d = delta;
                 for (int m = 0; m < weights.length; m++) {
-                    if (!selecting(m) || pass >= 2 && !exact[m]) {
+                    if (!selecting(m) || (pass >= 2) != exact[m] && pass != 0) {
                         continue;
                     }
                     float[] x = block.models()[m];
@@ -295,13 +295,19 @@ public final class GeneralizedTaskArithmetic {
             int n = weights.length;
             if (magnitudePasses()) {
                 for (int m = 0; m < n; m++) {
-                    if (!selecting(m) || pass >= 2 && !exact[m]) {
+                    // pass 0 samples every selecting model; pass 1 settles those with a usable bracket;
+                    // passes 2 and 3 redo exactly those whose bracket was too wide or missed
+                    if (!selecting(m) || (pass >= 2) != exact[m] && pass != 0) {
                         continue;
                     }
                     int model = m;
                     switch (pass) {
-                        case 0 -> brackets[m] = MagnitudeBracket.of(accumulators.stream()
-                                .map(a -> ((Magnitudes) a).samples[model]).toList(), k(m), p.elements());
+                        case 0 -> {
+                            brackets[m] = MagnitudeBracket.of(accumulators.stream()
+                                    .map(a -> ((Magnitudes) a).samples[model]).toList(), k(m), p.elements(),
+                                    stride(0) == 1);
+                            exact[m] = !brackets[m].usable();
+                        }
                         case 1 -> {
                             var threshold = brackets[m].threshold(accumulators.stream()
                                     .map(a -> ((Magnitudes) a).candidates[model]).toList(), k(m));
