@@ -29,7 +29,8 @@ final class SyntheticCheckpoints {
         long params = bytes / (dtype.bits() / 8);
         int hidden = params >= 400_000_000L ? 2048 : params >= 50_000_000L ? 1024 : 256;
         int intermediate = hidden * 8 / 3 / 64 * 64;
-        int vocab = 32000;
+        // A 32000-token vocabulary, or less when the model is too small to hold it besides a layer.
+        int vocab = (int) Math.max(256, Math.min(32000, params / (8L * hidden)));
         long perLayer = 4L * hidden * hidden + 3L * hidden * intermediate + 2L * hidden;
         long outside = 2L * vocab * hidden + hidden;
         int layers = (int) Math.max(1, (params - outside) / perLayer);

@@ -1,0 +1,74 @@
+package io.modelmerge.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelmerge.storage.testing.Fixtures;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MergeCommandTest {
+    private static String[] run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Mergectl.run(Map.of(), new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new String[] {String.valueOf(code), out.toString(), err.toString()};
+    }
+
+    @Test
+    void mergesARecipeAndTheOutputInspects(@TempDir Path dir) throws Exception {
+        Path mnist = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
+        Path recipe = dir.resolve("recipe.yml");
+        Files.writeString(recipe, "merge_method: linear\nmodels:\n  - model: " + mnist + "\n    parameters: {weight: 1}\n"
+                + "  - model: " + mnist + "\n    parameters: {weight: 3}\n");
+        Path out = dir.resolve("out");
+        String[] result = run("merge", recipe.toString(), out.toString(), "--memory", "64m", "--threads", "2");
+        assertEquals("0", result[0], result[2]);
+        assertTrue(result[1].contains("merged 2 tensors (406,528 bytes) into " + out), result[1]);
+        assertTrue(result[1].contains("100.0% tensors 2/2"), result[1]);
+        String[] inspected = run("inspect", "--json", out.toString());
+        JsonNode json = new ObjectMapper().readTree(inspected[1]);
+        assertEquals(2, json.get("tensor_count").asInt());
+        assertEquals(List.of("merge_recipe.yml", "README.md").stream().sorted().toList(),
+                java.util.stream.StreamSupport.stream(json.get("tag_along_files").spliterator(), false)
+                        .map(JsonNode::asText).sorted().toList());
+    }
+
+    @Test
+    void aBadRecipeIsOneLineAndLeavesNoOutput(@TempDir Path dir) throws Exception {
+        Path recipe = dir.resolve("recipe.yml");
+        Files.writeString(recipe, "merge_method: soup\nmodels:\n  - model: x\n");
+        Path out = dir.resolve("out");
+        String[] result = run("merge", recipe.toString(), out.toString());
+        assertEquals(String.valueOf(Mergectl.BAD_INPUT), result[0]);
+        assertEquals(1, result[2].lines().count(), result[2]);
+        assertTrue(result[2].startsWith("mergectl: unknown merge_method 'soup' (known: dare_linear, dare_ties, linear,"),
+                result[2]);
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void benchPrintsOneJsonLinePerMethodWithRatioAndPeakMemory(@TempDir Path dir) throws Exception {
+        String[] result = run("bench", "--size", "4m", "--models", "3", "--method", "linear,ties", "--repeat", "1",
+                "--dir", dir.toString());
+        assertEquals("0", result[0], result[2]);
+        List<String> lines = result[1].lines().toList();
+        assertEquals(2, lines.size(), result[1]);
+        for (String line : lines) {
+            JsonNode json = new ObjectMapper().readTree(line);
+            assertTrue(json.get("merge_s").asDouble() > 0 && json.get("floor_s").asDouble() > 0, line);
+            assertEquals(json.get("floor_s").asDouble() / json.get("merge_s").asDouble(), json.get("ratio").asDouble(), 0.01, line);
+            assertTrue(json.get("peak_anon_MB").asDouble() > 0, line);
+            assertEquals(3 * 4.19e-3, json.get("input_GB").asDouble(), 0.3 * 3 * 4.19e-3, line);
+        }
+    }
+}
