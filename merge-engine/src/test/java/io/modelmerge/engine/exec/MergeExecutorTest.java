@@ -276,4 +276,65 @@ class MergeExecutorTest {
             assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".partial")));
         }
     }
+
+    /** Slices stack layers: [0, 2) of a, then layers merged from b [2, 4) and c [0, 2) with a weight gradient. */
+    @Test
+    void slicesStackAndMergeLayerRangesWithGradientsWithinTheSlice() throws Exception {
+        Path a = llamaModel("a", 1, DType.F32);
+        Path b = llamaModel("b", 2, DType.F32);
+        Path c = llamaModel("c", 3, DType.F32);
+        String yaml = """
+                slices:
+                  - sources:
+                      - model: %s
+                        layer_range: [0, 2]
+                  - sources:
+                      - model: %s
+                        layer_range: [2, 4]
+                        parameters: {weight: [1, 0]}
+                      - model: %s
+                        layer_range: [0, 2]
+                merge_method: linear
+                parameters:
+                  weight: 1.0
+                """.formatted(a, b, c);
+        Path out = dir.resolve("sliced");
+        MergeResult result = merge(yaml, out);
+        assertEquals(SyntheticModels.llama(4, 16, 32, DType.F32).size(), result.tensors());
+        try (SafetensorsFile fa = SafetensorsFile.open(a.resolve("model.safetensors"));
+             SafetensorsFile fb = SafetensorsFile.open(b.resolve("model.safetensors"));
+             SafetensorsFile fc = SafetensorsFile.open(c.resolve("model.safetensors"));
+             SafetensorsFile o = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+            String q = ".self_attn.q_proj.weight";
+            org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fa, "model.layers.1" + q), floats(o, "model.layers.1" + q));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fa, "lm_head.weight"), floats(o, "lm_head.weight"));
+            float[] b2 = floats(fb, "model.layers.2" + q);
+            float[] c0 = floats(fc, "model.layers.0" + q);
+            float[] layer2 = floats(o, "model.layers.2" + q); // t = 0: weights 1 and 1
+            for (int i = 0; i < layer2.length; i++) {
+                assertEquals((b2[i] + c0[i]) / 2, layer2[i], 1e-6f);
+            }
+            // t = 1: b's weight is 0, so layer 3 is c's layer 1
+            org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fc, "model.layers.1" + q), floats(o, "model.layers.3" + q), 1e-7f);
+        }
+    }
+
+    @Test
+    void readsModelsFromS3(@TempDir Path serverDir) throws Exception {
+        Path mnist = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
+        try (var server = io.modelmerge.storage.testing.S3ProxyServer.start(serverDir, "hub");
+             var store = io.modelmerge.storage.blob.S3BlobStore.open(java.net.URI.create("s3://hub/mnist/"), server.settings())) {
+            store.write("model.safetensors", Files.readAllBytes(mnist));
+            String yaml = "merge_method: linear\nmodels:\n  - model: s3://hub/mnist/\n    parameters: {weight: 1}\n"
+                    + "  - model: " + mnist + "\n    parameters: {weight: 1}\n";
+            Path out = dir.resolve("from-s3");
+            merge(yaml, out, MergeOptions.defaults().withThreads(2).withMemory(64L << 20).withS3(server.settings()));
+            try (SafetensorsFile original = SafetensorsFile.open(mnist);
+                 SafetensorsFile merged = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+                for (TensorInfo t : original.tensors()) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(floats(original, t.name()), floats(merged, t.name()));
+                }
+            }
+        }
+    }
 }
