@@ -153,11 +153,11 @@ public final class MergeExecutor {
         }
     }
 
-    private List<String> execute(MergeMethod method, List<PlannedTensor> plan, List<InputModel> inputs, Path staging)
-            throws IOException {
-        int block = blockElements(plan);
-        int width = maxInputs(plan);
-        long totalBytes = plan.stream().mapToLong(t -> t.output().byteLength()).sum();
+    private List<String> execute(MergeMethod method, List<PlannedTensor> planned, List<InputModel> inputs, Path staging)
+            throws IOException, RecipeException {
+        int block = blockElements(planned);
+        int width = maxInputs(planned);
+        long totalBytes = planned.stream().mapToLong(t -> t.output().byteLength()).sum();
         AtomicLong bytesDone = new AtomicLong();
         AtomicInteger tensorsDone = new AtomicInteger();
         long start = System.nanoTime();
@@ -166,14 +166,15 @@ public final class MergeExecutor {
             long now = System.nanoTime();
             long last = lastReport.get();
             if (now - last > 200_000_000L && lastReport.compareAndSet(last, now)) {
-                listener.progress(new MergeProgress(tensorsDone.get(), plan.size(), bytesDone.get(), totalBytes,
+                listener.progress(new MergeProgress(tensorsDone.get(), planned.size(), bytesDone.get(), totalBytes,
                         Duration.ofNanos(now - start)));
             }
         };
         ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(width, block));
+        ForkJoinPool pool = new ForkJoinPool(options.threads());
+        List<PlannedTensor> plan = withModelWideThresholds(planned, inputs, pool, block, workspaces);
         List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
         Files.createDirectories(staging);
-        ForkJoinPool pool = new ForkJoinPool(options.threads());
         // Write-back runs beside the merge: every FLUSH_EVERY bytes, one background flush, so the disk works
         // while the CPUs merge and commit's final sync has little left to do.
         ExecutorService flusher = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
@@ -224,6 +225,109 @@ public final class MergeExecutor {
         } catch (ExecutionException e) {
             throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
         }
+    }
+
+    /**
+     * For tensors trimmed with {@code topk_scope: model}: per model, one |δ| threshold over all those tensors
+     * (two radix-select passes over the whole model), given to every tensor so none selects its own.
+     */
+    private List<PlannedTensor> withModelWideThresholds(List<PlannedTensor> plan, List<InputModel> inputs,
+                                                        ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces)
+            throws IOException, RecipeException {
+        List<PlannedTensor> scoped = plan.stream().filter(t -> !t.copy() && t.parameters().modelWideTopK()).toList();
+        if (scoped.isEmpty()) {
+            return plan;
+        }
+        int n = scoped.getFirst().models().size();
+        double[] density = new double[n];
+        long total = 0;
+        for (int m = 0; m < n; m++) {
+            density[m] = scoped.getFirst().parameters().modelNumber(m, "density");
+        }
+        for (PlannedTensor t : scoped) {
+            total += t.elements();
+            for (int m = 0; m < n; m++) {
+                if (t.parameters().modelNumber(m, "density") != density[m]) {
+                    throw new RecipeException("topk_scope: model needs one density per model, but model "
+                            + inputs.get(t.models().get(m).model()).ref() + " has " + density[m] + " for '"
+                            + scoped.getFirst().name() + "' and " + t.parameters().modelNumber(m, "density") + " for '"
+                            + t.name() + "'");
+                }
+            }
+        }
+        io.modelmerge.engine.kernel.TopK[] selection = new io.modelmerge.engine.kernel.TopK[n];
+        Float[] thresholds = new Float[n];
+        for (int m = 0; m < n; m++) {
+            long k = (long) Math.floor(density[m] * total);
+            if (density[m] >= 1) {
+                thresholds[m] = 0f;
+            } else if (k == 0) {
+                thresholds[m] = Float.POSITIVE_INFINITY;
+            } else {
+                selection[m] = new io.modelmerge.engine.kernel.TopK(k);
+            }
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            int thisPass = pass;
+            List<io.modelmerge.engine.kernel.TopK[]> parts = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (PlannedTensor t : scoped) {
+                checkCancelled();
+                TensorSource base = t.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElseThrow();
+                List<TensorSource> models = new ArrayList<>();
+                t.models().forEach(in -> models.add(inputs.get(in.model()).source(in.tensor())));
+                int blocks = (int) ((t.elements() + block - 1) / block);
+                int ranges = Math.min(options.threads(), Math.max(1, blocks));
+                run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
+                    io.modelmerge.engine.kernel.TopK[] mine = new io.modelmerge.engine.kernel.TopK[n];
+                    for (int m = 0; m < n; m++) {
+                        mine[m] = selection[m] == null ? null : new io.modelmerge.engine.kernel.TopK(1);
+                    }
+                    Workspace ws = workspaces.get();
+                    for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
+                        Block data = load(b, block, t.elements(), base, models, ws);
+                        for (int m = 0; m < n; m++) {
+                            if (mine[m] == null) {
+                                continue;
+                            }
+                            float[] d = data.models()[m];
+                            for (int i = 0; i < data.length(); i++) {
+                                d[i] -= data.base()[i];
+                            }
+                            if (thisPass == 0) {
+                                mine[m].countHigh(d, data.length());
+                            } else {
+                                mine[m].countLow(d, data.length(), selection[m].bucket());
+                            }
+                        }
+                    }
+                    parts.add(mine);
+                }));
+            }
+            for (int m = 0; m < n; m++) {
+                if (selection[m] == null) {
+                    continue;
+                }
+                for (io.modelmerge.engine.kernel.TopK[] part : parts) {
+                    if (thisPass == 0) {
+                        selection[m].addHigh(part[m]);
+                    } else {
+                        selection[m].addLow(part[m]);
+                    }
+                }
+                if (thisPass == 0) {
+                    selection[m].chooseBucket();
+                } else {
+                    thresholds[m] = selection[m].threshold();
+                }
+            }
+        }
+        List<Float> chosen = List.of(thresholds);
+        List<PlannedTensor> result = new ArrayList<>(plan.size());
+        for (PlannedTensor t : plan) {
+            result.add(scoped.contains(t) ? new PlannedTensor(t.output(), t.base(), t.models(),
+                    t.parameters().withModelThresholds(chosen), false) : t);
+        }
+        return result;
     }
 
     private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,

@@ -129,14 +129,16 @@ public final class GeneralizedTaskArithmetic {
                 scale[m] = sparsification == Sparsification.RANDOM && sparse[m] && rescale.equals("inverse_density")
                         ? (float) (1.0 / density[m]) : 1f;
                 long k = (long) Math.floor(density[m] * p.elements());
-                if (sparsification == Sparsification.MAGNITUDE && sparse[m] && k == 0) {
+                if (sparsification == Sparsification.MAGNITUDE && sparse[m] && !p.modelThresholds().isEmpty()) {
+                    magnitudeThreshold[m] = p.modelThresholds().get(m); // chosen over the whole model: no passes
+                } else if (sparsification == Sparsification.MAGNITUDE && sparse[m] && k == 0) {
                     magnitudeThreshold[m] = Float.POSITIVE_INFINITY; // nothing survives a density this low
                 }
             }
         }
 
         private boolean magnitudePasses() {
-            if (sparsification != Sparsification.MAGNITUDE) {
+            if (sparsification != Sparsification.MAGNITUDE || !p.modelThresholds().isEmpty()) {
                 return false;
             }
             for (int m = 0; m < weights.length; m++) {

@@ -26,7 +26,7 @@ public final class MagnitudePruneMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0));
+        return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0), ParameterDef.TOPK_SCOPE);
     }
 
     @Override

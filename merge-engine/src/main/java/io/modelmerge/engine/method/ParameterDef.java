@@ -14,6 +14,12 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
         choices = List.copyOf(choices);
     }
 
+    /**
+     * Where magnitude top-k is taken: {@code tensor} (mergekit, PEFT: each tensor keeps its top density) or
+     * {@code model} (TIES paper, MergeLM, FusionBench: one threshold per model over all its tensors).
+     */
+    public static final ParameterDef TOPK_SCOPE = choice("topk_scope", "tensor", "tensor", "model");
+
     public static ParameterDef required(String name) {
         return new ParameterDef(name, Optional.empty(), Double.class, List.of());
     }

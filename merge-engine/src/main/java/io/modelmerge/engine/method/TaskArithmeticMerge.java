@@ -26,7 +26,7 @@ public final class TaskArithmeticMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0));
+        return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0), ParameterDef.TOPK_SCOPE);
     }
 
     @Override

@@ -7,6 +7,8 @@ import java.util.List;
  * (per tensor, as mergekit and PEFT do), elect a sign per entry, keep the entries that agree, and merge them.
  * {@code election: mergekit} (default) elects on weighted deltas and divides by the agreeing weights;
  * {@code election: paper} elects on unweighted deltas and divides by the number of agreeing models (PEFT).
+ * {@code topk_scope: model} trims with one threshold per model over the whole model, as the paper, MergeLM
+ * and FusionBench do; the default {@code tensor} trims each tensor on its own (mergekit, PEFT).
  */
 public final class TiesMerge implements MergeMethod {
 
@@ -29,7 +31,8 @@ public final class TiesMerge implements MergeMethod {
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0),
                 ParameterDef.choice("election", "mergekit", "mergekit", "paper"),
-                ParameterDef.flag("int8_mask", false));
+                ParameterDef.flag("int8_mask", false),
+                ParameterDef.TOPK_SCOPE);
     }
 
     @Override

@@ -337,4 +337,76 @@ class MergeExecutorTest {
             }
         }
     }
+
+    /** Two perturbed MNIST copies whose noise differs by tensor: 0.01 on l1, 0.05 on l2. */
+    private List<Path> perturbedMnist(Path original) throws IOException {
+        List<Path> copies = new ArrayList<>();
+        try (SafetensorsFile file = SafetensorsFile.open(original)) {
+            for (int c = 0; c < 2; c++) {
+                Random random = new Random(100 + c);
+                List<Tensor> tensors = new ArrayList<>();
+                for (TensorInfo t : file.tensors()) {
+                    float scale = t.name().equals("l1.weight") ? 0.01f : 0.05f;
+                    float[] values = floats(file, t.name());
+                    ByteBuffer buffer = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                    for (float v : values) {
+                        buffer.putFloat(v + (float) random.nextGaussian() * scale);
+                    }
+                    tensors.add(new Tensor(t, MemorySegment.ofArray(buffer.array())));
+                }
+                Path copy = Files.createDirectories(dir.resolve("scaled" + c)).resolve("model.safetensors");
+                SafetensorsWriter.write(copy, tensors, Map.of());
+                copies.add(copy);
+            }
+        }
+        return copies;
+    }
+
+    @Test
+    void tiesTopKOverTheWholeModelUsesOneThresholdPerModel() throws Exception {
+        Path original = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
+        List<Path> copies = perturbedMnist(original);
+        String yaml = """
+                merge_method: ties
+                base_model: %s
+                models:
+                  - model: %s
+                    parameters: {weight: 1.0, density: 0.3}
+                  - model: %s
+                    parameters: {weight: 1.0, density: 0.3}
+                parameters: {topk_scope: model}
+                dtype: float32
+                """.formatted(original, copies.get(0), copies.get(1));
+        Path out = dir.resolve("whole-model");
+        merge(yaml, out);
+        try (SafetensorsFile base = SafetensorsFile.open(original);
+             SafetensorsFile a = SafetensorsFile.open(copies.get(0));
+             SafetensorsFile b = SafetensorsFile.open(copies.get(1));
+             SafetensorsFile o = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+            List<String> names = List.of("l1.weight", "l2.weight");
+            List<float[]> bases = names.stream().map(n -> floats(base, n)).toList();
+            double[] thresholds = {
+                    ReferenceMerges.topKThreshold(bases, names.stream().map(n -> floats(a, n)).toList(), 0.3),
+                    ReferenceMerges.topKThreshold(bases, names.stream().map(n -> floats(b, n)).toList(), 0.3)};
+            int keptInL2 = 0;
+            for (String name : names) {
+                double[] expected = ReferenceMerges.tiesWithThresholds(floats(base, name),
+                        new float[][] {floats(a, name), floats(b, name)}, new double[] {1, 1}, thresholds);
+                float[] actual = floats(o, name);
+                float[] original2 = floats(base, name);
+                for (int i = 0; i < actual.length; i++) {
+                    assertEquals(expected[i], actual[i], 1e-6, name + "[" + i + "]");
+                    if (name.equals("l2.weight") && actual[i] != original2[i]) {
+                        keptInL2++;
+                    }
+                }
+            }
+            // l2's larger deltas win most of each model's budget: far more than 30% of l2 survives.
+            assertTrue(keptInL2 > 0.5 * 1280, "kept in l2: " + keptInL2);
+        }
+        String varying = yaml.replace("parameters: {weight: 1.0, density: 0.3}\n                  - model",
+                "parameters: {weight: 1.0, density: [{filter: l2, value: 0.5}, {value: 0.3}]}\n                  - model");
+        RecipeException e = assertThrows(RecipeException.class, () -> merge(varying, dir.resolve("varying")));
+        assertTrue(e.getMessage().contains("topk_scope: model needs one density per model"), e.getMessage());
+    }
 }

@@ -1,6 +1,7 @@
 package io.modelmerge.engine.exec;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Plain scalar versions of the methods, written from the papers' and mergekit's descriptions with sorting
@@ -13,19 +14,36 @@ final class ReferenceMerges {
 
     /** mergekit TIES: top-k trim per model, sign of Σ w·t elects, divide by the agreeing weights. */
     static double[] ties(float[] base, float[][] models, double[] weights, double[] density) {
+        double[] thresholds = new double[models.length];
+        for (int m = 0; m < models.length; m++) {
+            thresholds[m] = topKThreshold(List.of(base), List.of(models[m]), density[m]);
+        }
+        return tiesWithThresholds(base, models, weights, thresholds);
+    }
+
+    /** The smallest |δ| kept when the top density of |model − base| over all given tensors is kept, by sorting. */
+    static double topKThreshold(List<float[]> bases, List<float[]> models, double density) {
+        int n = bases.stream().mapToInt(b -> b.length).sum();
+        double[] magnitudes = new double[n];
+        int at = 0;
+        for (int t = 0; t < bases.size(); t++) {
+            for (int i = 0; i < bases.get(t).length; i++) {
+                magnitudes[at++] = Math.abs((double) (models.get(t)[i] - bases.get(t)[i]));
+            }
+        }
+        Arrays.sort(magnitudes);
+        int k = (int) Math.floor(density * n);
+        return density >= 1 ? -1 : k == 0 ? Double.POSITIVE_INFINITY : magnitudes[n - k];
+    }
+
+    /** TIES with given per-model |δ| thresholds. */
+    static double[] tiesWithThresholds(float[] base, float[][] models, double[] weights, double[] thresholds) {
         int n = base.length;
         double[][] trimmed = new double[models.length][n];
         for (int m = 0; m < models.length; m++) {
-            double[] magnitudes = new double[n];
             for (int i = 0; i < n; i++) {
-                magnitudes[i] = Math.abs((double) (models[m][i] - base[i]));
-            }
-            double[] sorted = magnitudes.clone();
-            Arrays.sort(sorted);
-            int k = (int) Math.floor(density[m] * n);
-            double threshold = density[m] >= 1 ? -1 : k == 0 ? Double.POSITIVE_INFINITY : sorted[n - k];
-            for (int i = 0; i < n; i++) {
-                trimmed[m][i] = magnitudes[i] >= threshold ? models[m][i] - base[i] : 0;
+                double magnitude = Math.abs((double) (models[m][i] - base[i]));
+                trimmed[m][i] = magnitude >= thresholds[m] ? models[m][i] - base[i] : 0;
             }
         }
         double[] out = new double[n];
