@@ -8,21 +8,11 @@ import java.util.List;
  * vector's L1 norm; {@code rescale: inverse_density} divides by the density (DARE paper, PEFT);
  * {@code rescale: none} does not rescale.
  */
-public final class DareLinearMerge implements MergeMethod {
+public final class DareLinearMerge extends TaskVectorMerge {
 
     @Override
     public String name() {
         return "dare_linear";
-    }
-
-    @Override
-    public boolean requiresBase() {
-        return true;
-    }
-
-    @Override
-    public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
     }
 
     @Override

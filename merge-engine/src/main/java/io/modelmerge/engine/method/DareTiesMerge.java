@@ -6,7 +6,7 @@ import java.util.List;
  * {@code dare_ties}: DARE's random drop and rescale (see {@link DareLinearMerge}), then TIES' sign election
  * ({@code election: mergekit | paper}, see {@link TiesMerge}).
  */
-public final class DareTiesMerge implements MergeMethod {
+public final class DareTiesMerge extends TaskVectorMerge {
 
     /** mergekit spells it {@code rescale: true|false}; we also name the variant. */
     static final ParameterDef RESCALE = new ParameterDef("rescale", java.util.Optional.of("l1"), Object.class,
@@ -24,16 +24,6 @@ public final class DareTiesMerge implements MergeMethod {
     @Override
     public String name() {
         return "dare_ties";
-    }
-
-    @Override
-    public boolean requiresBase() {
-        return true;
-    }
-
-    @Override
-    public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
     }
 
     @Override

@@ -7,21 +7,11 @@ import java.util.List;
  * the pruned task vectors are averaged with their weights (Σ wᵢτᵢ / Σ wᵢ, {@code normalize: false} to only
  * sum them), scaled by λ and added to the base. TIES without the election step.
  */
-public final class MagnitudePruneMerge implements MergeMethod {
+public final class MagnitudePruneMerge extends TaskVectorMerge {
 
     @Override
     public String name() {
         return "magnitude_prune";
-    }
-
-    @Override
-    public boolean requiresBase() {
-        return true;
-    }
-
-    @Override
-    public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
     }
 
     @Override

@@ -7,21 +7,11 @@ import java.util.List;
  * it here, {@code density} is honoured: each task vector keeps its top-density fraction by magnitude first.
  * {@code normalize: true} divides by Σ wᵢ.
  */
-public final class TaskArithmeticMerge implements MergeMethod {
+public final class TaskArithmeticMerge extends TaskVectorMerge {
 
     @Override
     public String name() {
         return "task_arithmetic";
-    }
-
-    @Override
-    public boolean requiresBase() {
-        return true;
-    }
-
-    @Override
-    public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
     }
 
     @Override

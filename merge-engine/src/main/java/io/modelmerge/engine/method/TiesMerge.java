@@ -10,21 +10,11 @@ import java.util.List;
  * {@code topk_scope: model} trims with one threshold per model over the whole model, as the paper, MergeLM
  * and FusionBench do; the default {@code tensor} trims each tensor on its own (mergekit, PEFT).
  */
-public final class TiesMerge implements MergeMethod {
+public final class TiesMerge extends TaskVectorMerge {
 
     @Override
     public String name() {
         return "ties";
-    }
-
-    @Override
-    public boolean requiresBase() {
-        return true;
-    }
-
-    @Override
-    public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0));
     }
 
     @Override
