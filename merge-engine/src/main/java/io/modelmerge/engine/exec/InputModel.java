@@ -156,9 +156,9 @@ final class InputModel implements AutoCloseable {
         String saved = savedModules.get(name);
         if (saved != null) {
             MappedCheckpoint adapterFiles = adapter.orElseThrow();
-            return new MappedSource(adapterFiles.fileOf(saved), adapterFiles.tensor(saved).info());
+            return new StoredSource(adapterFiles.fileOf(saved), adapterFiles.tensor(saved).info());
         }
-        return new MappedSource(mapped.fileOf(name), mapped.tensor(name).info());
+        return new StoredSource(mapped.fileOf(name), mapped.tensor(name).info());
     }
 
     @Override

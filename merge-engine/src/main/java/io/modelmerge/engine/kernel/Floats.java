@@ -101,8 +101,4 @@ public final class Floats {
         int bits = Float.floatToRawIntBits(value);
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
-
-    public static float fromBf16(short bits) {
-        return Float.intBitsToFloat(bits << 16);
-    }
 }

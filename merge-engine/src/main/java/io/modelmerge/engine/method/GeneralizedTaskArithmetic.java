@@ -465,22 +465,5 @@ public final class GeneralizedTaskArithmetic {
                 out[i] = Math.fma(delta, lambda, base[i]);
             }
         }
-
-        @Override
-        public String describe() {
-            StringBuilder s = new StringBuilder();
-            for (int m = 0; m < weights.length; m++) {
-                s.append(m == 0 ? "" : "; ").append("model ").append(m).append(": weight ").append(weights[m]);
-                if (sparse[m]) {
-                    s.append(", density ").append(density[m]);
-                    if (sparsification == Sparsification.MAGNITUDE) {
-                        s.append(", |δ| threshold ").append(magnitudeThreshold[m]);
-                    } else {
-                        s.append(", rescale ").append(scale[m]);
-                    }
-                }
-            }
-            return s.toString();
-        }
     }
 }

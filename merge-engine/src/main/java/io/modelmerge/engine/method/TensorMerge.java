@@ -34,9 +34,4 @@ public interface TensorMerge {
 
     /** Merges {@code block} into {@code out[0..block.length())}. Thread-safe once the passes are done. */
     void merge(Block block, float[] out);
-
-    /** What the merge chose for this tensor worth recording (thresholds, rescale factors), for tests and logs. */
-    default String describe() {
-        return "";
-    }
 }

@@ -18,14 +18,6 @@ public final class BlobStores {
     public record Located(BlobStore store, String key, boolean file) {
     }
 
-    /** Opens the store rooted at {@code location}. */
-    public static BlobStore open(String location, S3Settings s3) {
-        if (location.startsWith("s3://")) {
-            return S3BlobStore.open(URI.create(location), s3);
-        }
-        return new LocalBlobStore(localPath(location));
-    }
-
     /**
      * Splits {@code location} into a store and a key: a file becomes its directory's store and its name; a
      * directory or an S3 prefix becomes a store rooted there. An S3 location is a file when it ends in

@@ -41,11 +41,6 @@ public enum DType {
         return bits;
     }
 
-    /** True for the floating point types the merge kernels read and write (F16, BF16, F32, F64). */
-    public boolean isFloatingPoint() {
-        return this == F16 || this == BF16 || this == F32 || this == F64;
-    }
-
     /**
      * Bytes taken by {@code elements} elements.
      *

@@ -12,7 +12,7 @@ import java.nio.ByteBuffer;
  * A tensor of a safetensors file, read block by block with positional reads into a per-thread buffer and
  * widened from there (measured faster than faulting in a multi-GB mapping page by page).
  */
-record MappedSource(SafetensorsFile file, TensorInfo info) implements TensorSource {
+record StoredSource(SafetensorsFile file, TensorInfo info) implements TensorSource {
     private static final ThreadLocal<ByteBuffer> BUFFER = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(0));
 
     @Override
