@@ -3,6 +3,7 @@ package io.modelmerge.engine.method;
 import static io.modelmerge.engine.method.MethodHarness.merge;
 import static io.modelmerge.engine.method.MethodHarness.plus;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.List;
 import java.util.Map;
@@ -86,5 +87,68 @@ class HandComputedMergeTest {
         assertArrayEquals(new float[] {0.8f, 1.0f, 1.2f, 0.85f, 1.25f, 0.85f}, skip, EPS);
         float[] sum = merge(new LinearMerge(), null, MODELS, weights(1, 0, 1), Map.of("normalize", false));
         assertArrayEquals(new float[] {1.6f, 2.0f, 2.4f, 1.7f, 2.5f, 1.7f}, sum, EPS);
+    }
+
+    /** Which entries DARE keeps for model m: the seeded hash is the one input not computed by hand here. */
+    private static boolean[] kept(long seed, int m, double density) {
+        long tensorSeed = seed; // MethodHarness passes the seed as the tensor's seed
+        boolean[] keep = new boolean[BASE.length];
+        for (int i = 0; i < keep.length; i++) {
+            keep[i] = GeneralizedTaskArithmetic.keeps(GeneralizedTaskArithmetic.modelSeed(tensorSeed, m), i,
+                    (int) Math.round(density * (1 << 24)));
+        }
+        return keep;
+    }
+
+    @Test
+    void dareRescalesWhatItKeepsAndTiesElectsOnTheResult() {
+        float[][] deltas = {D1, D2, D3};
+        long seed = 3;
+        boolean[][] keep = {kept(seed, 0, 0.5), kept(seed, 1, 0.5), kept(seed, 2, 0.5)};
+        for (boolean[] k : keep) { // this seed drops some entries and keeps some of every model
+            String mask = java.util.Arrays.toString(k);
+            org.junit.jupiter.api.Assertions.assertTrue(mask.contains("true") && mask.contains("false"), mask);
+        }
+        // inverse_density: a kept entry becomes δ / 0.5; dare_linear sums them with weights 1, 0.5, 2
+        double[] w = {1, 0.5, 2};
+        float[] linear = MethodHarness.merge(new DareLinearMerge(), BASE, MODELS, weightsAndDensity(0.5, w),
+                Map.of("rescale", "inverse_density"), seed, 4, 2);
+        for (int i = 0; i < 6; i++) {
+            double sum = 0;
+            for (int m = 0; m < 3; m++) {
+                sum += keep[m][i] ? w[m] * deltas[m][i] / 0.5 : 0;
+            }
+            assertEquals(1 + sum, linear[i], EPS, "dare_linear entry " + i);
+        }
+        // l1 (mergekit): kept entries scaled by Σ|δ| / Σ|kept δ| per model; then TIES' election on the result
+        double[] scale = new double[3];
+        for (int m = 0; m < 3; m++) {
+            double all = 0;
+            double kept = 0;
+            for (int i = 0; i < 6; i++) {
+                all += Math.abs(deltas[m][i]);
+                kept += keep[m][i] ? Math.abs(deltas[m][i]) : 0;
+            }
+            scale[m] = kept < 1e-7 ? 1 : all / kept;
+        }
+        float[] ties = MethodHarness.merge(new DareTiesMerge(), BASE, MODELS, weightsAndDensity(0.5, w),
+                Map.of("normalize", true), seed, 4, 2);
+        for (int i = 0; i < 6; i++) {
+            double vote = 0;
+            double[] weighted = new double[3];
+            for (int m = 0; m < 3; m++) {
+                weighted[m] = keep[m][i] ? w[m] * deltas[m][i] * scale[m] : 0;
+                vote += weighted[m];
+            }
+            double mixed = 0;
+            double divisor = 0;
+            for (int m = 0; m < 3; m++) {
+                if (vote >= 0 ? weighted[m] > 0 : weighted[m] < 0) {
+                    mixed += weighted[m];
+                    divisor += w[m];
+                }
+            }
+            assertEquals(1 + mixed / (divisor == 0 ? 1 : divisor), ties[i], 1e-5f, "dare_ties entry " + i);
+        }
     }
 }
