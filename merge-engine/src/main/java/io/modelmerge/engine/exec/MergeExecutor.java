@@ -181,7 +181,33 @@ public final class MergeExecutor {
         Future<?> flushing = CompletableFuture.completedFuture(null);
         long flushedAt = 0;
         try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {
-            for (PlannedTensor tensor : plan) {
+            List<PlannedTensor> small = new ArrayList<>();
+            for (int index = 0; index <= plan.size(); index++) {
+                PlannedTensor tensor = index < plan.size() ? plan.get(index) : null;
+                // Tensors of one block (norms, biases, copies) gather into a batch merged a tensor per thread;
+                // larger ones spread their blocks over all threads.
+                if (tensor != null && (tensor.copy() || tensor.elements() <= block)) {
+                    small.add(tensor);
+                    continue;
+                }
+                if (!small.isEmpty()) {
+                    List<PlannedTensor> batch = List.copyOf(small);
+                    small.clear();
+                    run(pool, () -> batch.parallelStream().forEach(t -> {
+                        checkCancelled();
+                        try {
+                            mergeSmall(method, t, inputs, writer, block, workspaces);
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
+                        }
+                        bytesDone.addAndGet(t.output().byteLength());
+                        tensorsDone.incrementAndGet();
+                        report.run();
+                    }));
+                }
+                if (tensor == null) {
+                    break;
+                }
                 checkCancelled();
                 if (bytesDone.get() - flushedAt > FLUSH_EVERY && flushing.isDone()) {
                     flushedAt = bytesDone.get();
@@ -190,14 +216,8 @@ public final class MergeExecutor {
                         return null;
                     });
                 }
-                if (tensor.copy()) {
-                    PlannedTensor.Input from = tensor.models().getFirst();
-                    writer.write(tensor.name(), 0, inputs.get(from.model()).rawTensor(from.tensor()).data());
-                } else {
-                    mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
-                            bytesDone, report);
-                }
-                bytesDone.addAndGet(tensor.copy() ? tensor.output().byteLength() : 0);
+                mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
+                        bytesDone, report);
                 tensorsDone.incrementAndGet();
                 report.run();
             }
@@ -328,6 +348,33 @@ public final class MergeExecutor {
                     t.parameters().withModelThresholds(chosen), false) : t);
         }
         return result;
+    }
+
+    /** A tensor of at most one block, copied or merged entirely in the calling thread. */
+    private void mergeSmall(MergeMethod method, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
+                            int block, ThreadLocal<Workspace> workspaces) throws IOException {
+        if (tensor.copy()) {
+            PlannedTensor.Input from = tensor.models().getFirst();
+            writer.write(tensor.name(), 0, inputs.get(from.model()).rawTensor(from.tensor()).data());
+            return;
+        }
+        TensorMerge merge = method.forTensor(tensor.parameters());
+        TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
+        List<TensorSource> models = new ArrayList<>();
+        for (PlannedTensor.Input in : tensor.models()) {
+            models.add(inputs.get(in.model()).source(in.tensor()));
+        }
+        Workspace ws = workspaces.get();
+        for (int pass = 0; pass < merge.passes(); pass++) {
+            TensorMerge.Accumulator accumulator = merge.accumulator(pass);
+            accumulator.add(load(0, block, tensor.elements(), base, models, ws));
+            merge.endPass(pass, List.of(accumulator));
+        }
+        Block data = load(0, block, tensor.elements(), base, models, ws);
+        merge.merge(data, ws.out);
+        int elementBytes = tensor.output().dtype().bits() / 8;
+        Floats.narrow(ws.out, data.length(), ws.narrowed, tensor.output().dtype(), 0);
+        writer.write(tensor.name(), 0, ws.narrowed.asSlice(0, (long) data.length() * elementBytes));
     }
 
     private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,

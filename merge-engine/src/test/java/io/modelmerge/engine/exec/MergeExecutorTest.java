@@ -409,4 +409,19 @@ class MergeExecutorTest {
         RecipeException e = assertThrows(RecipeException.class, () -> merge(varying, dir.resolve("varying")));
         assertTrue(e.getMessage().contains("topk_scope: model needs one density per model"), e.getMessage());
     }
+
+    @Test
+    void theSmallestMemoryBudgetGivesTheSameModel() throws Exception {
+        Path base = llamaModel("budget-base", 0, DType.BF16);
+        Path a = llamaModel("budget-a", 1, DType.BF16);
+        Path b = llamaModel("budget-b", 2, DType.BF16);
+        String yaml = "merge_method: ties\nbase_model: " + base + "\nmodels:\n  - model: " + a
+                + "\n    parameters: {weight: 1, density: 0.4}\n  - model: " + b + "\n    parameters: {weight: 0.5, density: 0.6}\n";
+        Path small = dir.resolve("small-budget");
+        Path large = dir.resolve("large-budget");
+        merge(yaml, small, MergeOptions.defaults().withThreads(2).withMemory(16L << 20));
+        merge(yaml, large, MergeOptions.defaults().withThreads(1).withMemory(1L << 30));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(Files.readAllBytes(large.resolve("model.safetensors")),
+                Files.readAllBytes(small.resolve("model.safetensors")));
+    }
 }
