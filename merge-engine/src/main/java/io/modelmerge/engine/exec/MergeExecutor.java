@@ -172,64 +172,66 @@ public final class MergeExecutor {
         };
         ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(width, block));
         ForkJoinPool pool = new ForkJoinPool(options.threads());
-        List<PlannedTensor> plan = withModelWideThresholds(planned, inputs, pool, block, workspaces);
-        List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
-        Files.createDirectories(staging);
         // Write-back runs beside the merge: every FLUSH_EVERY bytes, one background flush, so the disk works
         // while the CPUs merge and commit's final sync has little left to do.
         ExecutorService flusher = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
         Future<?> flushing = CompletableFuture.completedFuture(null);
         long flushedAt = 0;
-        try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {
-            List<PlannedTensor> small = new ArrayList<>();
-            for (int index = 0; index <= plan.size(); index++) {
-                PlannedTensor tensor = index < plan.size() ? plan.get(index) : null;
-                // Tensors of one block (norms, biases, copies) gather into a batch merged a tensor per thread;
-                // larger ones spread their blocks over all threads.
-                if (tensor != null && (tensor.copy() || tensor.elements() <= block)) {
-                    small.add(tensor);
-                    continue;
+        try {
+            List<PlannedTensor> plan = withModelWideThresholds(planned, inputs, pool, block, workspaces);
+            List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
+            Files.createDirectories(staging);
+            try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {
+                List<PlannedTensor> small = new ArrayList<>();
+                for (int index = 0; index <= plan.size(); index++) {
+                    PlannedTensor tensor = index < plan.size() ? plan.get(index) : null;
+                    // Tensors of one block (norms, biases, copies) gather into a batch merged a tensor per thread;
+                    // larger ones spread their blocks over all threads.
+                    if (tensor != null && (tensor.copy() || tensor.elements() <= block)) {
+                        small.add(tensor);
+                        continue;
+                    }
+                    if (!small.isEmpty()) {
+                        List<PlannedTensor> batch = List.copyOf(small);
+                        small.clear();
+                        run(pool, () -> batch.parallelStream().forEach(t -> {
+                            checkCancelled();
+                            try {
+                                mergeSmall(method, t, inputs, writer, block, workspaces);
+                            } catch (IOException e) {
+                                throw new UncheckedIOException(e);
+                            }
+                            bytesDone.addAndGet(t.output().byteLength());
+                            tensorsDone.incrementAndGet();
+                            report.run();
+                        }));
+                    }
+                    if (tensor == null) {
+                        break;
+                    }
+                    checkCancelled();
+                    if (bytesDone.get() - flushedAt > FLUSH_EVERY && flushing.isDone()) {
+                        flushedAt = bytesDone.get();
+                        flushing = flusher.submit(() -> {
+                            writer.flush();
+                            return null;
+                        });
+                    }
+                    mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
+                            bytesDone, report);
+                    tensorsDone.incrementAndGet();
+                    report.run();
                 }
-                if (!small.isEmpty()) {
-                    List<PlannedTensor> batch = List.copyOf(small);
-                    small.clear();
-                    run(pool, () -> batch.parallelStream().forEach(t -> {
-                        checkCancelled();
-                        try {
-                            mergeSmall(method, t, inputs, writer, block, workspaces);
-                        } catch (IOException e) {
-                            throw new UncheckedIOException(e);
-                        }
-                        bytesDone.addAndGet(t.output().byteLength());
-                        tensorsDone.incrementAndGet();
-                        report.run();
-                    }));
+                waitFor(flushing);
+                writer.commit();
+                List<String> files = new ArrayList<>(writer.fileNames());
+                if (writer.sharded()) {
+                    files.add(io.modelmerge.storage.checkpoint.ShardIndex.FILE_NAME);
                 }
-                if (tensor == null) {
-                    break;
-                }
-                checkCancelled();
-                if (bytesDone.get() - flushedAt > FLUSH_EVERY && flushing.isDone()) {
-                    flushedAt = bytesDone.get();
-                    flushing = flusher.submit(() -> {
-                        writer.flush();
-                        return null;
-                    });
-                }
-                mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
-                        bytesDone, report);
-                tensorsDone.incrementAndGet();
-                report.run();
+                listener.progress(new MergeProgress(plan.size(), plan.size(), totalBytes, totalBytes,
+                        Duration.ofNanos(System.nanoTime() - start)));
+                return files;
             }
-            waitFor(flushing);
-            writer.commit();
-            List<String> files = new ArrayList<>(writer.fileNames());
-            if (writer.sharded()) {
-                files.add(io.modelmerge.storage.checkpoint.ShardIndex.FILE_NAME);
-            }
-            listener.progress(new MergeProgress(plan.size(), plan.size(), totalBytes, totalBytes,
-                    Duration.ofNanos(System.nanoTime() - start)));
-            return files;
         } finally {
             pool.shutdownNow();
             flusher.shutdownNow();
