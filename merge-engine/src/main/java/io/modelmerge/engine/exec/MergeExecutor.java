@@ -1,6 +1,7 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.method.Block;
 import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
@@ -277,7 +278,7 @@ public final class MergeExecutor {
                 }
             }
         }
-        io.modelmerge.engine.kernel.TopK[] selection = new io.modelmerge.engine.kernel.TopK[n];
+        TopK[] selection = new TopK[n];
         Float[] thresholds = new Float[n];
         for (int m = 0; m < n; m++) {
             long k = (long) Math.floor(density[m] * total);
@@ -286,27 +287,25 @@ public final class MergeExecutor {
             } else if (k == 0) {
                 thresholds[m] = Float.POSITIVE_INFINITY;
             } else {
-                selection[m] = new io.modelmerge.engine.kernel.TopK(k);
+                selection[m] = new TopK(k);
             }
         }
         for (int pass = 0; pass < 2; pass++) {
             int thisPass = pass;
-            List<io.modelmerge.engine.kernel.TopK[]> parts = java.util.Collections.synchronizedList(new ArrayList<>());
+            List<TopK[]> parts = java.util.Collections.synchronizedList(new ArrayList<>());
             for (PlannedTensor t : scoped) {
                 checkCancelled();
-                TensorSource base = t.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElseThrow();
-                List<TensorSource> models = new ArrayList<>();
-                t.models().forEach(in -> models.add(inputs.get(in.model()).source(in.tensor())));
+                Sources sources = Sources.of(t, inputs);
                 int blocks = (int) ((t.elements() + block - 1) / block);
                 int ranges = Math.min(options.threads(), Math.max(1, blocks));
                 run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
-                    io.modelmerge.engine.kernel.TopK[] mine = new io.modelmerge.engine.kernel.TopK[n];
+                    TopK[] mine = new TopK[n];
                     for (int m = 0; m < n; m++) {
-                        mine[m] = selection[m] == null ? null : new io.modelmerge.engine.kernel.TopK(1);
+                        mine[m] = selection[m] == null ? null : new TopK(1);
                     }
                     Workspace ws = workspaces.get();
                     for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
-                        Block data = load(b, block, t.elements(), base, models, ws);
+                        Block data = sources.load(b, block, t.elements(), ws);
                         for (int m = 0; m < n; m++) {
                             if (mine[m] == null) {
                                 continue;
@@ -329,7 +328,7 @@ public final class MergeExecutor {
                 if (selection[m] == null) {
                     continue;
                 }
-                for (io.modelmerge.engine.kernel.TopK[] part : parts) {
+                for (TopK[] part : parts) {
                     if (thisPass == 0) {
                         selection[m].addHigh(part[m]);
                     } else {
@@ -361,35 +360,34 @@ public final class MergeExecutor {
             return;
         }
         TensorMerge merge = method.forTensor(tensor.parameters());
-        TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
-        List<TensorSource> models = new ArrayList<>();
-        for (PlannedTensor.Input in : tensor.models()) {
-            models.add(inputs.get(in.model()).source(in.tensor()));
-        }
+        Sources sources = Sources.of(tensor, inputs);
         Workspace ws = workspaces.get();
         for (int pass = 0; pass < merge.passes(); pass++) {
             TensorMerge.Accumulator accumulator = merge.accumulator(pass);
-            accumulator.add(load(0, block, tensor.elements(), base, models, ws));
+            accumulator.add(sources.load(0, block, tensor.elements(), ws));
             merge.endPass(pass, List.of(accumulator));
         }
-        Block data = load(0, block, tensor.elements(), base, models, ws);
+        mergeBlock(merge, tensor, sources, 0, block, writer, ws);
+    }
+
+    /** Merges block {@code b} of {@code tensor} and writes it to its place in the output; returns its bytes. */
+    private static long mergeBlock(TensorMerge merge, PlannedTensor tensor, Sources sources, int b, int block,
+                                   CheckpointWriter writer, Workspace ws) throws IOException {
+        Block data = sources.load(b, block, tensor.elements(), ws);
         merge.merge(data, ws.out);
         int elementBytes = tensor.output().dtype().bits() / 8;
         Floats.narrow(ws.out, data.length(), ws.narrowed, tensor.output().dtype(), 0);
-        writer.write(tensor.name(), 0, ws.narrowed.asSlice(0, (long) data.length() * elementBytes));
+        long bytes = (long) data.length() * elementBytes;
+        writer.write(tensor.name(), data.offset() * elementBytes, ws.narrowed.asSlice(0, bytes));
+        return bytes;
     }
 
     private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
                              ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces, AtomicLong bytesDone,
                              Runnable report) throws IOException {
-        TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
-        List<TensorSource> models = new ArrayList<>();
-        for (PlannedTensor.Input in : tensor.models()) {
-            models.add(inputs.get(in.model()).source(in.tensor()));
-        }
+        Sources sources = Sources.of(tensor, inputs);
         long elements = tensor.elements();
         int blocks = (int) ((elements + block - 1) / block);
-        int elementBytes = tensor.output().dtype().bits() / 8;
         for (int pass = 0; pass < merge.passes(); pass++) {
             int thisPass = pass;
             int ranges = Math.min(options.threads(), Math.max(1, blocks));
@@ -403,7 +401,7 @@ public final class MergeExecutor {
                 for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
                     checkCancelled();
                     if (b % stride == 0) {
-                        accumulators.get(r).add(load(b, block, elements, base, models, ws));
+                        accumulators.get(r).add(sources.load(b, block, elements, ws));
                     }
                 }
             }));
@@ -411,36 +409,42 @@ public final class MergeExecutor {
         }
         run(pool, () -> IntStream.range(0, blocks).parallel().forEach(b -> {
             checkCancelled();
-            Workspace ws = workspaces.get();
-            Block data = load(b, block, elements, base, models, ws);
-            merge.merge(data, ws.out);
-            Floats.narrow(ws.out, data.length(), ws.narrowed, tensor.output().dtype(), 0);
             try {
-                writer.write(tensor.name(), data.offset() * elementBytes,
-                        ws.narrowed.asSlice(0, (long) data.length() * elementBytes));
+                bytesDone.addAndGet(mergeBlock(merge, tensor, sources, b, block, writer, workspaces.get()));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            bytesDone.addAndGet((long) data.length() * elementBytes);
             report.run();
         }));
     }
 
-    private static Block load(int b, int block, long elements, TensorSource base, List<TensorSource> models,
-                              Workspace ws) {
-        long offset = (long) b * block;
-        int length = (int) Math.min(block, elements - offset);
-        float[] baseValues = null;
-        if (base != null) {
-            baseValues = ws.inputs[models.size()];
-            base.read(offset, length, baseValues);
+    /** A planned tensor's inputs, opened: the base's tensor (null without a base) and each model's. */
+    private record Sources(TensorSource base, List<TensorSource> models) {
+        static Sources of(PlannedTensor tensor, List<InputModel> inputs) {
+            TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
+            List<TensorSource> models = new ArrayList<>();
+            for (PlannedTensor.Input in : tensor.models()) {
+                models.add(inputs.get(in.model()).source(in.tensor()));
+            }
+            return new Sources(base, models);
         }
-        float[][] values = new float[models.size()][];
-        for (int m = 0; m < models.size(); m++) {
-            values[m] = ws.inputs[m];
-            models.get(m).read(offset, length, values[m]);
+
+        /** Reads block {@code b} of every input into the worker's buffers, widened to F32. */
+        Block load(int b, int block, long elements, Workspace ws) {
+            long offset = (long) b * block;
+            int length = (int) Math.min(block, elements - offset);
+            float[] baseValues = null;
+            if (base != null) {
+                baseValues = ws.inputs[models.size()];
+                base.read(offset, length, baseValues);
+            }
+            float[][] values = new float[models.size()][];
+            for (int m = 0; m < models.size(); m++) {
+                values[m] = ws.inputs[m];
+                models.get(m).read(offset, length, values[m]);
+            }
+            return new Block(offset, length, baseValues, values);
         }
-        return new Block(offset, length, baseValues, values);
     }
 
     private void checkCancelled() {

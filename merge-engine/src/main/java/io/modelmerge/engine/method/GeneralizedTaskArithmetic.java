@@ -128,21 +128,20 @@ public final class GeneralizedTaskArithmetic {
                 threshold24[m] = (int) Math.round(density[m] * (1 << 24));
                 scale[m] = sparsification == Sparsification.RANDOM && sparse[m] && rescale.equals("inverse_density")
                         ? (float) (1.0 / density[m]) : 1f;
-                long k = (long) Math.floor(density[m] * p.elements());
                 if (sparsification == Sparsification.MAGNITUDE && sparse[m] && !p.modelThresholds().isEmpty()) {
                     magnitudeThreshold[m] = p.modelThresholds().get(m); // chosen over the whole model: no passes
-                } else if (sparsification == Sparsification.MAGNITUDE && sparse[m] && k == 0) {
+                } else if (sparsification == Sparsification.MAGNITUDE && sparse[m] && k(m) == 0) {
                     magnitudeThreshold[m] = Float.POSITIVE_INFINITY; // nothing survives a density this low
                 }
             }
         }
 
         private boolean magnitudePasses() {
-            if (sparsification != Sparsification.MAGNITUDE || !p.modelThresholds().isEmpty()) {
+            if (!p.modelThresholds().isEmpty()) {
                 return false;
             }
             for (int m = 0; m < weights.length; m++) {
-                if (sparse[m] && magnitudeThreshold[m] != Float.POSITIVE_INFINITY) {
+                if (selecting(m)) {
                     return true;
                 }
             }
@@ -169,6 +168,15 @@ public final class GeneralizedTaskArithmetic {
 
         private long k(int m) {
             return (long) Math.floor(density[m] * p.elements());
+        }
+
+        /**
+         * Whether model m takes part in magnitude pass {@code pass}: pass 0 samples every selecting model; pass 1
+         * settles those with a usable bracket; passes 2 and 3 redo exactly those whose bracket was too wide or
+         * missed.
+         */
+        private boolean takesPart(int m, int pass) {
+            return selecting(m) && (pass == 0 || (pass >= 2) == exact[m]);
         }
 
         @Override
@@ -229,7 +237,7 @@ public final class GeneralizedTaskArithmetic {
                 }
                 float[] d = delta;
                 for (int m = 0; m < weights.length; m++) {
-                    if (!selecting(m) || (pass >= 2) != exact[m] && pass != 0) {
+                    if (!takesPart(m, pass)) {
                         continue;
                     }
                     float[] x = block.models()[m];
@@ -297,9 +305,7 @@ public final class GeneralizedTaskArithmetic {
             int n = weights.length;
             if (magnitudePasses()) {
                 for (int m = 0; m < n; m++) {
-                    // pass 0 samples every selecting model; pass 1 settles those with a usable bracket;
-                    // passes 2 and 3 redo exactly those whose bracket was too wide or missed
-                    if (!selecting(m) || (pass >= 2) != exact[m] && pass != 0) {
+                    if (!takesPart(m, pass)) {
                         continue;
                     }
                     int model = m;
