@@ -9,11 +9,12 @@ import io.modelmerge.storage.safetensors.TensorInfo;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -131,6 +132,7 @@ public final class Checkpoint {
             }
             shards.add(readShard(store, blob));
         }
+        Set<String> held = new HashSet<>();
         for (ShardFile shard : shards) {
             for (TensorInfo t : shard.header().tensors()) {
                 String mapped = index.weightMap().get(t.name());
@@ -138,14 +140,11 @@ public final class Checkpoint {
                     throw new InvalidCheckpointException(indexSource + ": tensor '" + t.name() + "' is in "
                             + shard.blob().fileName() + " but the index maps it to " + mapped);
                 }
+                held.add(t.name());
             }
         }
-        Map<String, String> seen = new HashMap<>();
-        for (ShardFile shard : shards) {
-            shard.header().tensors().forEach(t -> seen.put(t.name(), shard.blob().fileName()));
-        }
         for (var entry : index.weightMap().entrySet()) {
-            if (!seen.containsKey(entry.getKey())) {
+            if (!held.contains(entry.getKey())) {
                 throw new InvalidCheckpointException(indexSource + ": tensor '" + entry.getKey() + "' is mapped to "
                         + entry.getValue() + " but that shard does not hold it");
             }
