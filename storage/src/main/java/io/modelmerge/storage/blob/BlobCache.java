@@ -64,11 +64,13 @@ public final class BlobCache {
         String id = cacheId(store, info);
         Path file = directory.resolve(id);
         T opened;
+        boolean downloaded = false;
         evictionLock.readLock().lock();
         try {
             synchronized (downloadLocks.computeIfAbsent(id, k -> new Object())) {
                 if (!Files.isRegularFile(file) || Files.size(file) != info.size()) {
                     download(store, info, file);
+                    downloaded = true;
                 }
                 Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
             }
@@ -76,7 +78,9 @@ public final class BlobCache {
         } finally {
             evictionLock.readLock().unlock();
         }
-        evict(file);
+        if (downloaded) {
+            evict(file); // the cache only grows by downloads
+        }
         return opened;
     }
 
