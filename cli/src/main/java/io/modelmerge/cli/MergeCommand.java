@@ -31,7 +31,7 @@ final class MergeCommand implements Callable<Integer> {
     Path recipe;
 
     @Parameters(index = "1", paramLabel = "OUT_DIR", description = "output directory (must not exist or be empty)")
-    Path out;
+    Path outDir;
 
     @Option(names = "--memory", defaultValue = "2g", converter = ByteSize.class,
             description = "memory budget for work buffers and LoRA deltas (default: ${DEFAULT-VALUE})")
@@ -58,17 +58,13 @@ final class MergeCommand implements Callable<Integer> {
         boolean terminal = System.console() != null && System.console().isTerminal();
         ProgressPrinter progress = new ProgressPrinter(out, terminal);
         MergeResult result = new MergeExecutor(options, progress::show, new AtomicBoolean())
-                .run(RecipeParser.parse(Files.readString(recipe)), out());
+                .run(RecipeParser.parse(Files.readString(recipe)), outDir);
         progress.done();
         out.printf("merged %d tensors (%,d bytes) into %s in %.1f s: %s%n", result.tensors(), result.tensorBytes(),
                 result.output(), result.elapsed().toMillis() / 1000.0, String.join(", ", result.files()));
         result.notes().forEach(n -> out.println("note: " + n));
         out.flush();
         return 0;
-    }
-
-    private Path out() {
-        return out;
     }
 
     /** A progress bar on a terminal; a plain line every few seconds otherwise. */
