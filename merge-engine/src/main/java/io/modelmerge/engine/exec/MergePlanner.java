@@ -117,8 +117,8 @@ final class MergePlanner {
         Optional<String> base = recipe.baseModel();
         List<Member> members = new ArrayList<>();
         for (Recipe.ModelSpec m : recipe.models()) {
-            if (method.requiresBase() && base.isPresent() && m.model().equals(base.get())) {
-                continue; // the base contributes no task vector (mergekit skips it too)
+            if (skippedAsBase(m.model(), base)) {
+                continue;
             }
             members.add(new Member(m.model(), m.parameters()));
         }
@@ -151,15 +151,8 @@ final class MergePlanner {
         int outputLayer = 0;
         for (Recipe.Slice slice : recipe.slices()) {
             Optional<String> base = slice.baseModel().or(recipe::baseModel);
-            List<Member> members = new ArrayList<>();
-            List<Recipe.SliceSource> memberSources = new ArrayList<>();
-            for (Recipe.SliceSource s : slice.sources()) {
-                if (method.requiresBase() && base.isPresent() && s.model().equals(base.get())) {
-                    continue;
-                }
-                members.add(new Member(s.model(), s.parameters()));
-                memberSources.add(s);
-            }
+            List<Recipe.SliceSource> memberSources = mergedSources(slice, base);
+            List<Member> members = members(memberSources);
             if (members.isEmpty()) {
                 throw new RecipeException("a slice merges no model besides the base");
             }
@@ -200,12 +193,7 @@ final class MergePlanner {
         // Tensors outside the layers (embeddings, final norm, lm_head) come from the first slice's sources.
         Recipe.Slice head = recipe.slices().getFirst();
         Optional<String> base = head.baseModel().or(recipe::baseModel);
-        List<Member> members = new ArrayList<>();
-        for (Recipe.SliceSource s : head.sources()) {
-            if (!(method.requiresBase() && base.isPresent() && s.model().equals(base.get()))) {
-                members.add(new Member(s.model(), s.parameters()));
-            }
-        }
+        List<Member> members = members(mergedSources(head, base));
         InputModel template = input(head.sources().getFirst().model());
         List<PlannedTensor> outside = new ArrayList<>();
         for (TensorInfo t : template.tensors()) {
@@ -218,6 +206,20 @@ final class MergePlanner {
         }
         outside.addAll(planned);
         return outside;
+    }
+
+    /** Whether {@code ref} is the base, which contributes no task vector (mergekit skips it too). */
+    private boolean skippedAsBase(String ref, Optional<String> base) {
+        return method.requiresBase() && base.isPresent() && ref.equals(base.get());
+    }
+
+    /** The sources of {@code slice} that are merged, the base left out. */
+    private List<Recipe.SliceSource> mergedSources(Recipe.Slice slice, Optional<String> base) {
+        return slice.sources().stream().filter(s -> !skippedAsBase(s.model(), base)).toList();
+    }
+
+    private static List<Member> members(List<Recipe.SliceSource> sources) {
+        return sources.stream().map(s -> new Member(s.model(), s.parameters())).toList();
     }
 
     private void noteExtraTensors(InputModel template, List<Member> members) throws RecipeException {
