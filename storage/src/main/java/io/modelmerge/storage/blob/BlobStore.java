@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 
@@ -42,6 +43,12 @@ public interface BlobStore extends AutoCloseable {
 
     /** Deletes {@code key}; deleting a missing key is not an error. */
     void delete(String key) throws IOException;
+
+    /**
+     * A URL from which a client without our credentials can download {@code key} for {@code validFor}: a
+     * presigned GET on S3, the file's own {@code file:} URL locally.
+     */
+    URI downloadUrl(String key, Duration validFor);
 
     /** The object as a local file that can be memory-mapped, when the store keeps it as one. */
     default Optional<Path> localFile(String key) {

@@ -13,7 +13,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
@@ -50,6 +52,11 @@ public final class LocalBlobStore implements BlobStore {
             throw new IllegalArgumentException("Key '" + key + "' is not inside " + root);
         }
         return path;
+    }
+
+    @Override
+    public URI downloadUrl(String key, Duration validFor) {
+        return path(key).toUri();
     }
 
     @Override
@@ -131,10 +138,12 @@ public final class LocalBlobStore implements BlobStore {
     @Override
     public List<BlobInfo> list(String prefix) throws IOException {
         List<BlobInfo> found = new ArrayList<>();
-        if (!Files.isDirectory(root)) {
+        // Walk only the directory the prefix lies in, not the whole root.
+        Path start = root.resolve(prefix.substring(0, prefix.lastIndexOf('/') + 1)).normalize();
+        if (!start.startsWith(root) || !Files.isDirectory(start)) {
             return found;
         }
-        try (Stream<Path> files = Files.walk(root)) {
+        try (Stream<Path> files = Files.walk(start)) {
             for (Path path : (Iterable<Path>) files.filter(Files::isRegularFile).sorted()::iterator) {
                 String key = root.relativize(path).toString().replace('\\', '/');
                 if (key.startsWith(prefix) && !key.endsWith(TEMP_SUFFIX)) {
@@ -142,7 +151,7 @@ public final class LocalBlobStore implements BlobStore {
                 }
             }
         }
-        found.sort(java.util.Comparator.comparing(BlobInfo::key));
+        found.sort(Comparator.comparing(BlobInfo::key));
         return found;
     }
 

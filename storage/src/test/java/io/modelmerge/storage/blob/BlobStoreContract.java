@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.ByteArrayInputStream;
 import java.io.FileNotFoundException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -46,6 +47,15 @@ abstract class BlobStoreContract {
         }
         try (var in = store().read("r/data.bin", 0, 0)) {
             assertEquals(0, in.readAllBytes().length);
+        }
+    }
+
+    @Test
+    void aDownloadUrlServesTheObjectWithoutOurCredentials() throws Exception {
+        byte[] content = utf8("weights for someone else");
+        store().write("shared/model.safetensors", content);
+        try (var in = store().downloadUrl("shared/model.safetensors", Duration.ofMinutes(5)).toURL().openStream()) {
+            assertArrayEquals(content, in.readAllBytes());
         }
     }
 

@@ -6,6 +6,8 @@ import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
+import java.net.URI;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
@@ -72,5 +74,10 @@ public final class CountingBlobStore implements BlobStore {
     @Override
     public void delete(String key) throws IOException {
         delegate.delete(key);
+    }
+
+    @Override
+    public URI downloadUrl(String key, Duration validFor) {
+        return delegate.downloadUrl(key, validFor);
     }
 }

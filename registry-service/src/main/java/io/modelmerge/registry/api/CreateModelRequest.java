@@ -1,0 +1,7 @@
+package io.modelmerge.registry.api;
+
+import java.util.Map;
+
+/** {@code POST /models}. */
+public record CreateModelRequest(String name, String description, Map<String, String> tags) {
+}

@@ -1,0 +1,5 @@
+package io.modelmerge.registry.api;
+
+/** {@code POST /index}: scan {@code uri} and register what it holds under {@code namespace}. */
+public record IndexRequest(String uri, String namespace) {
+}

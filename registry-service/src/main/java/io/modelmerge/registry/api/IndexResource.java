@@ -1,0 +1,38 @@
+package io.modelmerge.registry.api;
+
+import io.modelmerge.registry.service.Indexer;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.HeaderParam;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.net.URI;
+
+/** {@code /api/v1/index}: scan a storage prefix in the background and register the checkpoints found. */
+@Path("/api/v1/index")
+@Produces(MediaType.APPLICATION_JSON)
+@Consumes(MediaType.APPLICATION_JSON)
+public class IndexResource {
+    private final Indexer indexer;
+
+    public IndexResource(Indexer indexer) {
+        this.indexer = indexer;
+    }
+
+    /** 202 with the task; poll its Location until the state is SUCCEEDED or FAILED. */
+    @POST
+    public Response start(@HeaderParam(ModelResource.USER_HEADER) String user, IndexRequest request) {
+        IndexTaskView task = indexer.start(ModelResource.required(request), ModelResource.user(user));
+        return Response.accepted(task).location(URI.create("/api/v1/index/" + task.id())).build();
+    }
+
+    @GET
+    @Path("{id}")
+    public IndexTaskView task(@PathParam("id") String id) {
+        return indexer.task(id);
+    }
+}

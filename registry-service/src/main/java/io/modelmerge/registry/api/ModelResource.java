@@ -1,0 +1,179 @@
+package io.modelmerge.registry.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.modelmerge.registry.model.ModelName;
+import io.modelmerge.registry.service.Registry;
+import io.modelmerge.registry.service.VersionRegistration;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.DefaultValue;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.HeaderParam;
+import jakarta.ws.rs.PATCH;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.PUT;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.net.URI;
+import java.util.List;
+
+/** Models, their versions and aliases: {@code /api/v1/models}. Maps HTTP to {@link Registry} calls, nothing more. */
+@Path("/api/v1/models")
+@Produces(MediaType.APPLICATION_JSON)
+@Consumes(MediaType.APPLICATION_JSON)
+public class ModelResource {
+    /** Who is calling, recorded as created_by and moved_by. There is no authentication yet. */
+    public static final String USER_HEADER = "X-Modelmerge-User";
+
+    private final Registry registry;
+    private final VersionRegistration registration;
+
+    public ModelResource(Registry registry, VersionRegistration registration) {
+        this.registry = registry;
+        this.registration = registration;
+    }
+
+    @POST
+    public Response create(CreateModelRequest request) {
+        ModelView model = registry.createModel(required(request));
+        return Response.created(URI.create("/api/v1/models/" + model.name())).entity(model).build();
+    }
+
+    @GET
+    public Page<ModelView> search(@QueryParam("query") String query, @QueryParam("tag") List<String> tags,
+                                  @QueryParam("page") @DefaultValue("1") int page,
+                                  @QueryParam("page_size") @DefaultValue("50") int pageSize) {
+        return registry.searchModels(query, tags, page, pageSize);
+    }
+
+    @GET
+    @Path("{ns}/{name}")
+    public ModelView get(@PathParam("ns") String ns, @PathParam("name") String name) {
+        return registry.model(name(ns, name));
+    }
+
+    @PATCH
+    @Path("{ns}/{name}")
+    @Consumes({MediaType.APPLICATION_JSON, "application/merge-patch+json"})
+    public ModelView patch(@PathParam("ns") String ns, @PathParam("name") String name, JsonNode patch) {
+        return registry.patchModel(name(ns, name), patch);
+    }
+
+    @DELETE
+    @Path("{ns}/{name}")
+    public Response delete(@PathParam("ns") String ns, @PathParam("name") String name) {
+        registry.deleteModel(name(ns, name));
+        return Response.noContent().build();
+    }
+
+    /** 201 with the new version, or 200 with the existing one when the same content was registered before. */
+    @POST
+    @Path("{ns}/{name}/versions")
+    public Response register(@PathParam("ns") String ns, @PathParam("name") String name,
+                             @HeaderParam(USER_HEADER) String user, RegisterVersionRequest request) {
+        var result = registration.register(name(ns, name), required(request), user(user), false);
+        VersionView version = result.version();
+        if (!result.created()) {
+            return Response.ok(version).build();
+        }
+        return Response.created(URI.create("/api/v1/models/" + version.model() + "/versions/" + version.version()))
+                .entity(version).build();
+    }
+
+    @GET
+    @Path("{ns}/{name}/versions")
+    public Page<VersionView> versions(@PathParam("ns") String ns, @PathParam("name") String name,
+                                      @QueryParam("page") @DefaultValue("1") int page,
+                                      @QueryParam("page_size") @DefaultValue("50") int pageSize) {
+        return registry.versions(name(ns, name), page, pageSize);
+    }
+
+    @GET
+    @Path("{ns}/{name}/versions/{version}")
+    public VersionView version(@PathParam("ns") String ns, @PathParam("name") String name,
+                               @PathParam("version") String version) {
+        return registry.version(name(ns, name), number(version));
+    }
+
+    @GET
+    @Path("{ns}/{name}/versions/{version}/files")
+    public List<FileView> files(@PathParam("ns") String ns, @PathParam("name") String name,
+                                @PathParam("version") String version) {
+        return registry.files(name(ns, name), number(version));
+    }
+
+    @GET
+    @Path("{ns}/{name}/versions/{version}/lineage")
+    public LineageView lineage(@PathParam("ns") String ns, @PathParam("name") String name,
+                               @PathParam("version") String version,
+                               @QueryParam("depth") @DefaultValue("10") int depth) {
+        return registry.lineage(name(ns, name), number(version), depth);
+    }
+
+    @GET
+    @Path("{ns}/{name}/versions/{version}/children")
+    public List<LineageView.Edge> children(@PathParam("ns") String ns, @PathParam("name") String name,
+                                           @PathParam("version") String version) {
+        return registry.children(name(ns, name), number(version));
+    }
+
+    @GET
+    @Path("{ns}/{name}/aliases")
+    public List<AliasView> aliases(@PathParam("ns") String ns, @PathParam("name") String name) {
+        return registry.aliases(name(ns, name));
+    }
+
+    @GET
+    @Path("{ns}/{name}/aliases/{alias}")
+    public AliasView alias(@PathParam("ns") String ns, @PathParam("name") String name,
+                           @PathParam("alias") String alias) {
+        return registry.alias(name(ns, name), alias);
+    }
+
+    @PUT
+    @Path("{ns}/{name}/aliases/{alias}")
+    public AliasView moveAlias(@PathParam("ns") String ns, @PathParam("name") String name,
+                               @PathParam("alias") String alias, @HeaderParam(USER_HEADER) String user,
+                               MoveAliasRequest request) {
+        return registry.moveAlias(name(ns, name), alias, required(request).version(), user(user));
+    }
+
+    @DELETE
+    @Path("{ns}/{name}/aliases/{alias}")
+    public Response deleteAlias(@PathParam("ns") String ns, @PathParam("name") String name,
+                                @PathParam("alias") String alias, @HeaderParam(USER_HEADER) String user) {
+        registry.deleteAlias(name(ns, name), alias, user(user));
+        return Response.noContent().build();
+    }
+
+    static ModelName name(String namespace, String name) {
+        return ModelName.parse("name", namespace + "/" + name);
+    }
+
+    static String user(String header) {
+        return header == null || header.isBlank() ? "anonymous" : header;
+    }
+
+    static <T> T required(T body) {
+        if (body == null) {
+            throw RegistryException.badRequest("body", "a JSON body is required");
+        }
+        return body;
+    }
+
+    private static int number(String version) {
+        try {
+            int number = Integer.parseInt(version);
+            if (number >= 1) {
+                return number;
+            }
+        } catch (NumberFormatException e) {
+            // answered below
+        }
+        throw RegistryException.badRequest("version", "'" + version + "' is not a version number; use /resolve for aliases");
+    }
+}

@@ -1,0 +1,91 @@
+package io.modelmerge.registry.content;
+
+import io.modelmerge.registry.RegistryConfig;
+import io.modelmerge.registry.api.RegistryException;
+import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.blob.BlobStores.Located;
+import io.modelmerge.storage.blob.LocalBlobStore;
+import io.modelmerge.storage.blob.S3BlobStore;
+import io.modelmerge.storage.blob.S3Location;
+import io.modelmerge.storage.blob.S3Settings;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Turns the storage URIs of requests ({@code s3://bucket/prefix/}, {@code file:///dir/}) into a store and a key.
+ * One S3 client per bucket is kept for the life of the service; local paths must lie under an allowed root.
+ */
+@ApplicationScoped
+public class StorageLocations {
+    private final S3Settings s3;
+    private final List<Path> localRoots;
+    private final Map<String, S3BlobStore> buckets = new ConcurrentHashMap<>();
+
+    public StorageLocations(RegistryConfig config) {
+        RegistryConfig.S3 s = config.s3();
+        this.s3 = new S3Settings(s.endpoint(), s.region(), s.pathStyle().orElse(s.endpoint().isPresent()),
+                s.accessKeyId(), s.secretAccessKey(), S3Settings.DEFAULT_PART_SIZE, S3Settings.DEFAULT_UPLOAD_PARALLELISM);
+        this.localRoots = config.allowedLocalRoots().stream().map(p -> p.toAbsolutePath().normalize()).toList();
+    }
+
+    /**
+     * The store and key behind {@code uri}; {@code file} is true when it names one {@code .safetensors} file
+     * rather than a directory. Directory keys end in {@code /} (or are empty for a store's root).
+     */
+    public Located locate(String field, String uri) {
+        if (uri == null || uri.isBlank()) {
+            throw RegistryException.badRequest(field, "a storage URI (s3://bucket/prefix/ or file:///dir/) is required");
+        }
+        if (uri.startsWith("s3://")) {
+            S3Location location;
+            try {
+                location = S3Location.parse(URI.create(uri));
+            } catch (IllegalArgumentException e) {
+                throw RegistryException.badRequest(field, "'" + uri + "' is not a valid S3 URI: " + e.getMessage());
+            }
+            S3BlobStore store = buckets.computeIfAbsent(location.bucket(),
+                    b -> S3BlobStore.open(URI.create("s3://" + b + "/"), s3));
+            boolean file = uri.endsWith(".safetensors");
+            String key = location.prefix();
+            return new Located(store, file ? stripSlash(key) : key, file);
+        }
+        if (uri.startsWith("file:")) {
+            Path path;
+            try {
+                path = Path.of(URI.create(uri)).toAbsolutePath().normalize();
+            } catch (IllegalArgumentException e) {
+                throw RegistryException.badRequest(field, "'" + uri + "' is not a valid file URI: " + e.getMessage());
+            }
+            Path root = localRoots.stream().filter(path::startsWith).findFirst().orElseThrow(() ->
+                    RegistryException.badRequest(field, "'" + uri + "' is outside the local roots this registry may read "
+                            + localRoots + " (modelmerge.registry.local-roots)"));
+            String key = root.relativize(path).toString().replace('\\', '/');
+            boolean file = Files.isRegularFile(path);
+            return new Located(new LocalBlobStore(root), file || key.isEmpty() ? key : key + "/", file);
+        }
+        throw RegistryException.badRequest(field, "'" + uri + "': use s3://bucket/prefix/ or file:///dir/");
+    }
+
+    /** The URI of {@code key} in {@code store}, in the form requests use. */
+    public static String uriOf(BlobStore store, String key) {
+        return store.root() + key;
+    }
+
+    private static String stripSlash(String key) {
+        return key.endsWith("/") ? key.substring(0, key.length() - 1) : key;
+    }
+
+    @PreDestroy
+    void close() throws IOException {
+        for (S3BlobStore store : buckets.values()) {
+            store.close();
+        }
+    }
+}

@@ -1,0 +1,20 @@
+package io.modelmerge.registry.model;
+
+import io.modelmerge.registry.api.RegistryException;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+/** How a version came from one of its parents. */
+public enum Relation {
+    FINETUNE, MERGE, ADAPTER, DELTA, FISHER_OF;
+
+    public String wire() {
+        return name().toLowerCase();
+    }
+
+    public static Relation parse(String field, String text) {
+        return Arrays.stream(values()).filter(r -> r.wire().equals(text)).findFirst()
+                .orElseThrow(() -> RegistryException.badRequest(field, "unknown relation '" + text + "'; expected one of "
+                        + Arrays.stream(values()).map(Relation::wire).collect(Collectors.joining(", "))));
+    }
+}

@@ -1,0 +1,27 @@
+package io.modelmerge.registry.model;
+
+import io.modelmerge.registry.api.RegistryException;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+/** What a version's files are. */
+public enum VersionFormat {
+    /** A full model: one safetensors file or a sharded set. */
+    CHECKPOINT,
+    /** A PEFT adapter directory: adapter_config.json and adapter_model.safetensors. */
+    PEFT_ADAPTER,
+    /** Differences to a parent checkpoint (relation {@code delta}). */
+    DELTA,
+    /** A diagonal Fisher of a parent checkpoint (relation {@code fisher_of}): F32 tensors named as the model's. */
+    FISHER;
+
+    public String wire() {
+        return name().toLowerCase();
+    }
+
+    public static VersionFormat parse(String field, String text) {
+        return Arrays.stream(values()).filter(f -> f.wire().equals(text)).findFirst()
+                .orElseThrow(() -> RegistryException.badRequest(field, "unknown format '" + text + "'; expected one of "
+                        + Arrays.stream(values()).map(VersionFormat::wire).collect(Collectors.joining(", "))));
+    }
+}

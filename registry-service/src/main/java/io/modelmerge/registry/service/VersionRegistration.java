@@ -1,0 +1,137 @@
+package io.modelmerge.registry.service;
+
+import io.modelmerge.registry.api.RegisterVersionRequest;
+import io.modelmerge.registry.api.RegisterVersionRequest.ParentRequest;
+import io.modelmerge.registry.api.RegistryException;
+import io.modelmerge.registry.api.VersionView;
+import io.modelmerge.registry.content.ContentInspector;
+import io.modelmerge.registry.content.StoredContent;
+import io.modelmerge.registry.db.Database;
+import io.modelmerge.registry.db.ModelTable;
+import io.modelmerge.registry.db.NewVersion;
+import io.modelmerge.registry.db.VersionTable;
+import io.modelmerge.registry.model.ModelName;
+import io.modelmerge.registry.model.Relation;
+import io.modelmerge.registry.model.VersionFormat;
+import io.modelmerge.registry.model.VersionRef;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+
+/**
+ * Registers a version: checks the request, reads and checksums the files (outside any transaction, it is the slow
+ * part), then in one short transaction that holds the model's row lock either finds the same content already
+ * registered or takes the next number and inserts the version READY with its files and parents. A refused
+ * request leaves nothing behind.
+ */
+@ApplicationScoped
+public class VersionRegistration {
+    private static final Pattern SHA256 = Pattern.compile("[0-9a-fA-F]{64}");
+
+    /** The version, and whether this call created it (false: the same content was already registered). */
+    public record Registered(VersionView version, boolean created) {
+    }
+
+    private final Database db;
+    private final ContentInspector inspector;
+
+    public VersionRegistration(Database db, ContentInspector inspector) {
+        this.db = db;
+        this.inspector = inspector;
+    }
+
+    /**
+     * Registers what {@code request.storageUri} holds as a version of {@code model}; with {@code createModel}
+     * a missing model is created first (the indexer), otherwise it is a 404.
+     */
+    public Registered register(ModelName model, RegisterVersionRequest request, String user, boolean createModel) {
+        Optional<VersionFormat> format = Optional.ofNullable(request.format()).map(f -> VersionFormat.parse("format", f));
+        List<ParentRequest> parents = request.parents() == null ? List.of() : request.parents();
+        List<VersionRef> parentRefs = new ArrayList<>();
+        List<Relation> relations = new ArrayList<>();
+        for (int i = 0; i < parents.size(); i++) {
+            ParentRequest parent = parents.get(i);
+            if (parent == null) {
+                throw RegistryException.badRequest("parents[" + i + "]", "must be an object {ref, relation}");
+            }
+            parentRefs.add(VersionRef.parse("parents[" + i + "].ref", parent.ref()));
+            if (parent.relation() == null) {
+                throw RegistryException.badRequest("parents[" + i + "].relation", "is required");
+            }
+            relations.add(Relation.parse("parents[" + i + "].relation", parent.relation()));
+        }
+        Map<String, Double> metrics = orEmpty(request.metrics());
+        metrics.forEach((name, value) -> {
+            if (value == null || !Double.isFinite(value)) {
+                throw RegistryException.badRequest("metrics." + name, "must be a finite number, got " + value);
+            }
+        });
+        Map<String, String> tags = Tags.check("tags", orEmpty(request.tags()));
+        Map<String, String> expected = orEmpty(request.expectedSha256());
+        expected.forEach((path, sum) -> {
+            if (sum == null || !SHA256.matcher(sum).matches()) {
+                throw RegistryException.badRequest("expected_sha256." + path, "must be 64 hex digits, got " + sum);
+            }
+        });
+
+        StoredContent content = inspector.inspect("storage_uri", request.storageUri(), expected);
+        VersionFormat resolvedFormat = checkFormat(format, content, relations);
+
+        return db.transaction(c -> {
+            long modelId = createModel ? ModelTable.lockOrCreate(c, model) : ModelTable.lock(c, model);
+            Optional<Long> existing = VersionTable.idByContent(c, modelId, content.contentDigest());
+            if (existing.isPresent()) {
+                return new Registered(VersionTable.view(c, existing.get()), false);
+            }
+            List<NewVersion.Parent> pinned = new ArrayList<>();
+            for (int i = 0; i < parentRefs.size(); i++) {
+                long parentId = VersionLookup.find(c, parentRefs.get(i)).orElseThrow(unknownParent(i, parentRefs.get(i)));
+                pinned.add(new NewVersion.Parent(parentId, relations.get(i)));
+            }
+            int number = ModelTable.takeVersionNumber(c, modelId);
+            long id = VersionTable.insert(c, modelId, number, new NewVersion(resolvedFormat, content, pinned,
+                    request.recipe(), orEmpty(request.parameters()), metrics, tags,
+                    request.description() == null ? "" : request.description(), user));
+            return new Registered(VersionTable.view(c, id), true);
+        });
+    }
+
+    private static Supplier<RegistryException> unknownParent(int i, VersionRef ref) {
+        return () -> RegistryException.badRequest("parents[" + i + "].ref", "no version " + ref + " in the registry");
+    }
+
+    /** The format the request names, checked against what the files are; by default what the files are. */
+    private static VersionFormat checkFormat(Optional<VersionFormat> requested, StoredContent content,
+                                             List<Relation> relations) {
+        VersionFormat found = content.adapter() ? VersionFormat.PEFT_ADAPTER : VersionFormat.CHECKPOINT;
+        VersionFormat format = requested.orElse(found);
+        if ((format == VersionFormat.PEFT_ADAPTER) != content.adapter()) {
+            throw RegistryException.unprocessable("format", content.storageUri() + " holds "
+                    + (content.adapter() ? "a PEFT adapter" : "no adapter_config.json") + ", so it cannot be registered as "
+                    + format.wire());
+        }
+        if (format == VersionFormat.FISHER) {
+            if (!relations.contains(Relation.FISHER_OF)) {
+                throw RegistryException.badRequest("parents", "a fisher version names the checkpoint it belongs to:"
+                        + " a parent with relation fisher_of");
+            }
+            if (!content.allTensorsF32()) {
+                throw RegistryException.unprocessable("format", content.storageUri()
+                        + ": a fisher version holds F32 tensors only");
+            }
+        }
+        if (format == VersionFormat.DELTA && !relations.contains(Relation.DELTA)) {
+            throw RegistryException.badRequest("parents", "a delta names the checkpoint it applies to: a parent with"
+                    + " relation delta");
+        }
+        return format;
+    }
+
+    private static <K, V> Map<K, V> orEmpty(Map<K, V> map) {
+        return map == null ? Map.of() : map;
+    }
+}
