@@ -105,7 +105,7 @@ CREATE TABLE index_task (
     uri         TEXT        NOT NULL,
     namespace   TEXT        NOT NULL,
     state       TEXT        NOT NULL CHECK (state IN ('RUNNING', 'SUCCEEDED', 'FAILED')),
-    report      JSONB       NOT NULL DEFAULT '{}',
+    report      JSONB       NOT NULL,
     error       TEXT,
     created_by  TEXT        NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),

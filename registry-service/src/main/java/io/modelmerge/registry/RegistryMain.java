@@ -14,9 +14,6 @@ public final class RegistryMain {
     private static final String JDBC_URL = "quarkus.datasource.jdbc.url";
     private static final String DATA_DIR = "modelmerge.data-dir";
 
-    private RegistryMain() {
-    }
-
     public static void main(String... args) throws Exception {
         // Quarkus has not read its configuration yet, so these two settings are looked up where a user sets them.
         String url = setting(JDBC_URL, "QUARKUS_DATASOURCE_JDBC_URL");

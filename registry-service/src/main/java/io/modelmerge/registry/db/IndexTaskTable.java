@@ -16,11 +16,12 @@ public final class IndexTaskTable {
 
     public static void create(Connection c, UUID id, String uri, String namespace, String createdBy) throws SQLException {
         try (PreparedStatement s = c.prepareStatement(
-                "INSERT INTO index_task (id, uri, namespace, state, created_by) VALUES (?, ?, ?, 'RUNNING', ?)")) {
+                "INSERT INTO index_task (id, uri, namespace, state, report, created_by) VALUES (?, ?, ?, 'RUNNING', ?::jsonb, ?)")) {
             s.setObject(1, id);
             s.setString(2, uri);
             s.setString(3, namespace);
-            s.setString(4, createdBy);
+            s.setString(4, Json.write(IndexTaskView.Report.empty()));
+            s.setString(5, createdBy);
             s.executeUpdate();
         }
     }

@@ -10,6 +10,8 @@ import io.modelmerge.storage.checkpoint.AdapterConfig;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
 import io.modelmerge.storage.checkpoint.LoraModule;
+import io.modelmerge.storage.testing.FixtureManifest;
+import io.modelmerge.storage.testing.FixtureManifest.ManifestEntry;
 import io.modelmerge.storage.testing.Fixtures;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -21,8 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,45 +32,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** The real checkpoints and adapters of ../shared/fixtures/real, against what their MANIFEST.md says of them. */
 class RealFixturesTest {
 
-    /** One file line of MANIFEST.md. */
-    record ManifestEntry(String folder, String file, long size, String sha256, int tensors, Set<String> dtypes,
-                         String metadata) {
-        Path path() {
-            return Fixtures.real(folder).resolve(file);
-        }
-
-        @Override
-        public String toString() {
-            return folder + "/" + file;
-        }
-    }
-
-    private static final Pattern FOLDER = Pattern.compile("^## (\\S+)");
-    private static final Pattern FILE = Pattern.compile(
-            "^- `([^`]+)`: (\\d+) bytes, sha256 ([0-9a-f]{64})(?:; (\\d+) tensors, dtypes \\[([^]]*)], metadata (.*))?$");
-
     static List<ManifestEntry> manifest() throws IOException {
-        List<ManifestEntry> entries = new ArrayList<>();
-        String folder = null;
-        for (String line : Files.readAllLines(Fixtures.real("MANIFEST.md"))) {
-            Matcher f = FOLDER.matcher(line);
-            if (f.find()) {
-                folder = f.group(1);
-                continue;
-            }
-            Matcher m = FILE.matcher(line.strip());
-            if (m.matches()) {
-                Set<String> dtypes = new TreeSet<>();
-                if (m.group(5) != null) {
-                    for (String d : m.group(5).split(",")) {
-                        dtypes.add(d.strip().replace("'", ""));
-                    }
-                }
-                entries.add(new ManifestEntry(folder, m.group(1), Long.parseLong(m.group(2)), m.group(3),
-                        m.group(4) == null ? -1 : Integer.parseInt(m.group(4)), dtypes, m.group(6)));
-            }
-        }
-        return entries;
+        return FixtureManifest.entries();
     }
 
     static Stream<ManifestEntry> safetensorsEntries() throws IOException {

@@ -1,0 +1,57 @@
+package io.modelmerge.registry;
+
+import io.modelmerge.storage.testing.S3ProxyServer;
+import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * The real parts the registry runs on in tests: the embedded PostgreSQL it uses by default (a fresh cluster) and
+ * an S3Proxy server with a bucket {@code models}, both on free 127.0.0.1 ports, plus a local blob root.
+ */
+public class RegistryTestResources implements QuarkusTestResourceLifecycleManager {
+    public static final String BUCKET = "models";
+
+    private Path dataDir;
+    private EmbeddedPostgres postgres;
+    private S3ProxyServer s3;
+
+    @Override
+    public Map<String, String> start() {
+        try {
+            dataDir = Files.createTempDirectory("registry-test-");
+            Files.createDirectories(dataDir.resolve("blobs"));
+            postgres = EmbeddedDatabase.start(dataDir.resolve("registry-db"));
+            s3 = S3ProxyServer.start(dataDir.resolve("s3"), BUCKET);
+        } catch (Exception e) {
+            throw new IllegalStateException("Could not start the registry's test servers: " + e.getMessage(), e);
+        }
+        return Map.of(
+                "quarkus.datasource.jdbc.url", postgres.getJdbcUrl("postgres", "postgres"),
+                "quarkus.datasource.username", "postgres",
+                "modelmerge.registry.data-dir", dataDir.toString(),
+                "modelmerge.registry.s3.endpoint", s3.endpoint().toString(),
+                "modelmerge.registry.s3.access-key-id", S3ProxyServer.ACCESS_KEY,
+                "modelmerge.registry.s3.secret-access-key", S3ProxyServer.SECRET_KEY);
+    }
+
+    @Override
+    public void stop() {
+        try {
+            if (s3 != null) {
+                s3.close();
+            }
+            if (postgres != null) {
+                postgres.close();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
