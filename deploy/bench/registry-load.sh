@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Load test of the registry's two hottest reads, GET .../versions/{v} and GET /resolve?ref=...@alias, driven by
+# wrk from a second process against a registry on its embedded defaults (PostgreSQL embedded, local storage).
+# Seeds one model with 20 versions (the real MNIST fixture, each with its own notes file) and an alias, warms up,
+# then prints wrk's latency distribution and one summary line per endpoint: p50, p99, requests/s.
+#
+#   deploy/bench/registry-load.sh            # 20 s per endpoint, 32 connections
+#   DURATION=60s CONNECTIONS=64 deploy/bench/registry-load.sh
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
+  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
+fi
+duration="${DURATION:-20s}"
+connections="${CONNECTIONS:-32}"
+fixture="$root/../shared/fixtures/real/mnist-tinygrad-full/model.safetensors"
+
+if ! command -v wrk > /dev/null; then
+  echo "== installing wrk (Debian package)"
+  apt-get install -y wrk > /dev/null 2>&1 || { apt-get update > /dev/null && apt-get install -y wrk > /dev/null; }
+fi
+jar="$root/registry-service/target/quarkus-app/quarkus-run.jar"
+if [ ! -f "$jar" ]; then
+  echo "== building"
+  ./mvnw -q -B install -DskipTests
+fi
+
+data="$(mktemp -d)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port/api/v1"
+MODELMERGE_DATA_DIR="$data" QUARKUS_HTTP_PORT="$port" "$JAVA_HOME/bin/java" -jar "$jar" > "$data/registry.log" 2>&1 &
+registry=$!
+trap 'kill $registry 2> /dev/null; wait $registry 2> /dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 120); do
+  curl -sf "http://127.0.0.1:$port/q/health/ready" > /dev/null && break
+  kill -0 $registry 2> /dev/null || { cat "$data/registry.log"; exit 1; }
+  sleep 0.5
+done
+echo "== registry up on port $port (data in $data)"
+
+curl -sf -H 'content-type: application/json' -d '{"name": "bench/mnist"}' "$base/models" > /dev/null
+for i in $(seq 20); do
+  mkdir -p "$data/blobs/v$i"
+  cp "$fixture" "$data/blobs/v$i/model.safetensors"
+  echo "run $i" > "$data/blobs/v$i/notes.txt"
+  curl -sf -H 'content-type: application/json' -d "{\"storage_uri\": \"file://$data/blobs/v$i/\"}" \
+    "$base/models/bench/mnist/versions" > /dev/null
+done
+curl -sf -X PUT -H 'content-type: application/json' -d '{"version": 7}' "$base/models/bench/mnist/aliases/prod" > /dev/null
+echo "== seeded bench/mnist with 20 versions, prod -> 7"
+
+echo "== warm-up"
+wrk -t1 -c"$connections" -d5s "$base/models/bench/mnist/versions/7" > /dev/null
+wrk -t1 -c"$connections" -d5s "$base/resolve?ref=bench/mnist@prod" > /dev/null
+
+summary=()
+for endpoint in "models/bench/mnist/versions/7" "resolve?ref=bench/mnist@prod"; do
+  echo
+  echo "== GET /api/v1/$endpoint: $connections connections, $duration"
+  out="$(wrk -t1 -c"$connections" -d"$duration" --latency "$base/$endpoint")"
+  echo "$out"
+  if echo "$out" | grep -q 'Non-2xx'; then
+    echo "error responses during the run" >&2
+    exit 1
+  fi
+  p50="$(echo "$out" | awk '$1 == "50%" {print $2}')"
+  p99="$(echo "$out" | awk '$1 == "99%" {print $2}')"
+  rps="$(echo "$out" | awk '$1 == "Requests/sec:" {print $2}')"
+  summary+=("{\"endpoint\": \"GET /api/v1/$endpoint\", \"connections\": $connections, \"p50\": \"$p50\", \"p99\": \"$p99\", \"requests_per_s\": $rps}")
+done
+echo
+echo "== summary ($(nproc) cores shared by the registry, its PostgreSQL and wrk)"
+printf '%s\n' "${summary[@]}"
