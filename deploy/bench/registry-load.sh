@@ -2,7 +2,8 @@
 # Load test of the registry's two hottest reads, GET .../versions/{v} and GET /resolve?ref=...@alias, driven by
 # wrk from a second process against a registry on its embedded defaults (PostgreSQL embedded, local storage).
 # Seeds one model with 20 versions (the real MNIST fixture, each with its own notes file) and an alias, warms up,
-# then prints wrk's latency distribution and one summary line per endpoint: p50, p99, requests/s.
+# then prints wrk's latency distribution and one summary line per endpoint: p50, p99, requests/s, and the ratio to
+# the same run's ceiling: /q/health/live, which crosses the same HTTP stack and touches no database.
 #
 #   deploy/bench/registry-load.sh            # 20 s per endpoint, 32 connections
 #   DURATION=60s CONNECTIONS=64 deploy/bench/registry-load.sh
@@ -55,10 +56,11 @@ wrk -t1 -c"$connections" -d5s "$base/models/bench/mnist/versions/7" > /dev/null
 wrk -t1 -c"$connections" -d5s "$base/resolve?ref=bench/mnist@prod" > /dev/null
 
 summary=()
-for endpoint in "models/bench/mnist/versions/7" "resolve?ref=bench/mnist@prod"; do
+ceiling=""
+for endpoint in "/q/health/live" "/api/v1/models/bench/mnist/versions/7" "/api/v1/resolve?ref=bench/mnist@prod"; do
   echo
-  echo "== GET /api/v1/$endpoint: $connections connections, $duration"
-  out="$(wrk -t1 -c"$connections" -d"$duration" --latency "$base/$endpoint")"
+  echo "== GET $endpoint: $connections connections, $duration"
+  out="$(wrk -t1 -c"$connections" -d"$duration" --latency "http://127.0.0.1:$port$endpoint")"
   echo "$out"
   if echo "$out" | grep -q 'Non-2xx'; then
     echo "error responses during the run" >&2
@@ -67,7 +69,9 @@ for endpoint in "models/bench/mnist/versions/7" "resolve?ref=bench/mnist@prod"; 
   p50="$(echo "$out" | awk '$1 == "50%" {print $2}')"
   p99="$(echo "$out" | awk '$1 == "99%" {print $2}')"
   rps="$(echo "$out" | awk '$1 == "Requests/sec:" {print $2}')"
-  summary+=("{\"endpoint\": \"GET /api/v1/$endpoint\", \"connections\": $connections, \"p50\": \"$p50\", \"p99\": \"$p99\", \"requests_per_s\": $rps}")
+  ceiling="${ceiling:-$rps}"
+  ratio="$(python3 -c "print(round($rps / $ceiling, 2))")"
+  summary+=("{\"endpoint\": \"GET $endpoint\", \"connections\": $connections, \"p50\": \"$p50\", \"p99\": \"$p99\", \"requests_per_s\": $rps, \"ratio_to_ceiling\": $ratio}")
 done
 echo
 echo "== summary ($(nproc) cores shared by the registry, its PostgreSQL and wrk)"

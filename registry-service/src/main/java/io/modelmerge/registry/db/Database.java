@@ -20,6 +20,16 @@ public class Database {
         this.dataSource = dataSource;
     }
 
+    /** Reads in autocommit mode: each statement sees committed data, and no commit round trip follows. */
+    public <T> T read(Work<T> work) {
+        try (Connection connection = dataSource.getConnection()) {
+            connection.setAutoCommit(true);
+            return work.run(connection);
+        } catch (SQLException e) {
+            throw new DatabaseException(e);
+        }
+    }
+
     public <T> T transaction(Work<T> work) {
         try (Connection connection = dataSource.getConnection()) {
             connection.setAutoCommit(false);

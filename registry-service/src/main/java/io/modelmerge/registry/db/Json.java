@@ -3,6 +3,7 @@ package io.modelmerge.registry.db;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.List;
 import java.util.Map;
 
 /** JSONB columns to and from Java values. */
@@ -13,6 +14,10 @@ final class Json {
     static final TypeReference<Map<String, Double>> NUMBER_MAP = new TypeReference<>() {
     };
     static final TypeReference<Map<String, Object>> OBJECT_MAP = new TypeReference<>() {
+    };
+    static final TypeReference<List<Map<String, Object>>> OBJECT_LIST = new TypeReference<>() {
+    };
+    static final TypeReference<List<String>> STRING_LIST = new TypeReference<>() {
     };
 
     private Json() {

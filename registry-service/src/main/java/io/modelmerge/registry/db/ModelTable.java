@@ -53,11 +53,7 @@ public final class ModelTable {
 
     /** The model's id, or 404. */
     public static long idOf(Connection c, ModelName name) throws SQLException {
-        return findId(c, name).orElseThrow(() -> notFound(name));
-    }
-
-    public static Optional<Long> findId(Connection c, ModelName name) throws SQLException {
-        return selectId(c, name, "");
+        return selectId(c, name, "").orElseThrow(() -> notFound(name));
     }
 
     /** The model's id, with its row locked until the transaction ends: registrations of one model queue here. */

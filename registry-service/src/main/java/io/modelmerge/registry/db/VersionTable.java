@@ -105,9 +105,20 @@ public final class VersionTable {
         }
     }
 
+    /** Version row {@code id} with its files, parents and aliases, in one query. */
     public static VersionView view(Connection c, long id) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
-                SELECT v.*, m.namespace || '/' || m.name AS model_name
+                SELECT v.*, m.namespace || '/' || m.name AS model_name,
+                       (SELECT coalesce(json_agg(json_build_object('path', f.path, 'size', f.size, 'sha256', f.sha256,
+                                                                   'crc32c', f.crc32c) ORDER BY f.path), '[]')
+                        FROM version_file f WHERE f.version_id = v.id) AS files,
+                       (SELECT coalesce(json_agg(json_build_object('model', pm.namespace || '/' || pm.name,
+                                                                   'version', pv.version, 'relation', p.relation)
+                                                 ORDER BY pm.namespace, pm.name, pv.version, p.relation), '[]')
+                        FROM version_parent p JOIN model_version pv ON pv.id = p.parent_id
+                        JOIN model pm ON pm.id = pv.model_id WHERE p.child_id = v.id) AS parents,
+                       (SELECT coalesce(json_agg(a.name ORDER BY a.name), '[]') FROM alias a
+                        WHERE a.version_id = v.id) AS aliases
                 FROM model_version v JOIN model m ON m.id = v.model_id WHERE v.id = ?""")) {
             s.setLong(1, id);
             try (ResultSet rs = s.executeQuery()) {
@@ -116,59 +127,26 @@ public final class VersionTable {
                 }
                 String model = rs.getString("model_name");
                 int version = rs.getInt("version");
+                List<FileView> files = Json.read(rs.getString("files"), Json.OBJECT_LIST).stream()
+                        .map(f -> new FileView((String) f.get("path"), ((Number) f.get("size")).longValue(),
+                                (String) f.get("sha256"), (String) f.get("crc32c"), null)).toList();
+                List<ParentView> parents = Json.read(rs.getString("parents"), Json.OBJECT_LIST).stream()
+                        .map(p -> {
+                            String parentModel = (String) p.get("model");
+                            int parentVersion = ((Number) p.get("version")).intValue();
+                            return new ParentView(parentModel + "@" + parentVersion, parentModel, parentVersion,
+                                    (String) p.get("relation"));
+                        }).toList();
                 return new VersionView(model + "@" + version, model, version, rs.getString("status"),
                         rs.getString("format"), rs.getString("storage_uri"), rs.getString("content_digest"),
-                        Json.read(rs.getString("summary"), ContentSummary.class), files(c, id), parents(c, id),
+                        Json.read(rs.getString("summary"), ContentSummary.class), files, parents,
                         rs.getString("recipe"), Json.read(rs.getString("parameters"), Json.OBJECT_MAP),
                         Json.read(rs.getString("metrics"), Json.NUMBER_MAP),
                         Json.read(rs.getString("tags"), Json.STRING_MAP), rs.getString("description"),
-                        aliasesOn(c, id), rs.getString("created_by"), rs.getObject("created_at", OffsetDateTime.class));
+                        Json.read(rs.getString("aliases"), Json.STRING_LIST), rs.getString("created_by"),
+                        rs.getObject("created_at", OffsetDateTime.class));
             }
         }
-    }
-
-    public static List<FileView> files(Connection c, long id) throws SQLException {
-        List<FileView> files = new ArrayList<>();
-        try (PreparedStatement s = c.prepareStatement(
-                "SELECT path, size, sha256, crc32c FROM version_file WHERE version_id = ? ORDER BY path")) {
-            s.setLong(1, id);
-            try (ResultSet rs = s.executeQuery()) {
-                while (rs.next()) {
-                    files.add(new FileView(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), null));
-                }
-            }
-        }
-        return files;
-    }
-
-    private static List<ParentView> parents(Connection c, long id) throws SQLException {
-        List<ParentView> parents = new ArrayList<>();
-        try (PreparedStatement s = c.prepareStatement("""
-                SELECT pm.namespace || '/' || pm.name, pv.version, p.relation
-                FROM version_parent p JOIN model_version pv ON pv.id = p.parent_id JOIN model pm ON pm.id = pv.model_id
-                WHERE p.child_id = ? ORDER BY 1, 2, 3""")) {
-            s.setLong(1, id);
-            try (ResultSet rs = s.executeQuery()) {
-                while (rs.next()) {
-                    parents.add(new ParentView(rs.getString(1) + "@" + rs.getInt(2), rs.getString(1), rs.getInt(2),
-                            rs.getString(3)));
-                }
-            }
-        }
-        return parents;
-    }
-
-    private static List<String> aliasesOn(Connection c, long id) throws SQLException {
-        List<String> aliases = new ArrayList<>();
-        try (PreparedStatement s = c.prepareStatement("SELECT name FROM alias WHERE version_id = ? ORDER BY name")) {
-            s.setLong(1, id);
-            try (ResultSet rs = s.executeQuery()) {
-                while (rs.next()) {
-                    aliases.add(rs.getString(1));
-                }
-            }
-        }
-        return aliases;
     }
 
     /** The model's versions, newest first. */

@@ -49,7 +49,7 @@ public class Registry {
     }
 
     public ModelView model(ModelName name) {
-        return db.transaction(c -> ModelTable.find(c, name))
+        return db.read(c -> ModelTable.find(c, name))
                 .orElseThrow(() -> RegistryException.notFound("No model " + name));
     }
 
@@ -64,7 +64,7 @@ public class Registry {
             }
             tags.put(filter.substring(0, colon), filter.substring(colon + 1));
         }
-        return db.transaction(c -> ModelTable.search(c, query == null ? "" : query, tags, page, pageSize));
+        return db.read(c -> ModelTable.search(c, query == null ? "" : query, tags, page, pageSize));
     }
 
     /**
@@ -128,12 +128,12 @@ public class Registry {
 
     public VersionView version(ModelName name, int version) {
         VersionRef ref = new VersionRef(name, Optional.of(version), Optional.empty());
-        return db.transaction(c -> VersionTable.view(c, VersionLookup.require(c, ref)));
+        return db.read(c -> VersionTable.view(c, VersionLookup.require(c, ref)));
     }
 
     public Page<VersionView> versions(ModelName name, int page, int pageSize) {
         checkPage(page, pageSize);
-        return db.transaction(c -> VersionTable.list(c, ModelTable.idOf(c, name), page, pageSize));
+        return db.read(c -> VersionTable.list(c, ModelTable.idOf(c, name), page, pageSize));
     }
 
     /** The version's files, each with a URL to download it from. */
@@ -144,7 +144,7 @@ public class Registry {
     /** The version {@code ref} names, with download URLs for its files: what a merge worker needs. */
     public VersionView resolve(String ref) {
         VersionRef parsed = VersionRef.parse("ref", ref);
-        return withDownloadUrls(db.transaction(c -> VersionTable.view(c, VersionLookup.require(c, parsed))));
+        return withDownloadUrls(db.read(c -> VersionTable.view(c, VersionLookup.require(c, parsed))));
     }
 
     public LineageView lineage(ModelName name, int version, int depth) {
@@ -152,13 +152,13 @@ public class Registry {
             throw RegistryException.badRequest("depth", "must be 1 to " + MAX_LINEAGE_DEPTH + ", got " + depth);
         }
         VersionRef ref = new VersionRef(name, Optional.of(version), Optional.empty());
-        return db.transaction(c -> VersionTable.lineage(c, VersionLookup.require(c, ref), ref.toString(), depth));
+        return db.read(c -> VersionTable.lineage(c, VersionLookup.require(c, ref), ref.toString(), depth));
     }
 
     /** The versions made from this one, as edges child → this version. */
     public List<LineageView.Edge> children(ModelName name, int version) {
         VersionRef ref = new VersionRef(name, Optional.of(version), Optional.empty());
-        return db.transaction(c -> VersionTable.children(c, VersionLookup.require(c, ref)));
+        return db.read(c -> VersionTable.children(c, VersionLookup.require(c, ref)));
     }
 
     /** Points {@code alias} at {@code version}, recording the move; moving it where it is changes nothing. */
@@ -177,11 +177,11 @@ public class Registry {
     }
 
     public List<AliasView> aliases(ModelName name) {
-        return db.transaction(c -> AliasTable.list(c, ModelTable.idOf(c, name), name.toString()));
+        return db.read(c -> AliasTable.list(c, ModelTable.idOf(c, name), name.toString()));
     }
 
     public AliasView alias(ModelName name, String alias) {
-        return db.transaction(c -> AliasTable.view(c, ModelTable.idOf(c, name), name.toString(), alias))
+        return db.read(c -> AliasTable.view(c, ModelTable.idOf(c, name), name.toString(), alias))
                 .orElseThrow(() -> RegistryException.notFound("Model " + name + " has no alias '" + alias + "'"));
     }
 
