@@ -7,7 +7,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The real parts the registry runs on in tests: the embedded PostgreSQL it uses by default (a fresh cluster) and
@@ -47,6 +49,13 @@ public class RegistryTestResources implements QuarkusTestResourceLifecycleManage
             }
             if (postgres != null) {
                 postgres.close();
+            }
+            if (dataDir != null) {
+                try (Stream<Path> paths = Files.walk(dataDir)) {
+                    for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                        Files.deleteIfExists(path);
+                    }
+                }
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
