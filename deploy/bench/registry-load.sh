@@ -32,7 +32,14 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 base="http://127.0.0.1:$port/api/v1"
 MODELMERGE_DATA_DIR="$data" QUARKUS_HTTP_PORT="$port" "$JAVA_HOME/bin/java" -jar "$jar" > "$data/registry.log" 2>&1 &
 registry=$!
-trap 'kill $registry 2> /dev/null; wait $registry 2> /dev/null; rm -rf "$data"' EXIT
+cleanup() {
+  local status=$?
+  kill "$registry" 2> /dev/null || true
+  wait "$registry" 2> /dev/null || true
+  rm -rf "$data"
+  exit $status
+}
+trap cleanup EXIT
 for _ in $(seq 120); do
   curl -sf "http://127.0.0.1:$port/q/health/ready" > /dev/null && break
   kill -0 $registry 2> /dev/null || { cat "$data/registry.log"; exit 1; }
