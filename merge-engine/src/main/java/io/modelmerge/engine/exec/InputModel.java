@@ -12,6 +12,7 @@ import io.modelmerge.storage.safetensors.Tensor;
 import io.modelmerge.storage.safetensors.TensorInfo;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,27 +22,30 @@ import java.util.Optional;
 /**
  * One model a recipe names, opened: a checkpoint (local or {@code s3://}) or, for {@code path+adapter_path},
  * a base checkpoint with a PEFT LoRA adapter applied on the fly (W + scale·B·A, transposed when
- * {@code fan_in_fan_out}). Headers are read on open; tensor data is mapped and read on demand.
+ * {@code fan_in_fan_out}). Headers are read on open; tensor data is mapped (downloaded, for S3) on first use.
  */
 final class InputModel implements AutoCloseable {
     private final String ref;
     private final Checkpoint checkpoint;
-    private final MappedCheckpoint mapped;
+    private final Optional<Checkpoint> adapterCheckpoint;
+    private final BlobCache cache;
     private final List<BlobStore> stores;
     private final Map<String, LoraModule> loraByWeight;
-    private final Optional<MappedCheckpoint> adapter;
     private final Map<String, String> savedModules;
     private final List<String> notes;
+    // Mapped on first data access, so that planning (headers only) downloads nothing from S3.
+    private MappedCheckpoint mapped;
+    private MappedCheckpoint adapter;
 
-    private InputModel(String ref, Checkpoint checkpoint, MappedCheckpoint mapped, List<BlobStore> stores,
-                       Map<String, LoraModule> loraByWeight, Optional<MappedCheckpoint> adapter,
+    private InputModel(String ref, Checkpoint checkpoint, Optional<Checkpoint> adapterCheckpoint, BlobCache cache,
+                       List<BlobStore> stores, Map<String, LoraModule> loraByWeight,
                        Map<String, String> savedModules, List<String> notes) {
         this.ref = ref;
         this.checkpoint = checkpoint;
-        this.mapped = mapped;
+        this.adapterCheckpoint = adapterCheckpoint;
+        this.cache = cache;
         this.stores = stores;
         this.loraByWeight = loraByWeight;
-        this.adapter = adapter;
         this.savedModules = savedModules;
         this.notes = notes;
     }
@@ -55,9 +59,8 @@ final class InputModel implements AutoCloseable {
             if (base.format() == CheckpointFormat.PEFT_ADAPTER) {
                 throw new RecipeException("model '" + ref + "' is a PEFT adapter; name it as base_path+adapter_path");
             }
-            MappedCheckpoint mapped = base.map(cache);
             if (plus < 0) {
-                return new InputModel(ref, base, mapped, stores, Map.of(), Optional.empty(), Map.of(), List.of());
+                return new InputModel(ref, base, Optional.empty(), cache, stores, Map.of(), Map.of(), List.of());
             }
             Checkpoint adapter = openCheckpoint(ref.substring(plus + 1), s3, stores);
             if (adapter.format() != CheckpointFormat.PEFT_ADAPTER) {
@@ -88,7 +91,7 @@ final class InputModel implements AutoCloseable {
                     notes.add("adapter tensor '" + t.name() + "' has no counterpart in the base and is left out");
                 }
             }
-            return new InputModel(ref, base, mapped, stores, byWeight, Optional.of(adapter.map(cache)), saved, notes);
+            return new InputModel(ref, base, Optional.of(adapter), cache, stores, byWeight, saved, notes);
         } catch (IOException | RecipeException | RuntimeException e) {
             for (BlobStore store : stores) {
                 store.close();
@@ -145,26 +148,52 @@ final class InputModel implements AutoCloseable {
 
     /** The stored tensor {@code name} of the base checkpoint, as its raw bytes. */
     Tensor rawTensor(String name) {
-        return mapped.tensor(name);
+        return mapped().tensor(name);
     }
 
     TensorSource source(String name) {
         LoraModule module = loraByWeight.get(name);
         if (module != null) {
-            return LoraApplication.apply(mapped.tensor(name), adapter.orElseThrow(), module);
+            return LoraApplication.apply(mapped().tensor(name), adapter(), module);
         }
         String saved = savedModules.get(name);
         if (saved != null) {
-            MappedCheckpoint adapterFiles = adapter.orElseThrow();
+            MappedCheckpoint adapterFiles = adapter();
             return new StoredSource(adapterFiles.fileOf(saved), adapterFiles.tensor(saved).info());
         }
-        return new StoredSource(mapped.fileOf(name), mapped.tensor(name).info());
+        return new StoredSource(mapped().fileOf(name), mapped().tensor(name).info());
+    }
+
+    private synchronized MappedCheckpoint mapped() {
+        if (mapped == null) {
+            mapped = map(checkpoint);
+        }
+        return mapped;
+    }
+
+    private synchronized MappedCheckpoint adapter() {
+        if (adapter == null) {
+            adapter = map(adapterCheckpoint.orElseThrow());
+        }
+        return adapter;
+    }
+
+    private MappedCheckpoint map(Checkpoint files) {
+        try {
+            return files.map(cache);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     @Override
-    public void close() throws IOException {
-        mapped.close();
-        adapter.ifPresent(MappedCheckpoint::close);
+    public synchronized void close() throws IOException {
+        if (mapped != null) {
+            mapped.close();
+        }
+        if (adapter != null) {
+            adapter.close();
+        }
         for (BlobStore store : stores) {
             store.close();
         }

@@ -68,6 +68,27 @@ public final class MergeExecutor {
         void progress(MergeProgress progress);
     }
 
+    /**
+     * Every check a merge makes before it reads tensor data (method, parameters, inputs' headers, shapes, memory
+     * budget), without reading any: what a service runs when it accepts a job. Returns the tensors planned.
+     */
+    public int validate(Recipe recipe) throws IOException, RecipeException {
+        MergeMethod method = MergeMethods.named(recipe.mergeMethod());
+        List<InputModel> inputs = new ArrayList<>();
+        try {
+            for (String ref : recipe.modelRefs()) {
+                inputs.add(InputModel.open(ref, options.s3(), null));   // no cache: nothing is mapped
+            }
+            List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed()).plan();
+            checkBudget(plan, inputs);
+            return plan.size();
+        } finally {
+            for (InputModel input : inputs) {
+                input.close();
+            }
+        }
+    }
+
     public MergeResult run(Recipe recipe, Path outDir) throws IOException, RecipeException {
         long start = System.nanoTime();
         if (Files.exists(outDir) && (!Files.isDirectory(outDir) || !isEmpty(outDir))) {

@@ -52,6 +52,10 @@ public record MergeOptions(long memoryBytes, int threads, long seed, long outSha
         return new MergeOptions(memoryBytes, threads, seed, bytes, s3, cacheDir, cacheBytes);
     }
 
+    public MergeOptions withCache(Path dir, long bytes) {
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, dir, bytes);
+    }
+
     public MergeOptions withS3(S3Settings settings) {
         return new MergeOptions(memoryBytes, threads, seed, outShardSize, settings, cacheDir, cacheBytes);
     }

@@ -1,8 +1,10 @@
 package io.modelmerge.engine.recipe;
 
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 
 /**
  * A merge recipe in mergekit's configuration format.
@@ -50,9 +52,23 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
         }
     }
 
+    /**
+     * The same recipe with model references replaced by {@code locations} (e.g. registry refs by the storage
+     * URIs they resolved to); references not in the map stay. The YAML text is kept as written.
+     */
+    public Recipe withLocations(Map<String, String> locations) {
+        UnaryOperator<String> at = ref -> locations.getOrDefault(ref, ref);
+        return new Recipe(mergeMethod, baseModel.map(at), models.stream()
+                .map(m -> new ModelSpec(at.apply(m.model()), m.parameters())).toList(),
+                slices.stream().map(slice -> new Slice(slice.sources().stream()
+                        .map(src -> new SliceSource(at.apply(src.model()), src.layerStart(), src.layerEnd(),
+                                src.parameters())).toList(), slice.parameters(), slice.baseModel().map(at))).toList(),
+                parameters, dtype, outDtype, yaml);
+    }
+
     /** Every model the recipe names, the base first when there is one, without repeats. */
     public List<String> modelRefs() {
-        java.util.LinkedHashSet<String> refs = new java.util.LinkedHashSet<>();
+        LinkedHashSet<String> refs = new LinkedHashSet<>();
         baseModel.ifPresent(refs::add);
         models.forEach(m -> refs.add(m.model()));
         for (Slice slice : slices) {

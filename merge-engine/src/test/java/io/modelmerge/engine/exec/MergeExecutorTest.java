@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.storage.blob.LocalBlobStore;
@@ -252,6 +253,10 @@ class MergeExecutorTest {
             Exception e = assertThrows(Exception.class, () -> merge(c.getKey(), out), c.getValue());
             assertTrue(e instanceof RecipeException, e.toString());
             assertTrue(e.getMessage().contains(c.getValue()), "expected '" + c.getValue() + "' in: " + e.getMessage());
+            // A service's up-front check refuses the same recipes with the same message.
+            Exception checked = assertThrows(Exception.class, () -> new MergeExecutor(MergeOptions.defaults(), p -> { },
+                    new AtomicBoolean()).validate(RecipeParser.parse(c.getKey())), c.getValue());
+            assertEquals(e.getMessage(), checked.getMessage());
             assertFalse(Files.exists(out), "no output for a failed merge");
         }
         try (Stream<Path> left = Files.list(dir)) {
@@ -316,6 +321,26 @@ class MergeExecutorTest {
             }
             // t = 1: b's weight is 0, so layer 3 is c's layer 1
             org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fc, "model.layers.1" + q), floats(o, "model.layers.3" + q), 1e-7f);
+        }
+    }
+
+    @Test
+    void validationReadsHeadersOnlyAndRefsCanBeRewrittenToLocations(@TempDir Path serverDir, @TempDir Path cache)
+            throws Exception {
+        Path mnist = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
+        try (var server = io.modelmerge.storage.testing.S3ProxyServer.start(serverDir, "hub");
+             var store = io.modelmerge.storage.blob.S3BlobStore.open(java.net.URI.create("s3://hub/mnist/"), server.settings())) {
+            store.write("model.safetensors", Files.readAllBytes(mnist));
+            Recipe recipe = RecipeParser.parse("merge_method: linear\nmodels:\n  - model: team/mnist@prod\n"
+                    + "    parameters: {weight: 1}\n  - model: team/mnist@2\n    parameters: {weight: 1}\n");
+            Recipe located = recipe.withLocations(Map.of("team/mnist@prod", "s3://hub/mnist/", "team/mnist@2", mnist.toString()));
+            assertEquals(List.of("s3://hub/mnist/", mnist.toString()), located.modelRefs());
+            assertEquals(recipe.yaml(), located.yaml());
+            MergeOptions options = MergeOptions.defaults().withS3(server.settings()).withCache(cache, 1L << 30);
+            assertEquals(2, new MergeExecutor(options, p -> { }, new AtomicBoolean()).validate(located));
+            try (Stream<Path> cached = Files.list(cache)) {
+                assertEquals(0, cached.count(), "validation downloads no tensor data");
+            }
         }
     }
 
