@@ -3,13 +3,18 @@ package io.modelmerge.cli;
 import io.modelmerge.storage.blob.S3Settings;
 import java.io.PrintWriter;
 import java.util.Map;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The modelmerge command line. */
 @Command(name = "mergectl", mixinStandardHelpOptions = true, version = "mergectl 0.1.0",
         description = "Inspect, merge and edit fine-tuned model checkpoints.",
-        subcommands = {InspectCommand.class, MergeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InspectCommand.class, MergeCommand.class, BenchCommand.class, GenerateCommand.class, SubmitCommand.class,
+                JobsCommand.List.class, JobsCommand.Watch.class, JobsCommand.Cancel.class, RegistryCommands.Models.class,
+                RegistryCommands.Versions.class, RegistryCommands.Show.class, RegistryCommands.Register.class,
+                CommandLine.HelpCommand.class})
 public final class Mergectl {
     private final Map<String, String> environment;
 
@@ -17,15 +22,24 @@ public final class Mergectl {
         this.environment = Map.copyOf(environment);
     }
 
+    Map<String, String> environment() {
+        return environment;
+    }
+
     /** S3 access from the standard AWS variables of mergectl's environment. */
     S3Settings s3Settings() {
         return S3Settings.fromEnvironment(environment);
     }
 
+    // gRPC logs its transport's start-up through java.util.logging at INFO; a CLI shows only what went wrong.
+    // Held in a field: java.util.logging keeps loggers weakly, and would forget the level.
+    private static final Logger GRPC_LOG = Logger.getLogger("io.grpc");
+
     /** Exit code for input that is wrong (a malformed file, a bad path); the message says what and where. */
     static final int BAD_INPUT = 2;
 
     public static void main(String[] args) {
+        GRPC_LOG.setLevel(Level.WARNING);
         System.exit(run(System.getenv(), new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
     }
 

@@ -1,5 +1,6 @@
 package io.modelmerge.registry;
 
+import io.modelmerge.service.local.EmbeddedDatabase;
 import io.modelmerge.storage.testing.S3ProxyServer;
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;

@@ -8,7 +8,7 @@ import io.modelmerge.registry.api.IndexTaskView.Skipped;
 import io.modelmerge.registry.api.RegisterVersionRequest;
 import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.content.StorageLocations;
-import io.modelmerge.registry.db.Database;
+import io.modelmerge.service.db.Database;
 import io.modelmerge.registry.db.IndexTaskTable;
 import io.modelmerge.registry.model.ModelName;
 import io.modelmerge.storage.blob.BlobStores.Located;

@@ -12,7 +12,7 @@ import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.content.StorageLocations;
 import io.modelmerge.registry.db.AliasTable;
-import io.modelmerge.registry.db.Database;
+import io.modelmerge.service.db.Database;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.VersionTable;
 import io.modelmerge.registry.model.AliasName;

@@ -6,7 +6,7 @@ import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.content.ContentInspector;
 import io.modelmerge.registry.content.StoredContent;
-import io.modelmerge.registry.db.Database;
+import io.modelmerge.service.db.Database;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.NewVersion;
 import io.modelmerge.registry.db.VersionTable;

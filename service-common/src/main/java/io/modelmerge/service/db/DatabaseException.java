@@ -1,4 +1,4 @@
-package io.modelmerge.registry.db;
+package io.modelmerge.service.db;
 
 import java.sql.SQLException;
 

@@ -1,4 +1,4 @@
-package io.modelmerge.registry.db;
+package io.modelmerge.service.db;
 
 import jakarta.enterprise.context.ApplicationScoped;
 import java.sql.Connection;

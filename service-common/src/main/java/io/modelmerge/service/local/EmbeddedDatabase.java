@@ -1,4 +1,4 @@
-package io.modelmerge.registry;
+package io.modelmerge.service.local;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;

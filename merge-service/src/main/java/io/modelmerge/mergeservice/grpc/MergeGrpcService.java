@@ -1,0 +1,139 @@
+package io.modelmerge.mergeservice.grpc;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.modelmerge.mergeservice.jobs.JobException;
+import io.modelmerge.mergeservice.jobs.JobQueries;
+import io.modelmerge.mergeservice.jobs.JobSubmission;
+import io.modelmerge.mergeservice.jobs.MergeJob;
+import io.modelmerge.proto.v1.Job;
+import io.modelmerge.proto.v1.JobEvent;
+import io.modelmerge.proto.v1.JobRef;
+import io.modelmerge.proto.v1.JobState;
+import io.modelmerge.proto.v1.ListJobsRequest;
+import io.modelmerge.proto.v1.ListJobsResponse;
+import io.modelmerge.proto.v1.MergeServiceGrpc;
+import io.modelmerge.proto.v1.SubmitMergeRequest;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.function.Supplier;
+
+/** The gRPC face of the job queue: maps messages to domain calls and refusals to status codes, nothing more. */
+@GrpcService
+@Blocking
+public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
+    private static final long WATCH_POLL_MILLIS = 200;
+
+    private final JobSubmission submission;
+    private final JobQueries queries;
+
+    public MergeGrpcService(JobSubmission submission, JobQueries queries) {
+        this.submission = submission;
+        this.queries = queries;
+    }
+
+    @Override
+    public void submitMerge(SubmitMergeRequest request, StreamObserver<Job> response) {
+        unary(response, () -> JobMessages.job(submission.submit(JobMessages.request(request))));
+    }
+
+    @Override
+    public void getJob(JobRef request, StreamObserver<Job> response) {
+        unary(response, () -> JobMessages.job(queries.get(id(request))));
+    }
+
+    @Override
+    public void listJobs(ListJobsRequest request, StreamObserver<ListJobsResponse> response) {
+        unary(response, () -> {
+            int size = request.getPageSize() == 0 ? 50 : request.getPageSize();
+            if (size < 0 || size > 500) {
+                throw new JobException(JobException.Kind.INVALID_ARGUMENT, "page_size: 1 to 500, got " + size);
+            }
+            long offset;
+            try {
+                offset = request.getPageToken().isEmpty() ? 0 : Long.parseLong(request.getPageToken());
+            } catch (NumberFormatException e) {
+                throw new JobException(JobException.Kind.INVALID_ARGUMENT, "page_token: not one this service gave out");
+            }
+            List<MergeJob> jobs = queries.list(request.getState() == JobState.JOB_STATE_UNSPECIFIED ? Optional.empty()
+                            : Optional.of(JobMessages.status(request.getState())),
+                    request.getOutputModel().isEmpty() ? Optional.empty() : Optional.of(request.getOutputModel()),
+                    size + 1, offset);
+            ListJobsResponse.Builder b = ListJobsResponse.newBuilder();
+            jobs.stream().limit(size).forEach(j -> b.addJobs(JobMessages.job(j)));
+            if (jobs.size() > size) {
+                b.setNextPageToken(Long.toString(offset + size));
+            }
+            return b.build();
+        });
+    }
+
+    @Override
+    public void cancelJob(JobRef request, StreamObserver<Job> response) {
+        unary(response, () -> JobMessages.job(queries.cancel(id(request))));
+    }
+
+    @Override
+    public void watchJob(JobRef request, StreamObserver<JobEvent> response) {
+        ServerCallStreamObserver<JobEvent> call = (ServerCallStreamObserver<JobEvent>) response;
+        try {
+            UUID id = id(request);
+            Job last = null;
+            while (!call.isCancelled()) {
+                Job now = JobMessages.job(queries.get(id));
+                if (!now.equals(last)) {
+                    response.onNext(JobEvent.newBuilder().setJob(now).build());
+                    last = now;
+                }
+                if (JobMessages.status(now.getState()).terminal()) {
+                    response.onCompleted();
+                    return;
+                }
+                Thread.sleep(WATCH_POLL_MILLIS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            response.onError(Status.CANCELLED.withDescription("the service is stopping").asRuntimeException());
+        } catch (RuntimeException e) {
+            response.onError(status(e));
+        }
+    }
+
+    private static <T> void unary(StreamObserver<T> response, Supplier<T> call) {
+        T result;
+        try {
+            result = call.get();
+        } catch (RuntimeException e) {
+            response.onError(status(e));
+            return;
+        }
+        response.onNext(result);
+        response.onCompleted();
+    }
+
+    private static UUID id(JobRef ref) {
+        try {
+            return UUID.fromString(ref.getId());
+        } catch (IllegalArgumentException e) {
+            throw new JobException(JobException.Kind.INVALID_ARGUMENT, "id: '" + ref.getId() + "' is not a job id");
+        }
+    }
+
+    private static StatusRuntimeException status(RuntimeException e) {
+        if (e instanceof JobException job) {
+            Status status = switch (job.kind()) {
+                case INVALID_ARGUMENT -> Status.INVALID_ARGUMENT;
+                case NOT_FOUND -> Status.NOT_FOUND;
+                case FAILED_PRECONDITION -> Status.FAILED_PRECONDITION;
+            };
+            return status.withDescription(e.getMessage()).asRuntimeException();
+        }
+        return Status.INTERNAL.withDescription(e.getClass().getSimpleName() + ": " + e.getMessage()).withCause(e)
+                .asRuntimeException();
+    }
+}

@@ -1,0 +1,67 @@
+package io.modelmerge.mergeservice.jobs;
+
+import io.modelmerge.engine.exec.MergeOptions;
+import io.modelmerge.engine.recipe.Recipe;
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.mergeservice.MergeServiceConfig;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * Between a job and the engine: which model strings of a recipe are registry refs, the recipe with its refs
+ * replaced by the storage URIs they were pinned to, and the engine options of a job.
+ */
+public final class JobRecipes {
+    private static final Pattern REF = Pattern.compile("[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9._-]+)?");
+
+    private JobRecipes() {
+    }
+
+    /** Whether {@code part} (one side of {@code base+adapter}) is a registry ref rather than a URI or path. */
+    public static boolean isRegistryRef(String part) {
+        return REF.matcher(part).matches();
+    }
+
+    /** The parts of a recipe's model string: {@code base+adapter} has two. */
+    public static List<String> parts(String model) {
+        return List.of(model.split("\\+", -1));
+    }
+
+    public static Recipe parse(String yaml) throws RecipeException {
+        return RecipeParser.parse(yaml);
+    }
+
+    /** The job's recipe, ready for the engine: refs replaced by their pinned storage, out_dtype applied. */
+    public static Recipe located(MergeJob job) throws RecipeException {
+        return located(parse(job.request().recipe()), job.request().pinned(), job.request().outDtype());
+    }
+
+    public static Recipe located(Recipe recipe, Map<String, Pin> pinned, String outDtype) {
+        Map<String, String> locations = new LinkedHashMap<>();
+        for (String model : recipe.modelRefs()) {
+            locations.put(model, String.join("+", parts(model).stream()
+                    .map(p -> pinned.containsKey(p) ? pinned.get(p).storageUri() : p).toList()));
+        }
+        Recipe located = recipe.withLocations(locations);
+        if (outDtype.isEmpty()) {
+            return located;
+        }
+        return new Recipe(located.mergeMethod(), located.baseModel(), located.models(), located.slices(),
+                located.parameters(), located.dtype(), Optional.of(outDtype), located.yaml());
+    }
+
+    /** The engine's options for a job. */
+    public static MergeOptions options(MergeServiceConfig config, JobRequest request) {
+        MergeOptions options = MergeOptions.defaults()
+                .withMemory(request.memoryBytes())
+                .withSeed(request.seed())
+                .withOutShardSize(request.shardSizeBytes())
+                .withS3(config.s3Settings())
+                .withCache(config.dataDir().resolve("cache"), config.cacheBytes());
+        return config.threads().map(options::withThreads).orElse(options);
+    }
+}
