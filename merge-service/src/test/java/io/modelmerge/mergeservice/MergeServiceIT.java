@@ -1,0 +1,424 @@
+package io.modelmerge.mergeservice;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.modelmerge.engine.exec.MergeExecutor;
+import io.modelmerge.engine.exec.MergeOptions;
+import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.proto.v1.Job;
+import io.modelmerge.proto.v1.JobEvent;
+import io.modelmerge.proto.v1.JobRef;
+import io.modelmerge.proto.v1.JobState;
+import io.modelmerge.proto.v1.ListJobsRequest;
+import io.modelmerge.proto.v1.MergeServiceGrpc;
+import io.modelmerge.proto.v1.Options;
+import io.modelmerge.proto.v1.Output;
+import io.modelmerge.proto.v1.SubmitMergeRequest;
+import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.blob.S3BlobStore;
+import io.modelmerge.storage.testing.S3ProxyServer;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The whole system: the registry and the merge service as separate processes (each on its embedded PostgreSQL),
+ * S3Proxy as the object store, merge jobs over a real gRPC channel, results checked against the engine run here.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class MergeServiceIT {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+    private static final String BUCKET = "models";
+
+    private static Path work;
+    private static S3ProxyServer s3;
+    private static BlobStore bucket;
+    private static ServiceProcess registry;
+    private static ServiceProcess merge;
+    private static ManagedChannel channel;
+    private static MergeServiceGrpc.MergeServiceBlockingStub jobs;
+
+    @BeforeAll
+    static void startTheSystem() throws Exception {
+        work = Files.createTempDirectory("merge-it-");
+        s3 = S3ProxyServer.start(work.resolve("s3"), BUCKET);
+        bucket = S3BlobStore.open(URI.create("s3://" + BUCKET + "/"), s3.settings());
+        Map<String, String> aws = Map.of("AWS_ENDPOINT_URL", s3.endpoint().toString(),
+                "AWS_ACCESS_KEY_ID", S3ProxyServer.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY", S3ProxyServer.SECRET_KEY,
+                "AWS_REGION", "us-east-1");
+        Map<String, String> registryEnv = new LinkedHashMap<>(aws);
+        registryEnv.put("MODELMERGE_DATA_DIR", work.resolve("registry").toString());
+        registryEnv.put("MODELMERGE_REGISTRY_LOCAL_ROOTS", work.resolve("local").toString());
+        registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryEnv, work);
+        Map<String, String> mergeEnv = new LinkedHashMap<>(aws);
+        mergeEnv.put("MODELMERGE_DATA_DIR", work.resolve("merge").toString());
+        mergeEnv.put("MODELMERGE_MERGE_REGISTRY_URL", "http://127.0.0.1:" + registry.port());
+        mergeEnv.put("MODELMERGE_MERGE_OUTPUT_ROOT", "s3://" + BUCKET + "/merged/");
+        mergeEnv.put("MODELMERGE_MERGE_LEASE", "PT3S");
+        mergeEnv.put("MODELMERGE_MERGE_POLL_INTERVAL", "PT0.2S");
+        merge = ServiceProcess.start("merge-service", "modelmerge.merge.jar", mergeEnv, work);
+        channel = ManagedChannelBuilder.forAddress("127.0.0.1", merge.port()).usePlaintext().build();
+        jobs = MergeServiceGrpc.newBlockingStub(channel);
+
+        // A base and three fine-tunes of it, in S3, registered with their lineage.
+        for (int m = 0; m < 4; m++) {
+            Path dir = SmallModels.write(work.resolve("local/small-" + m), m, SmallModels.SMALL);
+            String name = m == 0 ? "base" : "ft-" + m;
+            upload(dir, "team/llama-" + name + "/");
+            post("models", Map.of("name", "team/llama-" + name));
+            post("models/team/llama-" + name + "/versions", Map.of("storage_uri", "s3://" + BUCKET + "/team/llama-" + name + "/",
+                    "parents", m == 0 ? List.of() : List.of(Map.of("ref", "team/llama-base@1", "relation", "finetune"))));
+        }
+        put("models/team/llama-ft-1/aliases/nightly", Map.of("version", 1));
+    }
+
+    @AfterAll
+    static void stopTheSystem() throws Exception {
+        if (channel != null) {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        if (merge != null) {
+            merge.close();
+        }
+        if (registry != null) {
+            registry.close();
+        }
+        if (bucket != null) {
+            bucket.close();
+        }
+        if (s3 != null) {
+            s3.close();
+        }
+        if (work != null) {
+            try (var paths = Files.walk(work)) {
+                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    private static String recipe(String method) {
+        String density = method.equals("linear") ? "" : ", density: 0.6";
+        return """
+                merge_method: %s
+                %smodels:
+                  - model: team/llama-ft-1@nightly
+                    parameters: {weight: 0.5%s}
+                  - model: team/llama-ft-2@1
+                    parameters: {weight: 0.3%s}
+                  - model: team/llama-ft-3
+                    parameters: {weight: 0.2%s}
+                dtype: float32
+                """.formatted(method, method.equals("linear") ? "" : "base_model: team/llama-base@1\n", density,
+                density, density);
+    }
+
+    @Test
+    @Order(1)
+    void tiesDareTiesAndLinearJobsRegisterVersionsEqualToTheEngineRunHere() throws Exception {
+        for (String method : List.of("ties", "dare_ties", "linear")) {
+            String model = "team/llama-" + method.replace('_', '-');
+            Job submitted = jobs.submitMerge(SubmitMergeRequest.newBuilder().setRecipeYaml(recipe(method))
+                    .setOutput(Output.newBuilder().setModel(model).setAlias("candidate").putTags("ci", "nightly"))
+                    .setOptions(Options.newBuilder().setSeed(7)).build());
+            assertEquals(JobState.QUEUED, submitted.getState());
+            assertEquals("team/llama-ft-1@1", submitted.getPinnedInputsOrThrow("team/llama-ft-1@nightly"));
+            Job done = watch(submitted.getId());
+            assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+            assertEquals(model + "@1", done.getResultVersion());
+
+            JsonNode version = get("resolve?ref=" + model + "@candidate");
+            assertEquals(model + "@1", version.get("ref").asText());
+            assertEquals(recipe(method), version.get("recipe").asText());
+            List<String> parents = JSON.convertValue(version.get("parents").findValuesAsText("ref"), List.class);
+            assertEquals(method.equals("linear") ? List.of("team/llama-ft-1@1", "team/llama-ft-2@1", "team/llama-ft-3@1")
+                    : List.of("team/llama-base@1", "team/llama-ft-1@1", "team/llama-ft-2@1", "team/llama-ft-3@1"),
+                    parents.stream().sorted().toList());
+            version.get("parents").forEach(p -> assertEquals("merge", p.get("relation").asText()));
+            assertTrue(version.get("storage_uri").asText().startsWith("s3://" + BUCKET + "/merged/" + model + "/"));
+
+            // The engine, run here on local copies of the same inputs with the same seed, writes the same bytes.
+            Map<String, String> local = new LinkedHashMap<>();
+            local.put("team/llama-base@1", work.resolve("local/small-0").toString());
+            local.put("team/llama-ft-1@nightly", work.resolve("local/small-1").toString());
+            local.put("team/llama-ft-2@1", work.resolve("local/small-2").toString());
+            local.put("team/llama-ft-3", work.resolve("local/small-3").toString());
+            Path expected = work.resolve("expected-" + method);
+            new MergeExecutor(MergeOptions.defaults().withSeed(7), p -> { }, new AtomicBoolean())
+                    .run(RecipeParser.parse(recipe(method)).withLocations(local), expected);
+            String sha = sha256(Files.readAllBytes(expected.resolve("model.safetensors")));
+            JsonNode file = null;
+            for (JsonNode f : version.get("files")) {
+                if (f.get("path").asText().equals("model.safetensors")) {
+                    file = f;
+                }
+            }
+            assertEquals(sha, file.get("sha256").asText(), method + ": merged tensors differ from the local engine's");
+        }
+    }
+
+    @Test
+    @Order(2)
+    void theSameIdempotencyKeyReturnsTheSameJob() {
+        SubmitMergeRequest request = SubmitMergeRequest.newBuilder().setRecipeYaml(recipe("linear"))
+                .setOutput(Output.newBuilder().setModel("team/llama-idem")).setIdempotencyKey("nightly-2026-11-22").build();
+        Job first = jobs.submitMerge(request);
+        Job second = jobs.submitMerge(request);
+        assertEquals(first.getId(), second.getId());
+        assertEquals(JobState.SUCCEEDED, watch(first.getId()).getState());
+        assertEquals(first.getId(), jobs.submitMerge(request).getId());
+    }
+
+    @Test
+    @Order(3)
+    void badSubmissionsGetTheirStatusAndCreateNothing() throws Exception {
+        int before = jobs.listJobs(ListJobsRequest.newBuilder().setPageSize(500).build()).getJobsCount();
+        StatusRuntimeException invalid = assertThrows(StatusRuntimeException.class, () -> jobs.submitMerge(
+                request("merge_method: ties\nmodels: [", "team/never")));
+        assertEquals(Status.Code.INVALID_ARGUMENT, invalid.getStatus().getCode());
+        assertTrue(invalid.getStatus().getDescription().startsWith("recipe_yaml:"), invalid.getMessage());
+
+        StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class, () -> jobs.submitMerge(
+                request(recipe("linear").replace("team/llama-ft-3", "team/llama-ft-9@2"), "team/never")));
+        assertEquals(Status.Code.NOT_FOUND, unknown.getStatus().getCode());
+        assertTrue(unknown.getStatus().getDescription().contains("team/llama-ft-9@2"), unknown.getMessage());
+
+        Path odd = SmallModels.write(work.resolve("local/odd"), 9, SmallModels.ODD);
+        upload(odd, "team/llama-odd/");
+        post("models", Map.of("name", "team/llama-odd"));
+        post("models/team/llama-odd/versions", Map.of("storage_uri", "s3://" + BUCKET + "/team/llama-odd/"));
+        StatusRuntimeException incompatible = assertThrows(StatusRuntimeException.class, () -> jobs.submitMerge(
+                request(recipe("ties").replace("team/llama-ft-3", "team/llama-odd"), "team/never")));
+        assertEquals(Status.Code.FAILED_PRECONDITION, incompatible.getStatus().getCode());
+        assertTrue(incompatible.getStatus().getDescription().contains("model.layers.0.mlp.up_proj.weight"),
+                incompatible.getMessage());
+
+        StatusRuntimeException badOutput = assertThrows(StatusRuntimeException.class, () -> jobs.submitMerge(
+                request(recipe("linear"), "Team/../x")));
+        assertEquals(Status.Code.INVALID_ARGUMENT, badOutput.getStatus().getCode());
+
+        assertEquals(before, jobs.listJobs(ListJobsRequest.newBuilder().setPageSize(500).build()).getJobsCount());
+        assertEquals(404, status("models/team/never"));
+    }
+
+    @Test
+    @Order(4)
+    void cancellingARunningJobLeavesNoVersionAndNoFiles() throws Exception {
+        String recipe = bigRecipe();
+        Job job = jobs.submitMerge(request(recipe, "team/llama-cancelled"));
+        waitForProgress(job.getId());
+        Job cancelling = jobs.cancelJob(JobRef.newBuilder().setId(job.getId()).build());
+        assertTrue(cancelling.getState() == JobState.RUNNING || cancelling.getState() == JobState.CANCELLED);
+        assertEquals(JobState.CANCELLED, watch(job.getId()).getState());
+        assertEquals(404, status("models/team/llama-cancelled/versions/1"));
+        assertEquals(List.of(), bucket.list("merged/team/llama-cancelled/"));
+    }
+
+    @Test
+    @Order(5)
+    void aMergeServiceKilledMidJobFinishesItOnceAfterARestart() throws Exception {
+        Job job = jobs.submitMerge(request(bigRecipe(), "team/llama-survivor"));
+        waitForProgress(job.getId());
+        merge.kill();
+        merge.start();
+        Job done = watch(job.getId());
+        assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        assertEquals(2, done.getAttempts());
+        assertEquals("team/llama-survivor@1", done.getResultVersion());
+        JsonNode versions = get("models/team/llama-survivor/versions");
+        assertEquals(1, versions.get("total").asInt());
+    }
+
+    private static SubmitMergeRequest request(String recipe, String output) {
+        return SubmitMergeRequest.newBuilder().setRecipeYaml(recipe)
+                .setOutput(Output.newBuilder().setModel(output)).build();
+    }
+
+    /** A TIES merge of three larger local models: long enough to cancel or kill the service in the middle. */
+    private static String bigRecipe() throws Exception {
+        for (int m = 0; m < 3; m++) {
+            if (!Files.exists(work.resolve("local/big-" + m + "/model.safetensors"))) {
+                SmallModels.write(work.resolve("local/big-" + m), m, SmallModels.BIG);
+            }
+        }
+        return """
+                merge_method: ties
+                base_model: %s
+                models:
+                  - model: %s
+                    parameters: {weight: 0.5, density: 0.5}
+                  - model: %s
+                    parameters: {weight: 0.5, density: 0.5}
+                """.formatted(work.resolve("local/big-0").toUri(), work.resolve("local/big-1").toUri(),
+                work.resolve("local/big-2").toUri());
+    }
+
+    private static void waitForProgress(String id) {
+        Iterator<JobEvent> events = jobs.withDeadlineAfter(120, TimeUnit.SECONDS).watchJob(JobRef.newBuilder().setId(id).build());
+        while (events.hasNext()) {
+            Job job = events.next().getJob();
+            if (job.getState() == JobState.RUNNING && job.getProgress().getTensorsDone() > 0) {
+                return;
+            }
+            assertTrue(job.getState() == JobState.QUEUED || job.getState() == JobState.RUNNING,
+                    "job ended before it could be interrupted: " + job);
+        }
+        throw new AssertionError("watch ended before the job made progress");
+    }
+
+    /** Follows a job through WatchJob to its end; reconnects when the service restarts under it. */
+    private static Job watch(String id) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        Job last = null;
+        while (System.nanoTime() < deadline) {
+            try {
+                Iterator<JobEvent> events = jobs.withDeadlineAfter(180, TimeUnit.SECONDS)
+                        .watchJob(JobRef.newBuilder().setId(id).build());
+                while (events.hasNext()) {
+                    last = events.next().getJob();
+                }
+                return last;
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
+                    throw e;
+                }
+                sleep(200);
+            }
+        }
+        throw new AssertionError("job " + id + " did not end in 180 s: " + last);
+    }
+
+    private static void upload(Path dir, String prefix) throws Exception {
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                bucket.write(prefix + f.getFileName(), Files.readAllBytes(f));
+            }
+        }
+    }
+
+    private static JsonNode get(String path) throws Exception {
+        return call("GET", path, null, 200);
+    }
+
+    private static void post(String path, Object body) throws Exception {
+        call("POST", path, body, 201);
+    }
+
+    private static void put(String path, Object body) throws Exception {
+        call("PUT", path, body, 200);
+    }
+
+    private static int status(String path) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(api(path)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+    }
+
+    private static JsonNode call(String method, String path, Object body, int expected) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(api(path)).header("Content-Type", "application/json")
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
+        HttpResponse<String> response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(expected, response.statusCode(), method + " " + path + ": " + response.body());
+        return JSON.readTree(response.body());
+    }
+
+    private static URI api(String path) {
+        return URI.create("http://127.0.0.1:" + registry.port() + "/api/v1/" + path);
+    }
+
+    private static String sha256(byte[] bytes) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Llama-like F32 checkpoints written from the format's definition: a base (0) and fine-tunes of it. */
+    static final class SmallModels {
+        static final Map<String, long[]> SMALL = shapes(2, 64, 96, 128);
+        static final Map<String, long[]> ODD = shapes(2, 64, 80, 128);
+        static final Map<String, long[]> BIG = shapes(12, 1024, 2048, 4096);
+
+        static Map<String, long[]> shapes(int layers, int hidden, int intermediate, int vocab) {
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            shapes.put("model.embed_tokens.weight", new long[] {vocab, hidden});
+            for (int l = 0; l < layers; l++) {
+                shapes.put("model.layers." + l + ".self_attn.q_proj.weight", new long[] {hidden, hidden});
+                shapes.put("model.layers." + l + ".mlp.up_proj.weight", new long[] {intermediate, hidden});
+                shapes.put("model.layers." + l + ".input_layernorm.weight", new long[] {hidden});
+            }
+            shapes.put("lm_head.weight", new long[] {vocab, hidden});
+            return shapes;
+        }
+
+        static Path write(Path dir, int model, Map<String, long[]> shapes) throws Exception {
+            Files.createDirectories(dir);
+            StringBuilder header = new StringBuilder("{");
+            long offset = 0;
+            for (var t : shapes.entrySet()) {
+                long n = 1;
+                for (long d : t.getValue()) {
+                    n *= d;
+                }
+                header.append(header.length() > 1 ? "," : "").append('"').append(t.getKey())
+                        .append("\":{\"dtype\":\"F32\",\"shape\":").append(Arrays.toString(t.getValue()).replace(" ", ""))
+                        .append(",\"data_offsets\":[").append(offset).append(',').append(offset + 4 * n).append("]}");
+                offset += 4 * n;
+            }
+            header.append('}');
+            while (header.length() % 8 != 0) {
+                header.append(' ');
+            }
+            byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
+            ByteBuffer file = ByteBuffer.allocate((int) (8 + json.length + offset)).order(ByteOrder.LITTLE_ENDIAN);
+            file.putLong(json.length).put(json);
+            Random base = new Random(42);
+            Random tune = new Random(1000 + model);
+            while (file.hasRemaining()) {
+                float w = (float) base.nextGaussian() * 0.02f;
+                file.putFloat(model == 0 ? w : w + (float) tune.nextGaussian() * 0.002f);
+            }
+            Files.write(dir.resolve("model.safetensors"), file.array());
+            Files.writeString(dir.resolve("config.json"), "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\"}");
+            return dir;
+        }
+    }
+}
