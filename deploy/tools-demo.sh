@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The newcomer's first command: build modelmerge, inspect the real checkpoints and adapters in
+# A tour of the tools without the services: build modelmerge, inspect the real checkpoints and adapters in
 # ../shared/fixtures/real (written by PEFT, transformers and tinygrad), benchmark the merge methods on
 # synthetic Llama-shaped checkpoints, run a real TIES merge of those with mergectl and inspect the result, then
 # start the registry on its embedded defaults (PostgreSQL embedded, local storage), index all of it, register the
 # merge with its parents and print its lineage. (The merge service and the one-command start of the whole system
-# come with their issue.)
+# are in deploy/demo.sh.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
