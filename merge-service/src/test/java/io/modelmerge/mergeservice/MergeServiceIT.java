@@ -10,6 +10,13 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.stub.StreamObserver;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.recipe.RecipeParser;
@@ -35,6 +42,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
@@ -43,6 +51,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterAll;
@@ -188,6 +197,36 @@ class MergeServiceIT {
             }
             assertEquals(sha, file.get("sha256").asText(), method + ": merged tensors differ from the local engine's");
         }
+    }
+
+    @Test
+    @Order(2)
+    void grpcHealthAndReflectionAnswer() throws Exception {
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING,
+                HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance()).getStatus());
+        List<String> services = new ArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        StreamObserver<ServerReflectionRequest> reflection = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(
+                new StreamObserver<>() {
+                    @Override
+                    public void onNext(ServerReflectionResponse response) {
+                        response.getListServicesResponse().getServiceList().forEach(svc -> services.add(svc.getName()));
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        done.countDown();
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        done.countDown();
+                    }
+                });
+        reflection.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+        reflection.onCompleted();
+        assertTrue(done.await(10, TimeUnit.SECONDS));
+        assertTrue(services.contains("modelmerge.v1.MergeService"), services.toString());
     }
 
     @Test
