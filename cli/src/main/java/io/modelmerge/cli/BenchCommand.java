@@ -89,10 +89,6 @@ final class BenchCommand implements Callable<Integer> {
                 inputs.add(model);
             }
             long outputBytes = specs.stream().mapToLong(TensorSpec::byteLength).sum();
-            long inputBytes = 0;
-            for (Path model : inputs) {
-                inputBytes += Files.size(model.resolve("model.safetensors"));
-            }
             MergeOptions options = MergeOptions.defaults().withMemory(memory);
             if (threads != null) {
                 options = options.withThreads(threads);
@@ -105,9 +101,15 @@ final class BenchCommand implements Callable<Integer> {
                 double seconds = Double.MAX_VALUE;
                 long peak = 0;
                 Path output = work.resolve("out-" + method);
+                // The floor reads what the merge reads: slerp takes the base and one fine-tune only.
+                List<Path> used = method.equals("slerp") ? inputs.subList(0, 2) : inputs;
+                long usedBytes = 0;
+                for (Path model : used) {
+                    usedBytes += Files.size(model.resolve("model.safetensors"));
+                }
                 for (int run = 0; run < repeat; run++) {
                     syncFilesystems();
-                    Floor floor = floor(inputs, work.resolve("floor.bin"), outputBytes);
+                    Floor floor = floor(used, work.resolve("floor.bin"), outputBytes);
                     best = best == null || floor.total() < best.total() ? floor : best;
                     deleteRecursively(output);
                     syncFilesystems();
@@ -123,7 +125,7 @@ final class BenchCommand implements Callable<Integer> {
                 double floor = best.total();
                 Map<String, Object> line = new LinkedHashMap<>();
                 line.put("method", method);
-                line.put("input_GB", round(inputBytes / 1e9, 3));
+                line.put("input_GB", round(usedBytes / 1e9, 3));
                 line.put("merge_s", round(seconds, 3));
                 line.put("floor_s", round(floor, 3));
                 line.put("floor_read_s", round(best.readSeconds(), 3));
@@ -150,6 +152,11 @@ final class BenchCommand implements Callable<Integer> {
 
     private String recipe(String method, List<Path> inputs) {
         StringBuilder yaml = new StringBuilder("merge_method: " + method + "\n");
+        if (method.equals("slerp")) {
+            // Two models only: halfway along the arc from the base to the first fine-tune.
+            return yaml.append("base_model: ").append(inputs.getFirst()).append("\nmodels:\n  - model: ")
+                    .append(inputs.get(1)).append("\nparameters: {t: 0.5}\n").toString();
+        }
         boolean linear = method.equals("linear");
         if (!linear) {
             yaml.append("base_model: ").append(inputs.getFirst()).append('\n');

@@ -336,7 +336,9 @@ final class MergePlanner {
                             + members.get(m).ref() + " is outside (0, 1]");
                 }
             }
-            weights += p.modelNumber(m, "weight");
+            if (values.containsKey("weight")) {
+                weights += p.modelNumber(m, "weight");
+            }
         }
         // Methods with a sign election divide per entry by what agrees there; the others by the weights' sum.
         boolean divides = p.global().containsKey("normalize") && p.flag("normalize") && !p.global().containsKey("election");
@@ -344,6 +346,7 @@ final class MergePlanner {
             throw new RecipeException("weights sum to zero for tensor '" + p.tensor() + "', and "
                     + method.name() + " divides by their sum (set normalize: false or change the weights)");
         }
+        method.check(p);
     }
 
     private static long fnv1a(String text) {

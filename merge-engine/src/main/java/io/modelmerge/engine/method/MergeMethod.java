@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /** A merge method as recipes name it ({@code merge_method}). One class each; stateless. */
@@ -16,6 +17,13 @@ public interface MergeMethod {
 
     /** Parameters given once for the merge ({@code normalize}, {@code lambda}, variants, ...). */
     List<ParameterDef> globalParameters();
+
+    /**
+     * Refuses parameters this method cannot merge with (beyond their types, which the planner checks), before
+     * any data is read: e.g. how many models it takes, or a value's range.
+     */
+    default void check(TensorParameters parameters) throws RecipeException {
+    }
 
     /** Prepares the merge of one tensor. */
     TensorMerge forTensor(TensorParameters parameters);

@@ -11,7 +11,7 @@ public final class MergeMethods {
 
     static {
         for (MergeMethod method : List.of(new LinearMerge(), new TaskArithmeticMerge(), new TiesMerge(),
-                new DareLinearMerge(), new DareTiesMerge(), new MagnitudePruneMerge())) {
+                new DareLinearMerge(), new DareTiesMerge(), new MagnitudePruneMerge(), new SlerpMerge())) {
             BY_NAME.put(method.name(), method);
         }
     }

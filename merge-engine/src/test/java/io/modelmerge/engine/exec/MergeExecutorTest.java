@@ -114,6 +114,68 @@ class MergeExecutorTest {
                 (tensor, i) -> SyntheticModels.noise(0, tensor, i) + (seed == 0 ? 0 : 0.1 * SyntheticModels.noise(seed, tensor, i)));
     }
 
+    /**
+     * mergekit's README SLERP example as is, but for the model names: t is a gradient per filter over the four
+     * layers, so layer 0's attention is the base exactly, its MLP the other model exactly, and the rest blend.
+     */
+    @Test
+    void runsMergekitsSlerpExampleWithPerFilterGradients() throws Exception {
+        Path a = llamaModel("slerp-a", 0, DType.F32);
+        Path b = llamaModel("slerp-b", 5, DType.F32);
+        String yaml = """
+                slices:
+                  - sources:
+                      - model: %1$s
+                        layer_range: [0, 4]
+                      - model: %2$s
+                        layer_range: [0, 4]
+                merge_method: slerp
+                base_model: %1$s
+                parameters:
+                  t:
+                    - filter: self_attn
+                      value: [0, 0.5, 0.3, 0.7, 1]
+                    - filter: mlp
+                      value: [1, 0.5, 0.7, 0.3, 0]
+                    - value: 0.5
+                dtype: float32
+                """.formatted(a, b);
+        Path out = dir.resolve("slerp");
+        merge(yaml, out);
+        try (SafetensorsFile fa = SafetensorsFile.open(a.resolve("model.safetensors"));
+             SafetensorsFile fb = SafetensorsFile.open(b.resolve("model.safetensors"));
+             SafetensorsFile merged = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+            String attention = "model.layers.0.self_attn.q_proj.weight";
+            String mlp = "model.layers.0.mlp.up_proj.weight";
+            org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fa, attention), floats(merged, attention), 0f);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fb, mlp), floats(merged, mlp), 0f);
+            // The final norm is outside the layers: t = 0.5, checked against the formula computed here.
+            String norm = "model.norm.weight";
+            float[] x = floats(fa, norm);
+            float[] y = floats(fb, norm);
+            double dot = 0;
+            double nx = 0;
+            double ny = 0;
+            for (int i = 0; i < x.length; i++) {
+                dot += (double) x[i] * y[i];
+                nx += (double) x[i] * x[i];
+                ny += (double) y[i] * y[i];
+            }
+            double cos = dot / Math.sqrt(nx * ny);
+            double theta = Math.acos(cos);
+            float[] expected = new float[x.length];
+            for (int i = 0; i < x.length; i++) {
+                expected[i] = Math.abs(cos) > 0.9995 ? 0.5f * x[i] + 0.5f * y[i]
+                        : (float) ((Math.sin(0.5 * theta) * x[i] + Math.sin(0.5 * theta) * y[i]) / Math.sin(theta));
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected, floats(merged, norm), 1e-6f);
+        }
+        String three = "merge_method: slerp\nbase_model: " + a + "\nmodels:\n  - model: " + a + "\n  - model: " + b
+                + "\n  - model: " + llamaModel("slerp-c", 6, DType.F32) + "\nparameters: {t: 0.5}\n";
+        RecipeException e = assertThrows(RecipeException.class, () -> merge(three, dir.resolve("slerp3")));
+        assertTrue(e.getMessage().contains("exactly two models"), e.getMessage());
+    }
+
     /** mergekit's README TIES example as is, but for the model names; parameters resolve per layer. */
     @Test
     void runsMergekitsTiesExampleWithGradientsAndFilters() throws Exception {

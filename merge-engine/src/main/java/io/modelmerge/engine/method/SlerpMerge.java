@@ -1,0 +1,125 @@
+package io.modelmerge.engine.method;
+
+import io.modelmerge.engine.recipe.RecipeException;
+import java.util.List;
+
+/**
+ * {@code slerp}: spherical linear interpolation between the base model (t = 0) and one other model (t = 1), per
+ * tensor, as mergekit's slerp.py: the angle θ between the two tensors is taken from their L2-normalised copies
+ * (norms floored at 1e-8), and the result is sin((1−t)θ)/sin θ · base + sin(tθ)/sin θ · model applied to the
+ * original, unnormalised tensors. Nearly parallel tensors (|cos θ| > 0.9995) are interpolated linearly, as
+ * mergekit does, where the sines lose precision. {@code t} may be a gradient over the layers or filtered.
+ */
+public final class SlerpMerge implements MergeMethod {
+    /** mergekit's threshold on |cos θ| above which it falls back to linear interpolation. */
+    static final double PARALLEL = 0.9995;
+    private static final double NORM_FLOOR = 1e-8;
+
+    @Override
+    public String name() {
+        return "slerp";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of();
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        return List.of(ParameterDef.required("t"));
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        if (p.models() != 1) {
+            throw new RecipeException("slerp interpolates between exactly two models, the base_model and one other;"
+                    + " tensor '" + p.tensor() + "' has " + p.models() + " besides the base");
+        }
+        double t = p.number("t");
+        if (!(t >= 0 && t <= 1)) {
+            throw new RecipeException("t " + t + " for tensor '" + p.tensor() + "' is outside [0, 1]");
+        }
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        return new Slerp(p.number("t"));
+    }
+
+    /** One pass gathers the dot product and both norms; the merge is then a fixed blend of the two tensors. */
+    private static final class Slerp implements TensorMerge {
+        private final double t;
+        private float baseScale;
+        private float modelScale;
+
+        Slerp(double t) {
+            this.t = t;
+        }
+
+        @Override
+        public int passes() {
+            return 1;
+        }
+
+        @Override
+        public Accumulator accumulator(int pass) {
+            return new Products();
+        }
+
+        @Override
+        public void endPass(int pass, List<Accumulator> accumulators) {
+            double dot = 0;
+            double baseSquares = 0;
+            double modelSquares = 0;
+            for (Accumulator a : accumulators) {
+                Products p = (Products) a;
+                dot += p.dot;
+                baseSquares += p.baseSquares;
+                modelSquares += p.modelSquares;
+            }
+            double cos = dot / (Math.max(Math.sqrt(baseSquares), NORM_FLOOR) * Math.max(Math.sqrt(modelSquares), NORM_FLOOR));
+            if (Math.abs(cos) > PARALLEL) {
+                baseScale = (float) (1 - t);
+                modelScale = (float) t;
+                return;
+            }
+            double theta = Math.acos(cos);
+            double sin = Math.sin(theta);
+            baseScale = (float) (Math.sin(theta - theta * t) / sin);
+            modelScale = (float) (Math.sin(theta * t) / sin);
+        }
+
+        @Override
+        public void merge(Block block, float[] out) {
+            float[] base = block.base();
+            float[] model = block.models()[0];
+            for (int i = 0; i < block.length(); i++) {
+                out[i] = baseScale * base[i] + modelScale * model[i];
+            }
+        }
+    }
+
+    /** Σ base·model, Σ base², Σ model² over the blocks one worker saw, in double. */
+    private static final class Products implements TensorMerge.Accumulator {
+        double dot;
+        double baseSquares;
+        double modelSquares;
+
+        @Override
+        public void add(Block block) {
+            float[] base = block.base();
+            float[] model = block.models()[0];
+            for (int i = 0; i < block.length(); i++) {
+                dot += (double) base[i] * model[i];
+                baseSquares += (double) base[i] * base[i];
+                modelSquares += (double) model[i] * model[i];
+            }
+        }
+    }
+}
