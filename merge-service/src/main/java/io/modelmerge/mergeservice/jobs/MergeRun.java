@@ -9,7 +9,6 @@ import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.BlobStores;
 import io.modelmerge.storage.blob.ChecksumMismatchException;
-import io.modelmerge.storage.blob.Crc32c;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.io.InputStream;
@@ -139,7 +138,10 @@ public class MergeRun {
         }
     }
 
-    /** Uploads every file of {@code dir} and checks each against the store's size and CRC32C. */
+    /**
+     * Uploads every file of {@code dir} and checks each against the store's size and CRC32C. The CRC32C compared
+     * is the one the upload computed while streaming the file, so the file is read once.
+     */
     private static List<String> upload(Path dir, BlobStore store) throws IOException {
         List<Path> files;
         try (Stream<Path> list = Files.list(dir)) {
@@ -147,14 +149,16 @@ public class MergeRun {
         }
         for (Path file : files) {
             String name = file.getFileName().toString();
+            BlobInfo written;
             try (InputStream in = Files.newInputStream(file)) {
-                store.write(name, in);
+                written = store.write(name, in);
             }
             BlobInfo stored = store.head(name).orElseThrow(() -> new IOException(store.describe(name) + ": missing after upload"));
-            String local = Crc32c.of(file);
-            if (stored.size() != Files.size(file) || stored.crc32c().map(crc -> !crc.equals(local)).orElse(false)) {
+            long size = Files.size(file);
+            String sent = written.crc32c().orElseThrow();
+            if (written.size() != size || stored.size() != size || stored.crc32c().map(crc -> !crc.equals(sent)).orElse(false)) {
                 throw new ChecksumMismatchException(store.describe(name) + ": stored " + stored.size() + " bytes, CRC32C "
-                        + stored.crc32c().orElse("?") + "; wrote " + Files.size(file) + " bytes, CRC32C " + local);
+                        + stored.crc32c().orElse("?") + "; wrote " + size + " bytes, CRC32C " + sent);
             }
         }
         return files.stream().map(f -> f.getFileName().toString()).toList();
