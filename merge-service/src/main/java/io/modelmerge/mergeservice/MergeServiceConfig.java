@@ -1,6 +1,6 @@
 package io.modelmerge.mergeservice;
 
-import io.modelmerge.storage.blob.S3Settings;
+import io.modelmerge.service.config.S3Config;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.net.URI;
@@ -52,29 +52,10 @@ public interface MergeServiceConfig {
     @WithDefault("21474836480")
     long cacheBytes();
 
-    S3 s3();
-
     /** The S3-compatible server {@code s3://} URIs live on; defaults to the standard AWS variables. */
-    interface S3 {
-        Optional<URI> endpoint();
-
-        @WithDefault("us-east-1")
-        String region();
-
-        Optional<Boolean> pathStyle();
-
-        Optional<String> accessKeyId();
-
-        Optional<String> secretAccessKey();
-    }
+    S3Config s3();
 
     default String resolvedOutputRoot() {
         return outputRoot().orElseGet(() -> dataDir().resolve("blobs").resolve("merged").toUri().toString());
-    }
-
-    default S3Settings s3Settings() {
-        S3 s = s3();
-        return new S3Settings(s.endpoint(), s.region(), s.pathStyle().orElse(s.endpoint().isPresent()),
-                s.accessKeyId(), s.secretAccessKey(), S3Settings.DEFAULT_PART_SIZE, S3Settings.DEFAULT_UPLOAD_PARALLELISM);
     }
 }

@@ -1,8 +1,8 @@
 package io.modelmerge.registry;
 
+import io.modelmerge.service.config.S3Config;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
-import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -29,22 +29,8 @@ public interface RegistryConfig {
     @WithDefault("4")
     int digestThreads();
 
-    S3 s3();
-
     /** The S3-compatible server {@code s3://} URIs live on; defaults to the standard AWS variables. */
-    interface S3 {
-        Optional<URI> endpoint();
-
-        @WithDefault("us-east-1")
-        String region();
-
-        /** Path-style addressing; by default on when an endpoint is set (MinIO, S3Proxy). */
-        Optional<Boolean> pathStyle();
-
-        Optional<String> accessKeyId();
-
-        Optional<String> secretAccessKey();
-    }
+    S3Config s3();
 
     default List<Path> allowedLocalRoots() {
         return localRoots().orElseGet(() -> List.of(dataDir().resolve("blobs")));

@@ -60,7 +60,7 @@ public final class JobRecipes {
                 .withMemory(request.memoryBytes())
                 .withSeed(request.seed())
                 .withOutShardSize(request.shardSizeBytes())
-                .withS3(config.s3Settings())
+                .withS3(config.s3().settings())
                 .withCache(config.dataDir().resolve("cache"), config.cacheBytes());
         return config.threads().map(options::withThreads).orElse(options);
     }

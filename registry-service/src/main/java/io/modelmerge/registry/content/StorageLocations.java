@@ -29,9 +29,7 @@ public class StorageLocations {
     private final Map<String, S3BlobStore> buckets = new ConcurrentHashMap<>();
 
     public StorageLocations(RegistryConfig config) {
-        RegistryConfig.S3 s = config.s3();
-        this.s3 = new S3Settings(s.endpoint(), s.region(), s.pathStyle().orElse(s.endpoint().isPresent()),
-                s.accessKeyId(), s.secretAccessKey(), S3Settings.DEFAULT_PART_SIZE, S3Settings.DEFAULT_UPLOAD_PARALLELISM);
+        this.s3 = config.s3().settings();
         this.localRoots = config.allowedLocalRoots().stream().map(p -> p.toAbsolutePath().normalize()).toList();
     }
 
