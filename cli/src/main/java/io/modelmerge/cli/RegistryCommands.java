@@ -9,46 +9,17 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.ParentCommand;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code mergectl models}, {@code versions}, {@code show}, {@code register}: the registry from the command line. */
 final class RegistryCommands {
     private RegistryCommands() {
     }
 
-    /** What every registry command has: the parent, output, and the registry's address. */
-    abstract static class RegistryCommand implements Callable<Integer> {
-        @ParentCommand
-        Mergectl mergectl;
-        @Spec
-        CommandSpec spec;
-        @Mixin
-        ServiceOptions services;
-
-        RegistryHttp registry() throws IOException {
-            return new RegistryHttp(services.endpoints(mergectl.environment()).registry());
-        }
-
-        @Override
-        public Integer call() throws Exception {
-            PrintWriter out = spec.commandLine().getOut();
-            run(registry(), out);
-            out.flush();
-            return 0;
-        }
-
-        abstract void run(RegistryHttp registry, PrintWriter out) throws IOException;
-    }
-
     @Command(name = "models", description = "List or search models.")
-    static final class Models extends RegistryCommand {
+    static final class Models extends ServiceCommand.RegistryCommand {
         @Option(names = "--query", description = "Substring of the name or description.")
         String query = "";
 
@@ -68,7 +39,7 @@ final class RegistryCommands {
     }
 
     @Command(name = "versions", description = "List the versions of a model, newest first.")
-    static final class Versions extends RegistryCommand {
+    static final class Versions extends ServiceCommand.RegistryCommand {
         @Parameters(index = "0", paramLabel = "NS/NAME")
         String model;
 
@@ -83,7 +54,7 @@ final class RegistryCommands {
     }
 
     @Command(name = "show", description = "Show a version (ns/name@N, ns/name@alias, ns/name) with its files and lineage.")
-    static final class Show extends RegistryCommand {
+    static final class Show extends ServiceCommand.RegistryCommand {
         @Parameters(index = "0", paramLabel = "REF")
         String ref;
 
@@ -124,7 +95,7 @@ final class RegistryCommands {
     }
 
     @Command(name = "register", description = "Register what a storage URI holds as a new version of a model.")
-    static final class Register extends RegistryCommand {
+    static final class Register extends ServiceCommand.RegistryCommand {
         @Parameters(index = "0", paramLabel = "URI", description = "s3://bucket/prefix/ or file:///dir/")
         String uri;
 

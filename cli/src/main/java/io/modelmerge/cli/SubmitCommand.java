@@ -1,6 +1,7 @@
 package io.modelmerge.cli;
 
 import io.modelmerge.proto.v1.Job;
+import io.modelmerge.proto.v1.MergeServiceGrpc;
 import io.modelmerge.proto.v1.Options;
 import io.modelmerge.proto.v1.Output;
 import io.modelmerge.proto.v1.SubmitMergeRequest;
@@ -9,27 +10,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.ParentCommand;
-import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code mergectl submit}: send a recipe to the merge service as a job, optionally waiting for its end. */
 @Command(name = "submit", description = "Submit a mergekit recipe (inputs as registry refs or URIs) as a merge job.")
-final class SubmitCommand implements Callable<Integer> {
-    @ParentCommand
-    Mergectl mergectl;
-
-    @Spec
-    CommandSpec spec;
-
-    @Mixin
-    ServiceOptions services;
-
+final class SubmitCommand extends ServiceCommand.JobCommand {
     @Parameters(index = "0", paramLabel = "RECIPE", description = "The recipe, mergekit YAML.")
     Path recipe;
 
@@ -64,9 +51,7 @@ final class SubmitCommand implements Callable<Integer> {
     boolean wait;
 
     @Override
-    public Integer call() throws Exception {
-        PrintWriter out = spec.commandLine().getOut();
-        Endpoints endpoints = services.endpoints(mergectl.environment());
+    int run(MergeServiceGrpc.MergeServiceBlockingStub stub, PrintWriter out) throws Exception {
         SubmitMergeRequest request = SubmitMergeRequest.newBuilder()
                 .setRecipeYaml(Files.readString(recipe))
                 .setOutput(Output.newBuilder().setModel(output).setAlias(alias).putAllTags(tags).setDescription(description))
@@ -74,15 +59,10 @@ final class SubmitCommand implements Callable<Integer> {
                         .setPriority(priority))
                 .setIdempotencyKey(idempotencyKey)
                 .build();
-        try (JobChannel channel = new JobChannel(endpoints.mergeService())) {
-            Job job = channel.stub().submitMerge(request);
-            out.println("job " + job.getId() + " " + job.getState());
-            job.getPinnedInputsMap().forEach((ref, pinned) -> out.println("  input " + ref + " -> " + pinned));
-            out.flush();
-            if (!wait) {
-                return 0;
-            }
-            return JobPrinter.follow(channel.stub(), job.getId(), out, System.console() != null);
-        }
+        Job job = stub.submitMerge(request);
+        out.println("job " + job.getId() + " " + job.getState());
+        job.getPinnedInputsMap().forEach((ref, pinned) -> out.println("  input " + ref + " -> " + pinned));
+        out.flush();
+        return wait ? JobPrinter.follow(stub, job.getId(), out, System.console() != null) : 0;
     }
 }
