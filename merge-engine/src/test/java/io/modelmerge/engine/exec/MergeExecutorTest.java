@@ -149,25 +149,9 @@ class MergeExecutorTest {
             String mlp = "model.layers.0.mlp.up_proj.weight";
             org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fa, attention), floats(merged, attention), 0f);
             org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fb, mlp), floats(merged, mlp), 0f);
-            // The final norm is outside the layers: t = 0.5, checked against the formula computed here.
+            // The final norm is outside the layers: t = 0.5, checked against the formula written out in ReferenceMerges.
             String norm = "model.norm.weight";
-            float[] x = floats(fa, norm);
-            float[] y = floats(fb, norm);
-            double dot = 0;
-            double nx = 0;
-            double ny = 0;
-            for (int i = 0; i < x.length; i++) {
-                dot += (double) x[i] * y[i];
-                nx += (double) x[i] * x[i];
-                ny += (double) y[i] * y[i];
-            }
-            double cos = dot / Math.sqrt(nx * ny);
-            double theta = Math.acos(cos);
-            float[] expected = new float[x.length];
-            for (int i = 0; i < x.length; i++) {
-                expected[i] = Math.abs(cos) > 0.9995 ? 0.5f * x[i] + 0.5f * y[i]
-                        : (float) ((Math.sin(0.5 * theta) * x[i] + Math.sin(0.5 * theta) * y[i]) / Math.sin(theta));
-            }
+            float[] expected = ReferenceMerges.slerp(floats(fa, norm), floats(fb, norm), 0.5);
             org.junit.jupiter.api.Assertions.assertArrayEquals(expected, floats(merged, norm), 1e-6f);
         }
         String three = "merge_method: slerp\nbase_model: " + a + "\nmodels:\n  - model: " + a + "\n  - model: " + b

@@ -8,7 +8,7 @@ import java.util.List;
  * instead of radix select and doubles instead of vectors: the independent computation the executor's output
  * is checked against.
  */
-final class ReferenceMerges {
+public final class ReferenceMerges {
     private ReferenceMerges() {
     }
 
@@ -63,6 +63,29 @@ final class ReferenceMerges {
                 }
             }
             out[i] = base[i] + sum / (divisor == 0 ? 1 : divisor);
+        }
+        return out;
+    }
+
+    /**
+     * mergekit's slerp from the base {@code a} (t = 0) to {@code b} (t = 1), written out in double: the angle of
+     * the two whole tensors, and a linear blend where |cos θ| > 0.9995.
+     */
+    public static float[] slerp(float[] a, float[] b, double t) {
+        double dot = 0;
+        double na = 0;
+        double nb = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += (double) a[i] * b[i];
+            na += (double) a[i] * a[i];
+            nb += (double) b[i] * b[i];
+        }
+        double cos = dot / Math.sqrt(na * nb);
+        double theta = Math.acos(cos);
+        float[] out = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            out[i] = Math.abs(cos) > 0.9995 ? (float) ((1 - t) * a[i] + t * b[i])
+                    : (float) ((Math.sin((1 - t) * theta) * a[i] + Math.sin(t * theta) * b[i]) / Math.sin(theta));
         }
         return out;
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.modelmerge.engine.exec.ReferenceMerges;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Map;
@@ -63,20 +64,7 @@ class SlerpMergeTest {
             model[i] = 0.6f * base[i] + 0.8f * (float) random.nextGaussian();
         }
         double t = 0.3;
-        double dot = 0;
-        double nb = 0;
-        double nm = 0;
-        for (int i = 0; i < base.length; i++) {
-            dot += (double) base[i] * model[i];
-            nb += (double) base[i] * base[i];
-            nm += (double) model[i] * model[i];
-        }
-        double theta = Math.acos(dot / Math.sqrt(nb * nm));
-        float[] expected = new float[base.length];
-        for (int i = 0; i < base.length; i++) {
-            expected[i] = (float) (Math.sin((1 - t) * theta) / Math.sin(theta) * base[i]
-                    + Math.sin(t * theta) / Math.sin(theta) * model[i]);
-        }
+        float[] expected = ReferenceMerges.slerp(base, model, t);
         assertArrayEquals(expected, merge(new SlerpMerge(), base, new float[][] {model}, ONE_MODEL, Map.of("t", t), 7, 64, 3),
                 1e-5f);
     }
