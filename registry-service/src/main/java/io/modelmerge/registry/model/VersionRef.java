@@ -9,6 +9,11 @@ import java.util.Optional;
  */
 public record VersionRef(ModelName model, Optional<Integer> version, Optional<String> alias) {
 
+    /** Version {@code version} of {@code model}. */
+    public static VersionRef of(ModelName model, int version) {
+        return new VersionRef(model, Optional.of(version), Optional.empty());
+    }
+
     public static VersionRef parse(String field, String text) {
         if (text == null || text.isBlank()) {
             throw RegistryException.badRequest(field, "a ref ns/name, ns/name@N or ns/name@alias is required");

@@ -23,7 +23,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 
 /** Models, versions, lineage and aliases: the registry's reads and its small writes (registration is apart). */
 @ApplicationScoped
@@ -127,7 +126,7 @@ public class Registry {
     }
 
     public VersionView version(ModelName name, int version) {
-        VersionRef ref = new VersionRef(name, Optional.of(version), Optional.empty());
+        VersionRef ref = VersionRef.of(name, version);
         return db.read(c -> VersionTable.view(c, VersionLookup.require(c, ref)));
     }
 
@@ -151,13 +150,13 @@ public class Registry {
         if (depth < 1 || depth > MAX_LINEAGE_DEPTH) {
             throw RegistryException.badRequest("depth", "must be 1 to " + MAX_LINEAGE_DEPTH + ", got " + depth);
         }
-        VersionRef ref = new VersionRef(name, Optional.of(version), Optional.empty());
+        VersionRef ref = VersionRef.of(name, version);
         return db.read(c -> VersionTable.lineage(c, VersionLookup.require(c, ref), ref.toString(), depth));
     }
 
     /** The versions made from this one, as edges child → this version. */
     public List<LineageView.Edge> children(ModelName name, int version) {
-        VersionRef ref = new VersionRef(name, Optional.of(version), Optional.empty());
+        VersionRef ref = VersionRef.of(name, version);
         return db.read(c -> VersionTable.children(c, VersionLookup.require(c, ref)));
     }
 
