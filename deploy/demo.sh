@@ -7,9 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
-  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
+. "$root/deploy/lib.sh"
 export MODELMERGE_DATA_DIR="${MODELMERGE_DATA_DIR:-$(mktemp -d)/modelmerge}"
 start=$(date +%s)
 cleanup() {

@@ -8,9 +8,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
-  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
+. "$root/deploy/lib.sh"
 fixtures="$root/../shared/fixtures/real"
 
 echo "== building (tests skipped; run them with ./mvnw -B verify)"
@@ -77,16 +75,12 @@ echo "(exit code $code)"
 
 echo
 echo "== registry: start it on embedded PostgreSQL and local storage under $work/registry"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 api="http://127.0.0.1:$port/api/v1"
 MODELMERGE_DATA_DIR="$work/registry" QUARKUS_HTTP_PORT="$port" \
   "$JAVA_HOME/bin/java" -jar registry-service/target/quarkus-app/quarkus-run.jar > "$work/registry.log" 2>&1 &
 registry_pid=$!
-for _ in $(seq 120); do
-  curl -sf "http://127.0.0.1:$port/q/health/ready" > /dev/null && break
-  kill -0 $registry_pid 2> /dev/null || { cat "$work/registry.log"; exit 1; }
-  sleep 0.5
-done
+wait_ready registry "$port" "$registry_pid" "$work/registry.log" 60
 json() { python3 -m json.tool; }
 
 echo "== registry: index the real fixtures and the synthetic models (headers read, files checksummed)"

@@ -10,9 +10,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
-  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
+. "$root/deploy/lib.sh"
 duration="${DURATION:-20s}"
 connections="${CONNECTIONS:-32}"
 fixture="$root/../shared/fixtures/real/mnist-tinygrad-full/model.safetensors"
@@ -28,7 +26,7 @@ if [ ! -f "$jar" ]; then
 fi
 
 data="$(mktemp -d)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 base="http://127.0.0.1:$port/api/v1"
 MODELMERGE_DATA_DIR="$data" QUARKUS_HTTP_PORT="$port" "$JAVA_HOME/bin/java" -jar "$jar" > "$data/registry.log" 2>&1 &
 registry=$!
@@ -40,11 +38,7 @@ cleanup() {
   exit $status
 }
 trap cleanup EXIT
-for _ in $(seq 120); do
-  curl -sf "http://127.0.0.1:$port/q/health/ready" > /dev/null && break
-  kill -0 $registry 2> /dev/null || { cat "$data/registry.log"; exit 1; }
-  sleep 0.5
-done
+wait_ready registry "$port" "$registry" "$data/registry.log" 60
 echo "== registry up on port $port (data in $data)"
 
 curl -sf -H 'content-type: application/json' -d '{"name": "bench/mnist"}' "$base/models" > /dev/null

@@ -7,9 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
-  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
+. "$root/deploy/lib.sh"
 data="${MODELMERGE_DATA_DIR:-$HOME/.modelmerge}"
 mkdir -p "$data/blobs" "$data/logs"
 data="$(cd "$data" && pwd)"
@@ -20,21 +18,6 @@ if [ ! -f "$registry_jar" ] || [ ! -f "$merge_jar" ] || [ ! -f "$root/cli/target
   echo "== building (tests skipped)"
   ./mvnw -q -B install -DskipTests
 fi
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_ready() { # name port pid log
-  for _ in $(seq 240); do
-    curl -sf "http://127.0.0.1:$2/q/health/ready" > /dev/null && return 0
-    if ! kill -0 "$3" 2> /dev/null; then
-      echo "$1 did not start; its log ($4):" >&2
-      tail -n 40 "$4" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  echo "$1 did not become ready in 120 s; see $4" >&2
-  return 1
-}
 
 "$root/deploy/local/down.sh" > /dev/null 2>&1 || true
 registry_port="$(free_port)"
