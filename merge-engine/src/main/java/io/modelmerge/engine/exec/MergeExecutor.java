@@ -128,7 +128,7 @@ public final class MergeExecutor {
     }
 
     private void checkBudget(List<PlannedTensor> plan, List<InputModel> inputs) throws RecipeException {
-        long work = (long) options.threads() * workspaceBytes(blockElements(plan), maxInputs(plan));
+        long work = (long) options.threads() * workspaceBytes(bufferElements(plan), maxInputs(plan));
         for (PlannedTensor t : plan) {
             long held = work;
             for (PlannedTensor.Input in : allInputs(t)) {
@@ -162,6 +162,17 @@ public final class MergeExecutor {
         return (int) Math.max(MIN_BLOCK, Math.min(MAX_BLOCK, fit));
     }
 
+    /** The work buffers' length: a block, or a row where a row is longer (row-aligned methods need whole rows). */
+    private int bufferElements(List<PlannedTensor> plan) {
+        long longestRow = plan.stream().filter(t -> !t.copy()).mapToLong(t -> t.parameters().columns()).max().orElse(1);
+        return (int) Math.max(blockElements(plan), longestRow);
+    }
+
+    /** The largest run of whole rows of {@code columns} elements that fits a block (at least one row). */
+    private static int rowBlock(int block, long columns) {
+        return (int) (Math.max(1, block / columns) * columns);
+    }
+
     /** One worker's buffers, reused across blocks and tensors. */
     private static final class Workspace {
         final float[][] inputs;
@@ -178,6 +189,7 @@ public final class MergeExecutor {
     private List<String> execute(MergeMethod method, List<PlannedTensor> planned, List<InputModel> inputs, Path staging)
             throws IOException, RecipeException {
         int block = blockElements(planned);
+        int buffer = bufferElements(planned);
         int width = maxInputs(planned);
         long totalBytes = planned.stream().mapToLong(t -> t.output().byteLength()).sum();
         AtomicLong bytesDone = new AtomicLong();
@@ -192,7 +204,7 @@ public final class MergeExecutor {
                         Duration.ofNanos(now - start)));
             }
         };
-        ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(width, block));
+        ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(width, buffer));
         ForkJoinPool pool = new ForkJoinPool(options.threads());
         // Write-back runs beside the merge: every FLUSH_EVERY bytes, one background flush, so the disk works
         // while the CPUs merge and commit's final sync has little left to do.
@@ -404,8 +416,9 @@ public final class MergeExecutor {
     }
 
     private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
-                             ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces, AtomicLong bytesDone,
+                             ForkJoinPool pool, int anyBlock, ThreadLocal<Workspace> workspaces, AtomicLong bytesDone,
                              Runnable report) throws IOException {
+        int block = merge.rowAligned() ? rowBlock(anyBlock, tensor.parameters().columns()) : anyBlock;
         Sources sources = Sources.of(tensor, inputs);
         long elements = tensor.elements();
         int blocks = (int) ((elements + block - 1) / block);

@@ -210,7 +210,7 @@ final class MergePlanner {
 
     /** Whether {@code ref} is the base, which contributes no task vector (mergekit skips it too). */
     private boolean skippedAsBase(String ref, Optional<String> base) {
-        return method.requiresBase() && base.isPresent() && ref.equals(base.get());
+        return method.usesBase() && base.isPresent() && ref.equals(base.get());
     }
 
     /** The sources of {@code slice} that are merged, the base left out. */
@@ -257,7 +257,7 @@ final class MergePlanner {
                                Optional<String> baseRef, List<Member> members, List<String> names,
                                Map<String, ParamValue> sliceParameters, double position) throws RecipeException {
         Optional<PlannedTensor.Input> base = Optional.empty();
-        if (baseRef.isPresent() && method.requiresBase()) {
+        if (baseRef.isPresent() && method.usesBase()) {
             base = Optional.of(lookup(baseRef.get(), baseTensor.orElseThrow(), like, likeRef, outName));
         }
         List<PlannedTensor.Input> sources = new ArrayList<>();
@@ -273,7 +273,9 @@ final class MergePlanner {
             perModel.add(resolve(method.modelParameters(), outName, position, m.parameters(), sliceParameters));
         }
         Map<String, Object> global = resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
-        TensorParameters parameters = new TensorParameters(outName, like.elementCount(), perModel, global,
+        long[] shape = like.shape();
+        long columns = shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]);
+        TensorParameters parameters = new TensorParameters(outName, like.elementCount(), columns, perModel, global,
                 seed ^ fnv1a(outName));
         if (!copy) {
             validate(parameters, members);

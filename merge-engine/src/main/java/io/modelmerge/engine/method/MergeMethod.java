@@ -12,6 +12,14 @@ public interface MergeMethod {
     /** Whether the recipe must name a {@code base_model} (task-vector methods subtract it). */
     boolean requiresBase();
 
+    /**
+     * Whether a named {@code base_model} is subtracted (rather than merged like any other model): true for the
+     * methods that require one, and for those that take one optionally (nuslerp, multislerp).
+     */
+    default boolean usesBase() {
+        return requiresBase();
+    }
+
     /** Parameters given per model ({@code weight}, {@code density}, ...), resolvable per tensor. */
     List<ParameterDef> modelParameters();
 

@@ -11,7 +11,10 @@ public final class MergeMethods {
 
     static {
         for (MergeMethod method : List.of(new LinearMerge(), new TaskArithmeticMerge(), new TiesMerge(),
-                new DareLinearMerge(), new DareTiesMerge(), new MagnitudePruneMerge(), new SlerpMerge())) {
+                new DareLinearMerge(), new DareTiesMerge(), new MagnitudePruneMerge(), new SlerpMerge(),
+                new BreadcrumbsMerge(false), new BreadcrumbsMerge(true), new DellaMerge(false), new DellaMerge(true),
+                new ModelStockMerge(), new MultiSlerpMerge(), new KarcherMerge(), new NuSlerpMerge(), new SceMerge(),
+                new PcbMerge(), new PassthroughMerge())) {
             BY_NAME.put(method.name(), method);
         }
     }

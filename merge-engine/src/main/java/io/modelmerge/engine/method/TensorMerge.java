@@ -14,7 +14,15 @@ public interface TensorMerge {
         void add(Block block);
     }
 
-    /** Passes over the data before {@link #merge}: 0, 1 or 2. */
+    /**
+     * Whether every block must hold whole rows ({@link TensorParameters#columns} elements each), for methods that
+     * rank or normalise within a row: the executor then cuts blocks at row boundaries.
+     */
+    default boolean rowAligned() {
+        return false;
+    }
+
+    /** Passes over the data before {@link #merge}. */
     default int passes() {
         return 0;
     }

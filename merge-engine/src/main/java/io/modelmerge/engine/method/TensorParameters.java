@@ -9,13 +9,15 @@ import java.util.Map;
  *
  * @param tensor   the tensor's name
  * @param elements its element count
+ * @param columns  its row length (the last dimension; the element count for a 1-D tensor), for methods that
+ *                 work row by row
  * @param perModel one map per merged model (not the base), in recipe order
  * @param global   the merge-wide parameters
  * @param seed     this tensor's random seed, derived from the job's seed and the tensor's name
  * @param modelThresholds per model, the |δ| threshold chosen over the whole model ({@code topk_scope: model});
  *                 empty when each tensor chooses its own
  */
-public record TensorParameters(String tensor, long elements, List<Map<String, Object>> perModel,
+public record TensorParameters(String tensor, long elements, long columns, List<Map<String, Object>> perModel,
                                Map<String, Object> global, long seed, List<Float> modelThresholds) {
 
     public TensorParameters {
@@ -24,14 +26,35 @@ public record TensorParameters(String tensor, long elements, List<Map<String, Ob
         modelThresholds = List.copyOf(modelThresholds);
     }
 
+    public TensorParameters(String tensor, long elements, long columns, List<Map<String, Object>> perModel,
+                            Map<String, Object> global, long seed) {
+        this(tensor, elements, columns, perModel, global, seed, List.of());
+    }
+
+    /** The parameters of a 1-D tensor (one row). */
     public TensorParameters(String tensor, long elements, List<Map<String, Object>> perModel, Map<String, Object> global,
                             long seed) {
-        this(tensor, elements, perModel, global, seed, List.of());
+        this(tensor, elements, elements, perModel, global, seed, List.of());
     }
 
     /** These parameters with thresholds chosen over the whole model. */
     public TensorParameters withModelThresholds(List<Float> thresholds) {
-        return new TensorParameters(tensor, elements, perModel, global, seed, thresholds);
+        return new TensorParameters(tensor, elements, columns, perModel, global, seed, thresholds);
+    }
+
+    /** These parameters with {@code name} set to {@code values[m]} for each model m (values computed by the run). */
+    public TensorParameters withModelNumbers(String name, double[] values) {
+        List<Map<String, Object>> models = new java.util.ArrayList<>();
+        for (int m = 0; m < perModel.size(); m++) {
+            Map<String, Object> own = new java.util.HashMap<>(perModel.get(m));
+            own.put(name, values[m]);
+            models.add(own);
+        }
+        return new TensorParameters(tensor, elements, columns, models, global, seed, modelThresholds);
+    }
+
+    public long rows() {
+        return elements / columns;
     }
 
     /** Whether magnitude top-k is to be chosen over the whole model rather than per tensor. */
@@ -57,5 +80,13 @@ public record TensorParameters(String tensor, long elements, List<Map<String, Ob
 
     public String choice(String name) {
         return (String) global.get(name);
+    }
+
+    public double[] modelNumbers(String name) {
+        double[] values = new double[models()];
+        for (int m = 0; m < values.length; m++) {
+            values[m] = modelNumber(m, name);
+        }
+        return values;
     }
 }

@@ -15,6 +15,12 @@ final class MethodHarness {
 
     static float[] merge(MergeMethod method, float[] base, float[][] models, List<Map<String, Object>> perModel,
                          Map<String, Object> global, long seed, int blockSize, int workers) {
+        return merge(method, base, models, perModel, global, seed, blockSize, workers, models[0].length);
+    }
+
+    /** As the executor: {@code columns} is the row length; row-aligned methods get blocks of whole rows. */
+    static float[] merge(MergeMethod method, float[] base, float[][] models, List<Map<String, Object>> perModel,
+                         Map<String, Object> global, long seed, int anyBlockSize, int workers, int columns) {
         Map<String, Object> globals = new HashMap<>();
         for (ParameterDef def : method.globalParameters()) {
             def.defaultValue().ifPresent(v -> globals.put(def.name(), v));
@@ -30,7 +36,8 @@ final class MethodHarness {
             models2.add(values);
         }
         int n = models[0].length;
-        TensorMerge merge = method.forTensor(new TensorParameters("t", n, models2, globals, seed));
+        TensorMerge merge = method.forTensor(new TensorParameters("t", n, columns, models2, globals, seed));
+        int blockSize = merge.rowAligned() ? Math.max(1, anyBlockSize / columns) * columns : anyBlockSize;
         int blocks = (n + blockSize - 1) / blockSize;
         for (int pass = 0; pass < merge.passes(); pass++) {
             List<TensorMerge.Accumulator> accumulators = new ArrayList<>();

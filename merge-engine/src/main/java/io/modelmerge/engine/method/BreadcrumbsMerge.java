@@ -1,0 +1,257 @@
+package io.modelmerge.engine.method;
+
+import io.modelmerge.engine.kernel.TopK;
+import io.modelmerge.engine.recipe.RecipeException;
+import java.util.List;
+
+/**
+ * {@code breadcrumbs} and {@code breadcrumbs_ties} (Davari and Belilovsky, Model Breadcrumbs): each task vector
+ * loses its largest {@code gamma} fraction of entries by magnitude (outliers) and then its smallest, so that a
+ * {@code density} fraction remains (mergekit's magnitude_outliers: when the two overlap, fewer outliers go);
+ * then the task vectors are summed ({@code breadcrumbs}) or sign-elected ({@code breadcrumbs_ties}), weighted,
+ * scaled by λ and added to the base. {@code density: 1} keeps the task vector whole.
+ *
+ * <p>{@code breadcrumbs_scope: tensor} (mergekit) ranks over the whole tensor, with two exact magnitude
+ * thresholds found by radix select (entries equal to the outlier threshold go with the outliers);
+ * {@code row} (the paper's code) ranks within each row, by exact counts. When ⌊γ·n⌋ = 0 no outlier is dropped
+ * and the top {@code density} is kept: mergekit's slice {@code [n_bot:-0]} drops the whole tensor there.
+ */
+public final class BreadcrumbsMerge implements MergeMethod {
+    private final boolean ties;
+
+    public BreadcrumbsMerge(boolean ties) {
+        this.ties = ties;
+    }
+
+    @Override
+    public String name() {
+        return ties ? "breadcrumbs_ties" : "breadcrumbs";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0),
+                ParameterDef.number("gamma", 0.01));
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        List<ParameterDef> common = List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
+                ParameterDef.choice("breadcrumbs_scope", "tensor", "tensor", "row"), ParameterDef.flag("int8_mask", false));
+        if (!ties) {
+            return common;
+        }
+        List<ParameterDef> all = new java.util.ArrayList<>(common);
+        all.add(ParameterDef.choice("election", "mergekit", "mergekit", "paper"));
+        return all;
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        for (int m = 0; m < p.models(); m++) {
+            double gamma = p.modelNumber(m, "gamma");
+            if (!(gamma >= 0 && gamma < 1)) {
+                throw new RecipeException("gamma " + gamma + " for tensor '" + p.tensor() + "' of model #" + (m + 1)
+                        + " is outside [0, 1)");
+            }
+        }
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        float[] weights = new float[p.models()];
+        for (int m = 0; m < weights.length; m++) {
+            weights[m] = (float) p.modelNumber(m, "weight");
+        }
+        TaskVectorSum sum = new TaskVectorSum(weights, ties ? p.choice("election") : "none", p.flag("normalize"),
+                (float) p.number("lambda"));
+        return p.choice("breadcrumbs_scope").equals("row") ? new PerRow(p, sum) : new PerTensor(p, sum);
+    }
+
+    /** How many entries of n go as outliers ({@code top}) and how many stay ({@code kept}). */
+    record Cut(long top, long kept) {
+        static Cut of(long n, double density, double gamma) {
+            if (density >= 1) {
+                return new Cut(0, n);
+            }
+            long kept = (long) Math.floor(density * n);
+            long top = (long) Math.floor(gamma * n);
+            long bottom = n - kept - top;
+            return new Cut(bottom < 0 ? top + bottom : top, kept);
+        }
+
+        boolean whole(long n) {
+            return top == 0 && kept == n;
+        }
+    }
+
+    /** Ranks over the whole tensor: per model, the outlier and the keep threshold, each by a radix select. */
+    private static final class PerTensor implements TensorMerge {
+        private final TaskVectorSum sum;
+        private final Cut[] cuts;
+        private final TopK[][] selections;
+        private final float[] upper;
+        private final float[] lower;
+
+        PerTensor(TensorParameters p, TaskVectorSum sum) {
+            this.sum = sum;
+            int n = p.models();
+            cuts = new Cut[n];
+            selections = new TopK[n][];
+            upper = new float[n];
+            lower = new float[n];
+            for (int m = 0; m < n; m++) {
+                cuts[m] = Cut.of(p.elements(), p.modelNumber(m, "density"), p.modelNumber(m, "gamma"));
+                upper[m] = Float.POSITIVE_INFINITY;
+                lower[m] = cuts[m].kept() == 0 ? Float.POSITIVE_INFINITY : 0f;
+                if (!cuts[m].whole(p.elements()) && cuts[m].kept() > 0) {
+                    selections[m] = new TopK[]{cuts[m].top() > 0 ? new TopK(cuts[m].top()) : null,
+                            new TopK(cuts[m].top() + cuts[m].kept())};
+                }
+            }
+        }
+
+        @Override
+        public int passes() {
+            for (TopK[] s : selections) {
+                if (s != null) {
+                    return 2;
+                }
+            }
+            return 0;
+        }
+
+        @Override
+        public Accumulator accumulator(int pass) {
+            TopK[][] mine = new TopK[cuts.length][];
+            for (int m = 0; m < cuts.length; m++) {
+                if (selections[m] != null) {
+                    mine[m] = new TopK[]{selections[m][0] == null ? null : new TopK(1), new TopK(1)};
+                }
+            }
+            return new Counts(pass, mine);
+        }
+
+        private final class Counts implements Accumulator {
+            final int pass;
+            final TopK[][] counts;
+
+            Counts(int pass, TopK[][] counts) {
+                this.pass = pass;
+                this.counts = counts;
+            }
+
+            @Override
+            public void add(Block block) {
+                float[] delta = new float[block.length()];
+                for (int m = 0; m < counts.length; m++) {
+                    if (counts[m] == null) {
+                        continue;
+                    }
+                    for (int i = 0; i < block.length(); i++) {
+                        delta[i] = block.models()[m][i] - block.base()[i];
+                    }
+                    for (int s = 0; s < 2; s++) {
+                        if (counts[m][s] == null) {
+                            continue;
+                        }
+                        if (pass == 0) {
+                            counts[m][s].countHigh(delta, block.length());
+                        } else {
+                            counts[m][s].countLow(delta, block.length(), selections[m][s].bucket());
+                        }
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void endPass(int pass, List<Accumulator> accumulators) {
+            for (int m = 0; m < cuts.length; m++) {
+                for (int s = 0; selections[m] != null && s < 2; s++) {
+                    TopK selection = selections[m][s];
+                    if (selection == null) {
+                        continue;
+                    }
+                    for (Accumulator a : accumulators) {
+                        TopK part = ((Counts) a).counts[m][s];
+                        if (pass == 0) {
+                            selection.addHigh(part);
+                        } else {
+                            selection.addLow(part);
+                        }
+                    }
+                    if (pass == 0) {
+                        selection.chooseBucket();
+                    } else if (s == 0) {
+                        upper[m] = selection.threshold();
+                    } else {
+                        lower[m] = selection.threshold();
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void merge(Block block, float[] out) {
+            for (int m = 0; m < cuts.length; m++) {
+                float[] x = block.models()[m];
+                for (int i = 0; i < block.length(); i++) {
+                    float d = x[i] - block.base()[i];
+                    float magnitude = Math.abs(d);
+                    x[i] = magnitude >= lower[m] && magnitude < upper[m] ? d : 0f;
+                }
+            }
+            sum.into(block.models(), block.base(), out, block.length());
+        }
+    }
+
+    /** Ranks within each row, by exact counts (ties in index order). */
+    private static final class PerRow implements TensorMerge {
+        private final TaskVectorSum sum;
+        private final int columns;
+        private final Cut[] cuts;
+
+        PerRow(TensorParameters p, TaskVectorSum sum) {
+            this.sum = sum;
+            this.columns = (int) p.columns();
+            cuts = new Cut[p.models()];
+            for (int m = 0; m < cuts.length; m++) {
+                cuts[m] = Cut.of(columns, p.modelNumber(m, "density"), p.modelNumber(m, "gamma"));
+            }
+        }
+
+        @Override
+        public boolean rowAligned() {
+            return true;
+        }
+
+        @Override
+        public void merge(Block block, float[] out) {
+            for (int m = 0; m < cuts.length; m++) {
+                float[] x = block.models()[m];
+                for (int i = 0; i < block.length(); i++) {
+                    x[i] -= block.base()[i];
+                }
+                if (cuts[m].whole(columns)) {
+                    continue;
+                }
+                long bottom = columns - cuts[m].top() - cuts[m].kept();
+                for (int row = 0; row < block.length(); row += columns) {
+                    int[] order = RowRanks.ascendingByMagnitude(x, row, columns);
+                    for (int r = 0; r < columns; r++) {
+                        if (r < bottom || r >= columns - cuts[m].top()) {
+                            x[row + order[r]] = 0f;
+                        }
+                    }
+                }
+            }
+            sum.into(block.models(), block.base(), out, block.length());
+        }
+    }
+}

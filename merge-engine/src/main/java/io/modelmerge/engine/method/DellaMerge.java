@@ -1,0 +1,189 @@
+package io.modelmerge.engine.method;
+
+import io.modelmerge.engine.recipe.RecipeException;
+import java.util.List;
+
+/**
+ * {@code della} and {@code della_linear} (Deep et al., DELLA-Merging: MagPrune): within each row, every entry
+ * of a task vector is kept with a probability that grows with its magnitude rank, linearly from density − ε
+ * (smallest) to density + ε (largest), as mergekit's della_magprune ranks along the last dimension; the kept
+ * entries are rescaled; then the task vectors are sign-elected and divided by the agreeing weights
+ * ({@code della}) or summed ({@code della_linear}), scaled by λ and added to the base.
+ *
+ * <p>{@code rescale: l1} (mergekit, the default; {@code true} means the same) scales each task vector so it keeps
+ * its L1 norm over the tensor, which takes one pass; {@code inverse_probability} (the paper) divides each kept
+ * entry by its own keep probability; {@code none} ({@code false}) leaves them. An ε that puts a probability
+ * outside (0, 1) is refused. The Bernoulli draws hash (seed, model, element index), as DARE's do.
+ */
+public final class DellaMerge implements MergeMethod {
+    private final boolean linear;
+
+    public DellaMerge(boolean linear) {
+        this.linear = linear;
+    }
+
+    @Override
+    public String name() {
+        return linear ? "della_linear" : "della";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0),
+                ParameterDef.number("epsilon", 0.15));
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        ParameterDef rescale = new ParameterDef("rescale", java.util.Optional.of("l1"), Object.class,
+                List.of("l1", "inverse_probability", "none", "true", "false"));
+        List<ParameterDef> common = List.of(ParameterDef.flag("normalize", !linear), ParameterDef.number("lambda", 1.0),
+                rescale, ParameterDef.flag("int8_mask", false));
+        if (linear) {
+            return common;
+        }
+        List<ParameterDef> all = new java.util.ArrayList<>(common);
+        all.add(ParameterDef.choice("election", "mergekit", "mergekit", "paper"));
+        return all;
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        for (int m = 0; m < p.models(); m++) {
+            double density = p.modelNumber(m, "density");
+            double epsilon = p.modelNumber(m, "epsilon");
+            if (epsilon < 0) {
+                throw new RecipeException("epsilon " + epsilon + " for tensor '" + p.tensor() + "' of model #" + (m + 1)
+                        + " is negative");
+            }
+            if (density < 1 && !(density - epsilon > 0 && density + epsilon < 1)) {
+                throw new RecipeException("epsilon " + epsilon + " for tensor '" + p.tensor() + "' of model #" + (m + 1)
+                        + " puts keep probabilities outside (0, 1): density " + density + " ± epsilon must lie inside"
+                        + " (0, 1)");
+            }
+        }
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        float[] weights = new float[p.models()];
+        for (int m = 0; m < weights.length; m++) {
+            weights[m] = (float) p.modelNumber(m, "weight");
+        }
+        String rescale = switch (String.valueOf(p.global().get("rescale"))) {
+            case "true" -> "l1";
+            case "false" -> "none";
+            case String other -> other;
+        };
+        return new Della(p, new TaskVectorSum(weights, linear ? "none" : p.choice("election"), p.flag("normalize"),
+                (float) p.number("lambda")), rescale);
+    }
+
+    private static final class Della implements TensorMerge {
+        private final TaskVectorSum sum;
+        private final String rescale;
+        private final int columns;
+        private final double[] density;
+        private final double[] epsilon;
+        private final int[] seeds;
+        private final float[] scale;
+
+        Della(TensorParameters p, TaskVectorSum sum, String rescale) {
+            this.sum = sum;
+            this.rescale = rescale;
+            this.columns = (int) p.columns();
+            int n = p.models();
+            density = p.modelNumbers("density");
+            epsilon = p.modelNumbers("epsilon");
+            seeds = new int[n];
+            scale = new float[n];
+            for (int m = 0; m < n; m++) {
+                seeds[m] = GeneralizedTaskArithmetic.modelSeed(p.seed(), m);
+                scale[m] = 1f;
+            }
+        }
+
+        @Override
+        public boolean rowAligned() {
+            return true;
+        }
+
+        @Override
+        public int passes() {
+            return rescale.equals("l1") ? 1 : 0;
+        }
+
+        /** Pass 0 (l1 only): per model, Σ|δ| and Σ|kept δ|. */
+        @Override
+        public Accumulator accumulator(int pass) {
+            int n = density.length;
+            return new BlockSums(2 * n, (block, sums) -> {
+                float[] delta = new float[block.length()];
+                for (int m = 0; m < n; m++) {
+                    for (int i = 0; i < block.length(); i++) {
+                        delta[i] = block.models()[m][i] - block.base()[i];
+                        sums[m] += Math.abs(delta[i]);
+                    }
+                    prune(delta, block.offset(), block.length(), m, false);
+                    for (int i = 0; i < block.length(); i++) {
+                        sums[n + m] += Math.abs(delta[i]);
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void endPass(int pass, List<Accumulator> accumulators) {
+            double[] sums = BlockSums.total(accumulators);
+            int n = density.length;
+            for (int m = 0; m < n; m++) {
+                // As mergekit's rescaled_masked_tensor: unscaled when either norm is ~0.
+                scale[m] = density[m] < 1 && sums[m] >= 1e-7 && sums[n + m] >= 1e-7 ? (float) (sums[m] / sums[n + m]) : 1f;
+            }
+        }
+
+        /** Zeroes the dropped entries of the task vector rows in {@code delta}; divides kept ones by p if asked. */
+        private void prune(float[] delta, long offset, int length, int m, boolean divideByProbability) {
+            if (density[m] >= 1) {
+                return;
+            }
+            double low = density[m] - epsilon[m];
+            double span = 2 * epsilon[m];
+            for (int row = 0; row < length; row += columns) {
+                int[] order = RowRanks.ascendingByMagnitude(delta, row, columns);
+                for (int r = 0; r < columns; r++) {
+                    int i = row + order[r];
+                    double p = low + (columns > 1 ? span * r / (columns - 1) : 0);
+                    int threshold24 = (int) Math.round(p * (1 << 24));
+                    if (!GeneralizedTaskArithmetic.keeps(seeds[m], offset + i, threshold24)) {
+                        delta[i] = 0f;
+                    } else if (divideByProbability) {
+                        delta[i] = (float) (delta[i] / p);
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void merge(Block block, float[] out) {
+            for (int m = 0; m < density.length; m++) {
+                float[] x = block.models()[m];
+                for (int i = 0; i < block.length(); i++) {
+                    x[i] -= block.base()[i];
+                }
+                prune(x, block.offset(), block.length(), m, rescale.equals("inverse_probability"));
+                if (scale[m] != 1f) {
+                    for (int i = 0; i < block.length(); i++) {
+                        x[i] *= scale[m];
+                    }
+                }
+            }
+            sum.into(block.models(), block.base(), out, block.length());
+        }
+    }
+}

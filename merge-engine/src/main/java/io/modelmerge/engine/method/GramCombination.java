@@ -1,0 +1,170 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * Merges a tensor as base + Σ cᵢ·vᵢ, where vᵢ are the task vectors (θᵢ − θ_base; the models themselves when
+ * there is no base) and the coefficients cᵢ are a function of the vᵢ's Gram matrix G = [vᵢ·vⱼ] alone. The
+ * spherical methods (model_stock, multislerp, karcher, nuslerp) all have this form: every quantity they
+ * compute (norms, angles, means on the sphere, tangent vectors) stays a linear combination of the vᵢ, so one
+ * pass gathers G and the merge is a fixed blend, streaming at any tensor size.
+ *
+ * <p>The Gram matrix is taken over the whole tensor, over each row (row-aligned blocks), or over each column
+ * (one accumulator of G per column).
+ */
+final class GramCombination implements TensorMerge {
+
+    enum Scope { TENSOR, ROW, COLUMN }
+
+    /** The coefficients for the vectors whose Gram matrix is {@code gram} (n×n, symmetric). */
+    @FunctionalInterface
+    interface Coefficients {
+        double[] of(double[][] gram);
+    }
+
+    private final int n;
+    private final Scope scope;
+    private final int columns;
+    private final Coefficients coefficients;
+    private float[] tensorCoefficients;
+    private float[][] columnCoefficients;
+
+    GramCombination(TensorParameters p, Scope scope, Coefficients coefficients) {
+        this.n = p.models();
+        this.scope = scope;
+        this.columns = (int) p.columns();
+        this.coefficients = coefficients;
+    }
+
+    @Override
+    public boolean rowAligned() {
+        return scope == Scope.ROW;
+    }
+
+    @Override
+    public int passes() {
+        return scope == Scope.ROW ? 0 : 1;
+    }
+
+    @Override
+    public Accumulator accumulator(int pass) {
+        if (scope == Scope.TENSOR) {
+            return new BlockSums(n * n, (block, sums) -> addProducts(block, 0, block.length(), sums));
+        }
+        return new ColumnProducts();
+    }
+
+    @Override
+    public void endPass(int pass, List<Accumulator> accumulators) {
+        if (scope == Scope.TENSOR) {
+            tensorCoefficients = toFloats(coefficients.of(gram(BlockSums.total(accumulators), 0)));
+            return;
+        }
+        double[] total = new double[columns * n * n];
+        for (Accumulator a : accumulators) {
+            double[] part = ((ColumnProducts) a).products;
+            for (int i = 0; i < total.length; i++) {
+                total[i] += part[i];
+            }
+        }
+        columnCoefficients = new float[columns][];
+        for (int c = 0; c < columns; c++) {
+            columnCoefficients[c] = toFloats(coefficients.of(gram(total, c * n * n)));
+        }
+    }
+
+    /** Per column, the products vᵢ·vⱼ over the rows one worker saw. */
+    private final class ColumnProducts implements Accumulator {
+        final double[] products = new double[columns * n * n];
+
+        @Override
+        public void add(Block block) {
+            for (int i = 0; i < block.length(); i++) {
+                int at = (int) ((block.offset() + i) % columns) * n * n;
+                for (int a = 0; a < n; a++) {
+                    double va = vector(block, a, i);
+                    for (int b = a; b < n; b++) {
+                        products[at + a * n + b] += va * vector(block, b, i);
+                    }
+                }
+            }
+        }
+    }
+
+    private double[][] gram(double[] upper, int at) {
+        double[][] g = new double[n][n];
+        for (int a = 0; a < n; a++) {
+            for (int b = a; b < n; b++) {
+                g[a][b] = upper[at + a * n + b];
+                g[b][a] = g[a][b];
+            }
+        }
+        return g;
+    }
+
+    private void addProducts(Block block, int from, int length, double[] sums) {
+        for (int i = from; i < from + length; i++) {
+            for (int a = 0; a < n; a++) {
+                double va = vector(block, a, i);
+                for (int b = a; b < n; b++) {
+                    sums[a * n + b] += va * vector(block, b, i);
+                }
+            }
+        }
+    }
+
+    private static double vector(Block block, int model, int i) {
+        float x = block.models()[model][i];
+        return block.base() == null ? x : (double) x - block.base()[i];
+    }
+
+    private static float[] toFloats(double[] values) {
+        float[] f = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            f[i] = (float) values[i];
+        }
+        return f;
+    }
+
+    @Override
+    public void merge(Block block, float[] out) {
+        switch (scope) {
+            case TENSOR -> blend(block, 0, block.length(), tensorCoefficients, out);
+            case ROW -> {
+                for (int row = 0; row < block.length(); row += columns) {
+                    double[] sums = new double[n * n];
+                    addProducts(block, row, columns, sums);
+                    blend(block, row, columns, toFloats(coefficients.of(gram(sums, 0))), out);
+                }
+            }
+            case COLUMN -> {
+                for (int i = 0; i < block.length(); i++) {
+                    blend(block, i, 1, columnCoefficients[(int) ((block.offset() + i) % columns)], out);
+                }
+            }
+        }
+    }
+
+    private void blend(Block block, int from, int length, float[] c, float[] out) {
+        float[] base = block.base();
+        for (int i = from; i < from + length; i++) {
+            float acc = base == null ? 0f : base[i];
+            for (int m = 0; m < n; m++) {
+                float v = base == null ? block.models()[m][i] : block.models()[m][i] - base[i];
+                acc = Math.fma(c[m], v, acc);
+            }
+            out[i] = acc;
+        }
+    }
+
+    /** vᵀ G w for coefficient vectors v and w. */
+    static double product(double[][] gram, double[] v, double[] w) {
+        double s = 0;
+        for (int a = 0; a < v.length; a++) {
+            for (int b = 0; b < w.length; b++) {
+                s += v[a] * gram[a][b] * w[b];
+            }
+        }
+        return s;
+    }
+}

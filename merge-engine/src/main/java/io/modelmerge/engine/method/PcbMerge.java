@@ -1,0 +1,282 @@
+package io.modelmerge.engine.method;
+
+import io.modelmerge.engine.kernel.TopK;
+import io.modelmerge.engine.recipe.RecipeException;
+import java.util.List;
+
+/**
+ * {@code pcb} (Du et al., Parameter Competition Balancing), per tensor, as the authors' PCB_merge:
+ * <ol>
+ *   <li>each task vector's magnitudes are clipped to its low and high quantile (0.01% of the entries at each end),
+ *       keeping signs: τ̃ᵢ;</li>
+ *   <li>intra-balancing exp(N·minmax(|τ̃ᵢ|)²) (N models), inter-balancing tanh(τᵢ·Σⱼτⱼ), and β = their product;</li>
+ *   <li>per task, β is clamped from below at its (1 − {@code pcb_ratio}) quantile and min-max normalised: the
+ *       top {@code pcb_ratio} of entries get scales in (0, 1], the rest 0;</li>
+ *   <li>θ = θ₀ + λ · Σ scaleᵢτ̃ᵢ / max(Σ scaleᵢ, 1e-12).</li>
+ * </ol>
+ * Quantiles are exact order statistics by radix select (β is signed: positives and negatives are selected
+ * apart), so the tensor is read four times before the merge. {@code pcb_clip: symmetric} (default) clips
+ * ⌊0.0001·n⌋ entries at each end, none for tensors under 10,000 entries; {@code reference} uses the released
+ * code's indices (low ⌊0.0001·n⌋, high ⌊0.9999·n − 1⌋), which always clip at least the single largest entry.
+ * Where all clipped magnitudes are equal minmax is taken as 0, and where β's kept range is a single value every
+ * kept entry gets scale 1 (the reference code divides by zero in both).
+ */
+public final class PcbMerge implements MergeMethod {
+    private static final double CLIP = 0.0001;
+
+    @Override
+    public String name() {
+        return "pcb";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of();
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        return List.of(ParameterDef.number("pcb_ratio", 0.1), ParameterDef.number("lambda", 1.0),
+                ParameterDef.choice("pcb_clip", "symmetric", "symmetric", "reference"));
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        double ratio = p.number("pcb_ratio");
+        if (!(ratio > 0 && ratio <= 1)) {
+            throw new RecipeException("pcb_ratio " + ratio + " for tensor '" + p.tensor() + "' is outside (0, 1]");
+        }
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        return new Pcb(p.models(), p.elements(), p.number("pcb_ratio"), (float) p.number("lambda"),
+                p.choice("pcb_clip").equals("reference"));
+    }
+
+    private static final class Pcb implements TensorMerge {
+        private final int n;
+        private final long d;
+        private final double ratio;
+        private final float lambda;
+        /** Per task: the selections of the low and high clip magnitude, then the clip bounds. */
+        private final TopK[][] clips;
+        private final long[] clipRanks;
+        private final float[] low;
+        private final float[] high;
+        /** Per task: β's threshold selection (over positives or negatives), its sign, threshold and maximum. */
+        private final TopK[] betaSelection;
+        private final boolean[] negativeThreshold;
+        private final float[] threshold;
+        private final float[] max;
+
+        Pcb(int n, long d, double ratio, float lambda, boolean reference) {
+            this.n = n;
+            this.d = d;
+            this.ratio = ratio;
+            this.lambda = lambda;
+            long lowIndex = (long) (d * CLIP);
+            long highIndex = reference ? (long) (d * (1 - CLIP) - 1) : d - 1 - lowIndex;
+            clipRanks = new long[]{d - lowIndex, d - Math.max(highIndex, lowIndex)}; // as k-th largest
+            clips = new TopK[n][];
+            for (int m = 0; m < n; m++) {
+                clips[m] = new TopK[]{new TopK(clipRanks[0]), new TopK(clipRanks[1])};
+            }
+            low = new float[n];
+            high = new float[n];
+            betaSelection = new TopK[n];
+            negativeThreshold = new boolean[n];
+            threshold = new float[n];
+            max = new float[n];
+        }
+
+        @Override
+        public int passes() {
+            return 4;
+        }
+
+        @Override
+        public Accumulator accumulator(int pass) {
+            return pass < 2 ? new Clips(pass) : new Betas(pass);
+        }
+
+        private final class Clips implements Accumulator {
+            final int pass;
+            final TopK[][] counts = new TopK[n][];
+
+            Clips(int pass) {
+                this.pass = pass;
+                for (int m = 0; m < n; m++) {
+                    counts[m] = new TopK[]{new TopK(1), new TopK(1)};
+                }
+            }
+
+            @Override
+            public void add(Block block) {
+                float[] tau = new float[block.length()];
+                for (int m = 0; m < n; m++) {
+                    for (int i = 0; i < block.length(); i++) {
+                        tau[i] = block.models()[m][i] - block.base()[i];
+                    }
+                    for (int s = 0; s < 2; s++) {
+                        if (pass == 0) {
+                            counts[m][s].countHigh(tau, block.length());
+                        } else {
+                            counts[m][s].countLow(tau, block.length(), clips[m][s].bucket());
+                        }
+                    }
+                }
+            }
+        }
+
+        /** Pass 2: per task, β's negatives counted, its maximum, and high bits of β⁺ and |β⁻|; pass 3: low bits. */
+        private final class Betas implements Accumulator {
+            final int pass;
+            final TopK[] positive = new TopK[n];
+            final TopK[] negative = new TopK[n];
+            final long[] negatives = new long[n];
+            final float[] largest = new float[n];
+
+            Betas(int pass) {
+                this.pass = pass;
+                for (int m = 0; m < n; m++) {
+                    positive[m] = new TopK(1);
+                    negative[m] = new TopK(1);
+                    largest[m] = Float.NEGATIVE_INFINITY;
+                }
+            }
+
+            @Override
+            public void add(Block block) {
+                float[][] beta = betas(block);
+                float[] part = new float[block.length()];
+                for (int m = 0; m < n; m++) {
+                    for (boolean negatives : new boolean[]{false, true}) {
+                        if (pass == 3 && negatives != negativeThreshold[m]) {
+                            continue;
+                        }
+                        for (int i = 0; i < block.length(); i++) {
+                            float b = beta[m][i];
+                            part[i] = negatives ? Math.min(b, 0f) : Math.max(b, 0f);
+                        }
+                        TopK counts = negatives ? negative[m] : positive[m];
+                        if (pass == 2) {
+                            counts.countHigh(part, block.length());
+                        } else {
+                            counts.countLow(part, block.length(), betaSelection[m].bucket());
+                        }
+                    }
+                    if (pass == 2) {
+                        for (int i = 0; i < block.length(); i++) {
+                            float b = beta[m][i];
+                            this.negatives[m] += b < 0 ? 1 : 0;
+                            largest[m] = Math.max(largest[m], b);
+                        }
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void endPass(int pass, List<Accumulator> accumulators) {
+            for (int m = 0; m < n; m++) {
+                int model = m;
+                switch (pass) {
+                    case 0, 1 -> {
+                        for (int s = 0; s < 2; s++) {
+                            int which = s;
+                            for (Accumulator a : accumulators) {
+                                TopK part = ((Clips) a).counts[model][which];
+                                if (pass == 0) {
+                                    clips[m][s].addHigh(part);
+                                } else {
+                                    clips[m][s].addLow(part);
+                                }
+                            }
+                            if (pass == 0) {
+                                clips[m][s].chooseBucket();
+                            }
+                        }
+                        if (pass == 1) {
+                            low[m] = clips[m][0].threshold();
+                            high[m] = clips[m][1].threshold();
+                        }
+                    }
+                    case 2 -> {
+                        long negatives = 0;
+                        max[m] = Float.NEGATIVE_INFINITY;
+                        for (Accumulator a : accumulators) {
+                            negatives += ((Betas) a).negatives[m];
+                            max[m] = Math.max(max[m], ((Betas) a).largest[m]);
+                        }
+                        // The threshold is β sorted ascending at ⌊d·(1 − ratio)⌋: the k-th largest.
+                        long k = d - (long) (d * (1 - ratio));
+                        long nonNegative = d - negatives;
+                        negativeThreshold[m] = k > nonNegative;
+                        // Among negatives, the (k − nonNegative)-th largest value is the
+                        // (negatives − (k − nonNegative) + 1)-th largest magnitude.
+                        betaSelection[m] = new TopK(negativeThreshold[m] ? negatives - (k - nonNegative) + 1 : k);
+                        for (Accumulator a : accumulators) {
+                            Betas b = (Betas) a;
+                            betaSelection[m].addHigh(negativeThreshold[m] ? b.negative[m] : b.positive[m]);
+                        }
+                        betaSelection[m].chooseBucket();
+                    }
+                    default -> {
+                        for (Accumulator a : accumulators) {
+                            Betas b = (Betas) a;
+                            betaSelection[m].addLow(negativeThreshold[m] ? b.negative[m] : b.positive[m]);
+                        }
+                        float t = betaSelection[m].threshold();
+                        threshold[m] = negativeThreshold[m] ? -t : t;
+                    }
+                }
+            }
+        }
+
+        /** τ̃ at element i of task m: its magnitude clipped to [low, high], its sign kept. */
+        private float clipped(Block block, int m, int i) {
+            float tau = block.models()[m][i] - block.base()[i];
+            return Math.copySign(Math.clamp(Math.abs(tau), low[m], high[m]), tau);
+        }
+
+        private float[][] betas(Block block) {
+            float[][] beta = new float[n][block.length()];
+            for (int i = 0; i < block.length(); i++) {
+                float sum = 0;
+                for (int m = 0; m < n; m++) {
+                    sum += block.models()[m][i] - block.base()[i];
+                }
+                for (int m = 0; m < n; m++) {
+                    float tau = block.models()[m][i] - block.base()[i];
+                    float range = high[m] - low[m];
+                    float normalised = range > 0 ? (Math.abs(clipped(block, m, i)) - low[m]) / range : 0f;
+                    beta[m][i] = (float) (Math.exp(n * normalised * normalised) * Math.tanh(tau * sum));
+                }
+            }
+            return beta;
+        }
+
+        @Override
+        public void merge(Block block, float[] out) {
+            float[][] beta = betas(block);
+            for (int i = 0; i < block.length(); i++) {
+                float mixed = 0;
+                float scales = 0;
+                for (int m = 0; m < n; m++) {
+                    float range = max[m] - threshold[m];
+                    float kept = Math.max(beta[m][i], threshold[m]) - threshold[m];
+                    float scale = range > 0 ? kept / range : beta[m][i] >= threshold[m] ? 1f : 0f;
+                    mixed += scale * clipped(block, m, i);
+                    scales += scale;
+                }
+                out[i] = block.base()[i] + lambda * (mixed / Math.max(scales, 1e-12f));
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+package io.modelmerge.engine.method;
+
+import io.modelmerge.engine.kernel.TopK;
+import io.modelmerge.engine.recipe.RecipeException;
+import java.util.List;
+
+/**
+ * {@code sce} (Wan et al., FuseChat: Select, Calculate, Erase; mergekit's sce.py). Select: keep the entries
+ * whose variance across the task vectors is in the top {@code select_topk} fraction of the nonzero variances
+ * (an exact radix select over the tensor). Calculate: each model's weight is the mean of its selected task
+ * vector squared, divided by the sum over models (uniform when that sum is below 1e-6). Erase: drop entries
+ * whose sign differs from the sign of the sum of the task vectors (zero agrees with neither). The result is
+ * base + Σ wᵢτᵢ / Σ wᵢ over the agreeing entries (divisor floored at 1e-6).
+ */
+public final class SceMerge implements MergeMethod {
+
+    @Override
+    public String name() {
+        return "sce";
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return true;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of();
+    }
+
+    @Override
+    public List<ParameterDef> globalParameters() {
+        return List.of(ParameterDef.number("select_topk", 1.0), ParameterDef.flag("int8_mask", false));
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        double topk = p.number("select_topk");
+        if (!(topk >= 0 && topk <= 1)) {
+            throw new RecipeException("select_topk " + topk + " for tensor '" + p.tensor() + "' is outside [0, 1]");
+        }
+    }
+
+    @Override
+    public TensorMerge forTensor(TensorParameters p) {
+        return new Sce(p.models(), p.elements(), p.number("select_topk"));
+    }
+
+    private static final class Sce implements TensorMerge {
+        private final int n;
+        private final long elements;
+        private final double topk;
+        private final boolean selecting;
+        private TopK selection;
+        private float threshold;
+        private float[] weights;
+
+        Sce(int n, long elements, double topk) {
+            this.n = n;
+            this.elements = elements;
+            this.topk = topk;
+            this.selecting = topk > 0 && topk < 1;
+            this.threshold = topk >= 1 ? Float.NEGATIVE_INFINITY : Float.POSITIVE_INFINITY;
+        }
+
+        @Override
+        public int passes() {
+            return selecting ? 3 : 1;
+        }
+
+        private boolean weightPass(int pass) {
+            return pass == passes() - 1;
+        }
+
+        @Override
+        public Accumulator accumulator(int pass) {
+            if (weightPass(pass)) {
+                return new BlockSums(n, (block, sums) -> {
+                    for (int i = 0; i < block.length(); i++) {
+                        if (variance(block, i) >= threshold) {
+                            for (int m = 0; m < n; m++) {
+                                double d = block.models()[m][i] - block.base()[i];
+                                sums[m] += d * d;
+                            }
+                        }
+                    }
+                });
+            }
+            return new Variances(pass);
+        }
+
+        /** Pass 0: the nonzero variances and their high-bit histogram; pass 1: the low bits in the bucket. */
+        private final class Variances implements Accumulator {
+            final int pass;
+            final TopK counts = new TopK(1);
+            long nonzero;
+
+            Variances(int pass) {
+                this.pass = pass;
+            }
+
+            @Override
+            public void add(Block block) {
+                float[] v = new float[block.length()];
+                for (int i = 0; i < block.length(); i++) {
+                    v[i] = variance(block, i);
+                    if (v[i] != 0) {
+                        nonzero++;
+                    }
+                }
+                if (pass == 0) {
+                    counts.countHigh(v, block.length());
+                } else if (selection != null) {
+                    counts.countLow(v, block.length(), selection.bucket());
+                }
+            }
+        }
+
+        @Override
+        public void endPass(int pass, List<Accumulator> accumulators) {
+            if (weightPass(pass)) {
+                double[] sums = BlockSums.total(accumulators);
+                double total = 0;
+                for (int m = 0; m < n; m++) {
+                    sums[m] /= elements;
+                    total += sums[m];
+                }
+                weights = new float[n];
+                for (int m = 0; m < n; m++) {
+                    weights[m] = (float) (Math.abs(total) < 1e-6 ? 1.0 / n : sums[m] / total);
+                }
+                return;
+            }
+            if (pass == 0) {
+                long nonzero = accumulators.stream().mapToLong(a -> ((Variances) a).nonzero).sum();
+                long k = (long) Math.floor(nonzero * topk);
+                if (k == 0) {
+                    return; // nothing selected: threshold stays +∞
+                }
+                selection = new TopK(k);
+                accumulators.forEach(a -> selection.addHigh(((Variances) a).counts));
+                selection.chooseBucket();
+            } else if (selection != null) {
+                accumulators.forEach(a -> selection.addLow(((Variances) a).counts));
+                threshold = selection.threshold();
+            }
+        }
+
+        /** The population variance of the task vectors at element i, in F32 as mergekit computes it. */
+        private float variance(Block block, int i) {
+            double mean = 0;
+            for (int m = 0; m < n; m++) {
+                mean += block.models()[m][i] - block.base()[i];
+            }
+            mean /= n;
+            double variance = 0;
+            for (int m = 0; m < n; m++) {
+                double d = block.models()[m][i] - block.base()[i] - mean;
+                variance += d * d;
+            }
+            return (float) (variance / n);
+        }
+
+        @Override
+        public void merge(Block block, float[] out) {
+            float[] base = block.base();
+            for (int i = 0; i < block.length(); i++) {
+                if (!(variance(block, i) >= threshold)) {
+                    out[i] = base[i]; // not selected: every task vector is zero here
+                    continue;
+                }
+                float vote = 0;
+                for (int m = 0; m < n; m++) {
+                    vote += block.models()[m][i] - base[i];
+                }
+                float majority = vote >= 0 ? 1f : -1f;
+                float mixed = 0;
+                float divisor = 0;
+                for (int m = 0; m < n; m++) {
+                    float d = block.models()[m][i] - base[i];
+                    if (Math.signum(d) == majority) {
+                        mixed += weights[m] * d;
+                        divisor += weights[m];
+                    }
+                }
+                out[i] = base[i] + mixed / Math.max(divisor, 1e-6f);
+            }
+        }
+    }
+}
