@@ -110,6 +110,10 @@ public final class MergeExecutor {
             checkBudget(plan, inputs);
             List<String> files = execute(method, plan, inputs, staging);
             copyTagAlong(inputs.getFirst().checkpoint(), staging);
+            if (!recipe.slices().isEmpty()) {
+                notes.addAll(LayerCount.update(staging.resolve("config.json"),
+                        recipe.slices().stream().mapToInt(s -> s.sources().getFirst().layerCount()).sum()));
+            }
             Files.writeString(staging.resolve("merge_recipe.yml"), recipe.yaml(), StandardCharsets.UTF_8);
             Files.writeString(staging.resolve("README.md"),
                     ModelCard.write(outDir.getFileName().toString(), recipe, notes), StandardCharsets.UTF_8);

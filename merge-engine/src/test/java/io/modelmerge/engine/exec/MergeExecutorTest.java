@@ -370,6 +370,53 @@ class MergeExecutorTest {
         }
     }
 
+    /** Passthrough stacks a's layers [0, 3) on b's [1, 4): six layers, o_proj scaled to zero, config updated. */
+    @Test
+    void passthroughSlicesStackLayersWithAScalePerFilter() throws Exception {
+        Path a = llamaModel("pa", 1, DType.BF16);
+        Path b = llamaModel("pb", 2, DType.BF16);
+        Files.writeString(a.resolve("config.json"), "{\"model_type\": \"llama\", \"num_hidden_layers\": 4}");
+        String yaml = """
+                slices:
+                  - sources:
+                      - model: %s
+                        layer_range: [0, 3]
+                  - sources:
+                      - model: %s
+                        layer_range: [1, 4]
+                merge_method: passthrough
+                parameters:
+                  scale:
+                    - filter: o_proj
+                      value: 0.0
+                    - value: 1.0
+                dtype: bfloat16
+                """.formatted(a, b);
+        Path out = dir.resolve("stacked");
+        MergeResult result = merge(yaml, out);
+        assertEquals(SyntheticModels.llama(6, 16, 32, DType.BF16).size(), result.tensors());
+        assertTrue(Files.readString(out.resolve("config.json")).contains("\"num_hidden_layers\" : 6"));
+        try (SafetensorsFile fa = SafetensorsFile.open(a.resolve("model.safetensors"));
+             SafetensorsFile fb = SafetensorsFile.open(b.resolve("model.safetensors"));
+             SafetensorsFile o = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+            String q = ".self_attn.q_proj.weight";
+            for (int layer = 0; layer < 6; layer++) {
+                SafetensorsFile from = layer < 3 ? fa : fb;
+                int source = layer < 3 ? layer : layer - 2;
+                assertEquals(from.tensor("model.layers." + source + q).data().asByteBuffer(),
+                        o.tensor("model.layers." + layer + q).data().asByteBuffer(), "layer " + layer);
+                for (float v : floats(o, "model.layers." + layer + ".self_attn.o_proj.weight")) {
+                    assertEquals(0f, Math.abs(v));
+                }
+            }
+            assertEquals(fa.tensor("lm_head.weight").data().asByteBuffer(), o.tensor("lm_head.weight").data().asByteBuffer());
+        }
+        String two = yaml.replace("merge_method: passthrough", "merge_method: passthrough\nbase_model: " + a)
+                .replace("        layer_range: [1, 4]", "        layer_range: [1, 4]\n      - model: " + a + "\n        layer_range: [0, 3]");
+        RecipeException e = assertThrows(RecipeException.class, () -> merge(two, dir.resolve("two")));
+        assertTrue(e.getMessage().contains("exactly one model"), e.getMessage());
+    }
+
     @Test
     void validationReadsHeadersOnlyAndRefsCanBeRewrittenToLocations(@TempDir Path serverDir, @TempDir Path cache)
             throws Exception {
