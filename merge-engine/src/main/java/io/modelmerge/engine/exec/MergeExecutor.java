@@ -216,7 +216,8 @@ public final class MergeExecutor {
         Future<?> flushing = CompletableFuture.completedFuture(null);
         long flushedAt = 0;
         try {
-            List<PlannedTensor> plan = withModelWideThresholds(planned, inputs, pool, block, workspaces);
+            List<PlannedTensor> plan = FisherNorms.apply(withModelWideThresholds(planned, inputs, pool, block, workspaces),
+                    inputs, block);
             List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
             Files.createDirectories(staging);
             try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {

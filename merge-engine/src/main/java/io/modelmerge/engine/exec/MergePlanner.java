@@ -71,6 +71,9 @@ final class MergePlanner {
         });
     }
 
+    /** Per output tensor without a companion (Fisher) tensor in some model's companion: which, for the note. */
+    private final List<String> withoutCompanion = new ArrayList<>();
+
     private void checkParameterNames() throws RecipeException {
         Set<String> modelNames = new HashSet<>();
         method.modelParameters().forEach(d -> modelNames.add(d.name()));
@@ -110,7 +113,15 @@ final class MergePlanner {
     }
 
     List<PlannedTensor> plan() throws RecipeException {
-        return recipe.slices().isEmpty() ? planModels() : planSlices();
+        List<PlannedTensor> planned = recipe.slices().isEmpty() ? planModels() : planSlices();
+        if (!withoutCompanion.isEmpty()) {
+            String name = method.companionParameter().orElseThrow();
+            notes.add(withoutCompanion.size() + " tensor(s) have no " + name + " in every model's " + name
+                    + " input and are merged as the weighted average instead: " + String.join(", ",
+                    withoutCompanion.subList(0, Math.min(8, withoutCompanion.size())))
+                    + (withoutCompanion.size() > 8 ? ", ..." : ""));
+        }
+        return planned;
     }
 
     private List<PlannedTensor> planModels() throws RecipeException {
@@ -273,6 +284,12 @@ final class MergePlanner {
             perModel.add(resolve(method.modelParameters(), outName, position, m.parameters(), sliceParameters));
         }
         Map<String, Object> global = resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
+        if (method.companionParameter().isPresent()) {
+            List<PlannedTensor.Input> companions = companions(method.companionParameter().get(), members, names, like, outName,
+                    sliceParameters);
+            global.put(MergeMethod.COMPANIONS_PRESENT, !companions.isEmpty());
+            sources.addAll(companions);
+        }
         long[] shape = like.shape();
         long columns = shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]);
         TensorParameters parameters = new TensorParameters(outName, like.elementCount(), columns, perModel, global,
@@ -284,6 +301,37 @@ final class MergePlanner {
             notes.add("tensor '" + outName + "' (" + stored + ") is copied from " + inputs.get(sources.getFirst().model()).ref());
         }
         return new PlannedTensor(spec, base, sources, parameters, copy);
+    }
+
+    /**
+     * Each member's companion tensor (its Fisher) of the same name and shape, in member order; empty when some
+     * member's companion lacks it (the tensor falls back, and the notes say so).
+     */
+    private List<PlannedTensor.Input> companions(String parameter, List<Member> members, List<String> names,
+                                                 TensorInfo like, String outName, Map<String, ParamValue> slice)
+            throws RecipeException {
+        List<PlannedTensor.Input> found = new ArrayList<>();
+        for (int m = 0; m < members.size(); m++) {
+            Optional<String> ref = Recipe.companion(members.get(m).parameters(), parameter)
+                    .or(() -> Recipe.companion(slice, parameter)).or(() -> Recipe.companion(recipe.parameters(), parameter));
+            if (ref.isEmpty()) {
+                throw new RecipeException("merge_method " + method.name() + " needs parameter '" + parameter
+                        + "' (a path or reference) for model " + members.get(m).ref());
+            }
+            InputModel companion = input(ref.get());
+            Optional<TensorInfo> info = companion.tensor(names.get(m));
+            if (info.isEmpty()) {
+                withoutCompanion.add(outName);
+                return List.of();
+            }
+            if (!Arrays.equals(info.get().shape(), like.shape())) {
+                throw new RecipeException(parameter + " tensor '" + names.get(m) + "' has shape "
+                        + Arrays.toString(info.get().shape()) + " in " + ref.get() + " but the model's is "
+                        + Arrays.toString(like.shape()));
+            }
+            found.add(new PlannedTensor.Input(indexOfRef.get(ref.get()), names.get(m)));
+        }
+        return found;
     }
 
     private Map<String, Object> resolve(List<ParameterDef> defs, String tensor, double position,
@@ -322,6 +370,9 @@ final class MergePlanner {
         }
         if (def.type() == Boolean.class && value instanceof Boolean b) {
             return b;
+        }
+        if (def.type() == String.class && value instanceof String text) {
+            return text;
         }
         throw new RecipeException("parameter '" + def.name() + "' must be " + (def.type() == Boolean.class
                 ? "true or false" : "a finite number") + ", got '" + value + "' for tensor '" + tensor + "'");

@@ -20,6 +20,19 @@ public interface MergeMethod {
         return requiresBase();
     }
 
+    /**
+     * The per-model parameter (one of {@link io.modelmerge.engine.recipe.Recipe#COMPANION_PARAMETERS}) naming a
+     * second input per model whose tensors of the same names the method reads too; empty for most methods.
+     * When every model's companion holds a tensor, the planner appends those tensors after the models' in each
+     * {@link Block} and sets the global parameter {@value #COMPANIONS_PRESENT} to true for that tensor.
+     */
+    default java.util.Optional<String> companionParameter() {
+        return java.util.Optional.empty();
+    }
+
+    /** Set by the planner per tensor: whether the companion inputs' tensors follow the models' in each block. */
+    String COMPANIONS_PRESENT = "companions_present";
+
     /** Parameters given per model ({@code weight}, {@code density}, ...), resolvable per tensor. */
     List<ParameterDef> modelParameters();
 

@@ -14,7 +14,7 @@ public final class MergeMethods {
                 new DareLinearMerge(), new DareTiesMerge(), new MagnitudePruneMerge(), new SlerpMerge(),
                 new BreadcrumbsMerge(false), new BreadcrumbsMerge(true), new DellaMerge(false), new DellaMerge(true),
                 new ModelStockMerge(), new MultiSlerpMerge(), new KarcherMerge(), new NuSlerpMerge(), new SceMerge(),
-                new PcbMerge(), new PassthroughMerge())) {
+                new PcbMerge(), new PassthroughMerge(), new FisherMerge())) {
             BY_NAME.put(method.name(), method);
         }
     }

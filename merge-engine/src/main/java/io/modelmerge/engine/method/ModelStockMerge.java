@@ -9,6 +9,11 @@ import java.util.List;
  * [−1, 1], norms' product floored at 1e-6, as mergekit), t = N·cos θ / (1 + (N − 1)·cos θ) and the result is
  * t·mean(θᵢ) + (1 − t)·θ_base. {@code filter_wise: true} takes cos θ per row instead of per tensor. Needs a
  * base and at least two fine-tunes; identical fine-tunes (cos θ = 1) return themselves.
+ *
+ * <p>One departure: a negative mean cosine is taken as 0, which returns the base. The paper's derivation
+ * assumes fine-tunes at an acute angle; mergekit applies the formula as is, which extrapolates away from the
+ * fine-tunes for cos θ < 0 and divides by zero at cos θ = −1/(N − 1) (two one-element task vectors of
+ * opposite sign, e.g. a bias, give ±∞).
  */
 public final class ModelStockMerge implements MergeMethod {
 
@@ -58,7 +63,7 @@ public final class ModelStockMerge implements MergeMethod {
                 pairs++;
             }
         }
-        cos /= pairs;
+        cos = Math.max(0, cos / pairs);
         double t = n * cos / (1 + (n - 1) * cos);
         double[] c = new double[n];
         java.util.Arrays.fill(c, t / n);

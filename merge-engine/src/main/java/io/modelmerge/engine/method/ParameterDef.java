@@ -32,6 +32,11 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
         return new ParameterDef(name, Optional.of(defaultValue), Boolean.class, List.of());
     }
 
+    /** A string parameter (a reference to another input), empty when not given. */
+    public static ParameterDef text(String name) {
+        return new ParameterDef(name, Optional.of(""), String.class, List.of());
+    }
+
     public static ParameterDef choice(String name, String defaultValue, String... choices) {
         return new ParameterDef(name, Optional.of(defaultValue), String.class, List.of(choices));
     }

@@ -20,6 +20,12 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
                      Map<String, ParamValue> parameters, Optional<String> dtype, Optional<String> outDtype,
                      String yaml) {
 
+    /**
+     * Per-model parameters whose value names another input, read beside the model (the {@code fisher} method's
+     * Fisher files): opened, pinned and relocated like models.
+     */
+    public static final List<String> COMPANION_PARAMETERS = List.of("fisher");
+
     public Recipe {
         models = List.copyOf(models);
         slices = List.copyOf(slices);
@@ -59,14 +65,30 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
     public Recipe withLocations(Map<String, String> locations) {
         UnaryOperator<String> at = ref -> locations.getOrDefault(ref, ref);
         return new Recipe(mergeMethod, baseModel.map(at), models.stream()
-                .map(m -> new ModelSpec(at.apply(m.model()), m.parameters())).toList(),
+                .map(m -> new ModelSpec(at.apply(m.model()), relocated(m.parameters(), at))).toList(),
                 slices.stream().map(slice -> new Slice(slice.sources().stream()
                         .map(src -> new SliceSource(at.apply(src.model()), src.layerStart(), src.layerEnd(),
-                                src.parameters())).toList(), slice.parameters(), slice.baseModel().map(at))).toList(),
+                                relocated(src.parameters(), at))).toList(), slice.parameters(), slice.baseModel().map(at))).toList(),
                 parameters, dtype, outDtype, yaml);
     }
 
-    /** Every model the recipe names, the base first when there is one, without repeats. */
+    private static Map<String, ParamValue> relocated(Map<String, ParamValue> parameters, UnaryOperator<String> at) {
+        Map<String, ParamValue> out = new java.util.LinkedHashMap<>(parameters);
+        for (String name : COMPANION_PARAMETERS) {
+            companion(parameters, name).ifPresent(ref -> out.put(name, new ParamValue.Scalar(at.apply(ref))));
+        }
+        return out;
+    }
+
+    /** The input a companion parameter names, if it is given as a single reference. */
+    public static Optional<String> companion(Map<String, ParamValue> parameters, String name) {
+        return parameters.get(name) instanceof ParamValue.Scalar(String ref) ? Optional.of(ref) : Optional.empty();
+    }
+
+    /**
+     * Every input the recipe names, the base first when there is one, then the models, then their companion
+     * inputs (Fisher files), without repeats.
+     */
     public List<String> modelRefs() {
         LinkedHashSet<String> refs = new LinkedHashSet<>();
         baseModel.ifPresent(refs::add);
@@ -74,6 +96,10 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
         for (Slice slice : slices) {
             slice.baseModel().ifPresent(refs::add);
             slice.sources().forEach(s -> refs.add(s.model()));
+        }
+        for (String name : COMPANION_PARAMETERS) {
+            models.forEach(m -> companion(m.parameters(), name).ifPresent(refs::add));
+            slices.forEach(slice -> slice.sources().forEach(s -> companion(s.parameters(), name).ifPresent(refs::add)));
         }
         return List.copyOf(refs);
     }

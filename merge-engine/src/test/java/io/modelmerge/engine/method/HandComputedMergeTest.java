@@ -151,4 +151,27 @@ class HandComputedMergeTest {
             assertEquals(1 + mixed / (divisor == 0 ? 1 : divisor), ties[i], 1e-5f, "dare_ties entry " + i);
         }
     }
+
+    @Test
+    void fisherWeighsEachParameterByTheModelsFishers() {
+        // θ₁ = [1, 2, 5], θ₂ = [3, 6, 7]; F₁ = [1, 0, 0], F₂ = [1, 3, 0]; weights 1, 1; no normalisation
+        // original (floor on the first model only): [(1 + 3)/2, (1e-6·2 + 3·6)/(1e-6 + 3), 5 (only F₁ floored: 1e-6·5/1e-6)]
+        // mergelm (floor added to all): entry 2 = (1e-6·5 + 1e-6·7)/2e-6 = 6
+        float[][] inputs = {{1, 2, 5}, {3, 6, 7}, {1, 0, 0}, {1, 3, 0}};
+        Map<String, Object> global = Map.of(MergeMethod.COMPANIONS_PRESENT, true, "normalize_fishers", false);
+        List<Map<String, Object>> w = weights(1, 1);
+        float[] original = merge(new FisherMerge(), null, inputs, w, global);
+        assertArrayEquals(new float[] {2, (float) ((2e-6 + 18) / (3 + 1e-6)), 5}, original, EPS);
+        float[] mergelm = merge(new FisherMerge(), null, inputs, w, Map.of(MergeMethod.COMPANIONS_PRESENT, true,
+                "normalize_fishers", false, "variant", "mergelm"));
+        assertArrayEquals(new float[] {2, (float) ((1e-6 * 2 + 3.000001 * 6) / (1e-6 + 3.000001)), 6}, mergelm, EPS);
+        // weights 3 and 1 with equal Fishers: the weighted average (3·θ₁ + θ₂)/4
+        float[] equal = merge(new FisherMerge(), null, new float[][] {{1, 2, 5}, {3, 6, 7}, {2, 2, 2}, {2, 2, 2}},
+                weights(3, 1), global);
+        assertArrayEquals(new float[] {1.5f, 3, 5.5f}, equal, EPS);
+        // without Fishers for this tensor: the weighted average as well
+        float[] fallback = merge(new FisherMerge(), null, new float[][] {{1, 2, 5}, {3, 6, 7}}, weights(3, 1),
+                Map.of(MergeMethod.COMPANIONS_PRESENT, false));
+        assertArrayEquals(new float[] {1.5f, 3, 5.5f}, fallback, EPS);
+    }
 }

@@ -59,7 +59,7 @@ final class MethodReferences {
                 pairs++;
             }
         }
-        cos /= pairs;
+        cos = Math.max(0, cos / pairs); // the one departure from mergekit, see ModelStockMerge
         double t = n * cos / (1 + (n - 1) * cos);
         double[] out = new double[base.length];
         for (int e = 0; e < out.length; e++) {

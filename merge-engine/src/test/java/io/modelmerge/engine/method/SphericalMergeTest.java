@@ -37,6 +37,8 @@ class SphericalMergeTest {
         assertArrayEquals(new float[] {(float) (2 + t), (float) (3 + t / 2)}, out, 1e-6f);
         // orthogonal task vectors: cos = 0, t = 0, the base comes back
         assertArrayEquals(base, merge(new ModelStockMerge(), base, new float[][] {{3, 3}, {2, 4}}, NONE2, Map.of()), 1e-7f);
+        // opposite task vectors: cos = -1, where t = 2cos/(1 + cos) divides by zero; taken as 0, the base
+        assertArrayEquals(base, merge(new ModelStockMerge(), base, new float[][] {{3, 4}, {1, 2}}, NONE2, Map.of()), 1e-7f);
     }
 
     @Test
