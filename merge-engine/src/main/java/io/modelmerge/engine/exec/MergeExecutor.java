@@ -73,6 +73,9 @@ public final class MergeExecutor {
      * budget), without reading any: what a service runs when it accepts a job. Returns the tensors planned.
      */
     public int validate(Recipe recipe) throws IOException, RecipeException {
+        if (MergeMethods.ADAPTER_MERGES.contains(recipe.mergeMethod())) {
+            return AdapterMerge.validate(recipe, options.s3());
+        }
         MergeMethod method = MergeMethods.named(recipe.mergeMethod());
         List<InputModel> inputs = new ArrayList<>();
         try {
@@ -93,6 +96,9 @@ public final class MergeExecutor {
         long start = System.nanoTime();
         if (Files.exists(outDir) && (!Files.isDirectory(outDir) || !isEmpty(outDir))) {
             throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
+        }
+        if (MergeMethods.ADAPTER_MERGES.contains(recipe.mergeMethod())) {
+            return AdapterMerge.run(recipe, outDir, options);
         }
         MergeMethod method = MergeMethods.named(recipe.mergeMethod());
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());

@@ -19,18 +19,27 @@ public final class MergeMethods {
         }
     }
 
+    /**
+     * Methods that combine PEFT LoRA adapters into one adapter ({@code cat}, {@code svd}): whole modules rather
+     * than tensors element by element, so the executor runs them apart from the methods above.
+     */
+    public static final java.util.Set<String> ADAPTER_MERGES = java.util.Set.of("cat", "svd");
+
     private MergeMethods() {
     }
 
     public static MergeMethod named(String name) throws RecipeException {
         MergeMethod method = BY_NAME.get(name);
         if (method == null) {
-            throw new RecipeException("unknown merge_method '" + name + "' (known: " + String.join(", ", BY_NAME.keySet()) + ")");
+            throw new RecipeException("unknown merge_method '" + name + "' (known: " + String.join(", ", names()) + ")");
         }
         return method;
     }
 
+    /** Every method name a recipe can use, the adapter merges included. */
     public static List<String> names() {
-        return List.copyOf(BY_NAME.keySet());
+        java.util.TreeSet<String> all = new java.util.TreeSet<>(BY_NAME.keySet());
+        all.addAll(ADAPTER_MERGES);
+        return List.copyOf(all);
     }
 }

@@ -1,0 +1,404 @@
+package io.modelmerge.engine.exec;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.recipe.ParamValue;
+import io.modelmerge.engine.recipe.Recipe;
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.storage.blob.BlobCache;
+import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.blob.BlobStores;
+import io.modelmerge.storage.checkpoint.AdapterConfig;
+import io.modelmerge.storage.checkpoint.Checkpoint;
+import io.modelmerge.storage.checkpoint.CheckpointFormat;
+import io.modelmerge.storage.checkpoint.CheckpointWriter;
+import io.modelmerge.storage.checkpoint.LoraModule;
+import io.modelmerge.storage.checkpoint.MappedCheckpoint;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.Tensor;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * {@code cat} and {@code svd}: PEFT LoRA adapters of one base combined into one PEFT adapter, module by module,
+ * as PEFT's add_weighted_adapter does. Each adapter i contributes wᵢ·sᵢ·BᵢAᵢ, where sᵢ is its own scaling
+ * (lora_alpha/r, per module through rank_pattern and alpha_pattern, or alpha/√r with rsLoRA), applied exactly
+ * once; the output's lora_alpha equals its rank, so its own scaling is 1.
+ * <ul>
+ *   <li>{@code cat}: A = [w₁s₁A₁; w₂s₂A₂; ...], B = [B₁ B₂ ...]; exact, rank Σ rᵢ.</li>
+ *   <li>{@code svd}: Σ wᵢsᵢBᵢAᵢ in F32, truncated to {@code rank} (default the largest input rank) by its SVD
+ *       (ND4J's LAPACK, on the small core of the stacked factors): B = U·S, A = Vᵀ. PEFT clamps the factors to
+ *       a quantile; this does not.</li>
+ * </ul>
+ * Adapters of different bases ({@code base_model_name_or_path}, or delta shapes) are refused. Adapters whose
+ * target modules differ are refused unless {@code target_overlap: intersect}, which merges the modules all
+ * adapters have and notes the rest. Modules stored in full ({@code modules_to_save}, e.g. a classifier head)
+ * cannot be combined and are left out, with a note. Where module ranks differ, the config's
+ * {@code rank_pattern} and {@code alpha_pattern} say so.
+ */
+final class AdapterMerge {
+    private static final Set<String> GLOBAL = Set.of("target_overlap", "rank");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Recipe recipe;
+    private final List<String> notes = new ArrayList<>();
+
+    private AdapterMerge(Recipe recipe) {
+        this.recipe = recipe;
+    }
+
+    /** Every check before data is read; returns the number of modules merged. */
+    static int validate(Recipe recipe, io.modelmerge.storage.blob.S3Settings s3) throws IOException, RecipeException {
+        List<BlobStore> stores = new ArrayList<>();
+        try {
+            return new AdapterMerge(recipe).plan(open(recipe, s3, stores)).size();
+        } finally {
+            for (BlobStore store : stores) {
+                store.close();
+            }
+        }
+    }
+
+    static MergeResult run(Recipe recipe, Path outDir, MergeOptions options) throws IOException, RecipeException {
+        long start = System.nanoTime();
+        List<BlobStore> stores = new ArrayList<>();
+        Path staging = outDir.toAbsolutePath().resolveSibling("." + outDir.getFileName() + ".partial-" + java.util.UUID.randomUUID());
+        try {
+            AdapterMerge merge = new AdapterMerge(recipe);
+            List<Input> inputs = open(recipe, options.s3(), stores);
+            List<String> modules = merge.plan(inputs);
+            BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
+            List<MappedCheckpoint> mapped = new ArrayList<>();
+            try {
+                for (Input input : inputs) {
+                    mapped.add(input.checkpoint().map(cache));
+                }
+                Files.createDirectories(staging);
+                long bytes = merge.write(inputs, mapped, modules, staging);
+                Files.writeString(staging.resolve("merge_recipe.yml"), recipe.yaml(), StandardCharsets.UTF_8);
+                Files.writeString(staging.resolve("README.md"), ModelCard.write(outDir.getFileName().toString(), recipe,
+                        merge.notes), StandardCharsets.UTF_8);
+                if (Files.isDirectory(outDir)) {
+                    Files.delete(outDir);
+                }
+                Files.move(staging, outDir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                return new MergeResult(outDir, List.of("adapter_model.safetensors", AdapterConfig.FILE_NAME),
+                        2 * modules.size(), bytes, java.time.Duration.ofNanos(System.nanoTime() - start), merge.notes);
+            } finally {
+                mapped.forEach(MappedCheckpoint::close);
+            }
+        } finally {
+            for (BlobStore store : stores) {
+                store.close();
+            }
+            if (Files.exists(staging)) {
+                try (var walk = Files.walk(staging)) {
+                    for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        Files.deleteIfExists(p);
+                    }
+                }
+            }
+        }
+    }
+
+    /** One input adapter: its ref, weight, checkpoint and modules by name. */
+    private record Input(String ref, double weight, Checkpoint checkpoint, AdapterConfig config,
+                         Map<String, LoraModule> modules) {
+    }
+
+    private static List<Input> open(Recipe recipe, io.modelmerge.storage.blob.S3Settings s3, List<BlobStore> stores)
+            throws IOException, RecipeException {
+        if (!recipe.slices().isEmpty() || recipe.baseModel().isPresent()) {
+            throw new RecipeException("merge_method " + recipe.mergeMethod() + " combines PEFT adapters listed under"
+                    + " models; it takes no base_model or slices");
+        }
+        for (String name : recipe.parameters().keySet()) {
+            if (!GLOBAL.contains(name) && !name.equals("weight")) {
+                throw new RecipeException("unknown parameter '" + name + "' for merge_method " + recipe.mergeMethod()
+                        + " (known: [rank, target_overlap, weight])");
+            }
+        }
+        List<Input> inputs = new ArrayList<>();
+        for (Recipe.ModelSpec spec : recipe.models()) {
+            for (String name : spec.parameters().keySet()) {
+                if (!name.equals("weight")) {
+                    throw new RecipeException("unknown parameter '" + name + "' of model " + spec.model()
+                            + " for merge_method " + recipe.mergeMethod() + " (known: [weight])");
+                }
+            }
+            BlobStores.Located located = BlobStores.locate(spec.model(), s3);
+            stores.add(located.store());
+            Checkpoint checkpoint = Checkpoint.open(located.store(), located.key());
+            if (checkpoint.format() != CheckpointFormat.PEFT_ADAPTER) {
+                throw new RecipeException("model '" + spec.model() + "' is not a PEFT adapter (no adapter_config.json);"
+                        + " merge_method " + recipe.mergeMethod() + " combines adapters");
+            }
+            Map<String, LoraModule> modules = new TreeMap<>();
+            for (LoraModule module : checkpoint.loraModules()) {
+                modules.put(module.module(), module);
+            }
+            inputs.add(new Input(spec.model(), number(spec.parameters(), "weight", number(recipe.parameters(), "weight", 1.0)),
+                    checkpoint, checkpoint.adapterConfig().orElseThrow(), modules));
+        }
+        if (inputs.size() < 2) {
+            throw new RecipeException("merge_method " + recipe.mergeMethod() + " needs at least two adapters");
+        }
+        return inputs;
+    }
+
+    private static double number(Map<String, ParamValue> parameters, String name, double otherwise) throws RecipeException {
+        ParamValue value = parameters.get(name);
+        if (value == null) {
+            return otherwise;
+        }
+        if (value instanceof ParamValue.Scalar(Number n) && Double.isFinite(n.doubleValue())) {
+            return n.doubleValue();
+        }
+        throw new RecipeException("parameter '" + name + "' must be a single finite number for merge_method cat/svd, got "
+                + value);
+    }
+
+    /** Checks the adapters fit together; returns the modules to merge. */
+    private List<String> plan(List<Input> inputs) throws RecipeException {
+        Input first = inputs.getFirst();
+        for (Input input : inputs.subList(1, inputs.size())) {
+            Optional<String> a = first.config().baseModel();
+            Optional<String> b = input.config().baseModel();
+            if (a.isPresent() && b.isPresent() && !a.get().equals(b.get())) {
+                throw new RecipeException("adapters of different base models: " + first.ref() + " adapts '" + a.get()
+                        + "' but " + input.ref() + " adapts '" + b.get() + "'");
+            }
+            if (input.config().fanInFanOut() != first.config().fanInFanOut()) {
+                throw new RecipeException("adapters disagree on fan_in_fan_out: " + first.ref() + " and " + input.ref());
+            }
+        }
+        String overlap = recipe.parameters().get("target_overlap") instanceof ParamValue.Scalar(String s) ? s : "refuse";
+        if (!overlap.equals("refuse") && !overlap.equals("intersect")) {
+            throw new RecipeException("parameter 'target_overlap' is '" + overlap + "'; expected one of [refuse, intersect]");
+        }
+        TreeSet<String> shared = new TreeSet<>(first.modules().keySet());
+        TreeSet<String> all = new TreeSet<>(first.modules().keySet());
+        for (Input input : inputs) {
+            shared.retainAll(input.modules().keySet());
+            all.addAll(input.modules().keySet());
+        }
+        if (!shared.equals(all)) {
+            TreeSet<String> partial = new TreeSet<>(all);
+            partial.removeAll(shared);
+            if (overlap.equals("refuse")) {
+                throw new RecipeException("adapters adapt different modules (" + partial.size() + " not in all of them, e.g. '"
+                        + partial.first() + "'); set target_overlap: intersect to merge the " + shared.size()
+                        + " modules they share");
+            }
+            notes.add(partial.size() + " module(s) not adapted by every adapter are left out (target_overlap: intersect),"
+                    + " e.g. " + partial.first());
+        }
+        if (shared.isEmpty()) {
+            throw new RecipeException("the adapters share no adapted module");
+        }
+        for (String module : shared) {
+            long[] shape = first.modules().get(module).deltaShape();
+            for (Input input : inputs) {
+                long[] other = input.modules().get(module).deltaShape();
+                if (!Arrays.equals(shape, other)) {
+                    throw new RecipeException("adapters of different base models: module '" + module + "' changes a "
+                            + Arrays.toString(shape) + " weight in " + first.ref() + " but " + Arrays.toString(other)
+                            + " in " + input.ref());
+                }
+            }
+        }
+        for (Input input : inputs) {
+            if (!input.checkpoint().savedModuleTensors().isEmpty()) {
+                notes.add(input.ref() + ": " + input.checkpoint().savedModuleTensors().size() + " tensor(s) saved in full"
+                        + " (modules_to_save, e.g. '" + input.checkpoint().savedModuleTensors().getFirst().name()
+                        + "') cannot be combined and are left out");
+            }
+        }
+        if (recipe.mergeMethod().equals("svd")) {
+            double rank = number(recipe.parameters(), "rank", 1);
+            if (recipe.parameters().containsKey("rank") && (rank < 1 || rank != Math.rint(rank))) {
+                throw new RecipeException("parameter 'rank' must be a positive integer, got " + rank);
+            }
+        }
+        return List.copyOf(shared);
+    }
+
+    /** The merged factors of one module: A [r, in] and B [out, r], row-major. */
+    private record Factors(int rank, long in, long out, float[] a, float[] b) {
+    }
+
+    private long write(List<Input> inputs, List<MappedCheckpoint> mapped, List<String> modules, Path dir)
+            throws IOException, RecipeException {
+        Map<String, Factors> merged = new LinkedHashMap<>();
+        int largestInputRank = inputs.stream().flatMap(i -> i.modules().values().stream()).mapToInt(LoraModule::rank).max().orElse(1);
+        int rank = (int) number(recipe.parameters(), "rank", largestInputRank);
+        for (String module : modules) {
+            merged.put(module, recipe.mergeMethod().equals("cat") ? cat(inputs, mapped, module) : svd(inputs, mapped, module, rank));
+        }
+        List<TensorSpec> specs = new ArrayList<>();
+        for (var e : merged.entrySet()) {
+            String prefix = "base_model.model." + e.getKey();
+            specs.add(new TensorSpec(prefix + ".lora_A.weight", DType.F32, new long[] {e.getValue().rank(), e.getValue().in()}));
+            specs.add(new TensorSpec(prefix + ".lora_B.weight", DType.F32, new long[] {e.getValue().out(), e.getValue().rank()}));
+        }
+        long bytes = 0;
+        try (CheckpointWriter writer = CheckpointWriter.create(dir, specs, Map.of("format", "pt"), Long.MAX_VALUE);
+             Arena arena = Arena.ofConfined()) {
+            for (var e : merged.entrySet()) {
+                String prefix = "base_model.model." + e.getKey();
+                bytes += put(writer, arena, prefix + ".lora_A.weight", e.getValue().a());
+                bytes += put(writer, arena, prefix + ".lora_B.weight", e.getValue().b());
+            }
+            writer.commit();
+        }
+        Files.move(dir.resolve("model.safetensors"), dir.resolve("adapter_model.safetensors"));
+        writeConfig(inputs.getFirst(), merged, dir.resolve(AdapterConfig.FILE_NAME));
+        return bytes;
+    }
+
+    private static long put(CheckpointWriter writer, Arena arena, String name, float[] values) throws IOException {
+        MemorySegment data = arena.allocate(values.length * 4L);
+        Floats.narrow(values, values.length, data, DType.F32, 0);
+        writer.write(name, 0, data);
+        return data.byteSize();
+    }
+
+    private static float[] read(MappedCheckpoint adapter, String tensor) {
+        Tensor t = adapter.tensor(tensor);
+        float[] values = new float[Math.toIntExact(t.info().elementCount())];
+        Floats.widen(t.data(), t.dtype(), 0, values, values.length);
+        return values;
+    }
+
+    /** A = [w₁s₁A₁; ...] stacked by rows, B = [B₁ ...] side by side. */
+    private static Factors cat(List<Input> inputs, List<MappedCheckpoint> mapped, String module) {
+        LoraModule shape = inputs.getFirst().modules().get(module);
+        long in = shape.a().dim(1);
+        long out = shape.b().dim(0);
+        int total = inputs.stream().mapToInt(i -> i.modules().get(module).rank()).sum();
+        float[] a = new float[Math.toIntExact(total * in)];
+        float[] b = new float[Math.toIntExact(out * total)];
+        int at = 0;
+        for (int k = 0; k < inputs.size(); k++) {
+            Input input = inputs.get(k);
+            LoraModule m = input.modules().get(module);
+            int r = m.rank();
+            float factor = (float) (input.weight() * m.scaling());
+            float[] ai = read(mapped.get(k), m.a().name());
+            float[] bi = read(mapped.get(k), m.b().name());
+            for (int i = 0; i < ai.length; i++) {
+                a[Math.toIntExact(at * in) + i] = factor * ai[i];
+            }
+            for (int row = 0; row < out; row++) {
+                System.arraycopy(bi, row * r, b, Math.toIntExact(row * total + at), r);
+            }
+            at += r;
+        }
+        return new Factors(total, in, out, a, b);
+    }
+
+    /**
+     * The best rank-r approximation of Σ wᵢsᵢBᵢAᵢ = B_cat·A_cat (the cat factors, inner rank R = Σ rᵢ): with
+     * B_cat = Q_b·R_b and A_catᵀ = Q_a·R_a (QR), the sum is Q_b·(R_b·R_aᵀ)·Q_aᵀ, so the SVD of the small R×R core
+     * U'·S·V'ᵀ gives the sum's SVD: U = Q_b·U', V = Q_a·V'. Then B = U_r·S_r, A = V_rᵀ. The same factors as an SVD
+     * of the full [out, in] sum (up to signs), at a fraction of the work.
+     */
+    private static Factors svd(List<Input> inputs, List<MappedCheckpoint> mapped, String module, int rank) {
+        Factors cat = cat(inputs, mapped, module);
+        int inner = cat.rank();
+        long out = cat.out();
+        long in = cat.in();
+        int r = (int) Math.min(rank, Math.min(inner, Math.min(out, in)));
+        INDArray bCat = Nd4j.create(cat.b(), new long[] {out, inner}, 'c');
+        INDArray aCat = Nd4j.create(cat.a(), new long[] {inner, in}, 'c');
+        INDArray u;
+        INDArray s;
+        INDArray vt;
+        if (inner <= out && inner <= in) {
+            INDArray qb = bCat.dup('f');
+            INDArray rb = Nd4j.create(DataType.FLOAT, new long[] {inner, inner}, 'f');
+            Nd4j.getBlasWrapper().lapack().geqrf(qb, rb);
+            INDArray qa = aCat.transpose().dup('f');
+            INDArray ra = Nd4j.create(DataType.FLOAT, new long[] {inner, inner}, 'f');
+            Nd4j.getBlasWrapper().lapack().geqrf(qa, ra);
+            INDArray[] core = gesvd(rb.mmul(ra.transpose()));
+            u = qb.mmul(core[0]);
+            s = core[1];
+            vt = core[2].mmul(qa.transpose());
+        } else {
+            INDArray[] full = gesvd(bCat.mmul(aCat));
+            u = full[0];
+            s = full[1];
+            vt = full[2];
+        }
+        INDArray b = u.get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).mulRowVector(s.get(NDArrayIndex.interval(0, r)));
+        INDArray a = vt.get(NDArrayIndex.interval(0, r), NDArrayIndex.all());
+        return new Factors(r, in, out, a.dup('c').data().asFloat(), b.dup('c').data().asFloat());
+    }
+
+    /** LAPACK's SVD of an [m, n] matrix: {U [m, m], S [min], Vᵀ [n, n]}. */
+    private static INDArray[] gesvd(INDArray matrix) {
+        long m = matrix.rows();
+        long n = matrix.columns();
+        INDArray s = Nd4j.create(DataType.FLOAT, Math.min(m, n));
+        INDArray u = Nd4j.create(DataType.FLOAT, new long[] {m, m}, 'f');
+        INDArray vt = Nd4j.create(DataType.FLOAT, new long[] {n, n}, 'f');
+        Nd4j.getBlasWrapper().lapack().gesvd(matrix.dup('f'), s, u, vt);
+        return new INDArray[] {u, s, vt};
+    }
+
+    /** The first adapter's config with the merged ranks; lora_alpha = rank so the merged scaling is 1. */
+    private void writeConfig(Input first, Map<String, Factors> merged, Path file) throws IOException {
+        ObjectNode config = (ObjectNode) JSON.readTree(first.checkpoint().store().read(configKey(first)).readAllBytes());
+        Map<Integer, Integer> counts = new HashMap<>();
+        merged.values().forEach(f -> counts.merge(f.rank(), 1, Integer::sum));
+        int r = counts.entrySet().stream().max(Map.Entry.<Integer, Integer>comparingByValue()
+                .thenComparing(Map.Entry.comparingByKey())).orElseThrow().getKey();
+        ObjectNode ranks = JSON.createObjectNode();
+        ObjectNode alphas = JSON.createObjectNode();
+        TreeSet<String> targets = new TreeSet<>();
+        for (var e : merged.entrySet()) {
+            targets.add(e.getKey().substring(e.getKey().lastIndexOf('.') + 1));
+            if (e.getValue().rank() != r) {
+                ranks.put(e.getKey(), e.getValue().rank());
+                alphas.put(e.getKey(), e.getValue().rank());
+            }
+        }
+        config.put("r", r);
+        config.put("lora_alpha", r);
+        config.set("rank_pattern", ranks);
+        config.set("alpha_pattern", alphas);
+        config.set("target_modules", JSON.valueToTree(List.copyOf(targets)));
+        config.put("use_rslora", false);
+        config.put("use_dora", false);
+        config.putNull("modules_to_save");
+        config.put("inference_mode", true);
+        JSON.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), config);
+    }
+
+    /** The adapter's adapter_config.json: beside its weights file. */
+    private static String configKey(Input input) {
+        String weights = input.checkpoint().files().getFirst().blob().key();
+        return weights.substring(0, weights.lastIndexOf('/') + 1) + AdapterConfig.FILE_NAME;
+    }
+}
