@@ -18,6 +18,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -101,8 +102,14 @@ final class BenchCommand implements Callable<Integer> {
                 double seconds = Double.MAX_VALUE;
                 long peak = 0;
                 Path output = work.resolve("out-" + method);
-                // The floor reads what the merge reads: slerp takes the base and one fine-tune only.
-                List<Path> used = method.equals("slerp") ? inputs.subList(0, 2) : inputs;
+                // The floor reads what the merge reads: slerp takes the base and one fine-tune, nuslerp the base and
+                // two, passthrough one model.
+                List<Path> used = inputs.subList(0, Math.min(inputs.size(), switch (method) {
+                    case "slerp" -> 2;
+                    case "nuslerp" -> 3;
+                    case "passthrough" -> 1;
+                    default -> inputs.size();
+                }));
                 long usedBytes = 0;
                 for (Path model : used) {
                     usedBytes += Files.size(model.resolve("model.safetensors"));
@@ -150,22 +157,53 @@ final class BenchCommand implements Callable<Integer> {
         return Math.round(value * scale) / scale;
     }
 
+    /** Methods that merge the models themselves; the rest subtract the first input as the base. */
+    private static final Set<String> WITHOUT_BASE = Set.of("linear", "karcher", "fisher");
+    /** Methods whose models take a density (and a weight). */
+    private static final Set<String> SPARSE = Set.of("ties", "dare_ties", "dare_linear", "magnitude_prune", "breadcrumbs",
+            "breadcrumbs_ties", "della", "della_linear");
+    /** Methods whose models take no parameter. */
+    private static final Set<String> UNWEIGHTED = Set.of("model_stock", "sce", "pcb");
+
     private String recipe(String method, List<Path> inputs) {
         StringBuilder yaml = new StringBuilder("merge_method: " + method + "\n");
-        if (method.equals("slerp")) {
-            // Two models only: halfway along the arc from the base to the first fine-tune.
-            return yaml.append("base_model: ").append(inputs.getFirst()).append("\nmodels:\n  - model: ")
-                    .append(inputs.get(1)).append("\nparameters: {t: 0.5}\n").toString();
+        switch (method) {
+            case "slerp" -> {
+                // Two models only: halfway along the arc from the base to the first fine-tune.
+                return yaml.append("base_model: ").append(inputs.getFirst()).append("\nmodels:\n  - model: ")
+                        .append(inputs.get(1)).append("\nparameters: {t: 0.5}\n").toString();
+            }
+            case "passthrough" -> {
+                return yaml.append("models:\n  - model: ").append(inputs.getFirst()).append("\n").toString();
+            }
+            case "cat", "svd" -> throw new IllegalArgumentException(method + " combines LoRA adapters; bench measures"
+                    + " full checkpoints (see AdapterMergeTest for adapter timings)");
+            default -> {
+            }
         }
-        boolean linear = method.equals("linear");
-        if (!linear) {
+        boolean withBase = !WITHOUT_BASE.contains(method);
+        if (withBase) {
             yaml.append("base_model: ").append(inputs.getFirst()).append('\n');
         }
+        List<Path> merged = withBase ? inputs.subList(1, inputs.size()) : inputs;
+        if (method.equals("nuslerp")) {
+            merged = merged.subList(0, Math.min(2, merged.size()));
+        }
         yaml.append("models:\n");
-        for (Path input : linear ? inputs : inputs.subList(1, inputs.size())) {
-            yaml.append("  - model: ").append(input).append('\n');
-            yaml.append("    parameters: {weight: ").append(linear ? 1.0 : 0.5);
-            yaml.append(linear || method.equals("task_arithmetic") ? "" : ", density: 0.5").append("}\n");
+        for (int m = 0; m < merged.size(); m++) {
+            yaml.append("  - model: ").append(merged.get(m)).append('\n');
+            if (UNWEIGHTED.contains(method)) {
+                continue;
+            }
+            yaml.append("    parameters: {weight: ").append(withBase ? 0.5 : 1.0);
+            if (SPARSE.contains(method)) {
+                yaml.append(", density: 0.5");
+            }
+            if (method.equals("fisher")) {
+                // Any model-shaped file times like a Fisher: the next input serves as this one's.
+                yaml.append(", fisher: ").append(merged.get((m + 1) % merged.size()));
+            }
+            yaml.append("}\n");
         }
         return yaml.toString();
     }
