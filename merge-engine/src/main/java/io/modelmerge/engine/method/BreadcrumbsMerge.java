@@ -47,7 +47,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
             return common;
         }
         List<ParameterDef> all = new java.util.ArrayList<>(common);
-        all.add(ParameterDef.choice("election", "mergekit", "mergekit", "paper"));
+        all.add(ParameterDef.ELECTION);
         return all;
     }
 
@@ -64,12 +64,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
 
     @Override
     public TensorMerge forTensor(TensorParameters p) {
-        float[] weights = new float[p.models()];
-        for (int m = 0; m < weights.length; m++) {
-            weights[m] = (float) p.modelNumber(m, "weight");
-        }
-        TaskVectorSum sum = new TaskVectorSum(weights, ties ? p.choice("election") : "none", p.flag("normalize"),
-                (float) p.number("lambda"));
+        TaskVectorSum sum = TaskVectorSum.of(p, ties ? p.choice("election") : "none");
         return p.choice("breadcrumbs_scope").equals("row") ? new PerRow(p, sum) : new PerTensor(p, sum);
     }
 

@@ -29,7 +29,7 @@ public final class DareTiesMerge extends TaskVectorMerge {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
-                ParameterDef.choice("election", "mergekit", "mergekit", "paper"), RESCALE,
+                ParameterDef.ELECTION, RESCALE,
                 ParameterDef.flag("int8_mask", false));
     }
 

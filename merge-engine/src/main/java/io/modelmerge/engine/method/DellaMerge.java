@@ -48,7 +48,7 @@ public final class DellaMerge implements MergeMethod {
             return common;
         }
         List<ParameterDef> all = new java.util.ArrayList<>(common);
-        all.add(ParameterDef.choice("election", "mergekit", "mergekit", "paper"));
+        all.add(ParameterDef.ELECTION);
         return all;
     }
 
@@ -71,17 +71,12 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public TensorMerge forTensor(TensorParameters p) {
-        float[] weights = new float[p.models()];
-        for (int m = 0; m < weights.length; m++) {
-            weights[m] = (float) p.modelNumber(m, "weight");
-        }
         String rescale = switch (String.valueOf(p.global().get("rescale"))) {
             case "true" -> "l1";
             case "false" -> "none";
             case String other -> other;
         };
-        return new Della(p, new TaskVectorSum(weights, linear ? "none" : p.choice("election"), p.flag("normalize"),
-                (float) p.number("lambda")), rescale);
+        return new Della(p, TaskVectorSum.of(p, linear ? "none" : p.choice("election")), rescale);
     }
 
     private static final class Della implements TensorMerge {

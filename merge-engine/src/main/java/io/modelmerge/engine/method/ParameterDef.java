@@ -20,6 +20,10 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
      */
     public static final ParameterDef TOPK_SCOPE = choice("topk_scope", "tensor", "tensor", "model");
 
+    /** TIES' sign election: {@code mergekit} (weighted deltas) or {@code paper} (unweighted; PEFT). */
+    public static final ParameterDef ELECTION = new ParameterDef("election", Optional.of("mergekit"), String.class,
+            List.of("mergekit", "paper"));
+
     public static ParameterDef required(String name) {
         return new ParameterDef(name, Optional.empty(), Double.class, List.of());
     }

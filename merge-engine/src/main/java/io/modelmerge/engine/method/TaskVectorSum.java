@@ -25,6 +25,15 @@ final class TaskVectorSum {
         this.lambda = lambda;
     }
 
+    /** The sum a method's tensor parameters ask for: per-model {@code weight}, global {@code normalize}, {@code lambda}. */
+    static TaskVectorSum of(TensorParameters p, String election) {
+        float[] weights = new float[p.models()];
+        for (int m = 0; m < weights.length; m++) {
+            weights[m] = (float) p.modelNumber(m, "weight");
+        }
+        return new TaskVectorSum(weights, election, p.flag("normalize"), (float) p.number("lambda"));
+    }
+
     /** Combines the task vectors {@code t} (overwritten by nothing) onto {@code base} into {@code out}. */
     void into(float[][] t, float[] base, float[] out, int length) {
         if (election.equals("none")) {

@@ -20,7 +20,7 @@ public final class TiesMerge extends TaskVectorMerge {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0),
-                ParameterDef.choice("election", "mergekit", "mergekit", "paper"),
+                ParameterDef.ELECTION,
                 ParameterDef.flag("int8_mask", false),
                 ParameterDef.TOPK_SCOPE);
     }

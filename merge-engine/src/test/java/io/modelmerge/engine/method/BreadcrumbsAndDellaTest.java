@@ -56,8 +56,9 @@ class BreadcrumbsAndDellaTest {
     void breadcrumbsMatchesTheSortedReferenceOnRandomTensorsAcrossBlocksAndWorkers() {
         Random random = new Random(3);
         int n = 5000;
-        float[] base = MethodReferences.random(random, n, 1);
-        float[][] models = {plus(base, MethodReferences.random(random, n, 0.1)), plus(base, MethodReferences.random(random, n, 0.2))};
+        float[][] inputs = MethodReferences.baseAndFineTunes(random, n, 0.1, 0.2);
+        float[] base = inputs[0];
+        float[][] models = java.util.Arrays.copyOfRange(inputs, 1, inputs.length);
         List<Map<String, Object>> perModel = List.of(Map.of("weight", 0.7, "density", 0.3, "gamma", 0.05),
                 Map.of("weight", 0.6, "density", 0.5, "gamma", 0.02));
         float[] out = merge(new BreadcrumbsMerge(false), base, models, perModel, Map.of("lambda", 1.5), 0, 333, 3);
@@ -72,9 +73,9 @@ class BreadcrumbsAndDellaTest {
     void withoutOutliersBreadcrumbsIsTaskArithmeticAndBreadcrumbsTiesIsTies() {
         Random random = new Random(4);
         int n = 3000;
-        float[] base = MethodReferences.random(random, n, 1);
-        float[][] models = {plus(base, MethodReferences.random(random, n, 0.1)), plus(base, MethodReferences.random(random, n, 0.1)),
-                plus(base, MethodReferences.random(random, n, 0.1))};
+        float[][] inputs = MethodReferences.baseAndFineTunes(random, n, 0.1, 0.1, 0.1);
+        float[] base = inputs[0];
+        float[][] models = java.util.Arrays.copyOfRange(inputs, 1, inputs.length);
         List<Map<String, Object>> crumbs = List.of(Map.of("weight", 1.0, "density", 0.4, "gamma", 0.0),
                 Map.of("weight", 0.5, "density", 0.6, "gamma", 0.0), Map.of("weight", 2.0, "density", 0.2, "gamma", 0.0));
         List<Map<String, Object>> plain = crumbs.stream()
@@ -163,8 +164,9 @@ class BreadcrumbsAndDellaTest {
     void dellaAtFullDensityIsTiesAndDellaLinearIsTaskArithmetic() {
         Random random = new Random(6);
         int n = 900;
-        float[] base = MethodReferences.random(random, n, 1);
-        float[][] models = {plus(base, MethodReferences.random(random, n, 0.1)), plus(base, MethodReferences.random(random, n, 0.1))};
+        float[][] inputs = MethodReferences.baseAndFineTunes(random, n, 0.1, 0.1);
+        float[] base = inputs[0];
+        float[][] models = java.util.Arrays.copyOfRange(inputs, 1, inputs.length);
         List<Map<String, Object>> full = List.of(Map.of("weight", 1.0, "density", 1.0), Map.of("weight", 0.5, "density", 1.0));
         assertArrayEquals(merge(new TiesMerge(), base, models, full, Map.of()),
                 merge(new DellaMerge(false), base, models, full, Map.of(), 0, 90, 2, 30), 1e-6f);

@@ -288,4 +288,20 @@ final class MethodReferences {
         }
         return out;
     }
+
+    static void assertClose(double[] expected, float[] actual, double tolerance) {
+        for (int i = 0; i < expected.length; i++) {
+            org.junit.jupiter.api.Assertions.assertEquals(expected[i], actual[i], tolerance, "entry " + i);
+        }
+    }
+
+    /** A base and {@code n} fine-tunes of it: base ~ N(0, 1), task vectors ~ N(0, scales[m]). */
+    static float[][] baseAndFineTunes(java.util.Random random, int n, double... scales) {
+        float[][] out = new float[scales.length + 1][];
+        out[0] = random(random, n, 1);
+        for (int m = 0; m < scales.length; m++) {
+            out[m + 1] = MethodHarness.plus(out[0], random(random, n, scales[m]));
+        }
+        return out;
+    }
 }

@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import static io.modelmerge.engine.method.MethodHarness.merge;
 import static io.modelmerge.engine.method.MethodHarness.plus;
+import static io.modelmerge.engine.method.MethodReferences.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -15,11 +16,6 @@ import org.junit.jupiter.api.Test;
 class PcbAndSceTest {
     private static final List<Map<String, Object>> ONE = List.of(Map.of());
 
-    private static void assertClose(double[] expected, float[] actual, double tolerance) {
-        for (int i = 0; i < expected.length; i++) {
-            assertEquals(expected[i], actual[i], tolerance, "entry " + i);
-        }
-    }
 
     @Test
     void pcbWithOneModelAndRatioOneIsTheBasePlusLambdaTau() {
@@ -57,9 +53,9 @@ class PcbAndSceTest {
     void pcbMatchesTheAuthorsAlgorithmOnTensorsLargeEnoughToClip() {
         Random random = new Random(12);
         int n = 25_000; // 0.01% of 25,000 = 2 entries clipped at each end
-        float[] base = MethodReferences.random(random, n, 1);
-        float[][] models = {plus(base, MethodReferences.random(random, n, 0.01)), plus(base, MethodReferences.random(random, n, 0.02)),
-                plus(base, MethodReferences.random(random, n, 0.01))};
+        float[][] inputs = MethodReferences.baseAndFineTunes(random, n, 0.01, 0.02, 0.01);
+        float[] base = inputs[0];
+        float[][] models = java.util.Arrays.copyOfRange(inputs, 1, inputs.length);
         List<Map<String, Object>> none = List.of(Map.of(), Map.of(), Map.of());
         for (String clip : List.of("symmetric", "reference")) {
             float[] out = merge(new PcbMerge(), base, models, none, Map.of("pcb_ratio", 0.2, "lambda", 0.8, "pcb_clip", clip),

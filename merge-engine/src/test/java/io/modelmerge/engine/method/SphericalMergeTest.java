@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import static io.modelmerge.engine.method.MethodHarness.merge;
 import static io.modelmerge.engine.method.MethodHarness.plus;
+import static io.modelmerge.engine.method.MethodReferences.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -22,11 +23,6 @@ class SphericalMergeTest {
         return java.util.Arrays.stream(w).mapToObj(x -> Map.<String, Object>of("weight", x)).toList();
     }
 
-    private static void assertClose(double[] expected, float[] actual, double tolerance) {
-        for (int i = 0; i < expected.length; i++) {
-            assertEquals(expected[i], actual[i], tolerance, "entry " + i);
-        }
-    }
 
     @Test
     void modelStockByHand() {
@@ -91,9 +87,9 @@ class SphericalMergeTest {
     void multislerpMatchesTheDirectComputationWithAndWithoutBase() {
         Random random = new Random(9);
         int n = 1500;
-        float[] base = MethodReferences.random(random, n, 1);
-        float[][] models = {plus(base, MethodReferences.random(random, n, 0.1)), plus(base, MethodReferences.random(random, n, 0.2)),
-                plus(base, MethodReferences.random(random, n, 0.1))};
+        float[][] inputs = MethodReferences.baseAndFineTunes(random, n, 0.1, 0.2, 0.1);
+        float[] base = inputs[0];
+        float[][] models = java.util.Arrays.copyOfRange(inputs, 1, inputs.length);
         double[] w = {0.2, 0.5, 0.3};
         assertClose(MethodReferences.multislerp(base, models, w),
                 merge(new MultiSlerpMerge(), base, models, weights(w), Map.of(), 0, 100, 3), 1e-5);
