@@ -56,6 +56,26 @@ class MergeCommandTest {
         assertFalse(Files.exists(out));
     }
 
+    /** The two real gpt2 adapters combined on their shared c_attn modules: inspect reads both results as adapters. */
+    @Test
+    void catAndSvdOfTwoRealAdaptersInspectAsPeftAdapters(@TempDir Path dir) throws Exception {
+        for (String method : List.of("cat", "svd")) {
+            Path recipe = dir.resolve(method + ".yml");
+            Files.writeString(recipe, "merge_method: " + method + "\nmodels:\n  - model: " + Fixtures.real("gpt2-lora-c_attn-r8-a")
+                    + "\n  - model: " + Fixtures.real("gpt2-lora-b") + "\n    parameters: {weight: 0.5}\n"
+                    + "parameters: {target_overlap: intersect}\n");
+            Path out = dir.resolve(method);
+            String[] merged = run("merge", recipe.toString(), out.toString());
+            assertEquals("0", merged[0], merged[2]);
+            String[] inspected = run("inspect", out.toString());
+            assertEquals("0", inspected[0], inspected[2]);
+            assertTrue(inspected[1].contains("format:      peft_adapter"), inspected[1]);
+            String rank = method.equals("cat") ? "r=16 alpha=16.0" : "r=8 alpha=8.0";
+            assertTrue(inspected[1].contains("LoRA " + rank + " targets=[c_attn]") && inspected[1].contains("12 modules, base gpt2"),
+                    inspected[1]);
+        }
+    }
+
     @Test
     void benchPrintsOneJsonLinePerMethodWithRatioAndPeakMemory(@TempDir Path dir) throws Exception {
         List<String> methods = List.of("linear", "ties", "della", "pcb", "fisher", "nuslerp", "passthrough");
