@@ -87,6 +87,9 @@ public final class DellaMerge implements MergeMethod {
         private final double[] epsilon;
         private final int[] seeds;
         private final float[] scale;
+        /** Per model and magnitude rank within a row: the keep probability as a 24-bit threshold, and 1/p. */
+        private final int[][] keepThreshold;
+        private final float[][] inverseProbability;
 
         Della(TensorParameters p, TaskVectorSum sum, String rescale) {
             this.sum = sum;
@@ -97,9 +100,21 @@ public final class DellaMerge implements MergeMethod {
             epsilon = p.modelNumbers("epsilon");
             seeds = new int[n];
             scale = new float[n];
+            keepThreshold = new int[n][];
+            inverseProbability = new float[n][];
             for (int m = 0; m < n; m++) {
                 seeds[m] = GeneralizedTaskArithmetic.modelSeed(p.seed(), m);
                 scale[m] = 1f;
+                if (density[m] >= 1) {
+                    continue;
+                }
+                keepThreshold[m] = new int[columns];
+                inverseProbability[m] = new float[columns];
+                for (int r = 0; r < columns; r++) {
+                    double probability = density[m] - epsilon[m] + (columns > 1 ? 2 * epsilon[m] * r / (columns - 1) : 0);
+                    keepThreshold[m][r] = (int) Math.round(probability * (1 << 24));
+                    inverseProbability[m][r] = (float) (1 / probability);
+                }
             }
         }
 
@@ -147,18 +162,15 @@ public final class DellaMerge implements MergeMethod {
             if (density[m] >= 1) {
                 return;
             }
-            double low = density[m] - epsilon[m];
-            double span = 2 * epsilon[m];
+            int[] thresholds = keepThreshold[m];
             for (int row = 0; row < length; row += columns) {
                 int[] order = RowRanks.ascendingByMagnitude(delta, row, columns);
                 for (int r = 0; r < columns; r++) {
                     int i = row + order[r];
-                    double p = low + (columns > 1 ? span * r / (columns - 1) : 0);
-                    int threshold24 = (int) Math.round(p * (1 << 24));
-                    if (!GeneralizedTaskArithmetic.keeps(seeds[m], offset + i, threshold24)) {
+                    if (!GeneralizedTaskArithmetic.keeps(seeds[m], offset + i, thresholds[r])) {
                         delta[i] = 0f;
                     } else if (divideByProbability) {
-                        delta[i] = (float) (delta[i] / p);
+                        delta[i] *= inverseProbability[m][r];
                     }
                 }
             }

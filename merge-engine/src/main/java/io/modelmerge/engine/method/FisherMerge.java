@@ -3,6 +3,10 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Optional;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code fisher}: Fisher-weighted averaging (Matena and Raffel, Merging Models with Fisher-Weighted Averaging):
@@ -17,6 +21,7 @@ import java.util.Optional;
 public final class FisherMerge implements MergeMethod {
     /** Set per model by the run when normalizing: the L2 norm of its Fisher over every tensor. */
     public static final String FISHER_NORM = "fisher_norm";
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     @Override
     public String name() {
@@ -85,25 +90,28 @@ public final class FisherMerge implements MergeMethod {
         boolean original = p.choice("variant").equals("original");
         return (block, out) -> {
             float[][] x = block.models();
-            for (int i = 0; i < block.length(); i++) {
-                float average = 0;
+            int i = 0;
+            for (int length = block.length(); i < length; i += FS.length()) {
+                VectorMask<Float> lanes = FS.indexInRange(i, length);
+                FloatVector average = FloatVector.zero(FS);
                 for (int m = 0; m < n; m++) {
-                    average += lambda[m] * x[m][i];
+                    average = FloatVector.fromArray(FS, x[m], i, lanes).fma(FloatVector.broadcast(FS, lambda[m]), average);
                 }
                 if (!present) {
-                    out[i] = average;
+                    average.intoArray(out, i, lanes);
                     continue;
                 }
-                float numerator = 0;
-                float denominator = 0;
+                FloatVector numerator = FloatVector.zero(FS);
+                FloatVector denominator = FloatVector.zero(FS);
                 for (int m = 0; m < n; m++) {
-                    float f = x[n + m][i];
-                    f = original ? (m == 0 ? Math.max(f, floor) : f) : f + floor;
-                    float c = coefficient[m] * f;
-                    numerator += c * x[m][i];
-                    denominator += c;
+                    FloatVector f = FloatVector.fromArray(FS, x[n + m], i, lanes);
+                    f = original ? (m == 0 ? f.max(floor) : f) : f.add(floor);
+                    FloatVector c = f.mul(coefficient[m]);
+                    numerator = c.fma(FloatVector.fromArray(FS, x[m], i, lanes), numerator);
+                    denominator = denominator.add(c);
                 }
-                out[i] = denominator > 0 ? numerator / denominator : average;
+                VectorMask<Float> weighed = denominator.compare(VectorOperators.GT, 0f);
+                average.blend(numerator.div(denominator), weighed).intoArray(out, i, lanes);
             }
         };
     }

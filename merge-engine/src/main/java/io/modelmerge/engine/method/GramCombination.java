@@ -1,6 +1,10 @@
 package io.modelmerge.engine.method;
 
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Merges a tensor as base + Σ cᵢ·vᵢ, where vᵢ are the task vectors (θᵢ − θ_base; the models themselves when
@@ -13,6 +17,9 @@ import java.util.List;
  * (one accumulator of G per column).
  */
 final class GramCombination implements TensorMerge {
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    /** Products are summed in F32 lanes over runs this long, then added up in double. */
+    private static final int RUN = 1024;
 
     enum Scope { TENSOR, ROW, COLUMN }
 
@@ -102,13 +109,33 @@ final class GramCombination implements TensorMerge {
         return g;
     }
 
+    /** sums[a·n + b] += Σ vₐ·v_b over elements [from, from + length), for a <= b; vectors, F32 runs, double totals. */
     private void addProducts(Block block, int from, int length, double[] sums) {
-        for (int i = from; i < from + length; i++) {
-            for (int a = 0; a < n; a++) {
-                double va = vector(block, a, i);
-                for (int b = a; b < n; b++) {
-                    sums[a * n + b] += va * vector(block, b, i);
+        float[] base = block.base();
+        float[][] x = block.models();
+        for (int a = 0; a < n; a++) {
+            for (int b = a; b < n; b++) {
+                double total = 0;
+                for (int run = from; run < from + length; run += RUN) {
+                    int end = Math.min(run + RUN, from + length);
+                    FloatVector acc = FloatVector.zero(FS);
+                    int i = run;
+                    for (int bound = run + FS.loopBound(end - run); i < bound; i += FS.length()) {
+                        FloatVector va = FloatVector.fromArray(FS, x[a], i);
+                        FloatVector vb = FloatVector.fromArray(FS, x[b], i);
+                        if (base != null) {
+                            FloatVector vbase = FloatVector.fromArray(FS, base, i);
+                            va = va.sub(vbase);
+                            vb = vb.sub(vbase);
+                        }
+                        acc = va.fma(vb, acc);
+                    }
+                    total += acc.reduceLanes(VectorOperators.ADD);
+                    for (; i < end; i++) {
+                        total += vector(block, a, i) * vector(block, b, i);
+                    }
                 }
+                sums[a * n + b] += total;
             }
         }
     }
@@ -145,15 +172,22 @@ final class GramCombination implements TensorMerge {
         }
     }
 
+    /** out = base + Σ cₘ(xₘ − base) = (1 − Σ cₘ)·base + Σ cₘxₘ (Σ cₘxₘ without a base), over [from, from + length). */
     private void blend(Block block, int from, int length, float[] c, float[] out) {
         float[] base = block.base();
-        for (int i = from; i < from + length; i++) {
-            float acc = base == null ? 0f : base[i];
+        float keep = 1;
+        for (float cm : c) {
+            keep -= cm;
+        }
+        int i = from;
+        for (int end = from + length; i < end; i += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(i, end);
+            FloatVector acc = base == null ? FloatVector.zero(FS)
+                    : FloatVector.fromArray(FS, base, i, lanes).mul(keep);
             for (int m = 0; m < n; m++) {
-                float v = base == null ? block.models()[m][i] : block.models()[m][i] - base[i];
-                acc = Math.fma(c[m], v, acc);
+                acc = FloatVector.fromArray(FS, block.models()[m], i, lanes).fma(FloatVector.broadcast(FS, c[m]), acc);
             }
-            out[i] = acc;
+            acc.intoArray(out, i, lanes);
         }
     }
 

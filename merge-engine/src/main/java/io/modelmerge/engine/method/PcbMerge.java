@@ -239,6 +239,11 @@ public final class PcbMerge implements MergeMethod {
             }
         }
 
+        /** tanh through the exp intrinsic (Math.tanh is several times slower): 1 − 2/(e^{2x} + 1). */
+        private static double tanh(double x) {
+            return 1 - 2 / (Math.exp(2 * x) + 1);
+        }
+
         /** τ̃ at element i of task m: its magnitude clipped to [low, high], its sign kept. */
         private float clipped(Block block, int m, int i) {
             float tau = block.models()[m][i] - block.base()[i];
@@ -256,7 +261,7 @@ public final class PcbMerge implements MergeMethod {
                     float tau = block.models()[m][i] - block.base()[i];
                     float range = high[m] - low[m];
                     float normalised = range > 0 ? (Math.abs(clipped(block, m, i)) - low[m]) / range : 0f;
-                    beta[m][i] = (float) (Math.exp(n * normalised * normalised) * Math.tanh(tau * sum));
+                    beta[m][i] = (float) (Math.exp(n * normalised * normalised) * tanh(tau * sum));
                 }
             }
             return beta;
