@@ -3,6 +3,10 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code pcb} (Du et al., Parameter Competition Balancing), per tensor, as the authors' PCB_merge:
@@ -23,6 +27,7 @@ import java.util.List;
  */
 public final class PcbMerge implements MergeMethod {
     private static final double CLIP = 0.0001;
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     @Override
     public String name() {
@@ -239,29 +244,32 @@ public final class PcbMerge implements MergeMethod {
             }
         }
 
-        /** tanh through the exp intrinsic (Math.tanh is several times slower): 1 − 2/(e^{2x} + 1). */
-        private static double tanh(double x) {
-            return 1 - 2 / (Math.exp(2 * x) + 1);
-        }
-
-        /** τ̃ at element i of task m: its magnitude clipped to [low, high], its sign kept. */
-        private float clipped(Block block, int m, int i) {
-            float tau = block.models()[m][i] - block.base()[i];
-            return Math.copySign(Math.clamp(Math.abs(tau), low[m], high[m]), tau);
+        /** τ̃ = sign(τ)·clamp(|τ|, low, high) for a vector of task m's τ (0 where τ = 0, as torch.sign). */
+        private FloatVector clipped(FloatVector tau, int m) {
+            FloatVector magnitude = tau.abs().max(low[m]).min(high[m]);
+            return magnitude.blend(magnitude.neg(), tau.compare(VectorOperators.LT, 0f))
+                    .blend(0f, tau.compare(VectorOperators.EQ, 0f));
         }
 
         private float[][] betas(Block block) {
-            float[][] beta = new float[n][block.length()];
-            for (int i = 0; i < block.length(); i++) {
-                float sum = 0;
+            int length = block.length();
+            float[][] beta = new float[n][length];
+            float[] base = block.base();
+            for (int i = 0; i < length; i += FS.length()) {
+                VectorMask<Float> lanes = FS.indexInRange(i, length);
+                FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
+                FloatVector sum = FloatVector.zero(FS);
                 for (int m = 0; m < n; m++) {
-                    sum += block.models()[m][i] - block.base()[i];
+                    sum = sum.add(FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b));
                 }
                 for (int m = 0; m < n; m++) {
-                    float tau = block.models()[m][i] - block.base()[i];
+                    FloatVector tau = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b);
                     float range = high[m] - low[m];
-                    float normalised = range > 0 ? (Math.abs(clipped(block, m, i)) - low[m]) / range : 0f;
-                    beta[m][i] = (float) (Math.exp(n * normalised * normalised) * tanh(tau * sum));
+                    FloatVector normalised = range > 0
+                            ? tau.abs().max(low[m]).min(high[m]).sub(low[m]).div(range) : FloatVector.zero(FS);
+                    FloatVector intra = normalised.mul(normalised).mul(n).lanewise(VectorOperators.EXP);
+                    FloatVector inter = tau.mul(sum).lanewise(VectorOperators.TANH);
+                    intra.mul(inter).intoArray(beta[m], i, lanes);
                 }
             }
             return beta;
@@ -270,17 +278,22 @@ public final class PcbMerge implements MergeMethod {
         @Override
         public void merge(Block block, float[] out) {
             float[][] beta = betas(block);
-            for (int i = 0; i < block.length(); i++) {
-                float mixed = 0;
-                float scales = 0;
+            int length = block.length();
+            for (int i = 0; i < length; i += FS.length()) {
+                VectorMask<Float> lanes = FS.indexInRange(i, length);
+                FloatVector b = FloatVector.fromArray(FS, block.base(), i, lanes);
+                FloatVector mixed = FloatVector.zero(FS);
+                FloatVector scales = FloatVector.zero(FS);
                 for (int m = 0; m < n; m++) {
+                    FloatVector betaM = FloatVector.fromArray(FS, beta[m], i, lanes);
                     float range = max[m] - threshold[m];
-                    float kept = Math.max(beta[m][i], threshold[m]) - threshold[m];
-                    float scale = range > 0 ? kept / range : beta[m][i] >= threshold[m] ? 1f : 0f;
-                    mixed += scale * clipped(block, m, i);
-                    scales += scale;
+                    FloatVector scale = range > 0 ? betaM.max(threshold[m]).sub(threshold[m]).div(range)
+                            : FloatVector.zero(FS).blend(1f, betaM.compare(VectorOperators.GE, threshold[m]));
+                    FloatVector tau = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b);
+                    mixed = scale.fma(clipped(tau, m), mixed);
+                    scales = scales.add(scale);
                 }
-                out[i] = block.base()[i] + lambda * (mixed / Math.max(scales, 1e-12f));
+                mixed.div(scales.max(1e-12f)).fma(FloatVector.broadcast(FS, lambda), b).intoArray(out, i, lanes);
             }
         }
     }
