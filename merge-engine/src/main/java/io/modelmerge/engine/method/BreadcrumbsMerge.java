@@ -3,6 +3,10 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code breadcrumbs} and {@code breadcrumbs_ties} (Davari and Belilovsky, Model Breadcrumbs): each task vector
@@ -17,6 +21,7 @@ import java.util.List;
  * and the top {@code density} is kept: mergekit's slice {@code [n_bot:-0]} drops the whole tensor there.
  */
 public final class BreadcrumbsMerge implements MergeMethod {
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private final boolean ties;
 
     public BreadcrumbsMerge(boolean ties) {
@@ -192,17 +197,22 @@ public final class BreadcrumbsMerge implements MergeMethod {
             }
         }
 
+        /** Each task vector, in place, keeps the entries with lower <= |δ| < upper. */
         @Override
         public void merge(Block block, float[] out) {
+            int length = block.length();
             for (int m = 0; m < cuts.length; m++) {
                 float[] x = block.models()[m];
-                for (int i = 0; i < block.length(); i++) {
-                    float d = x[i] - block.base()[i];
-                    float magnitude = Math.abs(d);
-                    x[i] = magnitude >= lower[m] && magnitude < upper[m] ? d : 0f;
+                for (int i = 0; i < length; i += FS.length()) {
+                    VectorMask<Float> lanes = FS.indexInRange(i, length);
+                    FloatVector d = FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, block.base(), i, lanes));
+                    FloatVector magnitude = d.abs();
+                    VectorMask<Float> kept = magnitude.compare(VectorOperators.GE, lower[m])
+                            .and(magnitude.compare(VectorOperators.LT, upper[m]));
+                    FloatVector.zero(FS).blend(d, kept).intoArray(x, i, lanes);
                 }
             }
-            sum.into(block.models(), block.base(), out, block.length());
+            sum.into(block.models(), block.base(), out, length);
         }
     }
 

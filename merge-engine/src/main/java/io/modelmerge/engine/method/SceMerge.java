@@ -3,6 +3,10 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code sce} (Wan et al., FuseChat: Select, Calculate, Erase; mergekit's sce.py). Select: keep the entries
@@ -13,6 +17,7 @@ import java.util.List;
  * base + Σ wᵢτᵢ / Σ wᵢ over the agreeing entries (divisor floored at 1e-6).
  */
 public final class SceMerge implements MergeMethod {
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     @Override
     public String name() {
@@ -77,8 +82,9 @@ public final class SceMerge implements MergeMethod {
         public Accumulator accumulator(int pass) {
             if (weightPass(pass)) {
                 return new BlockSums(n, (block, sums) -> {
+                    float[] variance = variances(block);
                     for (int i = 0; i < block.length(); i++) {
-                        if (variance(block, i) >= threshold) {
+                        if (variance[i] >= threshold) {
                             for (int m = 0; m < n; m++) {
                                 double d = block.models()[m][i] - block.base()[i];
                                 sums[m] += d * d;
@@ -102,9 +108,8 @@ public final class SceMerge implements MergeMethod {
 
             @Override
             public void add(Block block) {
-                float[] v = new float[block.length()];
+                float[] v = variances(block);
                 for (int i = 0; i < block.length(); i++) {
-                    v[i] = variance(block, i);
                     if (v[i] != 0) {
                         nonzero++;
                     }
@@ -147,44 +152,57 @@ public final class SceMerge implements MergeMethod {
             }
         }
 
-        /** The population variance of the task vectors at element i, in F32 as mergekit computes it. */
-        private float variance(Block block, int i) {
-            double mean = 0;
-            for (int m = 0; m < n; m++) {
-                mean += block.models()[m][i] - block.base()[i];
+        /** The population variance of the task vectors at each element of the block, in F32 as mergekit computes it. */
+        private float[] variances(Block block) {
+            int length = block.length();
+            float[] variance = new float[length];
+            float[] base = block.base();
+            for (int i = 0; i < length; i += FS.length()) {
+                VectorMask<Float> lanes = FS.indexInRange(i, length);
+                FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
+                FloatVector mean = FloatVector.zero(FS);
+                for (int m = 0; m < n; m++) {
+                    mean = mean.add(FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b));
+                }
+                mean = mean.div(n);
+                FloatVector sum = FloatVector.zero(FS);
+                for (int m = 0; m < n; m++) {
+                    FloatVector d = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b).sub(mean);
+                    sum = d.fma(d, sum);
+                }
+                sum.div(n).intoArray(variance, i, lanes);
             }
-            mean /= n;
-            double variance = 0;
-            for (int m = 0; m < n; m++) {
-                double d = block.models()[m][i] - block.base()[i] - mean;
-                variance += d * d;
-            }
-            return (float) (variance / n);
+            return variance;
         }
 
+        /** Selected entries: sign election on Σ τ (0 elects +; a zero τ agrees with neither), weighted mean. */
         @Override
         public void merge(Block block, float[] out) {
+            float[] variance = variances(block);
             float[] base = block.base();
-            for (int i = 0; i < block.length(); i++) {
-                if (!(variance(block, i) >= threshold)) {
-                    out[i] = base[i]; // not selected: every task vector is zero here
-                    continue;
-                }
-                float vote = 0;
+            int length = block.length();
+            for (int i = 0; i < length; i += FS.length()) {
+                VectorMask<Float> lanes = FS.indexInRange(i, length);
+                FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
+                VectorMask<Float> selected = FloatVector.fromArray(FS, variance, i, lanes)
+                        .compare(VectorOperators.GE, threshold);
+                FloatVector vote = FloatVector.zero(FS);
                 for (int m = 0; m < n; m++) {
-                    vote += block.models()[m][i] - base[i];
+                    vote = vote.add(FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b));
                 }
-                float majority = vote >= 0 ? 1f : -1f;
-                float mixed = 0;
-                float divisor = 0;
+                VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
+                FloatVector mixed = FloatVector.zero(FS);
+                FloatVector divisor = FloatVector.zero(FS);
                 for (int m = 0; m < n; m++) {
-                    float d = block.models()[m][i] - base[i];
-                    if (Math.signum(d) == majority) {
-                        mixed += weights[m] * d;
-                        divisor += weights[m];
-                    }
+                    FloatVector d = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b);
+                    VectorMask<Float> agrees = d.compare(VectorOperators.GT, 0f).and(positive)
+                            .or(d.compare(VectorOperators.LT, 0f).andNot(positive));
+                    mixed = mixed.add(FloatVector.zero(FS).blend(d.mul(weights[m]), agrees));
+                    divisor = divisor.add(FloatVector.zero(FS).blend(weights[m], agrees));
                 }
-                out[i] = base[i] + mixed / Math.max(divisor, 1e-6f);
+                // not selected: every task vector is zero there, and so is the merged one
+                FloatVector delta = FloatVector.zero(FS).blend(mixed.div(divisor.max(1e-6f)), selected);
+                b.add(delta).intoArray(out, i, lanes);
             }
         }
     }
