@@ -38,6 +38,20 @@ class BreadcrumbsAndDellaTest {
     }
 
     @Test
+    void breadcrumbsTiesElectsSignsAfterTheCut() {
+        // n = 5, density 0.6, gamma 0.2: the largest goes, the next three stay, the smallest goes
+        // t₁ = [0, -.1, .3, -.2, 0] (δ₁ = [.5, -.1, .3, -.2, .05]); t₂ = [-.4, .2, 0, 0, .3] (δ₂ = [-.4, .2, -.6, .1, .3])
+        float[][] models = {{0.5f, -0.1f, 0.3f, -0.2f, 0.05f}, {-0.4f, 0.2f, -0.6f, 0.1f, 0.3f}};
+        List<Map<String, Object>> two = List.of(Map.of("weight", 1.0, "density", 0.6, "gamma", 0.2),
+                Map.of("weight", 1.0, "density", 0.6, "gamma", 0.2));
+        // summed: entry 1 is -.1 + .2; sign-elected: + wins and only t₂ = .2 agrees
+        assertArrayEquals(new float[] {-0.4f, 0.1f, 0.3f, -0.2f, 0.3f},
+                merge(new BreadcrumbsMerge(false), new float[5], models, two, Map.of()), 1e-7f);
+        assertArrayEquals(new float[] {-0.4f, 0.2f, 0.3f, -0.2f, 0.3f},
+                merge(new BreadcrumbsMerge(true), new float[5], models, two, Map.of()), 1e-7f);
+    }
+
+    @Test
     void rowScopeRanksWithinEachRow() {
         // two rows of five, density 0.4, gamma 0.2: per row one outlier goes and two stay
         float[] rows = merge(new BreadcrumbsMerge(false), ZERO, new float[][] {DELTA}, one(0.4, 0.2),
