@@ -16,7 +16,6 @@ import io.modelmerge.storage.checkpoint.CheckpointWriter;
 import io.modelmerge.storage.checkpoint.LoraModule;
 import io.modelmerge.storage.checkpoint.MappedCheckpoint;
 import io.modelmerge.storage.safetensors.DType;
-import io.modelmerge.storage.safetensors.Tensor;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -283,13 +282,6 @@ final class AdapterMerge {
         return data.byteSize();
     }
 
-    private static float[] read(MappedCheckpoint adapter, String tensor) {
-        Tensor t = adapter.tensor(tensor);
-        float[] values = new float[Math.toIntExact(t.info().elementCount())];
-        Floats.widen(t.data(), t.dtype(), 0, values, values.length);
-        return values;
-    }
-
     /** A = [w₁s₁A₁; ...] stacked by rows, B = [B₁ ...] side by side. */
     private static Factors cat(List<Input> inputs, List<MappedCheckpoint> mapped, String module) {
         LoraModule shape = inputs.getFirst().modules().get(module);
@@ -304,8 +296,8 @@ final class AdapterMerge {
             LoraModule m = input.modules().get(module);
             int r = m.rank();
             float factor = (float) (input.weight() * m.scaling());
-            float[] ai = read(mapped.get(k), m.a().name());
-            float[] bi = read(mapped.get(k), m.b().name());
+            float[] ai = Floats.widen(mapped.get(k).tensor(m.a().name()));
+            float[] bi = Floats.widen(mapped.get(k).tensor(m.b().name()));
             for (int i = 0; i < ai.length; i++) {
                 a[Math.toIntExact(at * in) + i] = factor * ai[i];
             }

@@ -20,10 +20,9 @@ final class LoraApplication {
 
     static MaterializedSource apply(Tensor base, MappedCheckpoint adapter, LoraModule module) {
         TensorInfo info = base.info();
-        float[] values = new float[Math.toIntExact(info.elementCount())];
-        Floats.widen(base.data(), base.dtype(), 0, values, values.length);
-        float[] a = read(adapter.tensor(module.a().name()));
-        float[] b = read(adapter.tensor(module.b().name()));
+        float[] values = Floats.widen(base);
+        float[] a = Floats.widen(adapter.tensor(module.a().name()));
+        float[] b = Floats.widen(adapter.tensor(module.b().name()));
         long rank = module.rank();
         INDArray matA = Nd4j.create(a, new long[] {rank, module.a().dim(1)}, DataType.FLOAT);
         INDArray matB = Nd4j.create(b, new long[] {module.b().dim(0), rank}, DataType.FLOAT);
@@ -36,11 +35,5 @@ final class LoraApplication {
             values[i] += deltaValues[i];
         }
         return new MaterializedSource(info, values);
-    }
-
-    private static float[] read(Tensor tensor) {
-        float[] values = new float[Math.toIntExact(tensor.info().elementCount())];
-        Floats.widen(tensor.data(), tensor.dtype(), 0, values, values.length);
-        return values;
     }
 }

@@ -1,6 +1,7 @@
 package io.modelmerge.engine.kernel;
 
 import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -29,6 +30,13 @@ public final class Floats {
     /** Whether the kernels read and write this dtype. */
     public static boolean supports(DType dtype) {
         return dtype == DType.F32 || dtype == DType.BF16 || dtype == DType.F16;
+    }
+
+    /** The whole of {@code tensor}, widened to F32. */
+    public static float[] widen(Tensor tensor) {
+        float[] values = new float[Math.toIntExact(tensor.info().elementCount())];
+        widen(tensor.data(), tensor.dtype(), 0, values, values.length);
+        return values;
     }
 
     /** Reads {@code length} elements from element {@code from} of {@code src} (of {@code dtype}) into {@code dst}. */

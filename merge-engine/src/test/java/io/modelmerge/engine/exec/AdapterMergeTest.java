@@ -14,7 +14,6 @@ import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
 import io.modelmerge.storage.checkpoint.LoraModule;
 import io.modelmerge.storage.safetensors.SafetensorsFile;
-import io.modelmerge.storage.safetensors.Tensor;
 import io.modelmerge.storage.testing.Fixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,10 +46,7 @@ class AdapterMergeTest {
     }
 
     private static float[] floats(SafetensorsFile file, String name) {
-        Tensor t = file.tensor(name);
-        float[] values = new float[Math.toIntExact(t.info().elementCount())];
-        Floats.widen(t.data(), t.dtype(), 0, values, values.length);
-        return values;
+        return Floats.widen(file.tensor(name));
     }
 
     /** B·A (times {@code factor}) in double, [out, in] row-major. */

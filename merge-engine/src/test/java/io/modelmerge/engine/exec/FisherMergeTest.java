@@ -9,7 +9,6 @@ import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.SafetensorsFile;
-import io.modelmerge.storage.safetensors.Tensor;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -165,20 +164,15 @@ class FisherMergeTest {
         assertTrue(result.tensors() == 2);
         try (SafetensorsFile file = SafetensorsFile.open(out.resolve("model.safetensors"))) {
             double[] theta = new double[FEATURES + 1];
-            float[] w = floats(file.tensor("classifier.weight"));
+            float[] w = Floats.widen(file.tensor("classifier.weight"));
             for (int j = 0; j < FEATURES; j++) {
                 theta[j] = w[j];
             }
-            theta[FEATURES] = floats(file.tensor("classifier.bias"))[0];
+            theta[FEATURES] = Floats.widen(file.tensor("classifier.bias"))[0];
             return theta;
         }
     }
 
-    private static float[] floats(Tensor t) {
-        float[] values = new float[Math.toIntExact(t.info().elementCount())];
-        Floats.widen(t.data(), t.dtype(), 0, values, values.length);
-        return values;
-    }
 
     private static final String FISHER = """
             merge_method: fisher
@@ -223,7 +217,7 @@ class FisherMergeTest {
         assertTrue(result.notes().stream().anyMatch(n -> n.contains("classifier.bias") && n.contains("weighted average")),
                 result.notes().toString());
         try (SafetensorsFile file = SafetensorsFile.open(dir.resolve("partial-out/model.safetensors"))) {
-            assertEquals((tunedA[FEATURES] + tunedB[FEATURES]) / 2, floats(file.tensor("classifier.bias"))[0], 1e-6);
+            assertEquals((tunedA[FEATURES] + tunedB[FEATURES]) / 2, Floats.widen(file.tensor("classifier.bias"))[0], 1e-6);
         }
         RecipeException missing = assertThrows(RecipeException.class, () -> merge(FISHER.replace(", fisher: $DIR/b-fisher", "")));
         assertTrue(missing.getMessage().contains("needs parameter 'fisher'") && missing.getMessage().contains("/b"),

@@ -9,7 +9,6 @@ import io.modelmerge.storage.blob.LocalBlobStore;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.SafetensorsFile;
-import io.modelmerge.storage.safetensors.Tensor;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import io.modelmerge.storage.testing.Fixtures;
 import java.nio.file.Path;
@@ -45,18 +44,13 @@ class LoraMergeTest {
                 (tensor, i) -> ((tensor.hashCode() * 31 + i) * 0x9E3779B1 >>> 8) / (double) (1 << 24) - 0.5);
     }
 
-    private static float[] floats(Tensor t) {
-        float[] values = new float[Math.toIntExact(t.info().elementCount())];
-        Floats.widen(t.data(), t.dtype(), 0, values, values.length);
-        return values;
-    }
 
     /** W[in][out] + scale · Σ_r B[out][r] A[r][in], in doubles. */
     private static double[] applied(Path adapterDir, String module, double scale, float[] w, int in, int out)
             throws Exception {
         try (SafetensorsFile adapter = SafetensorsFile.open(adapterDir.resolve("adapter_model.safetensors"))) {
-            float[] a = floats(adapter.tensor("base_model.model." + module + ".lora_A.weight"));
-            float[] b = floats(adapter.tensor("base_model.model." + module + ".lora_B.weight"));
+            float[] a = Floats.widen(adapter.tensor("base_model.model." + module + ".lora_A.weight"));
+            float[] b = Floats.widen(adapter.tensor("base_model.model." + module + ".lora_B.weight"));
             int r = a.length / in;
             double[] result = new double[w.length];
             for (int i = 0; i < in; i++) {
@@ -98,10 +92,10 @@ class LoraMergeTest {
                     new Case(b, adapterB, "transformer.h.5.attn.c_proj", 4.0, 768, 768),
                     new Case(b, adapterB, "transformer.h.7.mlp.c_proj", 4.0, 3072, 768))) {
                 String weight = c.module() + ".weight";
-                double[] expected = applied(c.adapter(), c.module(), c.scale(), floats(w.tensor(weight)), c.in(), c.outDim());
-                float[] actual = floats(c.out().tensor(weight));
+                double[] expected = applied(c.adapter(), c.module(), c.scale(), Floats.widen(w.tensor(weight)), c.in(), c.outDim());
+                float[] actual = Floats.widen(c.out().tensor(weight));
                 double largestDelta = 0;
-                float[] original = floats(w.tensor(weight));
+                float[] original = Floats.widen(w.tensor(weight));
                 for (int i = 0; i < actual.length; i++) {
                     assertEquals(expected[i], actual[i], 1e-5, weight + "[" + i + "]");
                     largestDelta = Math.max(largestDelta, Math.abs(expected[i] - original[i]));
@@ -134,7 +128,7 @@ class LoraMergeTest {
         String weight = "transformer.h.2.attn.c_attn.weight";
         try (SafetensorsFile w = SafetensorsFile.open(base.resolve("model.safetensors"));
              SafetensorsFile o = SafetensorsFile.open(out.resolve("model.safetensors"))) {
-            float[] baseValues = floats(w.tensor(weight));
+            float[] baseValues = Floats.widen(w.tensor(weight));
             double[] a = applied(adapterA, "transformer.h.2.attn.c_attn", 1.0, baseValues, 768, 2304);
             double[] b = applied(adapterB, "transformer.h.2.attn.c_attn", 4.0, baseValues, 768, 2304);
             float[] fa = new float[a.length];
@@ -145,7 +139,7 @@ class LoraMergeTest {
             }
             double[] expected = ReferenceMerges.ties(baseValues, new float[][] {fa, fb}, new double[] {1.0, 0.5},
                     new double[] {0.5, 0.5});
-            float[] actual = floats(o.tensor(weight));
+            float[] actual = Floats.widen(o.tensor(weight));
             int differing = 0;
             for (int i = 0; i < actual.length; i++) {
                 if (Math.abs(expected[i] - actual[i]) > 1e-5) {

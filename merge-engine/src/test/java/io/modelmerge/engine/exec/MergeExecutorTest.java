@@ -46,10 +46,7 @@ class MergeExecutorTest {
     }
 
     private static float[] floats(SafetensorsFile file, String name) {
-        Tensor t = file.tensor(name);
-        float[] values = new float[Math.toIntExact(t.info().elementCount())];
-        io.modelmerge.engine.kernel.Floats.widen(t.data(), t.dtype(), 0, values, values.length);
-        return values;
+        return io.modelmerge.engine.kernel.Floats.widen(file.tensor(name));
     }
 
     /** The tinygrad MNIST checkpoint merged with perturbed copies of itself, checked against scalar TIES. */
