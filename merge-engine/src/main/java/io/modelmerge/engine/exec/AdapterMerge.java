@@ -20,7 +20,6 @@ import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -81,41 +80,24 @@ final class AdapterMerge {
     static MergeResult run(Recipe recipe, Path outDir, MergeOptions options) throws IOException, RecipeException {
         long start = System.nanoTime();
         List<BlobStore> stores = new ArrayList<>();
-        Path staging = outDir.toAbsolutePath().resolveSibling("." + outDir.getFileName() + ".partial-" + java.util.UUID.randomUUID());
-        try {
+        List<MappedCheckpoint> mapped = new ArrayList<>();
+        try (StagedOutput output = new StagedOutput(outDir)) {
             AdapterMerge merge = new AdapterMerge(recipe);
             List<Input> inputs = open(recipe, options.s3(), stores);
             List<String> modules = merge.plan(inputs);
             BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
-            List<MappedCheckpoint> mapped = new ArrayList<>();
-            try {
-                for (Input input : inputs) {
-                    mapped.add(input.checkpoint().map(cache));
-                }
-                Files.createDirectories(staging);
-                long bytes = merge.write(inputs, mapped, modules, staging);
-                Files.writeString(staging.resolve("merge_recipe.yml"), recipe.yaml(), StandardCharsets.UTF_8);
-                Files.writeString(staging.resolve("README.md"), ModelCard.write(outDir.getFileName().toString(), recipe,
-                        merge.notes), StandardCharsets.UTF_8);
-                if (Files.isDirectory(outDir)) {
-                    Files.delete(outDir);
-                }
-                Files.move(staging, outDir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-                return new MergeResult(outDir, List.of("adapter_model.safetensors", AdapterConfig.FILE_NAME),
-                        2 * modules.size(), bytes, java.time.Duration.ofNanos(System.nanoTime() - start), merge.notes);
-            } finally {
-                mapped.forEach(MappedCheckpoint::close);
+            for (Input input : inputs) {
+                mapped.add(input.checkpoint().map(cache));
             }
+            Files.createDirectories(output.dir());
+            long bytes = merge.write(inputs, mapped, modules, output.dir());
+            output.publish(recipe, merge.notes);
+            return new MergeResult(outDir, List.of("adapter_model.safetensors", AdapterConfig.FILE_NAME),
+                    2 * modules.size(), bytes, java.time.Duration.ofNanos(System.nanoTime() - start), merge.notes);
         } finally {
+            mapped.forEach(MappedCheckpoint::close);
             for (BlobStore store : stores) {
                 store.close();
-            }
-            if (Files.exists(staging)) {
-                try (var walk = Files.walk(staging)) {
-                    for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                        Files.deleteIfExists(p);
-                    }
-                }
             }
         }
     }

@@ -16,16 +16,13 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -103,8 +100,8 @@ public final class MergeExecutor {
         MergeMethod method = MergeMethods.named(recipe.mergeMethod());
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         List<InputModel> inputs = new ArrayList<>();
-        Path staging = outDir.toAbsolutePath().resolveSibling("." + outDir.getFileName() + ".partial-" + UUID.randomUUID());
-        try {
+        try (StagedOutput output = new StagedOutput(outDir)) {
+            Path staging = output.dir();
             for (String ref : recipe.modelRefs()) {
                 inputs.add(InputModel.open(ref, options.s3(), cache));
             }
@@ -120,20 +117,13 @@ public final class MergeExecutor {
                 notes.addAll(LayerCount.update(staging.resolve("config.json"),
                         recipe.slices().stream().mapToInt(s -> s.sources().getFirst().layerCount()).sum()));
             }
-            Files.writeString(staging.resolve("merge_recipe.yml"), recipe.yaml(), StandardCharsets.UTF_8);
-            Files.writeString(staging.resolve("README.md"),
-                    ModelCard.write(outDir.getFileName().toString(), recipe, notes), StandardCharsets.UTF_8);
-            if (Files.isDirectory(outDir)) {
-                Files.delete(outDir);
-            }
-            Files.move(staging, outDir, StandardCopyOption.ATOMIC_MOVE);
+            output.publish(recipe, notes);
             long bytes = plan.stream().mapToLong(t -> t.output().byteLength()).sum();
             return new MergeResult(outDir, files, plan.size(), bytes, Duration.ofNanos(System.nanoTime() - start), notes);
         } finally {
             for (InputModel input : inputs) {
                 input.close();
             }
-            deleteRecursively(staging);
         }
     }
 
@@ -532,17 +522,6 @@ public final class MergeExecutor {
     private static boolean isEmpty(Path dir) throws IOException {
         try (Stream<Path> entries = Files.list(dir)) {
             return entries.findAny().isEmpty();
-        }
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 }
