@@ -2,7 +2,6 @@ package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.method.FisherMerge;
 import io.modelmerge.engine.method.MergeMethod;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -38,12 +37,8 @@ final class FisherNorms {
         for (int m = 0; m < n; m++) {
             norms[m] = Math.sqrt(squares[m]);
         }
-        List<PlannedTensor> result = new ArrayList<>(plan.size());
-        for (PlannedTensor t : plan) {
-            result.add(weighted.contains(t) ? new PlannedTensor(t.output(), t.base(), t.models(),
-                    t.parameters().withModelNumbers(FisherMerge.FISHER_NORM, norms), false) : t);
-        }
-        return result;
+        return plan.stream().map(t -> normalizes(t)
+                ? t.withParameters(t.parameters().withModelNumbers(FisherMerge.FISHER_NORM, norms)) : t).toList();
     }
 
     private static boolean normalizes(PlannedTensor t) {

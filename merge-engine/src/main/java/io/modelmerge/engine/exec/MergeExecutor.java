@@ -291,7 +291,8 @@ public final class MergeExecutor {
     private List<PlannedTensor> withModelWideThresholds(List<PlannedTensor> plan, List<InputModel> inputs,
                                                         ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces)
             throws IOException, RecipeException {
-        List<PlannedTensor> scoped = plan.stream().filter(t -> !t.copy() && t.parameters().modelWideTopK()).toList();
+        java.util.function.Predicate<PlannedTensor> modelWide = t -> !t.copy() && t.parameters().modelWideTopK();
+        List<PlannedTensor> scoped = plan.stream().filter(modelWide).toList();
         if (scoped.isEmpty()) {
             return plan;
         }
@@ -377,12 +378,8 @@ public final class MergeExecutor {
             }
         }
         List<Float> chosen = List.of(thresholds);
-        List<PlannedTensor> result = new ArrayList<>(plan.size());
-        for (PlannedTensor t : plan) {
-            result.add(scoped.contains(t) ? new PlannedTensor(t.output(), t.base(), t.models(),
-                    t.parameters().withModelThresholds(chosen), false) : t);
-        }
-        return result;
+        return plan.stream().map(t -> modelWide.test(t) ? t.withParameters(t.parameters().withModelThresholds(chosen)) : t)
+                .toList();
     }
 
     /** A tensor of at most one block, copied or merged entirely in the calling thread. */

@@ -30,4 +30,9 @@ record PlannedTensor(TensorSpec output, Optional<Input> base, List<Input> models
     long elements() {
         return parameters.elements();
     }
+
+    /** This tensor with parameters the run computed (model-wide thresholds, Fisher norms). */
+    PlannedTensor withParameters(TensorParameters computed) {
+        return new PlannedTensor(output, base, models, computed, copy);
+    }
 }
