@@ -285,8 +285,7 @@ final class MergePlanner {
         }
         Map<String, Object> global = resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
         if (method.companionParameter().isPresent()) {
-            List<PlannedTensor.Input> companions = companions(method.companionParameter().get(), members, names, like, outName,
-                    sliceParameters);
+            List<PlannedTensor.Input> companions = companions(method.companionParameter().get(), members, names, like, outName);
             global.put(MergeMethod.COMPANIONS_PRESENT, !companions.isEmpty());
             sources.addAll(companions);
         }
@@ -305,15 +304,14 @@ final class MergePlanner {
 
     /**
      * Each member's companion tensor (its Fisher) of the same name and shape, in member order; empty when some
-     * member's companion lacks it (the tensor falls back, and the notes say so).
+     * member's companion lacks it (the tensor falls back, and the notes say so). A companion belongs to one model,
+     * so it is read from that model's own parameters, where {@link Recipe#modelRefs()} finds it to open.
      */
     private List<PlannedTensor.Input> companions(String parameter, List<Member> members, List<String> names,
-                                                 TensorInfo like, String outName, Map<String, ParamValue> slice)
-            throws RecipeException {
+                                                 TensorInfo like, String outName) throws RecipeException {
         List<PlannedTensor.Input> found = new ArrayList<>();
         for (int m = 0; m < members.size(); m++) {
-            Optional<String> ref = Recipe.companion(members.get(m).parameters(), parameter)
-                    .or(() -> Recipe.companion(slice, parameter)).or(() -> Recipe.companion(recipe.parameters(), parameter));
+            Optional<String> ref = Recipe.companion(members.get(m).parameters(), parameter);
             if (ref.isEmpty()) {
                 throw new RecipeException("merge_method " + method.name() + " needs parameter '" + parameter
                         + "' (a path or reference) for model " + members.get(m).ref());

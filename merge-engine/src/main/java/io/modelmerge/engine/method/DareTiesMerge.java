@@ -12,6 +12,7 @@ public final class DareTiesMerge extends TaskVectorMerge {
     static final ParameterDef RESCALE = new ParameterDef("rescale", java.util.Optional.of("l1"), Object.class,
             List.of("l1", "inverse_density", "none", "true", "false"));
 
+    /** The rescale variant named, mergekit's {@code true}/{@code false} read as {@code l1}/{@code none}. */
     static String rescale(TensorParameters p) {
         String value = String.valueOf(p.global().get("rescale"));
         return switch (value) {

@@ -71,12 +71,7 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public TensorMerge forTensor(TensorParameters p) {
-        String rescale = switch (String.valueOf(p.global().get("rescale"))) {
-            case "true" -> "l1";
-            case "false" -> "none";
-            case String other -> other;
-        };
-        return new Della(p, TaskVectorSum.of(p, linear ? "none" : p.choice("election")), rescale);
+        return new Della(p, TaskVectorSum.of(p, linear ? "none" : p.choice("election")), DareTiesMerge.rescale(p));
     }
 
     private static final class Della implements TensorMerge {

@@ -1,5 +1,7 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.recipe.RecipeException;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -33,15 +35,15 @@ public final class KarcherMerge implements MergeMethod {
     }
 
     @Override
-    public void check(TensorParameters p) throws io.modelmerge.engine.recipe.RecipeException {
+    public void check(TensorParameters p) throws RecipeException {
         for (double w : p.modelNumbers("weight")) {
             if (w < 0) {
-                throw new io.modelmerge.engine.recipe.RecipeException("karcher weight " + w + " for tensor '"
+                throw new RecipeException("karcher weight " + w + " for tensor '"
                         + p.tensor() + "' is negative; a Karcher mean takes weights >= 0");
             }
         }
-        if (java.util.Arrays.stream(p.modelNumbers("weight")).sum() <= 0) {
-            throw new io.modelmerge.engine.recipe.RecipeException("karcher weights for tensor '" + p.tensor()
+        if (Arrays.stream(p.modelNumbers("weight")).sum() <= 0) {
+            throw new RecipeException("karcher weights for tensor '" + p.tensor()
                     + "' sum to zero");
         }
     }
@@ -56,7 +58,7 @@ public final class KarcherMerge implements MergeMethod {
 
     static double[] coefficients(double[][] gram, double[] weights, int maxIter, double tol) {
         int n = weights.length;
-        double total = java.util.Arrays.stream(weights).sum();
+        double total = Arrays.stream(weights).sum();
         double[] alpha = new double[n];
         double[] norms = new double[n];
         double[] unit = new double[n];
