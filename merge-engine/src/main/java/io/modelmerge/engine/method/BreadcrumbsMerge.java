@@ -156,13 +156,13 @@ public final class BreadcrumbsMerge implements MergeMethod {
                     for (int i = 0; i < block.length(); i++) {
                         delta[i] = block.models()[m][i] - block.base()[i];
                     }
+                    if (pass == 0) {
+                        // Both selections histogram the same high bits: counted once, added to both.
+                        counts[m][1].countHigh(delta, block.length());
+                        continue;
+                    }
                     for (int s = 0; s < 2; s++) {
-                        if (counts[m][s] == null) {
-                            continue;
-                        }
-                        if (pass == 0) {
-                            counts[m][s].countHigh(delta, block.length());
-                        } else {
+                        if (counts[m][s] != null) {
                             counts[m][s].countLow(delta, block.length(), selections[m][s].bucket());
                         }
                     }
@@ -179,11 +179,10 @@ public final class BreadcrumbsMerge implements MergeMethod {
                         continue;
                     }
                     for (Accumulator a : accumulators) {
-                        TopK part = ((Counts) a).counts[m][s];
                         if (pass == 0) {
-                            selection.addHigh(part);
+                            selection.addHigh(((Counts) a).counts[m][1]);
                         } else {
-                            selection.addLow(part);
+                            selection.addLow(((Counts) a).counts[m][s]);
                         }
                     }
                     if (pass == 0) {

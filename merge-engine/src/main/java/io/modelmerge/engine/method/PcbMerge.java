@@ -128,12 +128,13 @@ public final class PcbMerge implements MergeMethod {
                     for (int i = 0; i < block.length(); i++) {
                         tau[i] = block.models()[m][i] - block.base()[i];
                     }
+                    if (pass == 0) {
+                        // Both clip selections histogram the same high bits: counted once, added to both.
+                        counts[m][0].countHigh(tau, block.length());
+                        continue;
+                    }
                     for (int s = 0; s < 2; s++) {
-                        if (pass == 0) {
-                            counts[m][s].countHigh(tau, block.length());
-                        } else {
-                            counts[m][s].countLow(tau, block.length(), clips[m][s].bucket());
-                        }
+                        counts[m][s].countLow(tau, block.length(), clips[m][s].bucket());
                     }
                 }
             }
@@ -194,7 +195,7 @@ public final class PcbMerge implements MergeMethod {
                 switch (pass) {
                     case 0, 1 -> {
                         for (int s = 0; s < 2; s++) {
-                            int which = s;
+                            int which = pass == 0 ? 0 : s;
                             for (Accumulator a : accumulators) {
                                 TopK part = ((Clips) a).counts[model][which];
                                 if (pass == 0) {
