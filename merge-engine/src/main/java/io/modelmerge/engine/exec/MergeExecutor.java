@@ -46,7 +46,7 @@ import java.util.stream.Stream;
 public final class MergeExecutor {
     /** Largest block, in elements: four F32 work arrays of this size stay in a core's L2 cache. */
     static final int MAX_BLOCK = 1 << 17;
-    private static final int MIN_BLOCK = 1 << 10;
+    private static final int MIN_BLOCK = TensorMerge.BLOCK_UNIT;
     private static final long FLUSH_EVERY = 256L << 20;
 
     private final MergeOptions options;
@@ -158,7 +158,7 @@ public final class MergeExecutor {
 
     private int blockElements(List<PlannedTensor> plan) {
         long perThread = options.memoryBytes() / 2 / options.threads();
-        long fit = perThread / ((maxInputs(plan) + 1) * 4L + 4L);
+        long fit = perThread / ((maxInputs(plan) + 1) * 4L + 4L) / TensorMerge.BLOCK_UNIT * TensorMerge.BLOCK_UNIT;
         return (int) Math.max(MIN_BLOCK, Math.min(MAX_BLOCK, fit));
     }
 
@@ -422,7 +422,7 @@ public final class MergeExecutor {
         int blocks = (int) ((elements + block - 1) / block);
         for (int pass = 0; pass < merge.passes(); pass++) {
             int thisPass = pass;
-            int ranges = Math.min(options.threads(), Math.max(1, blocks));
+            int ranges = merge.orderedPasses() ? 1 : Math.min(options.threads(), Math.max(1, blocks));
             List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
             for (int r = 0; r < ranges; r++) {
                 accumulators.add(merge.accumulator(thisPass));

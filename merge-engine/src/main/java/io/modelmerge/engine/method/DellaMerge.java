@@ -123,19 +123,21 @@ public final class DellaMerge implements MergeMethod {
             return rescale.equals("l1") ? 1 : 0;
         }
 
-        /** Pass 0 (l1 only): per model, Σ|δ| and Σ|kept δ|. */
+        /** Pass 0 (l1 only): per model, Σ|δ| and Σ|kept δ|, row by row. */
         @Override
         public Accumulator accumulator(int pass) {
             int n = density.length;
-            return new BlockSums(2 * n, (block, sums) -> {
-                float[] delta = new float[block.length()];
+            return new BlockSums(2 * n, columns, (block, from, length, sums) -> {
+                float[] delta = new float[length];
                 for (int m = 0; m < n; m++) {
-                    for (int i = 0; i < block.length(); i++) {
-                        delta[i] = block.models()[m][i] - block.base()[i];
+                    float[] x = block.models()[m];
+                    float[] base = block.base();
+                    for (int i = 0; i < length; i++) {
+                        delta[i] = x[from + i] - base[from + i];
                         sums[m] += Math.abs(delta[i]);
                     }
-                    prune(delta, block.offset(), block.length(), m, false);
-                    for (int i = 0; i < block.length(); i++) {
+                    prune(delta, block.offset() + from, length, m, false);
+                    for (int i = 0; i < length; i++) {
                         sums[n + m] += Math.abs(delta[i]);
                     }
                 }

@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.Lanes;
 import io.modelmerge.engine.kernel.MagnitudeBracket;
 import io.modelmerge.engine.kernel.TopK;
 import java.util.List;
@@ -196,7 +197,7 @@ public final class GeneralizedTaskArithmetic {
 
         @Override
         public Accumulator accumulator(int pass) {
-            return magnitudePasses() ? new Magnitudes(pass) : new L1Sums();
+            return magnitudePasses() ? new Magnitudes(pass) : l1Sums();
         }
 
         /**
@@ -251,49 +252,40 @@ public final class GeneralizedTaskArithmetic {
             }
         }
 
-        /**
-         * Per model, Σ|δ| and Σ|kept δ| for L1 rescaling, kept per block and added up in block order, so the sums
-         * (and so the result, to the last bit) do not depend on which worker handled which block.
-         */
-        private final class L1Sums implements Accumulator {
-            /** Block offset → {Σ|δ| per model, then Σ|kept δ| per model}. */
-            final java.util.Map<Long, double[]> perBlock = new java.util.HashMap<>();
-
-            @Override
-            public void add(Block block) {
-                double[] sums = new double[2 * weights.length];
-                for (int m = 0; m < weights.length; m++) {
+        /** Per model, Σ|δ| and Σ|kept δ| for L1 rescaling, over {@link BlockSums#CHUNK}-element runs. */
+        private BlockSums l1Sums() {
+            int n = weights.length;
+            return new BlockSums(2 * n, (block, from, length, sums) -> {
+                for (int m = 0; m < n; m++) {
                     if (sparse[m]) {
-                        addModel(block, m, sums);
+                        addL1(block, m, from, length, sums);
                     }
                 }
-                perBlock.put(block.offset(), sums);
-            }
+            });
+        }
 
-            private void addModel(Block block, int m, double[] sums) {
-                float[] x = block.models()[m];
-                float[] base = block.base();
-                int length = block.length();
-                FloatVector a = FloatVector.zero(FS);
-                FloatVector k = FloatVector.zero(FS);
-                int i = 0;
-                for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                    FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).abs();
-                    a = a.add(d);
-                    k = k.add(FloatVector.zero(FS).blend(d, randomKeep(seeds[m], block.offset() + i, threshold24[m])));
-                }
-                double sumAll = a.reduceLanes(VectorOperators.ADD);
-                double sumKept = k.reduceLanes(VectorOperators.ADD);
-                for (; i < length; i++) {
-                    float d = Math.abs(x[i] - base[i]);
-                    sumAll += d;
-                    if (keeps(seeds[m], block.offset() + i, threshold24[m])) {
-                        sumKept += d;
-                    }
-                }
-                sums[m] = sumAll;
-                sums[weights.length + m] = sumKept;
+        private void addL1(Block block, int m, int from, int length, double[] sums) {
+            float[] x = block.models()[m];
+            float[] base = block.base();
+            FloatVector a = FloatVector.zero(FS);
+            FloatVector k = FloatVector.zero(FS);
+            int i = from;
+            for (int bound = from + FS.loopBound(length); i < bound; i += FS.length()) {
+                FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).abs();
+                a = a.add(d);
+                k = k.add(FloatVector.zero(FS).blend(d, randomKeep(seeds[m], block.offset() + i, threshold24[m])));
             }
+            double sumAll = Lanes.sum(a);
+            double sumKept = Lanes.sum(k);
+            for (; i < from + length; i++) {
+                float d = Math.abs(x[i] - base[i]);
+                sumAll += d;
+                if (keeps(seeds[m], block.offset() + i, threshold24[m])) {
+                    sumKept += d;
+                }
+            }
+            sums[m] += sumAll;
+            sums[weights.length + m] += sumKept;
         }
 
         @Override
@@ -341,18 +333,9 @@ public final class GeneralizedTaskArithmetic {
                 }
                 return;
             }
-            java.util.TreeMap<Long, double[]> blocks = new java.util.TreeMap<>();
-            for (Accumulator a : accumulators) {
-                blocks.putAll(((L1Sums) a).perBlock);
-            }
-            double[] all = new double[n];
-            double[] kept = new double[n];
-            for (double[] sums : blocks.values()) {
-                for (int m = 0; m < n; m++) {
-                    all[m] += sums[m];
-                    kept[m] += sums[n + m];
-                }
-            }
+            double[] sums = BlockSums.total(accumulators);
+            double[] all = java.util.Arrays.copyOfRange(sums, 0, n);
+            double[] kept = java.util.Arrays.copyOfRange(sums, n, 2 * n);
             for (int m = 0; m < n; m++) {
                 // As mergekit's rescaled_masked_tensor: leave the mask unscaled when either norm is ~0.
                 scale[m] = sparse[m] && all[m] >= 1e-7 && kept[m] >= 1e-7 ? (float) (all[m] / kept[m]) : 1f;

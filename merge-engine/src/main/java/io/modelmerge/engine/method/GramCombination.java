@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.Lanes;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
@@ -53,10 +54,16 @@ final class GramCombination implements TensorMerge {
         return scope == Scope.ROW ? 0 : 1;
     }
 
+    /** Per-column products are summed row after row: in one accumulator, in order, so the sums are the same bits every run. */
+    @Override
+    public boolean orderedPasses() {
+        return scope == Scope.COLUMN;
+    }
+
     @Override
     public Accumulator accumulator(int pass) {
         if (scope == Scope.TENSOR) {
-            return new BlockSums(n * n, (block, sums) -> addProducts(block, 0, block.length(), sums));
+            return new BlockSums(n * n, this::addProducts);
         }
         return new ColumnProducts();
     }
@@ -80,7 +87,7 @@ final class GramCombination implements TensorMerge {
         }
     }
 
-    /** Per column, the products vᵢ·vⱼ over the rows one worker saw. */
+    /** Per column, the products vᵢ·vⱼ over the rows, in row order. */
     private final class ColumnProducts implements Accumulator {
         final double[] products = new double[columns * n * n];
 
@@ -109,7 +116,10 @@ final class GramCombination implements TensorMerge {
         return g;
     }
 
-    /** sums[a·n + b] += Σ vₐ·v_b over elements [from, from + length), for a <= b; vectors, F32 runs, double totals. */
+    /**
+     * sums[a·n + b] += Σ vₐ·v_b over elements [from, from + length), for a <= b: in F32 lanes over runs of
+     * {@link #RUN} from {@code from}, each run's lanes then added in order in double.
+     */
     private void addProducts(Block block, int from, int length, double[] sums) {
         float[] base = block.base();
         float[][] x = block.models();
@@ -130,7 +140,7 @@ final class GramCombination implements TensorMerge {
                         }
                         acc = va.fma(vb, acc);
                     }
-                    total += acc.reduceLanes(VectorOperators.ADD);
+                    total += Lanes.sum(acc);
                     for (; i < end; i++) {
                         total += vector(block, a, i) * vector(block, b, i);
                     }

@@ -103,11 +103,11 @@ public final class KarcherMerge implements MergeMethod {
                     continue;
                 }
                 double dot = Math.clamp(unit[i] * gu[i], -1.0, 1.0);
-                double theta = Math.acos(dot);
+                double theta = StrictMath.acos(dot);
                 if (theta < tol) {
                     continue;
                 }
-                double f = a[i] * theta / Math.sin(theta);
+                double f = a[i] * theta / StrictMath.sin(theta);
                 step[i] += f * unit[i];
                 for (int j = 0; j < n; j++) {
                     step[j] -= f * dot * u[j];
@@ -118,7 +118,7 @@ public final class KarcherMerge implements MergeMethod {
                 break;
             }
             for (int j = 0; j < n; j++) {
-                u[j] = Math.cos(normStep) * u[j] + Math.sin(normStep) * step[j] / normStep;
+                u[j] = StrictMath.cos(normStep) * u[j] + StrictMath.sin(normStep) * step[j] / normStep;
             }
             double length = norm(gram, u);
             if (length > tol) {

@@ -104,7 +104,7 @@ public final class MultiSlerpMerge implements MergeMethod {
         }
         double[] c = new double[n];
         for (int i = 0; i < n; i++) {
-            c[i] = averageNorm * (Math.cos(tangentNorm) * mean[i] + Math.sin(tangentNorm) / tangentNorm * tangent[i]);
+            c[i] = averageNorm * (StrictMath.cos(tangentNorm) * mean[i] + StrictMath.sin(tangentNorm) / tangentNorm * tangent[i]);
         }
         return c;
     }

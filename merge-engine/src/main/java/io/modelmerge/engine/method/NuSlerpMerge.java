@@ -58,11 +58,11 @@ public final class NuSlerpMerge implements MergeMethod {
     static double[] coefficients(double[][] gram, double t) {
         double n0 = Math.max(Math.sqrt(Math.max(gram[0][0], 0)), 1e-7);
         double n1 = Math.max(Math.sqrt(Math.max(gram[1][1], 0)), 1e-7);
-        double theta = Math.acos(Math.clamp(gram[0][1] / (n0 * n1), -1.0, 1.0));
-        double sin = Math.sin(theta);
+        double theta = StrictMath.acos(Math.clamp(gram[0][1] / (n0 * n1), -1.0, 1.0));
+        double sin = StrictMath.sin(theta);
         if (Math.abs(sin) < 1e-8) {
             return new double[]{1 - t, t};
         }
-        return new double[]{Math.sin((1 - t) * theta) / sin, Math.sin(t * theta) / sin};
+        return new double[]{StrictMath.sin((1 - t) * theta) / sin, StrictMath.sin(t * theta) / sin};
     }
 }

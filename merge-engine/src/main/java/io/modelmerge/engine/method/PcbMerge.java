@@ -1,6 +1,7 @@
 package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.kernel.TopK;
+import io.modelmerge.engine.kernel.VectorMath;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import jdk.incubator.vector.FloatVector;
@@ -268,8 +269,8 @@ public final class PcbMerge implements MergeMethod {
                     float range = high[m] - low[m];
                     FloatVector normalised = range > 0
                             ? tau.abs().max(low[m]).min(high[m]).sub(low[m]).div(range) : FloatVector.zero(FS);
-                    FloatVector intra = normalised.mul(normalised).mul(n).lanewise(VectorOperators.EXP);
-                    FloatVector inter = tau.mul(sum).lanewise(VectorOperators.TANH);
+                    FloatVector intra = VectorMath.exp(normalised.mul(normalised).mul(n));
+                    FloatVector inter = VectorMath.tanh(tau.mul(sum));
                     intra.mul(inter).intoArray(beta[m], i, lanes);
                 }
             }

@@ -81,12 +81,12 @@ public final class SceMerge implements MergeMethod {
         @Override
         public Accumulator accumulator(int pass) {
             if (weightPass(pass)) {
-                return new BlockSums(n, (block, sums) -> {
-                    float[] variance = variances(block);
-                    for (int i = 0; i < block.length(); i++) {
+                return new BlockSums(n, (block, from, length, sums) -> {
+                    float[] variance = variances(block, from, length);
+                    for (int i = 0; i < length; i++) {
                         if (variance[i] >= threshold) {
                             for (int m = 0; m < n; m++) {
-                                double d = block.models()[m][i] - block.base()[i];
+                                double d = block.models()[m][from + i] - block.base()[from + i];
                                 sums[m] += d * d;
                             }
                         }
@@ -108,7 +108,7 @@ public final class SceMerge implements MergeMethod {
 
             @Override
             public void add(Block block) {
-                float[] v = variances(block);
+                float[] v = variances(block, 0, block.length());
                 for (int i = 0; i < block.length(); i++) {
                     if (v[i] != 0) {
                         nonzero++;
@@ -152,13 +152,16 @@ public final class SceMerge implements MergeMethod {
             }
         }
 
-        /** The population variance of the task vectors at each element of the block, in F32 as mergekit computes it. */
-        private float[] variances(Block block) {
-            int length = block.length();
+        /**
+         * The population variance of the task vectors at elements [from, from + length) of the block, in F32 as
+         * mergekit computes it.
+         */
+        private float[] variances(Block block, int from, int length) {
             float[] variance = new float[length];
             float[] base = block.base();
-            for (int i = 0; i < length; i += FS.length()) {
-                VectorMask<Float> lanes = FS.indexInRange(i, length);
+            for (int j = 0; j < length; j += FS.length()) {
+                VectorMask<Float> lanes = FS.indexInRange(j, length);
+                int i = from + j;
                 FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
                 FloatVector mean = FloatVector.zero(FS);
                 for (int m = 0; m < n; m++) {
@@ -170,7 +173,7 @@ public final class SceMerge implements MergeMethod {
                     FloatVector d = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b).sub(mean);
                     sum = d.fma(d, sum);
                 }
-                sum.div(n).intoArray(variance, i, lanes);
+                sum.div(n).intoArray(variance, j, lanes);
             }
             return variance;
         }
@@ -178,7 +181,7 @@ public final class SceMerge implements MergeMethod {
         /** Selected entries: sign election on Σ τ (0 elects +; a zero τ agrees with neither), weighted mean. */
         @Override
         public void merge(Block block, float[] out) {
-            float[] variance = variances(block);
+            float[] variance = variances(block, 0, block.length());
             float[] base = block.base();
             int length = block.length();
             for (int i = 0; i < length; i += FS.length()) {

@@ -69,30 +69,31 @@ public final class SlerpMerge implements MergeMethod {
 
         @Override
         public Accumulator accumulator(int pass) {
-            return new Products();
+            return new BlockSums(3, (block, from, length, sums) -> {
+                float[] base = block.base();
+                float[] model = block.models()[0];
+                for (int i = from; i < from + length; i++) {
+                    sums[0] += (double) base[i] * model[i];
+                    sums[1] += (double) base[i] * base[i];
+                    sums[2] += (double) model[i] * model[i];
+                }
+            });
         }
 
+        /** From Σ base·model, Σ base² and Σ model²: the angle, and the blend's two scales. */
         @Override
         public void endPass(int pass, List<Accumulator> accumulators) {
-            double dot = 0;
-            double baseSquares = 0;
-            double modelSquares = 0;
-            for (Accumulator a : accumulators) {
-                Products p = (Products) a;
-                dot += p.dot;
-                baseSquares += p.baseSquares;
-                modelSquares += p.modelSquares;
-            }
-            double cos = dot / (Math.max(Math.sqrt(baseSquares), NORM_FLOOR) * Math.max(Math.sqrt(modelSquares), NORM_FLOOR));
+            double[] sums = BlockSums.total(accumulators);
+            double cos = sums[0] / (Math.max(Math.sqrt(sums[1]), NORM_FLOOR) * Math.max(Math.sqrt(sums[2]), NORM_FLOOR));
             if (Math.abs(cos) > PARALLEL) {
                 baseScale = (float) (1 - t);
                 modelScale = (float) t;
                 return;
             }
-            double theta = Math.acos(cos);
-            double sin = Math.sin(theta);
-            baseScale = (float) (Math.sin(theta - theta * t) / sin);
-            modelScale = (float) (Math.sin(theta * t) / sin);
+            double theta = StrictMath.acos(cos);
+            double sin = StrictMath.sin(theta);
+            baseScale = (float) (StrictMath.sin(theta - theta * t) / sin);
+            modelScale = (float) (StrictMath.sin(theta * t) / sin);
         }
 
         @Override
@@ -101,24 +102,6 @@ public final class SlerpMerge implements MergeMethod {
             float[] model = block.models()[0];
             for (int i = 0; i < block.length(); i++) {
                 out[i] = baseScale * base[i] + modelScale * model[i];
-            }
-        }
-    }
-
-    /** Σ base·model, Σ base², Σ model² over the blocks one worker saw, in double. */
-    private static final class Products implements TensorMerge.Accumulator {
-        double dot;
-        double baseSquares;
-        double modelSquares;
-
-        @Override
-        public void add(Block block) {
-            float[] base = block.base();
-            float[] model = block.models()[0];
-            for (int i = 0; i < block.length(); i++) {
-                dot += (double) base[i] * model[i];
-                baseSquares += (double) base[i] * base[i];
-                modelSquares += (double) model[i] * model[i];
             }
         }
     }

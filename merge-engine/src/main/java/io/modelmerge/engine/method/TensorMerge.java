@@ -9,6 +9,12 @@ import java.util.List;
  */
 public interface TensorMerge {
 
+    /**
+     * Blocks of a merge that is not row-aligned start at multiples of this many elements of the tensor and are
+     * whole multiples of it (but the tensor's last): the unit tensor-wide sums are taken over.
+     */
+    int BLOCK_UNIT = 1024;
+
     /** Statistics one worker gathers in one pass. */
     interface Accumulator {
         void add(Block block);
@@ -25,6 +31,15 @@ public interface TensorMerge {
     /** Passes over the data before {@link #merge}. */
     default int passes() {
         return 0;
+    }
+
+    /**
+     * Whether each pass must see every block in tensor order, through one accumulator (its sums add element
+     * by element across rows, so a split over workers would change their last bits); by default workers
+     * split the tensor and their accumulators are combined.
+     */
+    default boolean orderedPasses() {
+        return false;
     }
 
     /** Pass {@code pass} reads every {@code stride}-th block only (a sample); 1 reads them all. */

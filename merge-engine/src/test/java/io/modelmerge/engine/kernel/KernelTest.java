@@ -1,12 +1,19 @@
 package io.modelmerge.engine.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.modelmerge.storage.safetensors.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.math.BigDecimal;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
 import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import org.junit.jupiter.api.Test;
 
 class KernelTest {
@@ -101,5 +108,86 @@ class KernelTest {
             Arrays.sort(magnitudes);
             assertEquals(magnitudes[(int) (n - k)], first.threshold(), "n=" + n + " k=" + k);
         }
+    }
+
+    @Test
+    void exactSumIsTheRoundedExactSumInAnyOrderAndSplit() {
+        Random random = new Random(8);
+        for (int trial = 0; trial < 50; trial++) {
+            int n = 1 + random.nextInt(3000);
+            double[] terms = new double[n];
+            BigDecimal exact = BigDecimal.ZERO;
+            for (int i = 0; i < n; i++) {
+                // Magnitudes from subnormal to 1e300, both signs, and cancellations that plain double sums lose.
+                double x = random.nextGaussian() * Math.pow(10, random.nextInt(40) - 20);
+                terms[i] = switch (random.nextInt(10)) {
+                    case 0 -> Double.MIN_VALUE * random.nextInt(1000);
+                    case 1 -> random.nextBoolean() ? 1e300 : -1e300;
+                    case 2 -> i > 0 ? -terms[i - 1] : x;
+                    default -> x;
+                };
+                exact = exact.add(new BigDecimal(terms[i]));
+            }
+            ExactSum inOrder = new ExactSum();
+            for (double t : terms) {
+                inOrder.add(t);
+            }
+            ExactSum shuffled = new ExactSum();
+            ExactSum otherHalf = new ExactSum();
+            List<Double> order = new ArrayList<>();
+            for (double t : terms) {
+                order.add(t);
+            }
+            Collections.shuffle(order, random);
+            for (int i = 0; i < n; i++) {
+                (i % 2 == 0 ? shuffled : otherHalf).add(order.get(i));
+            }
+            shuffled.add(otherHalf);
+            assertEquals(exact.doubleValue(), inOrder.value(), "trial " + trial);
+            assertEquals(Double.doubleToRawLongBits(inOrder.value()), Double.doubleToRawLongBits(shuffled.value()));
+        }
+        ExactSum special = new ExactSum();
+        special.add(1);
+        special.add(Double.POSITIVE_INFINITY);
+        assertEquals(Double.POSITIVE_INFINITY, special.value());
+        special.add(Double.NEGATIVE_INFINITY);
+        assertTrue(Double.isNaN(special.value()));
+        assertEquals(0.0, new ExactSum().value());
+    }
+
+    @Test
+    void vectorExpAndTanhFollowStrictMathToAFewUlps() {
+        VectorSpecies<Float> species = FloatVector.SPECIES_PREFERRED;
+        Random random = new Random(4);
+        float[] x = new float[species.length()];
+        float[] exp = new float[species.length()];
+        float[] tanh = new float[species.length()];
+        for (int trial = 0; trial < 20_000; trial++) {
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) (random.nextBoolean() ? random.nextGaussian() * 30 : random.nextGaussian() * 0.5);
+            }
+            FloatVector v = FloatVector.fromArray(species, x, 0);
+            VectorMath.exp(v).intoArray(exp, 0);
+            VectorMath.tanh(v).intoArray(tanh, 0);
+            for (int i = 0; i < x.length; i++) {
+                float e = (float) StrictMath.exp(x[i]);
+                float t = (float) StrictMath.tanh(x[i]);
+                assertTrue(exp[i] == e || Math.abs(exp[i] - e) <= 3 * Math.ulp(e) || e < Float.MIN_NORMAL && exp[i] < Float.MIN_NORMAL,
+                        "exp(" + x[i] + ") = " + exp[i] + ", StrictMath " + e);
+                assertTrue(tanh[i] == t || Math.abs(tanh[i] - t) <= 3 * Math.ulp(t), "tanh(" + x[i] + ") = " + tanh[i] + ", StrictMath " + t);
+            }
+        }
+        float[] edges = new float[species.length()];
+        Arrays.fill(edges, 0f);
+        edges[0] = 100f;
+        edges[1] = -100f;
+        edges[2] = Float.NaN;
+        edges[3] = 88.7f;
+        VectorMath.exp(FloatVector.fromArray(species, edges, 0)).intoArray(exp, 0);
+        assertEquals(Float.POSITIVE_INFINITY, exp[0]);
+        assertEquals(0f, exp[1]);
+        assertTrue(Float.isNaN(exp[2]));
+        assertEquals((float) StrictMath.exp(88.7f), exp[3], 3 * Math.ulp(exp[3]));
+        assertEquals(1f, exp[4]);
     }
 }

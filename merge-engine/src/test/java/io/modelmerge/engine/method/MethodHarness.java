@@ -39,11 +39,12 @@ final class MethodHarness {
         TensorMerge merge = method.forTensor(new TensorParameters("t", n, columns, models2, globals, seed));
         int blockSize = merge.rowAligned() ? Math.max(1, anyBlockSize / columns) * columns : anyBlockSize;
         int blocks = (n + blockSize - 1) / blockSize;
+        int ranges = merge.orderedPasses() ? 1 : workers;
         for (int pass = 0; pass < merge.passes(); pass++) {
             List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
-            for (int w = 0; w < workers; w++) {
+            for (int w = 0; w < ranges; w++) {
                 TensorMerge.Accumulator acc = merge.accumulator(pass);
-                for (int b = blocks * w / workers; b < blocks * (w + 1) / workers; b++) {
+                for (int b = blocks * w / ranges; b < blocks * (w + 1) / ranges; b++) {
                     if (b % merge.stride(pass) == 0) {
                         acc.add(block(b, blockSize, base, models));
                     }
