@@ -90,7 +90,12 @@ final class AdapterMerge {
                 mapped.add(input.checkpoint().map(cache));
             }
             Files.createDirectories(output.dir());
-            long bytes = merge.write(inputs, mapped, modules, output.dir());
+            long bytes;
+            try {
+                bytes = merge.write(inputs, mapped, modules, output.dir());
+            } catch (NonFiniteOutput e) {
+                throw new RecipeException(e.getMessage());
+            }
             output.publish(recipe, merge.notes);
             return new MergeResult(outDir, List.of("adapter_model.safetensors", AdapterConfig.FILE_NAME),
                     2 * modules.size(), bytes, java.time.Duration.ofNanos(System.nanoTime() - start), merge.notes);
@@ -257,7 +262,10 @@ final class AdapterMerge {
         return bytes;
     }
 
-    private static long put(CheckpointWriter writer, Arena arena, String name, float[] values) throws IOException {
+    private long put(CheckpointWriter writer, Arena arena, String name, float[] values) throws IOException {
+        if (!recipe.allowNonfinite()) {
+            NonFiniteOutput.check(name, 0, values, values.length, DType.F32);
+        }
         MemorySegment data = arena.allocate(values.length * 4L);
         Floats.narrow(values, values.length, data, DType.F32, 0);
         writer.write(name, 0, data);

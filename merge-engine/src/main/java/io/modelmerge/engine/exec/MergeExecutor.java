@@ -111,7 +111,12 @@ public final class MergeExecutor {
             inputs.forEach(i -> notes.addAll(i.notes()));
             notes.addAll(planner.notes());
             checkBudget(plan, inputs);
-            List<String> files = execute(method, plan, inputs, staging);
+            List<String> files;
+            try {
+                files = execute(method, plan, inputs, staging, !recipe.allowNonfinite());
+            } catch (NonFiniteOutput e) {
+                throw new RecipeException(e.getMessage());
+            }
             copyTagAlong(inputs.getFirst().checkpoint(), staging);
             if (!recipe.slices().isEmpty()) {
                 notes.addAll(LayerCount.update(staging.resolve("config.json"),
@@ -186,8 +191,8 @@ public final class MergeExecutor {
         }
     }
 
-    private List<String> execute(MergeMethod method, List<PlannedTensor> planned, List<InputModel> inputs, Path staging)
-            throws IOException, RecipeException {
+    private List<String> execute(MergeMethod method, List<PlannedTensor> planned, List<InputModel> inputs, Path staging,
+                                 boolean finiteOnly) throws IOException, RecipeException {
         int block = blockElements(planned);
         int buffer = bufferElements(planned);
         int width = maxInputs(planned);
@@ -232,7 +237,7 @@ public final class MergeExecutor {
                         run(pool, () -> batch.parallelStream().forEach(t -> {
                             checkCancelled();
                             try {
-                                mergeSmall(method, t, inputs, writer, block, workspaces);
+                                mergeSmall(method, t, inputs, writer, block, workspaces, finiteOnly);
                             } catch (IOException e) {
                                 throw new UncheckedIOException(e);
                             }
@@ -253,7 +258,7 @@ public final class MergeExecutor {
                         });
                     }
                     mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
-                            bytesDone, report);
+                            bytesDone, report, finiteOnly);
                     tensorsDone.incrementAndGet();
                     report.run();
                 }
@@ -384,9 +389,10 @@ public final class MergeExecutor {
 
     /** A tensor of at most one block, copied or merged entirely in the calling thread. */
     private void mergeSmall(MergeMethod method, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
-                            int block, ThreadLocal<Workspace> workspaces) throws IOException {
+                            int block, ThreadLocal<Workspace> workspaces, boolean finiteOnly) throws IOException {
         if (tensor.copy()) {
             PlannedTensor.Input from = tensor.models().getFirst();
+            // copied tensors are integer buffers (floats are always merged): nothing to check
             writer.write(tensor.name(), 0, inputs.get(from.model()).rawTensor(from.tensor()).data());
             return;
         }
@@ -398,14 +404,20 @@ public final class MergeExecutor {
             accumulator.add(sources.load(0, block, tensor.elements(), ws));
             merge.endPass(pass, List.of(accumulator));
         }
-        mergeBlock(merge, tensor, sources, 0, block, writer, ws);
+        mergeBlock(merge, tensor, sources, 0, block, writer, ws, finiteOnly);
     }
 
-    /** Merges block {@code b} of {@code tensor} and writes it to its place in the output; returns its bytes. */
+    /**
+     * Merges block {@code b} of {@code tensor} and writes it to its place in the output; returns its bytes. With
+     * {@code finiteOnly} a NaN or infinite result fails the merge before the block is written.
+     */
     private static long mergeBlock(TensorMerge merge, PlannedTensor tensor, Sources sources, int b, int block,
-                                   CheckpointWriter writer, Workspace ws) throws IOException {
+                                   CheckpointWriter writer, Workspace ws, boolean finiteOnly) throws IOException {
         Block data = sources.load(b, block, tensor.elements(), ws);
         merge.merge(data, ws.out);
+        if (finiteOnly) {
+            NonFiniteOutput.check(tensor.name(), data.offset(), ws.out, data.length(), tensor.output().dtype());
+        }
         int elementBytes = tensor.output().dtype().bits() / 8;
         Floats.narrow(ws.out, data.length(), ws.narrowed, tensor.output().dtype(), 0);
         long bytes = (long) data.length() * elementBytes;
@@ -415,7 +427,7 @@ public final class MergeExecutor {
 
     private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
                              ForkJoinPool pool, int anyBlock, ThreadLocal<Workspace> workspaces, AtomicLong bytesDone,
-                             Runnable report) throws IOException {
+                             Runnable report, boolean finiteOnly) throws IOException {
         int block = merge.rowAligned() ? rowBlock(anyBlock, tensor.parameters().columns()) : anyBlock;
         Sources sources = Sources.of(tensor, inputs);
         long elements = tensor.elements();
@@ -442,7 +454,7 @@ public final class MergeExecutor {
         run(pool, () -> IntStream.range(0, blocks).parallel().forEach(b -> {
             checkCancelled();
             try {
-                bytesDone.addAndGet(mergeBlock(merge, tensor, sources, b, block, writer, workspaces.get()));
+                bytesDone.addAndGet(mergeBlock(merge, tensor, sources, b, block, writer, workspaces.get(), finiteOnly));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

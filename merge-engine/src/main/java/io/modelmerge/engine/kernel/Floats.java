@@ -109,4 +109,35 @@ public final class Floats {
         int bits = Float.floatToRawIntBits(value);
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
+
+    /**
+     * The index of the first of {@code values[0..length)} that is NaN or infinite, or that would become infinite
+     * when narrowed to {@code dtype} (BF16 and F16 round their largest floats up to infinity); -1 when all are
+     * finite there.
+     */
+    public static int firstNonFinite(float[] values, int length, DType dtype) {
+        float limit = largestFinite(dtype);
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            if (!FloatVector.fromArray(FS, values, i).abs().compare(VectorOperators.LE, limit).allTrue()) {
+                break;
+            }
+        }
+        for (; i < length; i++) {
+            if (!(Math.abs(values[i]) <= limit)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** The largest float that stays finite once narrowed to {@code dtype}. */
+    static float largestFinite(DType dtype) {
+        return switch (dtype) {
+            case F32 -> Float.MAX_VALUE;
+            case BF16 -> Float.intBitsToFloat(0x7F7F7FFF); // 0x7F7F8000 ties up to infinity (0x7F7F is odd)
+            case F16 -> Math.nextDown(65520f);              // 65520 ties up to infinity (65504 is odd)
+            default -> throw new IllegalArgumentException("Cannot write floats as " + dtype);
+        };
+    }
 }

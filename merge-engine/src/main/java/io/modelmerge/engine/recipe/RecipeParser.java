@@ -14,13 +14,14 @@ import java.util.Set;
 /**
  * Reads mergekit YAML configs as they are: {@code merge_method}, {@code base_model}, {@code models} (each
  * {@code model} + {@code parameters}), {@code slices} ({@code sources} with {@code layer_range}, per-slice
- * {@code parameters} and {@code base_model}), global {@code parameters}, {@code dtype}, {@code out_dtype}.
+ * {@code parameters} and {@code base_model}), global {@code parameters}, {@code dtype}, {@code out_dtype}, and
+ * our {@code allow_nonfinite}.
  * Unknown keys are errors, named with their path in the recipe.
  */
 public final class RecipeParser {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Set<String> TOP_KEYS = Set.of("merge_method", "base_model", "models", "slices", "parameters",
-            "dtype", "out_dtype", "tokenizer_source", "tokenizer", "chat_template", "name");
+            "dtype", "out_dtype", "tokenizer_source", "tokenizer", "chat_template", "name", "allow_nonfinite");
     private static final Set<String> MODEL_KEYS = Set.of("model", "parameters");
     private static final Set<String> SLICE_KEYS = Set.of("sources", "parameters", "base_model");
     private static final Set<String> SOURCE_KEYS = Set.of("model", "layer_range", "parameters");
@@ -73,8 +74,13 @@ public final class RecipeParser {
             throw new RecipeException("recipe must have either models or slices (it has "
                     + (models.isEmpty() ? "neither" : "both") + ")");
         }
+        JsonNode allowNonfinite = root.get("allow_nonfinite");
+        if (allowNonfinite != null && !allowNonfinite.isBoolean()) {
+            throw new RecipeException("allow_nonfinite must be true or false, got " + allowNonfinite);
+        }
         return new Recipe(method, base, models, slices, parameters(root.get("parameters"), "parameters"),
-                text(root, "dtype", ""), text(root, "out_dtype", ""), yaml);
+                text(root, "dtype", ""), text(root, "out_dtype", ""),
+                allowNonfinite != null && allowNonfinite.booleanValue(), yaml);
     }
 
     private static Recipe.Slice slice(JsonNode node, String where) throws RecipeException {

@@ -539,4 +539,35 @@ class MergeExecutorTest {
         org.junit.jupiter.api.Assertions.assertArrayEquals(Files.readAllBytes(large.resolve("model.safetensors")),
                 Files.readAllBytes(small.resolve("model.safetensors")));
     }
+
+    /** weight: 1e308 is infinite in F32: the merge fails naming the tensor and leaves nothing, unless allowed. */
+    @Test
+    void anOutputHoldingNanOrInfinityFailsNamingTheTensorUnlessTheRecipeAllowsIt() throws Exception {
+        Path a = llamaModel("nan-a", 1, DType.BF16);
+        Path b = llamaModel("nan-b", 2, DType.BF16);
+        String yaml = "merge_method: linear\nmodels:\n  - model: " + a + "\n    parameters: {weight: 1e308}\n  - model: " + b
+                + "\n    parameters: {weight: 1}\nparameters: {normalize: false}\n";
+        Path out = dir.resolve("nan");
+        RecipeException e = assertThrows(RecipeException.class, () -> merge(yaml, out));
+        // Tensors merge in parallel: whichever overflowed first is named.
+        assertTrue(e.getMessage().matches("tensor 'model\\.[a-z_.0-9]+' would hold (NaN|infinity) \\(element \\d+, .*"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("allow_nonfinite: true"), e.getMessage());
+        assertFalse(Files.exists(out));
+        try (Stream<Path> left = Files.list(dir)) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".partial")), "no staging left");
+        }
+
+        // Finite in F32 but past F16's largest value (65504): infinite once written as F16.
+        String f16 = yaml.replace("1e308", "1e7") + "out_dtype: float16\n";
+        RecipeException narrowed = assertThrows(RecipeException.class, () -> merge(f16, dir.resolve("f16")));
+        assertTrue(narrowed.getMessage().contains("which is infinite as F16"), narrowed.getMessage());
+
+        merge(yaml + "allow_nonfinite: true\n", out);
+        try (SafetensorsFile file = SafetensorsFile.open(out.resolve("model.safetensors"))) {
+            float[] values = floats(file, "model.embed_tokens.weight");
+            assertTrue(Float.isInfinite(values[1]) || Float.isNaN(values[1]));
+        }
+        assertThrows(RecipeException.class, () -> RecipeParser.parse(yaml + "allow_nonfinite: yes please\n"));
+    }
 }

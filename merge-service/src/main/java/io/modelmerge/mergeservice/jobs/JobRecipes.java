@@ -8,7 +8,6 @@ import io.modelmerge.mergeservice.MergeServiceConfig;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -50,8 +49,7 @@ public final class JobRecipes {
         if (outDtype.isEmpty()) {
             return located;
         }
-        return new Recipe(located.mergeMethod(), located.baseModel(), located.models(), located.slices(),
-                located.parameters(), located.dtype(), Optional.of(outDtype), located.yaml());
+        return located.withOutDtype(outDtype);
     }
 
     /** The engine's options for a job. */
