@@ -66,10 +66,10 @@ final class AdapterMerge {
     }
 
     /** Every check before data is read; returns the number of modules merged. */
-    static int validate(Recipe recipe, io.modelmerge.storage.blob.S3Settings s3) throws IOException, RecipeException {
+    static int validate(Recipe recipe, MergeOptions options) throws IOException, RecipeException {
         List<BlobStore> stores = new ArrayList<>();
         try {
-            return new AdapterMerge(recipe).plan(open(recipe, s3, stores)).size();
+            return new AdapterMerge(recipe).plan(open(recipe, options, stores)).size();
         } finally {
             for (BlobStore store : stores) {
                 store.close();
@@ -83,7 +83,7 @@ final class AdapterMerge {
         List<MappedCheckpoint> mapped = new ArrayList<>();
         try (StagedOutput output = new StagedOutput(outDir)) {
             AdapterMerge merge = new AdapterMerge(recipe);
-            List<Input> inputs = open(recipe, options.s3(), stores);
+            List<Input> inputs = open(recipe, options, stores);
             List<String> modules = merge.plan(inputs);
             BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
             for (Input input : inputs) {
@@ -112,7 +112,7 @@ final class AdapterMerge {
                          Map<String, LoraModule> modules) {
     }
 
-    private static List<Input> open(Recipe recipe, io.modelmerge.storage.blob.S3Settings s3, List<BlobStore> stores)
+    private static List<Input> open(Recipe recipe, MergeOptions options, List<BlobStore> stores)
             throws IOException, RecipeException {
         if (!recipe.slices().isEmpty() || recipe.baseModel().isPresent()) {
             throw new RecipeException("merge_method " + recipe.mergeMethod() + " combines PEFT adapters listed under"
@@ -132,7 +132,7 @@ final class AdapterMerge {
                             + " for merge_method " + recipe.mergeMethod() + " (known: [weight])");
                 }
             }
-            BlobStores.Located located = BlobStores.locate(spec.model(), s3);
+            BlobStores.Located located = BlobStores.locate(spec.model(), options.s3(), options.localRoots());
             stores.add(located.store());
             Checkpoint checkpoint = Checkpoint.open(located.store(), located.key());
             if (checkpoint.format() != CheckpointFormat.PEFT_ADAPTER) {

@@ -3,7 +3,6 @@ package io.modelmerge.engine.exec;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.BlobStores;
-import io.modelmerge.storage.blob.S3Settings;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
 import io.modelmerge.storage.checkpoint.LoraModule;
@@ -50,19 +49,19 @@ final class InputModel implements AutoCloseable {
         this.notes = notes;
     }
 
-    static InputModel open(String ref, S3Settings s3, BlobCache cache) throws IOException, RecipeException {
+    static InputModel open(String ref, MergeOptions options, BlobCache cache) throws IOException, RecipeException {
         int plus = ref.indexOf('+');
         String baseRef = plus < 0 ? ref : ref.substring(0, plus);
         List<BlobStore> stores = new ArrayList<>();
         try {
-            Checkpoint base = openCheckpoint(baseRef, s3, stores);
+            Checkpoint base = openCheckpoint(baseRef, options, stores);
             if (base.format() == CheckpointFormat.PEFT_ADAPTER) {
                 throw new RecipeException("model '" + ref + "' is a PEFT adapter; name it as base_path+adapter_path");
             }
             if (plus < 0) {
                 return new InputModel(ref, base, Optional.empty(), cache, stores, Map.of(), Map.of(), List.of());
             }
-            Checkpoint adapter = openCheckpoint(ref.substring(plus + 1), s3, stores);
+            Checkpoint adapter = openCheckpoint(ref.substring(plus + 1), options, stores);
             if (adapter.format() != CheckpointFormat.PEFT_ADAPTER) {
                 throw new RecipeException("'" + ref.substring(plus + 1) + "' in '" + ref + "' is not a PEFT adapter"
                         + " (no adapter_config.json)");
@@ -100,8 +99,9 @@ final class InputModel implements AutoCloseable {
         }
     }
 
-    private static Checkpoint openCheckpoint(String location, S3Settings s3, List<BlobStore> stores) throws IOException {
-        BlobStores.Located located = BlobStores.locate(location, s3);
+    private static Checkpoint openCheckpoint(String location, MergeOptions options, List<BlobStore> stores)
+            throws IOException {
+        BlobStores.Located located = BlobStores.locate(location, options.s3(), options.localRoots());
         stores.add(located.store());
         return located.file() ? Checkpoint.openFile(located.store(), located.key())
                 : Checkpoint.open(located.store(), located.key());

@@ -71,13 +71,13 @@ public final class MergeExecutor {
      */
     public int validate(Recipe recipe) throws IOException, RecipeException {
         if (MergeMethods.ADAPTER_MERGES.contains(recipe.mergeMethod())) {
-            return AdapterMerge.validate(recipe, options.s3());
+            return AdapterMerge.validate(recipe, options);
         }
         MergeMethod method = MergeMethods.named(recipe.mergeMethod());
         List<InputModel> inputs = new ArrayList<>();
         try {
             for (String ref : recipe.modelRefs()) {
-                inputs.add(InputModel.open(ref, options.s3(), null));   // no cache: nothing is mapped
+                inputs.add(InputModel.open(ref, options, null));   // no cache: nothing is mapped
             }
             List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed()).plan();
             checkBudget(plan, inputs);
@@ -103,7 +103,7 @@ public final class MergeExecutor {
         try (StagedOutput output = new StagedOutput(outDir)) {
             Path staging = output.dir();
             for (String ref : recipe.modelRefs()) {
-                inputs.add(InputModel.open(ref, options.s3(), cache));
+                inputs.add(InputModel.open(ref, options, cache));
             }
             MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed());
             List<PlannedTensor> plan = planner.plan();
@@ -117,7 +117,12 @@ public final class MergeExecutor {
             } catch (NonFiniteOutput e) {
                 throw new RecipeException(e.getMessage());
             }
-            copyTagAlong(inputs.getFirst().checkpoint(), staging);
+            Checkpoint first = inputs.getFirst().checkpoint();
+            copyTagAlong(first, staging);
+            if (!first.ignoredFiles().isEmpty()) {
+                notes.add("files beside " + first.location() + " that no checkpoint layout defines were not copied: "
+                        + String.join(", ", first.ignoredFiles()));
+            }
             if (!recipe.slices().isEmpty()) {
                 notes.addAll(LayerCount.update(staging.resolve("config.json"),
                         recipe.slices().stream().mapToInt(s -> s.sources().getFirst().layerCount()).sum()));

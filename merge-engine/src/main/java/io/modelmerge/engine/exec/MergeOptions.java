@@ -1,5 +1,6 @@
 package io.modelmerge.engine.exec;
 
+import io.modelmerge.storage.blob.LocalRoots;
 import io.modelmerge.storage.blob.S3Settings;
 import java.nio.file.Path;
 
@@ -12,9 +13,11 @@ import java.nio.file.Path;
  * @param seed         the job's seed; each tensor's randomness derives from it and the tensor's name
  * @param outShardSize the largest shard of the output, in bytes
  * @param cacheDir     where remote (s3://) inputs are downloaded to be mapped
+ * @param localRoots   which local paths the inputs may name: anywhere for the command line, configured roots for
+ *                     a service
  */
 public record MergeOptions(long memoryBytes, int threads, long seed, long outShardSize, S3Settings s3,
-                           Path cacheDir, long cacheBytes) {
+                           Path cacheDir, long cacheBytes, LocalRoots localRoots) {
 
     public static final long DEFAULT_MEMORY = 2L << 30;
     public static final long DEFAULT_SHARD_SIZE = 5_000_000_000L;
@@ -33,30 +36,35 @@ public record MergeOptions(long memoryBytes, int threads, long seed, long outSha
 
     public static MergeOptions defaults() {
         return new MergeOptions(DEFAULT_MEMORY, Runtime.getRuntime().availableProcessors(), 0, DEFAULT_SHARD_SIZE,
-                S3Settings.defaults(), Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30);
+                S3Settings.defaults(), Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30,
+                LocalRoots.anywhere());
     }
 
     public MergeOptions withMemory(long bytes) {
-        return new MergeOptions(bytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes);
+        return new MergeOptions(bytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes, localRoots);
     }
 
     public MergeOptions withThreads(int count) {
-        return new MergeOptions(memoryBytes, count, seed, outShardSize, s3, cacheDir, cacheBytes);
+        return new MergeOptions(memoryBytes, count, seed, outShardSize, s3, cacheDir, cacheBytes, localRoots);
     }
 
     public MergeOptions withSeed(long value) {
-        return new MergeOptions(memoryBytes, threads, value, outShardSize, s3, cacheDir, cacheBytes);
+        return new MergeOptions(memoryBytes, threads, value, outShardSize, s3, cacheDir, cacheBytes, localRoots);
     }
 
     public MergeOptions withOutShardSize(long bytes) {
-        return new MergeOptions(memoryBytes, threads, seed, bytes, s3, cacheDir, cacheBytes);
+        return new MergeOptions(memoryBytes, threads, seed, bytes, s3, cacheDir, cacheBytes, localRoots);
     }
 
     public MergeOptions withCache(Path dir, long bytes) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, dir, bytes);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, dir, bytes, localRoots);
+    }
+
+    public MergeOptions withLocalRoots(LocalRoots roots) {
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes, roots);
     }
 
     public MergeOptions withS3(S3Settings settings) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize, settings, cacheDir, cacheBytes);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, settings, cacheDir, cacheBytes, localRoots);
     }
 }

@@ -570,4 +570,32 @@ class MergeExecutorTest {
         }
         assertThrows(RecipeException.class, () -> RecipeParser.parse(yaml + "allow_nonfinite: yes please\n"));
     }
+
+    /** Under local roots (as the services run it) no input outside them is opened, and only layout files are copied. */
+    @Test
+    void underLocalRootsInputsOutsideThemAreRefusedAndStrayFilesAreNotCopied() throws Exception {
+        Path root = Files.createDirectories(dir.resolve("root"));
+        Path model = SyntheticModels.write(root.resolve("m"), SyntheticModels.llama(1, 16, 32, DType.F32),
+                (t, i) -> SyntheticModels.noise(0, t, i));
+        Files.writeString(model.resolve("notes.txt"), "private notes");
+        Path outside = llamaModel("outside", 1, DType.F32);
+        Files.createSymbolicLink(root.resolve("link"), outside);
+        MergeOptions confined = MergeOptions.defaults().withThreads(2).withMemory(64L << 20)
+                .withLocalRoots(io.modelmerge.storage.blob.LocalRoots.only(List.of(root), "test.roots"));
+        MergeExecutor executor = new MergeExecutor(confined, p -> { }, new AtomicBoolean());
+        for (String input : List.of("/etc/", "/etc/shadow", outside.toString(), root.resolve("link").toString(),
+                model + "+" + outside)) {
+            String yaml = "merge_method: passthrough\nmodels:\n  - model: " + input + "\n";
+            IOException e = assertThrows(io.modelmerge.storage.blob.OutsideRootsException.class,
+                    () -> executor.validate(RecipeParser.parse(yaml)), input);
+            assertTrue(e.getMessage().endsWith("(test.roots)"), e.getMessage());
+            assertFalse(e.getMessage().contains("header"), e.getMessage());
+        }
+        Path out = dir.resolve("passed");
+        MergeResult result = executor.run(RecipeParser.parse("merge_method: passthrough\nmodels:\n  - model: " + model
+                + "\n"), out);
+        assertFalse(Files.exists(out.resolve("notes.txt")));
+        assertTrue(Files.exists(out.resolve("config.json")));
+        assertTrue(result.notes().stream().anyMatch(n -> n.endsWith("were not copied: notes.txt")), result.notes().toString());
+    }
 }

@@ -69,7 +69,12 @@ public class MergeRun {
                 stopping), 0, Math.clamp(config.lease().toMillis() / 3, 100, 1000), TimeUnit.MILLISECONDS);
         Path work = config.dataDir().resolve("work").resolve(id.toString());
         String target = config.resolvedOutputRoot().replaceAll("/+$", "") + "/" + job.request().outputModel() + "/" + id + "/";
-        BlobStores.Located output = BlobStores.locate(target, config.s3().settings());
+        BlobStores.Located output;
+        try {
+            output = BlobStores.locate(target, config.s3().settings());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         boolean registered = false;
         try {
             deleteRecursively(work);

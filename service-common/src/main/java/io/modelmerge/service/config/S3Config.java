@@ -22,8 +22,16 @@ public interface S3Config {
 
     Optional<String> secretAccessKey();
 
+    /**
+     * Whether credentials may come from the EC2 instance metadata service (when no keys are set); off by
+     * default, so a service that is not on EC2 never sends requests to 169.254.169.254.
+     */
+    @WithDefault("false")
+    boolean instanceMetadata();
+
     default S3Settings settings() {
         return new S3Settings(endpoint(), region(), pathStyle().orElse(endpoint().isPresent()), accessKeyId(),
-                secretAccessKey(), S3Settings.DEFAULT_PART_SIZE, S3Settings.DEFAULT_UPLOAD_PARALLELISM);
+                secretAccessKey(), S3Settings.DEFAULT_PART_SIZE, S3Settings.DEFAULT_UPLOAD_PARALLELISM,
+                instanceMetadata());
     }
 }

@@ -41,6 +41,14 @@ public interface BlobStore extends AutoCloseable {
     /** Every object whose key starts with {@code prefix}, in key order. */
     List<BlobInfo> list(String prefix) throws IOException;
 
+    /**
+     * The objects directly in directory {@code dir} (a key prefix ending in {@code /}, or {@code ""} for the
+     * root), not those in its subdirectories, in key order. Stores override it to avoid listing the subtree.
+     */
+    default List<BlobInfo> listDirectory(String dir) throws IOException {
+        return list(dir).stream().filter(b -> b.key().indexOf('/', dir.length()) < 0).toList();
+    }
+
     /** Deletes {@code key}; deleting a missing key is not an error. */
     void delete(String key) throws IOException;
 

@@ -1,7 +1,7 @@
 package io.modelmerge.storage.blob;
 
+import java.io.IOException;
 import java.net.URI;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Opens the store behind a location a user typed: {@code s3://bucket/prefix}, {@code file:///dir} or a local path. */
@@ -19,34 +19,50 @@ public final class BlobStores {
     }
 
     /**
-     * Splits {@code location} into a store and a key: a file becomes its directory's store and its name; a
-     * directory or an S3 prefix becomes a store rooted there. An S3 location is a file when it ends in
-     * {@code .safetensors}.
+     * Splits {@code location} into a store and a key: a local file becomes its directory's store and its name, a
+     * local directory a store rooted there (under {@code roots}: the root's store, confined to it, and the path's
+     * key), an S3 prefix a store rooted there. An S3 location is a file when it ends in {@code .safetensors}.
      */
-    public static Located locate(String location, S3Settings s3) {
+    public static Located locate(String location, S3Settings s3, LocalRoots roots) throws IOException {
         if (location.startsWith("s3://")) {
-            if (location.endsWith(".safetensors")) {
-                int slash = location.lastIndexOf('/');
-                return new Located(S3BlobStore.open(URI.create(location.substring(0, slash + 1)), s3),
-                        location.substring(slash + 1), true);
+            try {
+                if (location.endsWith(".safetensors")) {
+                    int slash = location.lastIndexOf('/');
+                    return new Located(S3BlobStore.open(URI.create(location.substring(0, slash + 1)), s3),
+                            location.substring(slash + 1), true);
+                }
+                return new Located(S3BlobStore.open(URI.create(location), s3), "", false);
+            } catch (IllegalArgumentException e) {
+                throw new UnsupportedLocationException("'" + location + "' is not a valid S3 URI: " + e.getMessage());
             }
-            return new Located(S3BlobStore.open(URI.create(location), s3), "", false);
         }
-        Path path = localPath(location).toAbsolutePath().normalize();
-        if (Files.isRegularFile(path)) {
-            return new Located(new LocalBlobStore(path.getParent()), path.getFileName().toString(), true);
-        }
-        return new Located(new LocalBlobStore(path), "", false);
+        return roots.locate(localPath(location), location);
     }
 
-    private static Path localPath(String location) {
-        if (location.startsWith("file:")) {
-            return Path.of(URI.create(location));
+    /** Opens {@code location} with any local path allowed: for the command line. */
+    public static Located locate(String location, S3Settings s3) throws IOException {
+        return locate(location, s3, LocalRoots.anywhere());
+    }
+
+    private static Path localPath(String location) throws UnsupportedLocationException {
+        try {
+            if (location.startsWith("file:")) {
+                return Path.of(URI.create(location));
+            }
+            if (location.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*")) {
+                throw new UnsupportedLocationException("'" + location
+                        + "' is not a storage location: use s3://bucket/prefix/, file:///path/ or a local path");
+            }
+            return Path.of(location);
+        } catch (IllegalArgumentException e) { // a malformed URI, or a path with a NUL
+            throw new UnsupportedLocationException("'" + location + "' is not a valid path or file: URI");
         }
-        if (location.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*")) {
-            throw new IllegalArgumentException("Unsupported storage location '" + location
-                    + "': use s3://bucket/prefix, file:///path or a local path");
+    }
+
+    /** A location that is neither a local path, a {@code file:} URI nor an {@code s3://} URI. */
+    public static final class UnsupportedLocationException extends IOException {
+        public UnsupportedLocationException(String message) {
+            super(message);
         }
-        return Path.of(location);
     }
 }

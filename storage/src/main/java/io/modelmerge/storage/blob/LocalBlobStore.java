@@ -8,6 +8,7 @@ import java.net.URI;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.LinkOption;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -24,14 +25,33 @@ import java.util.zip.CheckedOutputStream;
 
 /**
  * A directory on the local filesystem as a blob store (the embedded default). Writes go to a temporary file
- * beside the target and are moved into place, so a reader never sees half an object.
+ * beside the target and are moved into place, so a reader never sees half an object. A confined store (what a
+ * service opens for the paths requests name) refuses to read any file whose real path, symbolic links followed,
+ * leaves its boundary.
  */
 public final class LocalBlobStore implements BlobStore {
     private static final String TEMP_SUFFIX = ".blobtmp";
     private final Path root;
+    /** The real path reads must stay under, or null for a store that follows links anywhere. */
+    private final Path boundary;
+    private final String setting;
 
     public LocalBlobStore(Path root) {
+        this(root, null, "");
+    }
+
+    private LocalBlobStore(Path root, Path boundary, String setting) {
         this.root = root.toAbsolutePath().normalize();
+        this.boundary = boundary;
+        this.setting = setting;
+    }
+
+    /**
+     * A store rooted at {@code root} that reads nothing whose real path leaves {@code realBoundary};
+     * {@code setting} names the configuration the boundary comes from, for error messages.
+     */
+    public static LocalBlobStore confined(Path root, Path realBoundary, String setting) {
+        return new LocalBlobStore(root, realBoundary, setting);
     }
 
     @Override
@@ -59,9 +79,31 @@ public final class LocalBlobStore implements BlobStore {
         return path(key).toUri();
     }
 
+    /**
+     * The file to read for {@code key}: in a confined store its real path, refused when a symbolic link leads
+     * out of the boundary; otherwise (and for a missing file) the key's path.
+     */
+    private Path readable(String key) throws IOException {
+        Path path = key.isEmpty() ? root : path(key);
+        if (boundary == null || !Files.exists(path, LinkOption.NOFOLLOW_LINKS)) {
+            return path;
+        }
+        Path real;
+        try {
+            real = path.toRealPath();
+        } catch (NoSuchFileException dangling) {
+            return path; // a link to nothing: opening it says "no such file"
+        }
+        if (!real.startsWith(boundary)) {
+            throw new OutsideRootsException(describe(key) + " is a symbolic link leading out of the local directories"
+                    + " this service may read (" + setting + ")");
+        }
+        return real;
+    }
+
     @Override
     public Optional<BlobInfo> head(String key) throws IOException {
-        Path path = path(key);
+        Path path = readable(key);
         if (!Files.isRegularFile(path)) {
             return Optional.empty();
         }
@@ -70,10 +112,12 @@ public final class LocalBlobStore implements BlobStore {
 
     @Override
     public InputStream read(String key, long offset, long length) throws IOException {
-        Path path = path(key);
+        Path path = readable(key);
         FileChannel channel;
         try {
-            channel = FileChannel.open(path, StandardOpenOption.READ);
+            // A confined store opens the resolved real path and no link: one swapped in since is not followed.
+            channel = boundary == null ? FileChannel.open(path, StandardOpenOption.READ)
+                    : FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException e) {
             throw new FileNotFoundException(describe(key) + ": no such file");
         }
@@ -155,6 +199,26 @@ public final class LocalBlobStore implements BlobStore {
         return found;
     }
 
+    /** The regular files directly in {@code dir}, by name, without walking its subdirectories. */
+    @Override
+    public List<BlobInfo> listDirectory(String dir) throws IOException {
+        List<BlobInfo> found = new ArrayList<>();
+        Path start = dir.isEmpty() ? root : root.resolve(dir).normalize();
+        if (!start.startsWith(root) || !Files.isDirectory(start)) {
+            return found;
+        }
+        readable(root.relativize(start).toString().replace('\\', '/'));
+        try (Stream<Path> entries = Files.list(start)) {
+            for (Path path : (Iterable<Path>) entries.sorted()::iterator) {
+                String key = root.relativize(path).toString().replace('\\', '/');
+                if (Files.isRegularFile(path) && !key.endsWith(TEMP_SUFFIX)) {
+                    found.add(new BlobInfo(key, Files.size(path), Optional.empty()));
+                }
+            }
+        }
+        return found;
+    }
+
     @Override
     public void delete(String key) throws IOException {
         Files.deleteIfExists(path(key));
@@ -162,7 +226,11 @@ public final class LocalBlobStore implements BlobStore {
 
     @Override
     public Optional<Path> localFile(String key) {
-        Path path = path(key);
-        return Files.isRegularFile(path) ? Optional.of(path) : Optional.empty();
+        try {
+            Path path = readable(key);
+            return Files.isRegularFile(path) ? Optional.of(path) : Optional.empty();
+        } catch (IOException refused) {
+            return Optional.empty(); // reading it through read() says why
+        }
     }
 }

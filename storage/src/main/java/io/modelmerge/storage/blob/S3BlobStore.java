@@ -17,9 +17,16 @@ import java.util.concurrent.Semaphore;
 import java.util.zip.CRC32C;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
-import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProviderChain;
+import software.amazon.awssdk.auth.credentials.ContainerCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.InstanceProfileCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.ProfileCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.SystemPropertyCredentialsProvider;
+import software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.http.apache5.Apache5HttpClient;
@@ -81,12 +88,22 @@ public final class S3BlobStore implements BlobStore {
         return builder.build();
     }
 
+    /**
+     * Static keys when given; otherwise the AWS SDK's default chain without the instance metadata service, unless
+     * the settings allow it (the SDK's own default would reach 169.254.169.254 from any machine).
+     */
     private static AwsCredentialsProvider credentials(S3Settings settings) {
         if (settings.accessKeyId().isPresent()) {
             return StaticCredentialsProvider.create(
                     AwsBasicCredentials.create(settings.accessKeyId().get(), settings.secretAccessKey().orElseThrow()));
         }
-        return DefaultCredentialsProvider.builder().build();
+        List<AwsCredentialsProvider> chain = new ArrayList<>(List.of(SystemPropertyCredentialsProvider.create(),
+                EnvironmentVariableCredentialsProvider.create(), WebIdentityTokenFileCredentialsProvider.create(),
+                ProfileCredentialsProvider.create(), ContainerCredentialsProvider.builder().build()));
+        if (settings.instanceMetadata()) {
+            chain.add(InstanceProfileCredentialsProvider.create());
+        }
+        return AwsCredentialsProviderChain.builder().credentialsProviders(chain).reuseLastProviderEnabled(true).build();
     }
 
     @Override
@@ -99,6 +116,8 @@ public final class S3BlobStore implements BlobStore {
         try (S3Presigner presigner = builder.build()) {
             return URI.create(presigner.presignGetObject(p -> p.signatureDuration(validFor)
                     .getObjectRequest(g -> g.bucket(bucket).key(objectKey(key)))).url().toString());
+        } catch (SdkClientException e) {
+            throw new java.io.UncheckedIOException(clientFailure("presign", key, e));
         }
     }
 
@@ -127,6 +146,8 @@ public final class S3BlobStore implements BlobStore {
                 return Optional.empty();
             }
             throw failure("HEAD", key, e);
+        } catch (SdkClientException e) {
+            throw clientFailure("HEAD", key, e);
         }
     }
 
@@ -144,6 +165,8 @@ public final class S3BlobStore implements BlobStore {
                 throw new FileNotFoundException(describe(key) + ": no such object");
             }
             throw failure("GET", key, e);
+        } catch (SdkClientException e) {
+            throw clientFailure("GET", key, e);
         }
     }
 
@@ -185,6 +208,8 @@ public final class S3BlobStore implements BlobStore {
                 return Optional.empty();
             }
             throw failure("PUT", key, e);
+        } catch (SdkClientException e) {
+            throw clientFailure("PUT", key, e);
         }
     }
 
@@ -196,6 +221,8 @@ public final class S3BlobStore implements BlobStore {
                     .checksumAlgorithm(ChecksumAlgorithm.CRC32_C).checksumType(ChecksumType.FULL_OBJECT)).uploadId();
         } catch (S3Exception e) {
             throw failure("CreateMultipartUpload", key, e);
+        } catch (SdkClientException e) {
+            throw clientFailure("CreateMultipartUpload", key, e);
         }
         boolean completed = false;
         try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -233,12 +260,15 @@ public final class S3BlobStore implements BlobStore {
                 return Optional.empty();
             }
             throw failure("multipart upload", key, e);
+        } catch (SdkClientException e) {
+            throw clientFailure("multipart upload", key, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException(describe(key) + ": upload interrupted", e);
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             throw cause instanceof S3Exception s3 ? failure("UploadPart", key, s3)
+                    : cause instanceof SdkClientException client ? clientFailure("UploadPart", key, client)
                     : new IOException(describe(key) + ": part upload failed: " + cause, cause);
         } finally {
             if (!completed) {
@@ -287,6 +317,25 @@ public final class S3BlobStore implements BlobStore {
             }
         } catch (S3Exception e) {
             throw failure("LIST", keyPrefix, e);
+        } catch (SdkClientException e) {
+            throw clientFailure("LIST", keyPrefix, e);
+        }
+        return found;
+    }
+
+    /** The objects directly under {@code dir}: one listing with a {@code /} delimiter, not the subtree. */
+    @Override
+    public List<BlobInfo> listDirectory(String dir) throws IOException {
+        List<BlobInfo> found = new ArrayList<>();
+        try {
+            for (S3Object object : client.listObjectsV2Paginator(b -> b.bucket(bucket).prefix(objectKey(dir))
+                    .delimiter("/")).contents()) {
+                found.add(new BlobInfo(object.key().substring(prefix.length()), object.size(), Optional.empty()));
+            }
+        } catch (S3Exception e) {
+            throw failure("LIST", dir, e);
+        } catch (SdkClientException e) {
+            throw clientFailure("LIST", dir, e);
         }
         return found;
     }
@@ -299,7 +348,24 @@ public final class S3BlobStore implements BlobStore {
             if (e.statusCode() != NOT_FOUND) {
                 throw failure("DELETE", key, e);
             }
+        } catch (SdkClientException e) {
+            throw clientFailure("DELETE", key, e);
         }
+    }
+
+    /**
+     * A request that did not reach S3 or got no answer: no connection, or no credentials. The SDK's own message
+     * (which lists the whole credential chain) stays in the cause for the log, not in what a caller is told.
+     */
+    private IOException clientFailure(String operation, String key, SdkClientException e) {
+        String why = e.getMessage() != null && e.getMessage().startsWith("Unable to load credentials")
+                ? "no S3 credentials are configured (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)"
+                : e.getCause() instanceof java.net.UnknownHostException || e.getCause() instanceof java.net.ConnectException
+                || e.getCause() instanceof java.net.SocketTimeoutException
+                || e.getMessage() != null && e.getMessage().startsWith("Unable to execute HTTP request")
+                ? "the S3 endpoint " + settings.endpoint().map(URI::toString).orElse("(AWS)") + " could not be reached"
+                : "the S3 client failed before an answer came";
+        return new IOException(operation + " " + describe(key) + " failed: " + why, e);
     }
 
     private IOException failure(String operation, String key, S3Exception e) {

@@ -20,9 +20,20 @@ import java.util.TreeMap;
 /**
  * A checkpoint found in a blob store: its format, its safetensors files with their headers, its tag-along
  * files (config.json, tokenizer files, ...) and, for an adapter, its config. Opening one reads headers only
- * (ranged reads on S3); {@link #map} makes the tensor data readable.
+ * (ranged reads on S3) and lists the directory itself, not its subdirectories; {@link #map} makes the tensor
+ * data readable. Files of the directory that no checkpoint layout defines are listed as ignored, never read.
  */
 public final class Checkpoint {
+    /**
+     * The files beside the weights that a Hugging Face checkpoint or PEFT adapter defines: configs, tokenizer
+     * files, the model card and our merge recipe (the index and adapter config belong to their layouts).
+     */
+    public static final Set<String> TAG_ALONG_NAMES = Set.of("config.json", "generation_config.json",
+            "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model",
+            "spiece.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja",
+            "chat_template.json", "preprocessor_config.json", "processor_config.json", "README.md", "merge_recipe.yml",
+            "mergekit_config.yml", "fisher.json");
+
     /** One safetensors file of a checkpoint and its header. */
     public record ShardFile(BlobInfo blob, SafetensorsHeader header) {
     }
@@ -32,16 +43,20 @@ public final class Checkpoint {
     private final CheckpointFormat format;
     private final List<ShardFile> files;
     private final Map<String, ShardFile> fileOfTensor;
+    private final List<BlobInfo> layoutFiles;
     private final List<BlobInfo> tagAlong;
+    private final List<String> ignored;
     private final Optional<AdapterConfig> adapter;
 
     private Checkpoint(BlobStore store, String location, CheckpointFormat format, List<ShardFile> files,
-                       List<BlobInfo> tagAlong, Optional<AdapterConfig> adapter) throws InvalidCheckpointException {
+                       Layout layout, Optional<AdapterConfig> adapter) throws InvalidCheckpointException {
         this.store = store;
         this.location = location;
         this.format = format;
         this.files = List.copyOf(files);
-        this.tagAlong = List.copyOf(tagAlong);
+        this.layoutFiles = List.copyOf(layout.files());
+        this.tagAlong = List.copyOf(layout.tagAlong());
+        this.ignored = List.copyOf(layout.ignored());
         this.adapter = adapter;
         Map<String, ShardFile> index = new LinkedHashMap<>();
         for (ShardFile file : this.files) {
@@ -67,11 +82,8 @@ public final class Checkpoint {
         String dir = path.isEmpty() || path.endsWith("/") ? path : path + "/";
         String location = store.describe(dir);
         Map<String, BlobInfo> children = new TreeMap<>();
-        for (BlobInfo blob : store.list(dir)) {
-            String name = blob.key().substring(dir.length());
-            if (!name.contains("/")) {
-                children.put(name, blob);
-            }
+        for (BlobInfo blob : store.listDirectory(dir)) {
+            children.put(blob.key().substring(dir.length()), blob);
         }
         if (children.containsKey(AdapterConfig.FILE_NAME)) {
             return openAdapter(store, location, children);
@@ -90,7 +102,7 @@ public final class Checkpoint {
                     : ": no safetensors checkpoint here (found " + String.join(", ", children.keySet()) + ")"));
         }
         return new Checkpoint(store, location, CheckpointFormat.SAFETENSORS,
-                List.of(readShard(store, children.get(single))), tagAlong(children, List.of(single)), Optional.empty());
+                List.of(readShard(store, children.get(single))), Layout.of(children, List.of(single)), Optional.empty());
     }
 
     /** Opens the single safetensors file {@code key}, whatever its name. */
@@ -98,7 +110,7 @@ public final class Checkpoint {
         BlobInfo file = store.head(key).orElseThrow(() ->
                 new InvalidCheckpointException(store.describe(key) + ": no such file"));
         return new Checkpoint(store, store.describe(key), CheckpointFormat.SAFETENSORS,
-                List.of(readShard(store, file)), List.of(), Optional.empty());
+                List.of(readShard(store, file)), new Layout(List.of(file), List.of(), List.of()), Optional.empty());
     }
 
     private static Checkpoint openAdapter(BlobStore store, String location, Map<String, BlobInfo> children)
@@ -113,7 +125,7 @@ public final class Checkpoint {
         }
         Checkpoint checkpoint = new Checkpoint(store, location, CheckpointFormat.PEFT_ADAPTER,
                 List.of(readShard(store, weights)),
-                tagAlong(children, List.of(AdapterConfig.FILE_NAME, "adapter_model.safetensors")), Optional.of(config));
+                Layout.of(children, List.of(AdapterConfig.FILE_NAME, "adapter_model.safetensors")), Optional.of(config));
         checkpoint.loraModules();
         return checkpoint;
     }
@@ -151,14 +163,28 @@ public final class Checkpoint {
         }
         List<String> own = new ArrayList<>(shardNames);
         own.add(indexName);
-        return new Checkpoint(store, location, CheckpointFormat.SHARDED, shards, tagAlong(children, own),
+        return new Checkpoint(store, location, CheckpointFormat.SHARDED, shards, Layout.of(children, own),
                 Optional.empty());
     }
 
-    private static List<BlobInfo> tagAlong(Map<String, BlobInfo> children, List<String> own) {
-        return children.entrySet().stream()
-                .filter(e -> !own.contains(e.getKey()) && !e.getKey().endsWith(".safetensors"))
-                .map(Map.Entry::getValue).toList();
+    /** A directory's files sorted into those of the layout (its own files, then tag-alongs) and the rest. */
+    private record Layout(List<BlobInfo> files, List<BlobInfo> tagAlong, List<String> ignored) {
+        static Layout of(Map<String, BlobInfo> children, List<String> own) {
+            List<BlobInfo> files = new ArrayList<>();
+            List<BlobInfo> tagAlong = new ArrayList<>();
+            List<String> ignored = new ArrayList<>();
+            for (var child : children.entrySet()) {
+                if (own.contains(child.getKey())) {
+                    files.add(child.getValue());
+                } else if (TAG_ALONG_NAMES.contains(child.getKey())) {
+                    files.add(child.getValue());
+                    tagAlong.add(child.getValue());
+                } else {
+                    ignored.add(child.getKey());
+                }
+            }
+            return new Layout(files, tagAlong, ignored);
+        }
     }
 
     private static ShardFile readShard(BlobStore store, BlobInfo blob) throws IOException {
@@ -182,8 +208,19 @@ public final class Checkpoint {
         return files;
     }
 
+    /** The configs, tokenizer files and model card beside the weights (see {@link #TAG_ALONG_NAMES}). */
     public List<BlobInfo> tagAlongFiles() {
         return tagAlong;
+    }
+
+    /** Every file the checkpoint's layout defines (weights, index or adapter config, tag-alongs), by name. */
+    public List<BlobInfo> layoutFiles() {
+        return layoutFiles;
+    }
+
+    /** Names of the directory's other files, which nothing reads or copies. */
+    public List<String> ignoredFiles() {
+        return ignored;
     }
 
     public Optional<AdapterConfig> adapterConfig() {

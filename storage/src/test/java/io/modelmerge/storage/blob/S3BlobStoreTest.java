@@ -2,6 +2,7 @@ package io.modelmerge.storage.blob;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -215,6 +216,69 @@ class S3BlobStoreTest extends BlobStoreContract {
             return files.mapToLong(p -> p.toFile().length()).sum();
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void aDirectoryListingStopsAtTheDelimiter() throws Exception {
+        store.write("m/config.json", new byte[] {1});
+        store.write("m/model.safetensors", new byte[] {2});
+        store.write("m/sub/deeper/other.safetensors", new byte[] {3});
+        assertEquals(List.of("m/config.json", "m/model.safetensors"),
+                store.listDirectory("m/").stream().map(BlobInfo::key).toList());
+    }
+
+    /**
+     * Without keys the credentials come from the environment, profiles or containers, never from the EC2
+     * instance metadata service unless the settings allow it; and what a failure says names no provider chain.
+     */
+    @Test
+    void theInstanceMetadataServiceIsNeverAskedUnlessConfigured() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        com.sun.net.httpserver.HttpServer imds = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+        imds.createContext("/", exchange -> {
+            asked.incrementAndGet();
+            exchange.sendResponseHeaders(404, -1);
+            exchange.close();
+        });
+        imds.start();
+        String property = "aws.ec2MetadataServiceEndpoint";
+        System.setProperty(property, "http://127.0.0.1:" + imds.getAddress().getPort());
+        try {
+            S3Settings keyless = new S3Settings(Optional.of(server.endpoint()), "us-east-1", true, Optional.empty(),
+                    Optional.empty(), S3Settings.DEFAULT_PART_SIZE, S3Settings.DEFAULT_UPLOAD_PARALLELISM, false);
+            try (S3BlobStore anonymous = S3BlobStore.open(URI.create("s3://" + BUCKET + "/x/"), keyless)) {
+                java.io.IOException e = assertThrows(java.io.IOException.class, () -> anonymous.head("model.safetensors"));
+                // Keys in the environment of whoever runs the tests would reach the server and be refused by it.
+                if (System.getenv("AWS_ACCESS_KEY_ID") == null) {
+                    assertEquals("HEAD s3://" + BUCKET + "/x/model.safetensors failed: no S3 credentials are configured"
+                            + " (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile)", e.getMessage());
+                }
+                assertFalse(e.getMessage().contains("Provider"), e.getMessage());
+            }
+            assertEquals(0, asked.get(), "requests to the instance metadata service");
+            S3Settings allowed = new S3Settings(keyless.endpoint(), "us-east-1", true, Optional.empty(), Optional.empty(),
+                    S3Settings.DEFAULT_PART_SIZE, S3Settings.DEFAULT_UPLOAD_PARALLELISM, true);
+            try (S3BlobStore metadata = S3BlobStore.open(URI.create("s3://" + BUCKET + "/x/"), allowed)) {
+                assertThrows(java.io.IOException.class, () -> metadata.head("model.safetensors"));
+            }
+            if (System.getenv("AWS_ACCESS_KEY_ID") == null) {
+                assertTrue(asked.get() > 0, "with instance metadata allowed, the service is asked");
+            }
+        } finally {
+            System.clearProperty(property);
+            imds.stop(0);
+        }
+    }
+
+    @Test
+    void anUnreachableEndpointIsNamedWithoutTheClientsInternals() throws Exception {
+        S3Settings nowhere = S3Settings.compatible(URI.create("http://127.0.0.1:1"), "k", "s");
+        try (S3BlobStore unreachable = S3BlobStore.open(URI.create("s3://" + BUCKET + "/x/"), nowhere)) {
+            java.io.IOException e = assertThrows(java.io.IOException.class, () -> unreachable.listDirectory(""));
+            assertEquals("LIST s3://" + BUCKET + "/x/ failed: the S3 endpoint http://127.0.0.1:1 could not be reached",
+                    e.getMessage());
         }
     }
 }

@@ -118,6 +118,28 @@ class CheckpointWriterTest {
     }
 
     @Test
+    void onlyTheFilesTheLayoutDefinesBelongToTheCheckpoint(@TempDir Path dir) throws IOException {
+        List<TensorSpec> specs = List.of(new TensorSpec("w", DType.F32, new long[] {2}));
+        try (CheckpointWriter writer = CheckpointWriter.create(dir, specs, Map.of(), 1 << 20)) {
+            writeAll(writer, specs);
+            writer.commit();
+        }
+        for (String name : List.of("config.json", "tokenizer_config.json", "README.md", "notes.txt", "secrets.json",
+                "training_args.bin", "extra.safetensors", ".env")) {
+            Files.writeString(dir.resolve(name), "{}");
+        }
+        Files.createDirectories(dir.resolve("checkpoint-500"));
+        Files.writeString(dir.resolve("checkpoint-500/optimizer.pt"), "x");
+        Checkpoint checkpoint = Checkpoint.open(new LocalBlobStore(dir), "");
+        assertEquals(List.of("README.md", "config.json", "model.safetensors", "tokenizer_config.json"),
+                checkpoint.layoutFiles().stream().map(b -> b.fileName()).toList());
+        assertEquals(List.of("README.md", "config.json", "tokenizer_config.json"),
+                checkpoint.tagAlongFiles().stream().map(b -> b.fileName()).toList());
+        assertEquals(List.of(".env", "extra.safetensors", "notes.txt", "secrets.json", "training_args.bin"),
+                checkpoint.ignoredFiles());
+    }
+
+    @Test
     void tagAlongFilesAreCopied(@TempDir Path dir) throws IOException {
         Path source = dir.resolve("source");
         Files.createDirectories(source);
