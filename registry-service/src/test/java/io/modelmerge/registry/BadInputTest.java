@@ -96,7 +96,7 @@ class BadInputTest extends RegistryTest {
                 Map.of("model.safetensors", "0".repeat(64)))).then().statusCode(422)
                 .body("detail", containsString("model.safetensors: sha256 is"));
         register(model, Map.of("storage_uri", "file:///etc/")).then().statusCode(400)
-                .body("detail", containsString("outside the local roots"));
+                .body("detail", containsString("is outside the local directories this service may read"));
         register(model, Map.of("storage_uri", "ftp://host/x")).then().statusCode(400);
         assertNoVersions(model);
     }

@@ -6,7 +6,6 @@ import io.modelmerge.registry.service.Registry;
 import io.modelmerge.registry.service.VersionRegistration;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
-import jakarta.ws.rs.DefaultValue;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.PATCH;
@@ -45,9 +44,8 @@ public class ModelResource {
 
     @GET
     public Page<ModelView> search(@QueryParam("query") String query, @QueryParam("tag") List<String> tags,
-                                  @QueryParam("page") @DefaultValue("1") int page,
-                                  @QueryParam("page_size") @DefaultValue("50") int pageSize) {
-        return registry.searchModels(query, tags, page, pageSize);
+                                  @QueryParam("page") String page, @QueryParam("page_size") String pageSize) {
+        return registry.searchModels(query, tags, integer("page", page, 1), integer("page_size", pageSize, 50));
     }
 
     @GET
@@ -70,12 +68,15 @@ public class ModelResource {
         return Response.noContent().build();
     }
 
-    /** 201 with the new version, or 200 with the existing one when the same content was registered before. */
+    /**
+     * 201 with the new version, or 200 with the existing one when the same content was registered before. With
+     * {@code create_model} a missing model is created in the same transaction; without it, a 404.
+     */
     @POST
     @Path("{ns}/{name}/versions")
     public Response register(@PathParam("ns") String ns, @PathParam("name") String name,
                              @HeaderParam(USER_HEADER) String user, RegisterVersionRequest request) {
-        var result = registration.register(name(ns, name), required(request), user(user), false);
+        var result = registration.register(name(ns, name), required(request), user(user));
         VersionView version = result.version();
         if (!result.created()) {
             return Response.ok(version).build();
@@ -87,9 +88,8 @@ public class ModelResource {
     @GET
     @Path("{ns}/{name}/versions")
     public Page<VersionView> versions(@PathParam("ns") String ns, @PathParam("name") String name,
-                                      @QueryParam("page") @DefaultValue("1") int page,
-                                      @QueryParam("page_size") @DefaultValue("50") int pageSize) {
-        return registry.versions(name(ns, name), page, pageSize);
+                                      @QueryParam("page") String page, @QueryParam("page_size") String pageSize) {
+        return registry.versions(name(ns, name), integer("page", page, 1), integer("page_size", pageSize, 50));
     }
 
     @GET
@@ -110,8 +110,8 @@ public class ModelResource {
     @Path("{ns}/{name}/versions/{version}/lineage")
     public LineageView lineage(@PathParam("ns") String ns, @PathParam("name") String name,
                                @PathParam("version") String version,
-                               @QueryParam("depth") @DefaultValue("10") int depth) {
-        return registry.lineage(name(ns, name), number(version), depth);
+                               @QueryParam("depth") String depth) {
+        return registry.lineage(name(ns, name), number(version), integer("depth", depth, 10));
     }
 
     @GET
@@ -163,6 +163,22 @@ public class ModelResource {
             throw RegistryException.badRequest("body", "a JSON body is required");
         }
         return body;
+    }
+
+    /**
+     * A whole-number query parameter, {@code fallback} when absent. (Declared as String: JAX-RS answers a
+     * malformed int query parameter with a bare 404.)
+     */
+    static int integer(String field, String value, int fallback) {
+        if (value == null || value.isBlank()) {
+            return fallback;
+        }
+        try {
+            return Integer.parseInt(value.strip());
+        } catch (NumberFormatException e) {
+            throw RegistryException.badRequest(field, "must be a whole number, got '"
+                    + (value.length() > 40 ? value.substring(0, 40) + "..." : value) + "'");
+        }
     }
 
     private static int number(String version) {

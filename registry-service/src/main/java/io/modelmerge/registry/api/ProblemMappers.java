@@ -4,22 +4,38 @@ import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import io.modelmerge.service.db.DatabaseException;
+import io.modelmerge.service.limits.LimitException;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.UriInfo;
 import java.io.UncheckedIOException;
+import java.util.Collection;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.UUID;
 import java.util.stream.Collectors;
 import org.jboss.logging.Logger;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
-/** Every error the API returns, as problem+json with the status the documentation gives it. */
+/**
+ * Every error the API returns, as problem+json with the status the documentation gives it. What a caller reads
+ * names its own request's fields and values; the internals (exception classes, SQL, the storage client's own
+ * messages, stack traces) stay in the log, under the reference the answer gives.
+ */
 public class ProblemMappers {
     private static final Logger LOG = Logger.getLogger(ProblemMappers.class);
 
     @ServerExceptionMapper
     public Response refused(RegistryException e, UriInfo uri) {
         return problem(e.status(), e.getMessage(), uri, e.errors());
+    }
+
+    @ServerExceptionMapper
+    public Response overLimit(LimitException e, UriInfo uri) {
+        return problem(400, e.getMessage(), uri, List.of(new RegistryException.FieldError(e.field(), e.reason())));
     }
 
     /**
@@ -36,14 +52,21 @@ public class ProblemMappers {
         String field = e.getPath().stream()
                 .map(ref -> ref.getFieldName() != null ? ref.getFieldName() : "[" + ref.getIndex() + "]")
                 .collect(Collectors.joining(".")).replace(".[", "[");
-        String reason = e.getOriginalMessage();
-        return problem(400, (field.isEmpty() ? "body" : field) + ": " + reason, uri,
-                List.of(new RegistryException.FieldError(field.isEmpty() ? "body" : field, reason)));
+        String reason;
+        if (e instanceof UnrecognizedPropertyException unknown) {
+            reason = "is not a field of this request" + known(unknown.getKnownPropertyIds());
+        } else if (e instanceof MismatchedInputException mismatch && mismatch.getTargetType() != null) {
+            reason = "must be " + jsonType(mismatch.getTargetType());
+        } else {
+            reason = "is not what this request takes";
+        }
+        String at = field.isEmpty() ? "body" : field;
+        return problem(400, at + ": " + reason, uri, List.of(new RegistryException.FieldError(at, reason)));
     }
 
     @ServerExceptionMapper
     public Response unparsable(JsonParseException e, UriInfo uri) {
-        String reason = "not valid JSON: " + e.getOriginalMessage();
+        String reason = "not valid JSON: " + firstLine(e.getOriginalMessage());
         return problem(400, "body: " + reason, uri, List.of(new RegistryException.FieldError("body", reason)));
     }
 
@@ -51,10 +74,12 @@ public class ProblemMappers {
     @ServerExceptionMapper
     public Response http(WebApplicationException e, UriInfo uri) {
         if (e.getCause() instanceof JsonProcessingException json) {
-            String reason = "not valid JSON: " + json.getOriginalMessage();
+            String reason = "not valid JSON: " + firstLine(json.getOriginalMessage());
             return problem(400, "body: " + reason, uri, List.of(new RegistryException.FieldError("body", reason)));
         }
-        return problem(e.getResponse().getStatus(), e.getMessage(), uri, List.of());
+        int status = e.getResponse().getStatus();
+        Response.Status known = Response.Status.fromStatusCode(status);
+        return problem(status, known != null ? known.getReasonPhrase() : "HTTP " + status, uri, List.of());
     }
 
     /** The storage behind a version could not be reached: not the caller's fault, and worth a retry. */
@@ -64,16 +89,75 @@ public class ProblemMappers {
         return problem(502, e.getMessage(), uri, List.of());
     }
 
+    /** A database that cannot be reached is 503 (retry later); any other database failure is a bug: 500. */
     @ServerExceptionMapper
-    public Response unexpected(RuntimeException e, UriInfo uri) {
-        LOG.error("Unexpected failure", e);
-        return problem(500, "Internal error: " + e.getClass().getSimpleName() + ": " + e.getMessage(), uri, List.of());
+    public Response database(DatabaseException e, UriInfo uri) {
+        if (e.unavailable()) {
+            LOG.warn("Database unavailable: " + e.getMessage());
+            return Response.fromResponse(problem(503, "the registry's database is unavailable; retry later", uri,
+                    List.of())).header("Retry-After", "5").build();
+        }
+        return unexpected(e, uri);
     }
 
-    private static Response problem(int status, String detail, UriInfo uri, List<RegistryException.FieldError> errors) {
-        Response.Status known = Response.Status.fromStatusCode(status);
-        String title = known != null ? known.getReasonPhrase() : status == 422 ? "Unprocessable Content" : "Error";
+    @ServerExceptionMapper
+    public Response unexpected(RuntimeException e, UriInfo uri) {
+        String reference = UUID.randomUUID().toString();
+        LOG.errorf(e, "Unexpected failure (reference %s)", reference);
+        return problem(500, "internal error (reference " + reference + " in the registry's log)", uri, List.of());
+    }
+
+    private static String known(Collection<Object> fields) {
+        if (fields == null || fields.isEmpty()) {
+            return "";
+        }
+        TreeSet<String> names = new TreeSet<>();
+        fields.forEach(f -> names.add(String.valueOf(f)));
+        return " (fields: " + String.join(", ", names) + ")";
+    }
+
+    /** The JSON a Java type is read from, in JSON's own words. */
+    private static String jsonType(Class<?> type) {
+        if (type == Integer.class || type == int.class || type == Long.class || type == long.class) {
+            return "a whole number";
+        }
+        if (Number.class.isAssignableFrom(type) || type == double.class || type == float.class) {
+            return "a number";
+        }
+        if (type == Boolean.class || type == boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class) {
+            return "a string";
+        }
+        if (Collection.class.isAssignableFrom(type) || type.isArray()) {
+            return "a list";
+        }
+        if (Map.class.isAssignableFrom(type) || type.isRecord()) {
+            return "an object";
+        }
+        return "a value of another type";
+    }
+
+    private static String firstLine(String message) {
+        return message == null ? "" : message.lines().findFirst().orElse("");
+    }
+
+    static Response problem(int status, String detail, UriInfo uri, List<RegistryException.FieldError> errors) {
+        return problem(status, detail, uri.getPath(), errors);
+    }
+
+    static Response problem(int status, String detail, String path, List<RegistryException.FieldError> errors) {
         return Response.status(status).type(Problem.MEDIA_TYPE)
-                .entity(new Problem("about:blank", title, status, detail, uri.getPath(), errors)).build();
+                .entity(new Problem("about:blank", title(status), status, detail, path, errors)).build();
+    }
+
+    static String title(int status) {
+        Response.Status known = Response.Status.fromStatusCode(status);
+        return known != null ? known.getReasonPhrase() : switch (status) {
+            case 422 -> "Unprocessable Content";
+            case 431 -> "Request Header Fields Too Large";
+            default -> "Error";
+        };
     }
 }

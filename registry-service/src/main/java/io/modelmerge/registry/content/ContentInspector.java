@@ -8,6 +8,7 @@ import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.BlobStores.Located;
 import io.modelmerge.storage.blob.ChecksumMismatchException;
+import io.modelmerge.storage.blob.OutsideRootsException;
 import io.modelmerge.storage.checkpoint.AdapterConfig;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
@@ -61,13 +62,14 @@ public class ContentInspector {
         String dir = at.file() ? at.key().substring(0, at.key().lastIndexOf('/') + 1) : at.key();
         String normalized = StorageLocations.uriOf(store, at.key());
         try {
-            List<BlobInfo> blobs = at.file() ? store.head(at.key()).map(List::of).orElse(List.of())
-                    : directChildren(store.list(dir), dir);
-            if (blobs.isEmpty()) {
+            boolean present = at.file() ? store.head(at.key()).isPresent() : !store.listDirectory(dir).isEmpty();
+            if (!present) {
                 throw RegistryException.badRequest(field, "nothing at '" + uri + "' (no such file, or an empty or"
                         + " missing directory)");
             }
             Checkpoint checkpoint = Checkpoint.open(store, at.key());
+            // Only the files the checkpoint's layout defines make the version; the rest are listed, never read.
+            List<BlobInfo> blobs = checkpoint.layoutFiles();
             List<StoredFile> files = digests(store, blobs, dir);
             checkExpected(field, normalized, files, expectedSha256);
             boolean allF32 = checkpoint.tensors().stream().allMatch(t -> t.dtype() == DType.F32);
@@ -76,15 +78,11 @@ public class ContentInspector {
                     FileDigests.contentDigest(files), allF32);
         } catch (InvalidCheckpointException | SafetensorsFormatException | ChecksumMismatchException e) {
             throw RegistryException.unprocessable(field, e.getMessage());
-        } catch (FileNotFoundException e) {
+        } catch (OutsideRootsException | FileNotFoundException e) {
             throw RegistryException.badRequest(field, e.getMessage());
         } catch (IOException e) {
             throw new UncheckedIOException("Reading " + uri + " failed: " + e.getMessage(), e);
         }
-    }
-
-    private static List<BlobInfo> directChildren(List<BlobInfo> listed, String dir) {
-        return listed.stream().filter(b -> b.key().indexOf('/', dir.length()) < 0).toList();
     }
 
     private List<StoredFile> digests(BlobStore store, List<BlobInfo> blobs, String dir) throws IOException {
@@ -147,7 +145,7 @@ public class ContentInspector {
         }
         return new ContentSummary(checkpoint.tensors().size(), checkpoint.parameterCount(), checkpoint.tensorBytes(),
                 dtypes, checkpoint.metadata(), architecture, config,
-                checkpoint.adapterConfig().map(ContentInspector::adapterFields).orElse(null));
+                checkpoint.adapterConfig().map(ContentInspector::adapterFields).orElse(null), checkpoint.ignoredFiles());
     }
 
     private static Map<String, Object> configFields(BlobStore store, String key) throws IOException {

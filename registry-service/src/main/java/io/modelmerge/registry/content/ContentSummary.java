@@ -1,5 +1,6 @@
 package io.modelmerge.registry.content;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -9,8 +10,12 @@ import java.util.Map;
  * @param architecture {@code architectures[0]} of config.json, else its {@code model_type}, else null
  * @param config       selected config.json fields, when the version has one
  * @param adapter      base model, rank, alpha and targets of a PEFT adapter
+ * @param ignoredFiles files of the directory that no checkpoint layout defines: not part of the version
  */
 public record ContentSummary(int tensorCount, long parameterCount, long tensorBytes, Map<String, Long> dtypes,
                              Map<String, String> metadata, String architecture, Map<String, Object> config,
-                             Map<String, Object> adapter) {
+                             Map<String, Object> adapter, List<String> ignoredFiles) {
+    public ContentSummary {
+        ignoredFiles = ignoredFiles == null ? List.of() : List.copyOf(ignoredFiles);
+    }
 }

@@ -4,33 +4,34 @@ import io.modelmerge.registry.RegistryConfig;
 import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.BlobStores.Located;
-import io.modelmerge.storage.blob.LocalBlobStore;
+import io.modelmerge.storage.blob.LocalRoots;
+import io.modelmerge.storage.blob.OutsideRootsException;
 import io.modelmerge.storage.blob.S3BlobStore;
 import io.modelmerge.storage.blob.S3Location;
 import io.modelmerge.storage.blob.S3Settings;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Turns the storage URIs of requests ({@code s3://bucket/prefix/}, {@code file:///dir/}) into a store and a key.
- * One S3 client per bucket is kept for the life of the service; local paths must lie under an allowed root.
+ * One S3 client per bucket is kept for the life of the service; local paths must lie under an allowed root, and
+ * no symbolic link may lead out of it ({@link LocalRoots}: the store handed back refuses such files too).
  */
 @ApplicationScoped
 public class StorageLocations {
     private final S3Settings s3;
-    private final List<Path> localRoots;
+    private final LocalRoots localRoots;
     private final Map<String, S3BlobStore> buckets = new ConcurrentHashMap<>();
 
     public StorageLocations(RegistryConfig config) {
         this.s3 = config.s3().settings();
-        this.localRoots = config.allowedLocalRoots().stream().map(p -> p.toAbsolutePath().normalize()).toList();
+        this.localRoots = LocalRoots.only(config.allowedLocalRoots(), "modelmerge.registry.local-roots");
     }
 
     /**
@@ -46,7 +47,7 @@ public class StorageLocations {
             try {
                 location = S3Location.parse(URI.create(uri));
             } catch (IllegalArgumentException e) {
-                throw RegistryException.badRequest(field, "'" + uri + "' is not a valid S3 URI: " + e.getMessage());
+                throw RegistryException.badRequest(field, "'" + uri + "' is not a valid S3 URI (s3://bucket/prefix/)");
             }
             S3BlobStore store = buckets.computeIfAbsent(location.bucket(),
                     b -> S3BlobStore.open(URI.create("s3://" + b + "/"), s3));
@@ -57,16 +58,17 @@ public class StorageLocations {
         if (uri.startsWith("file:")) {
             Path path;
             try {
-                path = Path.of(URI.create(uri)).toAbsolutePath().normalize();
+                path = Path.of(URI.create(uri));
             } catch (IllegalArgumentException e) {
-                throw RegistryException.badRequest(field, "'" + uri + "' is not a valid file URI: " + e.getMessage());
+                throw RegistryException.badRequest(field, "'" + uri + "' is not a valid file URI");
             }
-            Path root = localRoots.stream().filter(path::startsWith).findFirst().orElseThrow(() ->
-                    RegistryException.badRequest(field, "'" + uri + "' is outside the local roots this registry may read "
-                            + localRoots + " (modelmerge.registry.local-roots)"));
-            String key = root.relativize(path).toString().replace('\\', '/');
-            boolean file = Files.isRegularFile(path);
-            return new Located(new LocalBlobStore(root), file || key.isEmpty() ? key : key + "/", file);
+            try {
+                return localRoots.locate(path, uri);
+            } catch (OutsideRootsException e) {
+                throw RegistryException.badRequest(field, e.getMessage());
+            } catch (IOException e) {
+                throw new UncheckedIOException("Reading " + uri + " failed: " + e.getMessage(), e);
+            }
         }
         throw RegistryException.badRequest(field, "'" + uri + "': use s3://bucket/prefix/ or file:///dir/");
     }

@@ -61,12 +61,18 @@ public final class ModelTable {
         return selectId(c, name, " FOR UPDATE").orElseThrow(() -> notFound(name));
     }
 
-    /** Like {@link #lock}, creating the model first when it does not exist (as the indexer does). */
-    public static long lockOrCreate(Connection c, ModelName name) throws SQLException {
+    /**
+     * Like {@link #lock}, creating the model first (with {@code description} and {@code tags}) when it does not
+     * exist: in the transaction that registers its first version, so it is never seen without one.
+     */
+    public static long lockOrCreate(Connection c, ModelName name, String description, Map<String, String> tags)
+            throws SQLException {
         try (PreparedStatement s = c.prepareStatement(
-                "INSERT INTO model (namespace, name) VALUES (?, ?) ON CONFLICT DO NOTHING")) {
+                "INSERT INTO model (namespace, name, description, tags) VALUES (?, ?, ?, ?::jsonb) ON CONFLICT DO NOTHING")) {
             s.setString(1, name.namespace());
             s.setString(2, name.name());
+            s.setString(3, description);
+            s.setString(4, Json.write(tags));
             s.executeUpdate();
         }
         return lock(c, name);

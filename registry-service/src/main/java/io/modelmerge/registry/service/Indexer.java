@@ -21,6 +21,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
@@ -97,7 +98,8 @@ public class Indexer {
                     ModelName model = ModelName.parse("name", request.namespace() + "/"
                             + CheckpointDirectories.modelName(at.key(), dir, fallback));
                     var result = registration.register(model, new RegisterVersionRequest(storageUri, null, null, null,
-                            null, null, null, "indexed from " + request.uri(), null), user, true);
+                            null, null, null, "indexed from " + request.uri(), null,
+                            new RegisterVersionRequest.NewModel("", Map.of())), user);
                     if (result.created()) {
                         registered.add(new Registered(storageUri, result.version().ref()));
                     } else {

@@ -13,6 +13,7 @@ import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.content.StorageLocations;
 import io.modelmerge.registry.db.AliasTable;
 import io.modelmerge.service.db.Database;
+import io.modelmerge.service.limits.Limits;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.VersionTable;
 import io.modelmerge.registry.model.AliasName;
@@ -42,8 +43,9 @@ public class Registry {
 
     public ModelView createModel(CreateModelRequest request) {
         ModelName name = ModelName.parse("name", request.name());
-        Map<String, String> tags = Tags.check("tags", request.tags() == null ? Map.of() : request.tags());
+        Map<String, String> tags = Limits.tags("tags", request.tags() == null ? Map.of() : request.tags());
         String description = request.description() == null ? "" : request.description();
+        Limits.description("description", description);
         return db.transaction(c -> ModelTable.create(c, name, description, tags));
     }
 
@@ -103,9 +105,10 @@ public class Registry {
                     }
                 }
             }
-            Tags.check("tags", tags);
+            Limits.tags("tags", tags);
             String newDescription = description == null ? current.description()
                     : description.isNull() ? "" : description.asText();
+            Limits.description("description", newDescription);
             ModelTable.update(c, id, newDescription, tags);
             return ModelTable.find(c, name).orElseThrow();
         });

@@ -7,6 +7,7 @@ import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.content.ContentInspector;
 import io.modelmerge.registry.content.StoredContent;
 import io.modelmerge.service.db.Database;
+import io.modelmerge.service.limits.Limits;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.NewVersion;
 import io.modelmerge.registry.db.VersionTable;
@@ -45,10 +46,16 @@ public class VersionRegistration {
     }
 
     /**
-     * Registers what {@code request.storageUri} holds as a version of {@code model}; with {@code createModel}
-     * a missing model is created first (the indexer), otherwise it is a 404.
+     * Registers what {@code request.storageUri} holds as a version of {@code model}; with
+     * {@code request.createModel} a missing model is created with it (the indexer, the merge service), otherwise
+     * it is a 404.
      */
-    public Registered register(ModelName model, RegisterVersionRequest request, String user, boolean createModel) {
+    public Registered register(ModelName model, RegisterVersionRequest request, String user) {
+        RegisterVersionRequest.NewModel newModel = request.createModel();
+        if (newModel != null) {
+            Limits.description("create_model.description", newModel.description());
+            Limits.tags("create_model.tags", orEmpty(newModel.tags()));
+        }
         Optional<VersionFormat> format = Optional.ofNullable(request.format()).map(f -> VersionFormat.parse("format", f));
         List<ParentRequest> parents = request.parents() == null ? List.of() : request.parents();
         List<VersionRef> parentRefs = new ArrayList<>();
@@ -70,7 +77,11 @@ public class VersionRegistration {
                 throw RegistryException.badRequest("metrics." + name, "must be a finite number, got " + value);
             }
         });
-        Map<String, String> tags = Tags.check("tags", orEmpty(request.tags()));
+        Map<String, String> tags = Limits.tags("tags", orEmpty(request.tags()));
+        Limits.description("description", request.description());
+        if (request.recipe() != null) {
+            Limits.recipe("recipe", request.recipe());
+        }
         Map<String, String> expected = orEmpty(request.expectedSha256());
         expected.forEach((path, sum) -> {
             if (sum == null || !SHA256.matcher(sum).matches()) {
@@ -82,7 +93,8 @@ public class VersionRegistration {
         VersionFormat resolvedFormat = checkFormat(format, content, relations);
 
         return db.transaction(c -> {
-            long modelId = createModel ? ModelTable.lockOrCreate(c, model) : ModelTable.lock(c, model);
+            long modelId = newModel == null ? ModelTable.lock(c, model) : ModelTable.lockOrCreate(c, model,
+                    newModel.description() == null ? "" : newModel.description(), orEmpty(newModel.tags()));
             Optional<Long> existing = VersionTable.idByContent(c, modelId, content.contentDigest());
             if (existing.isPresent()) {
                 return new Registered(VersionTable.view(c, existing.get()), false);

@@ -8,8 +8,18 @@ public final class DatabaseException extends RuntimeException {
         super("Database error " + cause.getSQLState() + ": " + cause.getMessage(), cause);
     }
 
-    /** Whether {@code e} is a unique-constraint violation (SQLSTATE 23505). */
-    public static boolean isUniqueViolation(SQLException e) {
-        return "23505".equals(e.getSQLState());
+    /**
+     * Whether the database could not be reached or is going away (SQLSTATE classes 08 and 57P, too many
+     * connections, or no pooled connection in time): worth a retry later, unlike a failing query.
+     */
+    public boolean unavailable() {
+        SQLException e = (SQLException) getCause();
+        String state = e.getSQLState();
+        if (state != null) {
+            return state.startsWith("08") || state.startsWith("57P") || state.equals("53300");
+        }
+        String message = String.valueOf(e.getMessage());
+        return message.contains("Acquisition timeout") || message.contains("connection has been closed")
+                || message.contains("Connection refused");
     }
 }
