@@ -6,6 +6,7 @@ import io.smallrye.config.WithDefault;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 
 /** The merge service's settings ({@code modelmerge.merge.*}; environment {@code MODELMERGE_MERGE_*}). */
@@ -45,6 +46,28 @@ public interface MergeServiceConfig {
     @WithDefault("2147483648")
     long defaultMemoryBytes();
 
+    /** The largest memory budget a job may ask for; by default the JVM's maximum heap (what a merge holds). */
+    Optional<Long> maxMemoryBytes();
+
+    /**
+     * Local directories that recipes (and the registry refs they name) may read inputs from; by default the
+     * data directory's {@code blobs/}, the registry's default root. Anything else, and any symbolic link leading
+     * out of them, is refused at submission.
+     */
+    Optional<List<Path>> localRoots();
+
+    /** Tries of each registry or storage call that ends a job (registering, moving the alias, uploading). */
+    @WithDefault("6")
+    int commitTries();
+
+    /** The wait after the first failed try of such a call; doubled after each further one. */
+    @WithDefault("PT0.5S")
+    Duration commitBackoff();
+
+    /** How long a job waits before its next attempt after one failed on something passing (an outage). */
+    @WithDefault("PT10S")
+    Duration retryDelay();
+
     /** Threads of one merge; by default every core. */
     Optional<Integer> threads();
 
@@ -54,6 +77,14 @@ public interface MergeServiceConfig {
 
     /** The S3-compatible server {@code s3://} URIs live on; defaults to the standard AWS variables. */
     S3Config s3();
+
+    default List<Path> allowedLocalRoots() {
+        return localRoots().orElseGet(() -> List.of(dataDir().resolve("blobs")));
+    }
+
+    default long allowedMaxMemoryBytes() {
+        return maxMemoryBytes().orElseGet(() -> Math.max(defaultMemoryBytes(), Runtime.getRuntime().maxMemory()));
+    }
 
     default String resolvedOutputRoot() {
         return outputRoot().orElseGet(() -> dataDir().resolve("blobs").resolve("merged").toUri().toString());

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -21,7 +20,6 @@ import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.proto.v1.Job;
-import io.modelmerge.proto.v1.JobEvent;
 import io.modelmerge.proto.v1.JobRef;
 import io.modelmerge.proto.v1.JobState;
 import io.modelmerge.proto.v1.ListJobsRequest;
@@ -33,9 +31,6 @@ import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.S3BlobStore;
 import io.modelmerge.storage.testing.S3ProxyServer;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -46,7 +41,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HexFormat;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -67,14 +61,13 @@ import org.junit.jupiter.api.TestMethodOrder;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class MergeServiceIT {
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final HttpClient HTTP = HttpClient.newHttpClient();
+    private static final ObjectMapper JSON = TestSystem.JSON;
     private static final String BUCKET = "models";
 
     private static Path work;
     private static S3ProxyServer s3;
     private static BlobStore bucket;
-    private static ServiceProcess registry;
+    private static TestSystem system;
     private static ServiceProcess merge;
     private static ManagedChannel channel;
     private static MergeServiceGrpc.MergeServiceBlockingStub jobs;
@@ -90,16 +83,16 @@ class MergeServiceIT {
         Map<String, String> registryEnv = new LinkedHashMap<>(aws);
         registryEnv.put("MODELMERGE_DATA_DIR", work.resolve("registry").toString());
         registryEnv.put("MODELMERGE_REGISTRY_LOCAL_ROOTS", work.resolve("local").toString());
-        registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryEnv, work);
         Map<String, String> mergeEnv = new LinkedHashMap<>(aws);
         mergeEnv.put("MODELMERGE_DATA_DIR", work.resolve("merge").toString());
-        mergeEnv.put("MODELMERGE_MERGE_REGISTRY_URL", "http://127.0.0.1:" + registry.port());
+        mergeEnv.put("MODELMERGE_MERGE_LOCAL_ROOTS", work.resolve("local").toString());
         mergeEnv.put("MODELMERGE_MERGE_OUTPUT_ROOT", "s3://" + BUCKET + "/merged/");
         mergeEnv.put("MODELMERGE_MERGE_LEASE", "PT3S");
         mergeEnv.put("MODELMERGE_MERGE_POLL_INTERVAL", "PT0.2S");
-        merge = ServiceProcess.start("merge-service", "modelmerge.merge.jar", mergeEnv, work);
-        channel = ManagedChannelBuilder.forAddress("127.0.0.1", merge.port()).usePlaintext().build();
-        jobs = MergeServiceGrpc.newBlockingStub(channel);
+        system = TestSystem.start(work, registryEnv, mergeEnv);
+        merge = system.merge;
+        channel = system.channel;
+        jobs = system.jobs;
 
         // A base and three fine-tunes of it, in S3, registered with their lineage.
         for (int m = 0; m < 4; m++) {
@@ -115,14 +108,8 @@ class MergeServiceIT {
 
     @AfterAll
     static void stopTheSystem() throws Exception {
-        if (channel != null) {
-            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-        }
-        if (merge != null) {
-            merge.close();
-        }
-        if (registry != null) {
-            registry.close();
+        if (system != null) {
+            system.close();
         }
         if (bucket != null) {
             bucket.close();
@@ -302,8 +289,7 @@ class MergeServiceIT {
     }
 
     private static SubmitMergeRequest request(String recipe, String output) {
-        return SubmitMergeRequest.newBuilder().setRecipeYaml(recipe)
-                .setOutput(Output.newBuilder().setModel(output)).build();
+        return TestSystem.request(recipe, output);
     }
 
     /** A TIES merge of three larger local models: long enough to cancel or kill the service in the middle. */
@@ -326,38 +312,11 @@ class MergeServiceIT {
     }
 
     private static void waitForProgress(String id) {
-        Iterator<JobEvent> events = jobs.withDeadlineAfter(120, TimeUnit.SECONDS).watchJob(JobRef.newBuilder().setId(id).build());
-        while (events.hasNext()) {
-            Job job = events.next().getJob();
-            if (job.getState() == JobState.RUNNING && job.getProgress().getTensorsDone() > 0) {
-                return;
-            }
-            assertTrue(job.getState() == JobState.QUEUED || job.getState() == JobState.RUNNING,
-                    "job ended before it could be interrupted: " + job);
-        }
-        throw new AssertionError("watch ended before the job made progress");
+        system.waitForProgress(id);
     }
 
-    /** Follows a job through WatchJob to its end; reconnects when the service restarts under it. */
     private static Job watch(String id) {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        Job last = null;
-        while (System.nanoTime() < deadline) {
-            try {
-                Iterator<JobEvent> events = jobs.withDeadlineAfter(180, TimeUnit.SECONDS)
-                        .watchJob(JobRef.newBuilder().setId(id).build());
-                while (events.hasNext()) {
-                    last = events.next().getJob();
-                }
-                return last;
-            } catch (StatusRuntimeException e) {
-                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
-                    throw e;
-                }
-                sleep(200);
-            }
-        }
-        throw new AssertionError("job " + id + " did not end in 180 s: " + last);
+        return system.watch(id);
     }
 
     private static void upload(Path dir, String prefix) throws Exception {
@@ -369,45 +328,23 @@ class MergeServiceIT {
     }
 
     private static JsonNode get(String path) throws Exception {
-        return call("GET", path, null, 200);
+        return system.get(path);
     }
 
     private static void post(String path, Object body) throws Exception {
-        call("POST", path, body, 201);
+        system.post(path, body);
     }
 
     private static void put(String path, Object body) throws Exception {
-        call("PUT", path, body, 200);
+        system.put(path, body);
     }
 
     private static int status(String path) throws Exception {
-        return HTTP.send(HttpRequest.newBuilder(api(path)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
-    }
-
-    private static JsonNode call(String method, String path, Object body, int expected) throws Exception {
-        HttpRequest.Builder request = HttpRequest.newBuilder(api(path)).header("Content-Type", "application/json")
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                        : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
-        HttpResponse<String> response = HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals(expected, response.statusCode(), method + " " + path + ": " + response.body());
-        return JSON.readTree(response.body());
-    }
-
-    private static URI api(String path) {
-        return URI.create("http://127.0.0.1:" + registry.port() + "/api/v1/" + path);
+        return system.status(path);
     }
 
     private static String sha256(byte[] bytes) throws Exception {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-    }
-
-    private static void sleep(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
     }
 
     /** Llama-like F32 checkpoints written from the format's definition: a base (0) and fine-tunes of it. */

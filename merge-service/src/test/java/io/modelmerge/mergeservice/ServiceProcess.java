@@ -83,6 +83,20 @@ final class ServiceProcess implements AutoCloseable {
         process.waitFor();
     }
 
+    /**
+     * Stops the process the graceful way (SIGTERM) and returns how many milliseconds it took to exit; fails if it
+     * has not exited within {@code seconds}.
+     */
+    long terminate(int seconds) throws InterruptedException {
+        long start = System.nanoTime();
+        process.destroy();
+        if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new AssertionError(name + " did not exit within " + seconds + " s of SIGTERM");
+        }
+        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    }
+
     String tail() throws IOException {
         List<String> lines = Files.readAllLines(log);
         return String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));

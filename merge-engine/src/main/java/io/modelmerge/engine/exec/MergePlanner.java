@@ -7,6 +7,7 @@ import io.modelmerge.engine.method.TensorParameters;
 import io.modelmerge.engine.recipe.ParamValue;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorInfo;
 import io.modelmerge.storage.safetensors.TensorSpec;
@@ -59,16 +60,7 @@ final class MergePlanner {
     }
 
     private static Optional<DType> dtype(Optional<String> name) throws RecipeException {
-        if (name.isEmpty()) {
-            return Optional.empty();
-        }
-        return Optional.of(switch (name.get()) {
-            case "bfloat16", "bf16" -> DType.BF16;
-            case "float16", "fp16", "f16", "half" -> DType.F16;
-            case "float32", "fp32", "f32", "float" -> DType.F32;
-            default -> throw new RecipeException("unsupported dtype '" + name.get()
-                    + "' (use bfloat16, float16 or float32)");
-        });
+        return name.isEmpty() ? Optional.empty() : Optional.of(RecipeParser.dtype(name.get()));
     }
 
     /** Per output tensor without a companion (Fisher) tensor in some model's companion: which, for the note. */

@@ -3,6 +3,7 @@ package io.modelmerge.engine.recipe;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.modelmerge.storage.safetensors.DType;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -81,6 +82,16 @@ public final class RecipeParser {
         return new Recipe(method, base, models, slices, parameters(root.get("parameters"), "parameters"),
                 text(root, "dtype", ""), text(root, "out_dtype", ""),
                 allowNonfinite != null && allowNonfinite.booleanValue(), yaml);
+    }
+
+    /** The dtype a recipe's {@code dtype} or {@code out_dtype} names (PyTorch's and mergekit's spellings). */
+    public static DType dtype(String name) throws RecipeException {
+        return switch (name) {
+            case "bfloat16", "bf16" -> DType.BF16;
+            case "float16", "fp16", "f16", "half" -> DType.F16;
+            case "float32", "fp32", "f32", "float" -> DType.F32;
+            default -> throw new RecipeException("unsupported dtype '" + name + "' (use bfloat16, float16 or float32)");
+        };
     }
 
     private static Recipe.Slice slice(JsonNode node, String where) throws RecipeException {

@@ -2,6 +2,7 @@ package io.modelmerge.mergeservice.grpc;
 
 import com.google.protobuf.Timestamp;
 import io.modelmerge.mergeservice.jobs.JobProgress;
+import io.modelmerge.mergeservice.jobs.JobRecipes;
 import io.modelmerge.mergeservice.jobs.JobRequest;
 import io.modelmerge.mergeservice.jobs.JobStatus;
 import io.modelmerge.mergeservice.jobs.MergeJob;
@@ -34,6 +35,7 @@ final class JobMessages {
                 .setId(job.id().toString())
                 .setState(JobState.valueOf(job.state().name()))
                 .setRecipeYaml(r.recipe())
+                .setRecipeSummary(JobRecipes.summary(r.recipe()))
                 .setOutput(Output.newBuilder().setModel(r.outputModel()).setAlias(r.outputAlias())
                         .putAllTags(r.outputTags()).setDescription(r.outputDescription()))
                 .setOptions(Options.newBuilder().setSeed(r.seed()).setMemoryBytes(r.memoryBytes())
@@ -54,6 +56,11 @@ final class JobMessages {
             b.setFinishedAt(timestamp(job.finishedAt()));
         }
         return b.build();
+    }
+
+    /** A job as a listing shows it: the recipe summarised (recipes run to 64 KiB; GetJob has it whole). */
+    static Job listed(MergeJob job) {
+        return job(job).toBuilder().clearRecipeYaml().build();
     }
 
     static JobStatus status(JobState state) {

@@ -16,17 +16,21 @@ import io.modelmerge.proto.v1.ListJobsRequest;
 import io.modelmerge.proto.v1.ListJobsResponse;
 import io.modelmerge.proto.v1.MergeServiceGrpc;
 import io.modelmerge.proto.v1.SubmitMergeRequest;
+import io.modelmerge.service.db.DatabaseException;
+import io.modelmerge.service.limits.Limits;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.function.Supplier;
+import org.jboss.logging.Logger;
 
 /** The gRPC face of the job queue: maps messages to domain calls and refusals to status codes, nothing more. */
 @GrpcService
 @Blocking
 public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(MergeGrpcService.class);
     private static final long WATCH_POLL_MILLIS = 200;
 
     private final JobSubmission submission;
@@ -60,14 +64,29 @@ public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
             } catch (NumberFormatException e) {
                 throw new JobException(JobException.Kind.INVALID_ARGUMENT, "page_token: not one this service gave out");
             }
+            if (offset < 0) {
+                throw new JobException(JobException.Kind.INVALID_ARGUMENT, "page_token: not one this service gave out");
+            }
             List<MergeJob> jobs = queries.list(request.getState() == JobState.JOB_STATE_UNSPECIFIED ? Optional.empty()
                             : Optional.of(JobMessages.status(request.getState())),
                     request.getOutputModel().isEmpty() ? Optional.empty() : Optional.of(request.getOutputModel()),
                     size + 1, offset);
+            // A page ends at page_size jobs or at about LIST_PAGE_BYTES, whichever comes first, but holds one job
+            // at least: a listing never grows past what a client accepts.
             ListJobsResponse.Builder b = ListJobsResponse.newBuilder();
-            jobs.stream().limit(size).forEach(j -> b.addJobs(JobMessages.job(j)));
-            if (jobs.size() > size) {
-                b.setNextPageToken(Long.toString(offset + size));
+            int bytes = 0;
+            int taken = 0;
+            for (MergeJob job : jobs.subList(0, Math.min(size, jobs.size()))) {
+                Job listed = JobMessages.listed(job);
+                if (taken > 0 && bytes + listed.getSerializedSize() > Limits.LIST_PAGE_BYTES) {
+                    break;
+                }
+                b.addJobs(listed);
+                bytes += listed.getSerializedSize();
+                taken++;
+            }
+            if (jobs.size() > taken) {
+                b.setNextPageToken(Long.toString(offset + taken));
             }
             return b.build();
         });
@@ -124,16 +143,29 @@ public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
         }
     }
 
+    /**
+     * A refusal's status and message as the contract gives them; anything else is INTERNAL with a reference to
+     * the log, never the exception's class, SQL or trace.
+     */
     private static StatusRuntimeException status(RuntimeException e) {
         if (e instanceof JobException job) {
             Status status = switch (job.kind()) {
                 case INVALID_ARGUMENT -> Status.INVALID_ARGUMENT;
                 case NOT_FOUND -> Status.NOT_FOUND;
                 case FAILED_PRECONDITION -> Status.FAILED_PRECONDITION;
+                case ALREADY_EXISTS -> Status.ALREADY_EXISTS;
+                case UNAVAILABLE -> Status.UNAVAILABLE;
             };
             return status.withDescription(e.getMessage()).asRuntimeException();
         }
-        return Status.INTERNAL.withDescription(e.getClass().getSimpleName() + ": " + e.getMessage()).withCause(e)
+        if (e instanceof DatabaseException db && db.unavailable()) {
+            LOG.warn("Database unavailable: " + e.getMessage());
+            return Status.UNAVAILABLE.withDescription("the merge service's database is unavailable; retry later")
+                    .asRuntimeException();
+        }
+        String reference = UUID.randomUUID().toString();
+        LOG.errorf(e, "Unexpected failure (reference %s)", reference);
+        return Status.INTERNAL.withDescription("internal error (reference " + reference + " in the merge service's log)")
                 .asRuntimeException();
     }
 }

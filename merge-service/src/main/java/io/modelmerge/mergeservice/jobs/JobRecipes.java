@@ -5,6 +5,7 @@ import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
+import io.modelmerge.storage.blob.LocalRoots;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,6 +53,20 @@ public final class JobRecipes {
         return located.withOutDtype(outDtype);
     }
 
+    /**
+     * What a listing shows of a recipe: its method and its inputs, at most 512 characters (GetJob has it whole).
+     */
+    public static String summary(String yaml) {
+        String summary;
+        try {
+            Recipe recipe = parse(yaml);
+            summary = recipe.mergeMethod() + " of " + String.join(", ", recipe.modelRefs());
+        } catch (RecipeException e) {
+            summary = "(unreadable recipe)";
+        }
+        return summary.length() <= 512 ? summary : summary.substring(0, 509) + "...";
+    }
+
     /** The engine's options for a job. */
     public static MergeOptions options(MergeServiceConfig config, JobRequest request) {
         MergeOptions options = MergeOptions.defaults()
@@ -59,7 +74,8 @@ public final class JobRecipes {
                 .withSeed(request.seed())
                 .withOutShardSize(request.shardSizeBytes())
                 .withS3(config.s3().settings())
-                .withCache(config.dataDir().resolve("cache"), config.cacheBytes());
+                .withCache(config.dataDir().resolve("cache"), config.cacheBytes())
+                .withLocalRoots(LocalRoots.only(config.allowedLocalRoots(), "modelmerge.merge.local-roots"));
         return config.threads().map(options::withThreads).orElse(options);
     }
 }

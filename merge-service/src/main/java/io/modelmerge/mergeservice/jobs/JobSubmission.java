@@ -5,20 +5,32 @@ import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.mergeservice.registry.RegistryClient;
 import io.modelmerge.service.db.Database;
+import io.modelmerge.service.limits.LimitException;
+import io.modelmerge.service.limits.Limits;
+import io.modelmerge.storage.blob.BlobStores;
+import io.modelmerge.storage.blob.ChecksumMismatchException;
+import io.modelmerge.storage.blob.OutsideRootsException;
+import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
+import io.modelmerge.storage.safetensors.SafetensorsFormatException;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.nio.file.NoSuchFileException;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 
 /**
- * Accepts a job: parses the recipe, pins every registry ref to the exact version it resolves to now, runs the
- * engine's checks on the inputs' headers, and only then queues it. A refused job leaves nothing behind.
+ * Accepts a job: checks the request against the {@link Limits}, parses the recipe, pins every registry ref to
+ * the exact version it resolves to now, runs the engine's checks on the inputs' headers (local inputs only under
+ * the service's roots), and only then queues it. A refused job leaves nothing behind.
  */
 @ApplicationScoped
 public class JobSubmission {
@@ -36,10 +48,16 @@ public class JobSubmission {
     }
 
     public MergeJob submit(JobRequest request) {
+        try {
+            checkLimits(request);
+        } catch (LimitException e) {
+            throw invalid(e.getMessage());
+        }
+        String digest = request.digest();
         if (!request.idempotencyKey().isEmpty()) {
-            var existing = db.read(c -> JobTable.findByKey(c, request.idempotencyKey()));
+            Optional<MergeJob> existing = db.read(c -> JobTable.findByKey(c, request.idempotencyKey()));
             if (existing.isPresent()) {
-                return existing.get();
+                return sameRequest(existing.get(), request.idempotencyKey(), digest);
             }
         }
         if (!MODEL.matcher(request.outputModel()).matches() || request.outputModel().contains("..")) {
@@ -50,15 +68,19 @@ public class JobSubmission {
             throw invalid("output.alias: '" + request.outputAlias() + "' must be a-z 0-9 . _ - starting with a letter,"
                     + " and not 'latest'");
         }
-        if (request.memoryBytes() < 0 || request.shardSizeBytes() < 0) {
-            throw invalid("options: memory_bytes and shard_size_bytes must not be negative");
-        }
         Recipe recipe;
         try {
             recipe = JobRecipes.parse(request.recipe());
             MergeMethods.named(recipe.mergeMethod());
+            if (!request.outDtype().isEmpty()) {
+                RecipeParser.dtype(request.outDtype());
+            }
         } catch (RecipeException e) {
             throw invalid("recipe_yaml: " + e.getMessage());
+        }
+        if (recipe.modelRefs().size() > Limits.RECIPE_INPUTS) {
+            throw invalid("recipe_yaml: names " + recipe.modelRefs().size() + " inputs, over the limit of "
+                    + Limits.RECIPE_INPUTS);
         }
         Map<String, Pin> pinned = pin(recipe);
         JobRequest complete = new JobRequest(request.recipe(), request.outputModel(), request.outputAlias(),
@@ -69,10 +91,59 @@ public class JobSubmission {
         try {
             new MergeExecutor(JobRecipes.options(config, complete), p -> { }, new AtomicBoolean())
                     .validate(JobRecipes.located(recipe, pinned, complete.outDtype()));
-        } catch (RecipeException | IOException e) {
+        } catch (RecipeException e) {
             throw new JobException(JobException.Kind.FAILED_PRECONDITION, e.getMessage());
+        } catch (IOException e) {
+            throw inputFailure(e);
         }
-        return db.transaction(c -> JobTable.insert(c, UUID.randomUUID(), complete, config.maxAttempts()));
+        MergeJob queued = db.transaction(c -> JobTable.insert(c, UUID.randomUUID(), complete, digest, config.maxAttempts()));
+        return complete.idempotencyKey().isEmpty() ? queued : sameRequest(queued, complete.idempotencyKey(), digest);
+    }
+
+    /** Every limit a request must meet before anything else is looked at. */
+    private void checkLimits(JobRequest request) {
+        Limits.recipe("recipe_yaml", request.recipe());
+        Limits.text("output.model", request.outputModel());
+        Limits.text("output.alias", request.outputAlias());
+        Limits.description("output.description", request.outputDescription());
+        Limits.tags("output.tags", request.outputTags());
+        Limits.text("options.out_dtype", request.outDtype());
+        if (!request.idempotencyKey().isEmpty()) {
+            Limits.idempotencyKey("idempotency_key", request.idempotencyKey());
+        }
+        long memory = request.memoryBytes();
+        long max = config.allowedMaxMemoryBytes();
+        if (memory != 0 && (memory < Limits.MIN_MEMORY_BYTES || memory > max)) {
+            throw new LimitException("options.memory_bytes", memory + " is outside " + Limits.MIN_MEMORY_BYTES + " to "
+                    + max + " (0 for the service default, " + config.defaultMemoryBytes() + ")");
+        }
+        long shard = request.shardSizeBytes();
+        if (shard != 0 && shard < Limits.MIN_SHARD_BYTES) {
+            throw new LimitException("options.shard_size_bytes", shard + " is under the minimum of "
+                    + Limits.MIN_SHARD_BYTES + " (0 for the default, " + MergeOptions.DEFAULT_SHARD_SIZE + ")");
+        }
+    }
+
+    /** The job queued under {@code key}, if it was queued for this same request; otherwise ALREADY_EXISTS. */
+    private static MergeJob sameRequest(MergeJob existing, String key, String digest) {
+        if (!existing.requestDigest().equals(digest)) {
+            throw new JobException(JobException.Kind.ALREADY_EXISTS, "idempotency_key '" + key + "' was used for job "
+                    + existing.id() + " with a different request; use a new key for a new request");
+        }
+        return existing;
+    }
+
+    /** Why the inputs could not be opened, as the status it deserves. */
+    private static JobException inputFailure(IOException e) {
+        if (e instanceof OutsideRootsException || e instanceof BlobStores.UnsupportedLocationException) {
+            return invalid("recipe_yaml: " + e.getMessage());
+        }
+        if (e instanceof InvalidCheckpointException || e instanceof SafetensorsFormatException
+                || e instanceof ChecksumMismatchException || e instanceof FileNotFoundException
+                || e instanceof NoSuchFileException) {
+            return new JobException(JobException.Kind.FAILED_PRECONDITION, e.getMessage());
+        }
+        return new JobException(JobException.Kind.UNAVAILABLE, "the inputs' storage could not be read: " + e.getMessage());
     }
 
     /** Each registry ref of the recipe, resolved now to a version and its storage. */
@@ -88,10 +159,11 @@ public class JobSubmission {
                     pinned.put(part, new Pin(resolved.ref(), resolved.storageUri()));
                 } catch (RegistryClient.RegistryError e) {
                     throw new JobException(e.status() == 404 ? JobException.Kind.NOT_FOUND
-                            : JobException.Kind.INVALID_ARGUMENT, "model '" + part + "': " + e.getMessage());
+                            : e.status() >= 500 ? JobException.Kind.UNAVAILABLE : JobException.Kind.INVALID_ARGUMENT,
+                            "model '" + part + "': " + e.getMessage());
                 } catch (IOException e) {
-                    throw new JobException(JobException.Kind.FAILED_PRECONDITION,
-                            "model '" + part + "': the registry could not be reached: " + e.getMessage());
+                    throw new JobException(JobException.Kind.UNAVAILABLE,
+                            "model '" + part + "': the registry could not be reached (" + e.getMessage() + ")");
                 }
             }
         }

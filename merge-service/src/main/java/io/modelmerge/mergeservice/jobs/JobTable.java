@@ -26,13 +26,17 @@ public final class JobTable {
     private JobTable() {
     }
 
-    /** Queues a job, or returns the job already queued under the same idempotency key. */
-    public static MergeJob insert(Connection c, UUID id, JobRequest r, int maxAttempts) throws SQLException {
+    /**
+     * Queues a job, or returns the job already queued under the same idempotency key (whose digest the caller
+     * compares with {@code digest}).
+     */
+    public static MergeJob insert(Connection c, UUID id, JobRequest r, String digest, int maxAttempts)
+            throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
                 INSERT INTO merge_job (id, idempotency_key, state, recipe, output_model, output_alias, output_tags,
                                        output_description, seed, memory_bytes, shard_size_bytes, out_dtype, priority,
-                                       pinned, max_attempts)
-                VALUES (?, ?, 'QUEUED', ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?::jsonb, ?)
+                                       pinned, max_attempts, request_digest)
+                VALUES (?, ?, 'QUEUED', ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)
                 ON CONFLICT (idempotency_key) DO NOTHING""")) {
             s.setObject(1, id);
             s.setString(2, r.idempotencyKey().isEmpty() ? null : r.idempotencyKey());
@@ -48,6 +52,7 @@ public final class JobTable {
             s.setInt(12, r.priority());
             s.setString(13, write(r.pinned()));
             s.setInt(14, maxAttempts);
+            s.setString(15, digest);
             if (s.executeUpdate() == 1) {
                 return find(c, id).orElseThrow();
             }
@@ -79,15 +84,18 @@ public final class JobTable {
     }
 
     /**
-     * Claims the most urgent queued job, or a running one whose lease expired (its worker died), for
-     * {@code owner}; {@code SKIP LOCKED} lets replicas claim side by side without waiting on each other.
+     * Claims the most urgent queued job (once its {@code not_before}, if any, has passed), or a running one whose
+     * lease expired (its worker died), for {@code owner}; {@code SKIP LOCKED} lets replicas claim side by side
+     * without waiting on each other.
      */
     public static Optional<UUID> claim(Connection c, String owner, Duration lease) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
                 UPDATE merge_job SET state = 'RUNNING', attempts = attempts + 1, lease_owner = ?,
-                       lease_expires_at = now() + make_interval(secs => ?), started_at = coalesce(started_at, now())
+                       lease_expires_at = now() + make_interval(secs => ?), started_at = coalesce(started_at, now()),
+                       progress = '{}'::jsonb
                 WHERE id = (SELECT id FROM merge_job
-                            WHERE state = 'QUEUED' OR (state = 'RUNNING' AND lease_expires_at < now())
+                            WHERE (state = 'QUEUED' AND (not_before IS NULL OR not_before <= now()))
+                               OR (state = 'RUNNING' AND lease_expires_at < now())
                             ORDER BY priority DESC, created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING id""")) {
             s.setString(1, owner);
@@ -117,27 +125,35 @@ public final class JobTable {
         }
     }
 
-    /** Ends a running job held by {@code owner}; false if it no longer holds it. */
+    /**
+     * Ends a running job held by {@code owner}; false if it no longer holds it. {@code cleaned}: its partial
+     * uploads are known to be gone (or it has none).
+     */
     public static boolean finish(Connection c, UUID id, String owner, JobStatus state, String error, String result,
-                                 JobProgress progress) throws SQLException {
+                                 JobProgress progress, boolean cleaned) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
                 UPDATE merge_job SET state = ?, error = ?, result_version = ?, progress = ?::jsonb, finished_at = now(),
-                       lease_owner = NULL, lease_expires_at = NULL
+                       lease_owner = NULL, lease_expires_at = NULL, outputs_cleaned = ?
                 WHERE id = ? AND lease_owner = ? AND state = 'RUNNING'""")) {
             s.setString(1, state.name());
             s.setString(2, error);
             s.setString(3, result);
             s.setString(4, write(progress));
-            s.setObject(5, id);
-            s.setString(6, owner);
+            s.setBoolean(5, cleaned);
+            s.setObject(6, id);
+            s.setString(7, owner);
             return s.executeUpdate() == 1;
         }
     }
 
-    /** Gives a running job back to the queue (this replica is shutting down); attempts stay counted. */
+    /**
+     * Gives a running job back to the queue because this replica is stopping: the attempt is given back too, as
+     * the job did nothing wrong.
+     */
     public static void release(Connection c, UUID id, String owner) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
-                UPDATE merge_job SET state = 'QUEUED', lease_owner = NULL, lease_expires_at = NULL
+                UPDATE merge_job SET state = 'QUEUED', lease_owner = NULL, lease_expires_at = NULL,
+                       attempts = greatest(attempts - 1, 0)
                 WHERE id = ? AND lease_owner = ? AND state = 'RUNNING'""")) {
             s.setObject(1, id);
             s.setString(2, owner);
@@ -145,12 +161,57 @@ public final class JobTable {
         }
     }
 
-    /** Cancels a queued job at once; marks a running one for its worker to stop. Finished jobs stay as they are. */
+    /**
+     * Queues a running job again after an attempt that failed on something passing (the registry or the
+     * storage unreachable): claimable after {@code delay}, with the attempt counted and its error kept.
+     */
+    public static boolean retryLater(Connection c, UUID id, String owner, String error, Duration delay)
+            throws SQLException {
+        try (PreparedStatement s = c.prepareStatement("""
+                UPDATE merge_job SET state = 'QUEUED', lease_owner = NULL, lease_expires_at = NULL, error = ?,
+                       not_before = now() + make_interval(secs => ?)
+                WHERE id = ? AND lease_owner = ? AND state = 'RUNNING'""")) {
+            s.setString(1, error);
+            s.setDouble(2, delay.toMillis() / 1000.0);
+            s.setObject(3, id);
+            s.setString(4, owner);
+            return s.executeUpdate() == 1;
+        }
+    }
+
+    /** Finished jobs that did not succeed and whose partial uploads may still exist. */
+    public static List<MergeJob> uncleaned(Connection c) throws SQLException {
+        return select(c, "WHERE state IN ('FAILED', 'CANCELLED') AND NOT outputs_cleaned", s -> { });
+    }
+
+    public static void markCleaned(Connection c, UUID id) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement("UPDATE merge_job SET outputs_cleaned = true WHERE id = ?")) {
+            s.setObject(1, id);
+            s.executeUpdate();
+        }
+    }
+
+    /** Whether a worker holds job {@code id} now: running with an unexpired lease. */
+    public static boolean held(Connection c, UUID id) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement(
+                "SELECT 1 FROM merge_job WHERE id = ? AND state = 'RUNNING' AND lease_expires_at >= now()")) {
+            s.setObject(1, id);
+            try (ResultSet rs = s.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
+    /**
+     * Cancels a queued job at once (a queued job holds no uploads: every attempt that ended deleted its own);
+     * marks a running one for its worker to stop. Finished jobs stay as they are.
+     */
     public static void cancel(Connection c, UUID id) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
                 UPDATE merge_job SET
                        finished_at = CASE WHEN state = 'QUEUED' THEN now() ELSE finished_at END,
                        cancel_requested = cancel_requested OR state IN ('QUEUED', 'RUNNING'),
+                       outputs_cleaned = outputs_cleaned OR state = 'QUEUED',
                        state = CASE WHEN state = 'QUEUED' THEN 'CANCELLED' ELSE state END
                 WHERE id = ?""")) {
             s.setObject(1, id);
@@ -184,7 +245,8 @@ public final class JobTable {
                 rs.getLong("shard_size_bytes"), rs.getString("out_dtype"), rs.getInt("priority"),
                 key == null ? "" : key, read(rs.getString("pinned"), PIN_MAP));
         String progress = rs.getString("progress");
-        return new MergeJob(rs.getObject("id", UUID.class), request, JobStatus.valueOf(rs.getString("state")),
+        return new MergeJob(rs.getObject("id", UUID.class), request, rs.getString("request_digest"),
+                JobStatus.valueOf(rs.getString("state")),
                 rs.getInt("attempts"), rs.getInt("max_attempts"), rs.getBoolean("cancel_requested"),
                 rs.getString("error"), rs.getString("result_version"),
                 progress.equals("{}") ? JobProgress.NONE : read(progress, new TypeReference<JobProgress>() {

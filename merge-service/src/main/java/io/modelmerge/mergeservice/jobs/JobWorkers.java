@@ -11,30 +11,37 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.jboss.logging.Logger;
 
 /**
  * This replica's workers: each claims a job from the shared queue, runs it, and claims the next; idle ones poll.
- * On shutdown a running job is given back to the queue for another replica.
+ * At start-up, what a killed process left is deleted first. On shutdown every running merge stops at its next
+ * block and its job is handed back to the queue (its attempt given back too), before the database goes.
  */
 @ApplicationScoped
 public class JobWorkers {
     private static final Logger LOG = Logger.getLogger(JobWorkers.class);
+    /** How long shutdown waits for workers to hand their jobs back; then the leases expire instead. */
+    private static final long STOP_WAIT_SECONDS = 20;
 
     private final Database db;
     private final MergeRun run;
+    private final JobOutputs outputs;
     private final MergeServiceConfig config;
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final List<Thread> threads = new ArrayList<>();
 
-    public JobWorkers(Database db, MergeRun run, MergeServiceConfig config) {
+    public JobWorkers(Database db, MergeRun run, JobOutputs outputs, MergeServiceConfig config) {
         this.db = db;
         this.run = run;
+        this.outputs = outputs;
         this.config = config;
     }
 
     void start(@Observes StartupEvent event) {
+        outputs.sweep();
         String process = ManagementFactory.getRuntimeMXBean().getName() + "-" + UUID.randomUUID().toString().substring(0, 8);
         for (int i = 0; i < config.workers(); i++) {
             String owner = process + "-w" + i;
@@ -67,10 +74,14 @@ public class JobWorkers {
     }
 
     void stop(@Observes ShutdownEvent event) throws InterruptedException {
+        long start = System.nanoTime();
         stopping.set(true);
+        run.stopAll();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(STOP_WAIT_SECONDS);
         for (Thread thread : threads) {
-            thread.join(config.lease().toMillis());
+            thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         }
         run.stop();
+        LOG.infof("Workers stopped in %d ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     }
 }

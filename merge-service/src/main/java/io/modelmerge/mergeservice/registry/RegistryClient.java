@@ -32,6 +32,13 @@ public class RegistryClient {
     public record Resolved(String ref, String storageUri) {
     }
 
+    /**
+     * A registered version: its ref, whether this call created it, and the merge job that registered it first
+     * (its {@code parameters.job_id}; empty for a version registered otherwise).
+     */
+    public record Registered(String ref, boolean created, String jobId) {
+    }
+
     /** The registry answered with an error: its status and problem detail. */
     public static final class RegistryError extends IOException {
         private final int status;
@@ -46,32 +53,40 @@ public class RegistryClient {
         }
     }
 
+    /**
+     * Whether {@code e} from a call here is worth trying again: the registry unreachable or answering with a
+     * server-side status (503 while its database is down, 502 when its storage is), or 429.
+     */
+    public static boolean passing(IOException e) {
+        return !(e instanceof RegistryError error) || error.status() >= 500 || error.status() == 429;
+    }
+
     public Resolved resolve(String ref) throws IOException {
-        JsonNode v = call("GET", "resolve?ref=" + URLEncoder.encode(ref, StandardCharsets.UTF_8), null);
+        JsonNode v = call("GET", "resolve?ref=" + URLEncoder.encode(ref, StandardCharsets.UTF_8), null).body();
         return new Resolved(v.get("ref").asText(), v.get("storage_uri").asText());
     }
 
-    /** Creates {@code model} unless it exists. */
-    public void ensureModel(String model, String description) throws IOException {
-        try {
-            call("POST", "models", Map.of("name", model, "description", description));
-        } catch (RegistryError e) {
-            if (e.status() != 409) {
-                throw e;
-            }
-        }
-    }
-
-    /** Registers a version of {@code model}; returns its ref (the existing one for content registered before). */
-    public String register(String model, Map<String, Object> body) throws IOException {
-        return call("POST", "models/" + model + "/versions", body).get("ref").asText();
+    /**
+     * Registers a version of {@code model}, creating the model with {@code modelDescription} in the same
+     * transaction if it does not exist: a model never appears without its first version. The same content
+     * registered before returns that version, not created.
+     */
+    public Registered register(String model, Map<String, Object> body, String modelDescription) throws IOException {
+        Map<String, Object> request = new java.util.LinkedHashMap<>(body);
+        request.put("create_model", Map.of("description", modelDescription));
+        Answer answer = call("POST", "models/" + model + "/versions", request);
+        return new Registered(answer.body().get("ref").asText(), answer.status() == 201,
+                answer.body().path("parameters").path("job_id").asText(""));
     }
 
     public void moveAlias(String model, String alias, int version) throws IOException {
         call("PUT", "models/" + model + "/aliases/" + alias, Map.of("version", version));
     }
 
-    private JsonNode call(String method, String path, Object body) throws IOException {
+    private record Answer(int status, JsonNode body) {
+    }
+
+    private Answer call(String method, String path, Object body) throws IOException {
         HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofMinutes(10))
                 .header("X-Modelmerge-User", USER).header("Accept", "application/json");
         if (body == null) {
@@ -86,12 +101,22 @@ public class RegistryClient {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted calling the registry", e);
+        } catch (IOException e) {
+            String why = e instanceof java.net.ConnectException ? "connection refused"
+                    : e instanceof java.net.http.HttpTimeoutException ? "timed out"
+                    : e.getMessage() != null ? e.getMessage() : "no answer";
+            throw new IOException("the registry at " + base + " could not be reached (" + why + ")", e);
         }
-        JsonNode json = response.body().length == 0 ? JSON.nullNode() : JSON.readTree(response.body());
+        JsonNode json;
+        try {
+            json = response.body().length == 0 ? JSON.nullNode() : JSON.readTree(response.body());
+        } catch (IOException e) {
+            json = JSON.nullNode(); // not JSON (a proxy's error page): the status says enough
+        }
         if (response.statusCode() >= 400) {
             String detail = json.hasNonNull("detail") ? json.get("detail").asText() : "HTTP " + response.statusCode();
             throw new RegistryError(response.statusCode(), "registry: " + detail);
         }
-        return json;
+        return new Answer(response.statusCode(), json);
     }
 }

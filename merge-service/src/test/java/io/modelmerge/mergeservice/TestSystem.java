@@ -1,0 +1,148 @@
+package io.modelmerge.mergeservice;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.modelmerge.proto.v1.Job;
+import io.modelmerge.proto.v1.JobEvent;
+import io.modelmerge.proto.v1.JobRef;
+import io.modelmerge.proto.v1.JobState;
+import io.modelmerge.proto.v1.MergeServiceGrpc;
+import io.modelmerge.proto.v1.Output;
+import io.modelmerge.proto.v1.SubmitMergeRequest;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The whole system for the end-to-end tests: the registry and the merge service as separate processes (each on
+ * its embedded PostgreSQL), a gRPC channel to the merge service, and the REST calls the tests make.
+ */
+final class TestSystem implements AutoCloseable {
+    static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+
+    final ServiceProcess registry;
+    final ServiceProcess merge;
+    final ManagedChannel channel;
+    final MergeServiceGrpc.MergeServiceBlockingStub jobs;
+
+    private TestSystem(ServiceProcess registry, ServiceProcess merge) {
+        this.registry = registry;
+        this.merge = merge;
+        this.channel = ManagedChannelBuilder.forAddress("127.0.0.1", merge.port()).usePlaintext().build();
+        this.jobs = MergeServiceGrpc.newBlockingStub(channel);
+    }
+
+    /** Starts the registry, then the merge service pointed at it ({@code MODELMERGE_MERGE_REGISTRY_URL} is set). */
+    static TestSystem start(Path logDir, Map<String, String> registryEnv, Map<String, String> mergeEnv) throws Exception {
+        ServiceProcess registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryEnv, logDir);
+        Map<String, String> env = new java.util.LinkedHashMap<>(mergeEnv);
+        env.put("MODELMERGE_MERGE_REGISTRY_URL", "http://127.0.0.1:" + registry.port());
+        ServiceProcess merge = ServiceProcess.start("merge-service", "modelmerge.merge.jar", env, logDir);
+        return new TestSystem(registry, merge);
+    }
+
+    static SubmitMergeRequest request(String recipe, String output) {
+        return SubmitMergeRequest.newBuilder().setRecipeYaml(recipe).setOutput(Output.newBuilder().setModel(output)).build();
+    }
+
+    JsonNode get(String path) throws Exception {
+        return call("GET", path, null, 200);
+    }
+
+    void post(String path, Object body) throws Exception {
+        call("POST", path, body, 201);
+    }
+
+    void put(String path, Object body) throws Exception {
+        call("PUT", path, body, 200);
+    }
+
+    int status(String path) throws Exception {
+        return send("GET", path, null).statusCode();
+    }
+
+    JsonNode call(String method, String path, Object body, int expected) throws Exception {
+        HttpResponse<String> response = send(method, path, body);
+        assertEquals(expected, response.statusCode(), method + " " + path + ": " + response.body());
+        return JSON.readTree(response.body());
+    }
+
+    HttpResponse<String> send(String method, String path, Object body) throws Exception {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + registry.port() + "/api/v1/"
+                + path)).header("Content-Type", "application/json")
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
+        return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** The status of a service's own endpoint, e.g. {@code /q/health/live}. */
+    static int status(ServiceProcess service, String path) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + service.port() + path)).build(),
+                HttpResponse.BodyHandlers.discarding()).statusCode();
+    }
+
+    /** Waits until the job runs and has merged a tensor: a moment to interrupt it. */
+    void waitForProgress(String id) {
+        Iterator<JobEvent> events = jobs.withDeadlineAfter(120, TimeUnit.SECONDS).watchJob(JobRef.newBuilder().setId(id).build());
+        while (events.hasNext()) {
+            Job job = events.next().getJob();
+            if (job.getState() == JobState.RUNNING && job.getProgress().getTensorsDone() > 0) {
+                return;
+            }
+            assertTrue(job.getState() == JobState.QUEUED || job.getState() == JobState.RUNNING,
+                    "job ended before it could be interrupted: " + job);
+        }
+        throw new AssertionError("watch ended before the job made progress");
+    }
+
+    /** Follows a job through WatchJob to its end; reconnects when the service restarts under it. */
+    Job watch(String id) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        Job last = null;
+        while (System.nanoTime() < deadline) {
+            try {
+                Iterator<JobEvent> events = jobs.withDeadlineAfter(180, TimeUnit.SECONDS)
+                        .watchJob(JobRef.newBuilder().setId(id).build());
+                while (events.hasNext()) {
+                    last = events.next().getJob();
+                }
+                return last;
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
+                    throw e;
+                }
+                sleep(200);
+            }
+        }
+        throw new AssertionError("job " + id + " did not end in 180 s: " + last);
+    }
+
+    static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        merge.close();
+        registry.close();
+    }
+}
