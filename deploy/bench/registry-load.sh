@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load test of the registry's two hottest reads, GET .../versions/{v} and GET /resolve?ref=...@alias, driven by
 # wrk from a second process against a registry on its embedded defaults (PostgreSQL embedded, local storage).
-# Seeds one model with 20 versions (the real MNIST fixture, each with its own notes file) and an alias, warms up,
+# Seeds one model with 20 versions (the real MNIST fixture, each with its own config.json) and an alias, warms up,
 # then prints wrk's latency distribution and one summary line per endpoint: p50, p99, requests/s, and the ratio to
 # the same run's ceiling: /q/health/live, which crosses the same HTTP stack and touches no database.
 #
@@ -45,7 +45,7 @@ curl -sf -H 'content-type: application/json' -d '{"name": "bench/mnist"}' "$base
 for i in $(seq 20); do
   mkdir -p "$data/blobs/v$i"
   cp "$fixture" "$data/blobs/v$i/model.safetensors"
-  echo "run $i" > "$data/blobs/v$i/notes.txt"
+  echo "{\"run\": $i}" > "$data/blobs/v$i/config.json"   # distinct content: a layout file
   curl -sf -H 'content-type: application/json' -d "{\"storage_uri\": \"file://$data/blobs/v$i/\"}" \
     "$base/models/bench/mnist/versions" > /dev/null
 done
