@@ -28,6 +28,8 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class PcbMerge implements MergeMethod {
     private static final double CLIP = 0.0001;
+    /** Elements β is computed for at a time: its scratch arrays stay in the first-level cache. */
+    private static final int RUN = 2048;
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     @Override
@@ -253,25 +255,47 @@ public final class PcbMerge implements MergeMethod {
                     .blend(0f, tau.compare(VectorOperators.EQ, 0f));
         }
 
+        /**
+         * β per task: exp(N·minmax(|τ̃|)²) · tanh(τ·Στ), by the array kernels over runs of {@link #RUN} elements,
+         * so their scratch arrays stay in cache.
+         */
         private float[][] betas(Block block) {
             int length = block.length();
             float[][] beta = new float[n][length];
             float[] base = block.base();
-            for (int i = 0; i < length; i += FS.length()) {
-                VectorMask<Float> lanes = FS.indexInRange(i, length);
-                FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
-                FloatVector sum = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    sum = sum.add(FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b));
+            float[] sum = new float[RUN];
+            float[] intra = new float[RUN];
+            float[] inter = new float[RUN];
+            for (int from = 0; from < length; from += RUN) {
+                int run = Math.min(RUN, length - from);
+                for (int j = 0; j < run; j += FS.length()) {
+                    VectorMask<Float> lanes = FS.indexInRange(j, run);
+                    FloatVector b = FloatVector.fromArray(FS, base, from + j, lanes);
+                    FloatVector total = FloatVector.zero(FS);
+                    for (int m = 0; m < n; m++) {
+                        total = total.add(FloatVector.fromArray(FS, block.models()[m], from + j, lanes).sub(b));
+                    }
+                    total.intoArray(sum, j, lanes);
                 }
                 for (int m = 0; m < n; m++) {
-                    FloatVector tau = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b);
                     float range = high[m] - low[m];
-                    FloatVector normalised = range > 0
-                            ? tau.abs().max(low[m]).min(high[m]).sub(low[m]).div(range) : FloatVector.zero(FS);
-                    FloatVector intra = VectorMath.exp(normalised.mul(normalised).mul(n));
-                    FloatVector inter = VectorMath.tanh(tau.mul(sum));
-                    intra.mul(inter).intoArray(beta[m], i, lanes);
+                    float inverseRange = 1f / range; // a multiplication per element instead of a division
+                    for (int j = 0; j < run; j += FS.length()) {
+                        VectorMask<Float> lanes = FS.indexInRange(j, run);
+                        FloatVector tau = FloatVector.fromArray(FS, block.models()[m], from + j, lanes)
+                                .sub(FloatVector.fromArray(FS, base, from + j, lanes));
+                        FloatVector normalised = range > 0
+                                ? tau.abs().max(low[m]).min(high[m]).sub(low[m]).mul(inverseRange) : FloatVector.zero(FS);
+                        normalised.mul(normalised).mul(n).intoArray(intra, j, lanes);
+                        tau.mul(FloatVector.fromArray(FS, sum, j, lanes)).intoArray(inter, j, lanes);
+                    }
+                    VectorMath.exp(intra, intra, run);
+                    VectorMath.tanh(inter, inter, run);
+                    for (int j = 0; j < run; j += FS.length()) {
+                        VectorMask<Float> lanes = FS.indexInRange(j, run);
+                        FloatVector.fromArray(FS, intra, j, lanes).mul(FloatVector.fromArray(FS, inter, j, lanes))
+                                .intoArray(beta[m], from + j, lanes);
+                    }
                 }
             }
             return beta;
