@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * outputs compared by sha256.
  */
 class ReproducibleMergeTest {
-    /** Thread counts and budgets that cut the tensors into blocks of 131072, 115712, 49152 and 64512 elements. */
+    /** Thread counts, and budgets that cut the tensors into blocks of different sizes (131072 elements down to under 50000). */
     private static final List<MergeOptions> RUNS = List.of(
             options(1, 2L << 30), options(2, 2L << 30), options(3, 16L << 20), options(7, 16L << 20),
             options(2, 24L << 20));
@@ -45,7 +45,7 @@ class ReproducibleMergeTest {
 
     @Test
     void everyMethodWritesTheSameBytesAtAnyThreadCountAndBudget() throws Exception {
-        Map<String, String> recipes = recipes(Inputs.write(dir.resolve("in"), 256, 1100));
+        Map<String, String> recipes = recipes(Inputs.write(dir.resolve("in"), 256, 600));
         Set<String> covered = new LinkedHashSet<>();
         List<String> differing = new ArrayList<>();
         for (var recipe : recipes.entrySet()) {
@@ -75,7 +75,7 @@ class ReproducibleMergeTest {
         Map<String, String> recipes = recipes(inputs);
         Map<String, String> here = new LinkedHashMap<>();
         // Warm the JIT up first, then hash what the compiled code writes.
-        for (int round = 0; round < 3; round++) {
+        for (int round = 0; round < 2; round++) {
             for (var recipe : recipes.entrySet()) {
                 here.put(recipe.getKey(), merge(recipe.getValue(), RUNS.get(1), dir.resolve("warm")));
             }
