@@ -25,3 +25,33 @@ wait_ready() {
   echo "$1 did not become ready in $seconds s; see $4" >&2
   return 1
 }
+
+# need_wrk: installs wrk (Debian's package) where it is missing; the benchmarks drive load with it.
+need_wrk() {
+  if ! command -v wrk > /dev/null; then
+    echo "== installing wrk (Debian package)"
+    apt-get install -y wrk > /dev/null 2>&1 || { apt-get update > /dev/null && apt-get install -y wrk > /dev/null; }
+  fi
+}
+
+# start_bench_registry JAR: starts that registry build on its embedded defaults in a new temporary data
+# directory, on a free port, until it is ready; stops it and removes the directory when the script exits.
+# Sets data, port and base (the API's URL).
+start_bench_registry() {
+  data="$(mktemp -d)"
+  port="$(free_port)"
+  base="http://127.0.0.1:$port/api/v1"
+  MODELMERGE_DATA_DIR="$data" QUARKUS_HTTP_PORT="$port" "$JAVA_HOME/bin/java" -jar "$1" > "$data/registry.log" 2>&1 &
+  bench_registry=$!
+  trap stop_bench_registry EXIT
+  wait_ready registry "$port" "$bench_registry" "$data/registry.log" 60
+  echo "== registry up on port $port ($1, data in $data)"
+}
+
+stop_bench_registry() {
+  local status=$?
+  kill "$bench_registry" 2> /dev/null || true
+  wait "$bench_registry" 2> /dev/null || true
+  rm -rf "$data"
+  exit $status
+}

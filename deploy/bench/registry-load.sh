@@ -15,31 +15,13 @@ duration="${DURATION:-20s}"
 connections="${CONNECTIONS:-32}"
 fixture="$root/../shared/fixtures/real/mnist-tinygrad-full/model.safetensors"
 
-if ! command -v wrk > /dev/null; then
-  echo "== installing wrk (Debian package)"
-  apt-get install -y wrk > /dev/null 2>&1 || { apt-get update > /dev/null && apt-get install -y wrk > /dev/null; }
-fi
+need_wrk
 jar="$root/registry-service/target/quarkus-app/quarkus-run.jar"
 if [ ! -f "$jar" ]; then
   echo "== building"
   ./mvnw -q -B install -DskipTests
 fi
-
-data="$(mktemp -d)"
-port="$(free_port)"
-base="http://127.0.0.1:$port/api/v1"
-MODELMERGE_DATA_DIR="$data" QUARKUS_HTTP_PORT="$port" "$JAVA_HOME/bin/java" -jar "$jar" > "$data/registry.log" 2>&1 &
-registry=$!
-cleanup() {
-  local status=$?
-  kill "$registry" 2> /dev/null || true
-  wait "$registry" 2> /dev/null || true
-  rm -rf "$data"
-  exit $status
-}
-trap cleanup EXIT
-wait_ready registry "$port" "$registry" "$data/registry.log" 60
-echo "== registry up on port $port (data in $data)"
+start_bench_registry "$jar"
 
 curl -sf -H 'content-type: application/json' -d '{"name": "bench/mnist"}' "$base/models" > /dev/null
 for i in $(seq 20); do

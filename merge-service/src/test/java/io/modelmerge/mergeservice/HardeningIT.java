@@ -336,10 +336,8 @@ class HardeningIT {
     void aGracefulStopHandsTheRunningJobBack() throws Exception {
         Job job = system.jobs.submitMerge(TestSystem.request(bigTies(), "team/handed-back"));
         system.waitForProgress(job.getId());
-        long start = System.nanoTime();
-        long exited = system.merge.terminate(60);
-        System.out.printf("merge service exited %d ms after SIGTERM (%d ms measured here)%n", exited,
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+        // Reported, not asserted: how long it takes varies with the machine; that the job came back does not.
+        System.out.printf("merge service exited %d ms after SIGTERM%n", system.merge.terminate(60));
         try (EmbeddedPostgres db = EmbeddedDatabase.start(data.resolve("merge-db"));
              Connection c = DriverManager.getConnection(db.getJdbcUrl("postgres", "postgres"));
              ResultSet rs = c.createStatement().executeQuery("SELECT state, attempts, lease_owner FROM merge_job"

@@ -62,7 +62,8 @@ public final class EmbeddedDatabase {
         }
     }
 
-    private static Optional<ProcessHandle> postmaster(Path directory) {
+    /** The live postmaster serving {@code directory}, from its postmaster.pid. */
+    static Optional<ProcessHandle> postmaster(Path directory) {
         try {
             List<String> lines = Files.readAllLines(directory.resolve("postmaster.pid"));
             return lines.isEmpty() ? Optional.empty() : ProcessHandle.of(Long.parseLong(lines.getFirst().trim()))

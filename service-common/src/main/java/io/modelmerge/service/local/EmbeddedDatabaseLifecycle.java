@@ -31,10 +31,9 @@ public class EmbeddedDatabaseLifecycle implements HealthCheck {
     @Override
     public HealthCheckResponse call() {
         var builder = HealthCheckResponse.named("embedded-postgresql");
-        return EmbeddedDefaults.cluster().map(dir -> EmbeddedDatabase.running(dir)
+        return EmbeddedDefaults.embeddedAlive().map(alive -> alive
                 ? builder.up().build()
-                : builder.down().withData("cluster", dir.toString()).withData("reason",
-                        "the embedded PostgreSQL is not running; restart the service").build())
+                : builder.down().withData("reason", "the embedded PostgreSQL is not running; restart the service").build())
                 .orElseGet(() -> builder.up().withData("embedded", false).build());
     }
 }

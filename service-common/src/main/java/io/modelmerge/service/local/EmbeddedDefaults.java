@@ -22,6 +22,8 @@ public final class EmbeddedDefaults {
 
     private static EmbeddedPostgres running;
     private static Path cluster;
+    /** The embedded cluster's postmaster, found once: liveness asks it whether it is alive, cheaply. */
+    private static volatile Optional<ProcessHandle> postmaster = Optional.empty();
     private static volatile boolean applicationStarted;
     private static final CountDownLatch stopped = new CountDownLatch(1);
 
@@ -37,6 +39,7 @@ public final class EmbeddedDefaults {
         if (setting(JDBC_URL, "QUARKUS_DATASOURCE_JDBC_URL") == null) {
             cluster = dataDir.resolve(clusterName);
             running = EmbeddedDatabase.start(cluster);
+            postmaster = EmbeddedDatabase.postmaster(cluster);
             System.setProperty(JDBC_URL, running.getJdbcUrl("postgres", "postgres"));
             System.setProperty("quarkus.datasource.username", "postgres");
             Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("embedded-postgres-stop").unstarted(() -> {
@@ -55,6 +58,11 @@ public final class EmbeddedDefaults {
     /** The embedded cluster's directory, when this process runs one. */
     public static Optional<Path> cluster() {
         return Optional.ofNullable(cluster);
+    }
+
+    /** Whether this process runs an embedded database, and then whether it is alive. */
+    static Optional<Boolean> embeddedAlive() {
+        return cluster == null ? Optional.empty() : Optional.of(postmaster.map(ProcessHandle::isAlive).orElse(false));
     }
 
     static void applicationStarted() {
