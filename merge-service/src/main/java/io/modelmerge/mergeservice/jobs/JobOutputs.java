@@ -7,10 +7,10 @@ import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.BlobStores;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
@@ -62,12 +62,15 @@ public class JobOutputs {
      */
     boolean deleteUploads(MergeJob job) {
         try (BlobStore store = uploads(job)) {
-            for (BlobInfo blob : store.list("")) {
-                store.delete(blob.key());
-            }
             URI root = store.root();
             if ("file".equals(root.getScheme())) {
-                pruneEmpty(Path.of(root), Path.of(URI.create(config.resolvedOutputRoot())));
+                // The whole directory: a process killed while uploading leaves a temporary file no listing shows.
+                boolean deleted = deleteTree(Path.of(root));
+                pruneEmpty(Path.of(root).getParent(), Path.of(URI.create(config.resolvedOutputRoot())));
+                return deleted;
+            }
+            for (BlobInfo blob : store.list("")) {
+                store.delete(blob.key());
             }
             return true;
         } catch (IOException | RuntimeException e) {
@@ -128,20 +131,19 @@ public class JobOutputs {
         }
     }
 
-    static void deleteTree(Path dir) {
+    /** Deletes {@code dir} and everything in it; false (and a warning) if something could not be deleted. */
+    static boolean deleteTree(Path dir) {
         if (!Files.exists(dir)) {
-            return;
+            return true;
         }
         try (Stream<Path> paths = Files.walk(dir)) {
             for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (NoSuchFileException gone) {
-                    // deleted meanwhile
-                }
+                Files.deleteIfExists(p);
             }
-        } catch (IOException e) {
+            return true;
+        } catch (IOException | UncheckedIOException e) {
             LOG.warnf("Could not delete %s: %s", dir, e.getMessage());
+            return false;
         }
     }
 

@@ -9,6 +9,7 @@ import io.modelmerge.service.db.Database;
 import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.ChecksumMismatchException;
+import io.modelmerge.storage.blob.LocalBlobStore;
 import io.modelmerge.storage.blob.OutsideRootsException;
 import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
 import io.modelmerge.storage.safetensors.SafetensorsFormatException;
@@ -97,6 +98,9 @@ public class MergeRun {
         try {
             output = outputs.uploads(job);
             outputs.deleteWork(id);
+            if (output instanceof LocalBlobStore local) {
+                local.deleteAbandonedWrites(); // an earlier attempt killed while uploading
+            }
             long start = System.nanoTime();
             MergeResult result = new MergeExecutor(JobRecipes.options(config, job.request()),
                     p -> progress.set(JobProgress.of(p)), cancelled).run(JobRecipes.located(job), work.resolve("out"));

@@ -224,6 +224,24 @@ public final class LocalBlobStore implements BlobStore {
         Files.deleteIfExists(path(key));
     }
 
+    /**
+     * Deletes the temporary files of writes a crash interrupted (no listing shows them); returns how many. Only
+     * safe when no write into this store is in progress.
+     */
+    public int deleteAbandonedWrites() throws IOException {
+        if (!Files.isDirectory(root)) {
+            return 0;
+        }
+        List<Path> abandoned;
+        try (Stream<Path> files = Files.walk(root)) {
+            abandoned = files.filter(p -> p.getFileName().toString().endsWith(TEMP_SUFFIX)).toList();
+        }
+        for (Path p : abandoned) {
+            Files.deleteIfExists(p);
+        }
+        return abandoned.size();
+    }
+
     @Override
     public Optional<Path> localFile(String key) {
         try {

@@ -36,4 +36,14 @@ class LocalBlobStoreTest extends BlobStoreContract {
         assertEquals(root.resolve("m/model.safetensors"), store.localFile("m/model.safetensors").orElseThrow());
         assertTrue(store.root().toString().startsWith("file:/"));
     }
+
+    @Test
+    void theTemporaryFileOfAWriteACrashInterruptedIsHiddenAndCanBeDeleted() throws Exception {
+        store.write("m/model.safetensors", new byte[] {1, 2, 3});
+        java.nio.file.Files.write(root.resolve("m/.model.safetensors12345.blobtmp"), new byte[] {4});
+        assertEquals(java.util.List.of("m/model.safetensors"), store.list("").stream().map(BlobInfo::key).toList());
+        assertEquals(1, store.deleteAbandonedWrites());
+        assertEquals(java.util.List.of("model.safetensors"), java.nio.file.Files.list(root.resolve("m"))
+                .map(p -> p.getFileName().toString()).toList());
+    }
 }
