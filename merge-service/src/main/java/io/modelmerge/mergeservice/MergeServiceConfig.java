@@ -71,6 +71,13 @@ public interface MergeServiceConfig {
     /** Threads of one merge; by default every core. */
     Optional<Integer> threads();
 
+    /**
+     * The highest rate, in bytes per second, at which one merge writes its output, so merges share a node's
+     * disks and network with other work; 0 for no limit.
+     */
+    @WithDefault("0")
+    long maxBytesPerSecond();
+
     /** Bytes of S3 inputs kept in the local download cache. */
     @WithDefault("21474836480")
     long cacheBytes();

@@ -84,6 +84,8 @@ class HardeningIT {
         mergeEnv.put("MODELMERGE_MERGE_POLL_INTERVAL", "PT0.2S");
         mergeEnv.put("MODELMERGE_MERGE_MAX_ATTEMPTS", "2");
         mergeEnv.put("MODELMERGE_MERGE_RETRY_DELAY", "PT5S");
+        mergeEnv.put("MODELMERGE_MERGE_COMMIT_BACKOFF", "PT1S"); // 6 tries span 31 s: a restart fits in them
+        mergeEnv.put("MODELMERGE_MERGE_MAX_BYTES_PER_SECOND", TestSystem.BIG_JOB_RATE);
         system = TestSystem.start(work, common, mergeEnv);
 
         for (int m = 0; m < 4; m++) {
@@ -303,13 +305,16 @@ class HardeningIT {
         assertEquals(linear("team/ft-1", "team/ft-2"), system.jobs.getJob(JobRef.newBuilder().setId(any).build()).getRecipeYaml());
     }
 
-    /** The registry restarts while the merge runs: registering is tried again until it answers. */
+    /** The registry is down when the merge ends and comes back: registering is tried again until it answers. */
     @Test
     @Order(7)
     void aShortRegistryOutageAtTheEndOfAMergeIsRiddenOut() throws Exception {
         Job job = system.jobs.submitMerge(TestSystem.request(bigTies(), "team/outage"));
         system.waitForProgress(job.getId());
         system.registry.kill();
+        // Every tensor merged, so the job is committing, against a registry that is down.
+        awaitJob(job.getId(), j -> j.getState() == JobState.RUNNING
+                && j.getProgress().getTensorsDone() == j.getProgress().getTensorsTotal());
         system.registry.start();
         Job done = system.watch(job.getId());
         assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());

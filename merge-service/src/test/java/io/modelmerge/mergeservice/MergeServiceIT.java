@@ -89,6 +89,7 @@ class MergeServiceIT {
         mergeEnv.put("MODELMERGE_MERGE_OUTPUT_ROOT", "s3://" + BUCKET + "/merged/");
         mergeEnv.put("MODELMERGE_MERGE_LEASE", "PT3S");
         mergeEnv.put("MODELMERGE_MERGE_POLL_INTERVAL", "PT0.2S");
+        mergeEnv.put("MODELMERGE_MERGE_MAX_BYTES_PER_SECOND", TestSystem.BIG_JOB_RATE);
         system = TestSystem.start(work, registryEnv, mergeEnv);
         merge = system.merge;
         channel = system.channel;

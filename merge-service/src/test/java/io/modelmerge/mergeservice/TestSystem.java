@@ -94,6 +94,12 @@ final class TestSystem implements AutoCloseable {
                 HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 
+    /**
+     * The merge service's write rate in the tests that interrupt a job: a job over the big models (185 MB out)
+     * then takes at least 11 s on any machine, so a test that saw it progress acts while it still runs.
+     */
+    static final String BIG_JOB_RATE = String.valueOf(16L << 20);
+
     /** Waits until the job runs and has merged a tensor: a moment to interrupt it. */
     void waitForProgress(String id) {
         Iterator<JobEvent> events = jobs.withDeadlineAfter(120, TimeUnit.SECONDS).watchJob(JobRef.newBuilder().setId(id).build());

@@ -33,6 +33,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongConsumer;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
@@ -203,6 +204,11 @@ public final class MergeExecutor {
         int width = maxInputs(planned);
         long totalBytes = planned.stream().mapToLong(t -> t.output().byteLength()).sum();
         AtomicLong bytesDone = new AtomicLong();
+        WriteThrottle throttle = new WriteThrottle(options.maxBytesPerSecond(), cancelled);
+        LongConsumer written = bytes -> {
+            bytesDone.addAndGet(bytes);
+            throttle.written(bytes);
+        };
         AtomicInteger tensorsDone = new AtomicInteger();
         long start = System.nanoTime();
         AtomicLong lastReport = new AtomicLong();
@@ -246,7 +252,7 @@ public final class MergeExecutor {
                             } catch (IOException e) {
                                 throw new UncheckedIOException(e);
                             }
-                            bytesDone.addAndGet(t.output().byteLength());
+                            written.accept(t.output().byteLength());
                             tensorsDone.incrementAndGet();
                             report.run();
                         }));
@@ -263,7 +269,7 @@ public final class MergeExecutor {
                         });
                     }
                     mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
-                            bytesDone, report, finiteOnly);
+                            written, report, finiteOnly);
                     tensorsDone.incrementAndGet();
                     report.run();
                 }
@@ -431,7 +437,7 @@ public final class MergeExecutor {
     }
 
     private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
-                             ForkJoinPool pool, int anyBlock, ThreadLocal<Workspace> workspaces, AtomicLong bytesDone,
+                             ForkJoinPool pool, int anyBlock, ThreadLocal<Workspace> workspaces, LongConsumer written,
                              Runnable report, boolean finiteOnly) throws IOException {
         int block = merge.rowAligned() ? rowBlock(anyBlock, tensor.parameters().columns()) : anyBlock;
         Sources sources = Sources.of(tensor, inputs);
@@ -459,7 +465,7 @@ public final class MergeExecutor {
         run(pool, () -> IntStream.range(0, blocks).parallel().forEach(b -> {
             checkCancelled();
             try {
-                bytesDone.addAndGet(mergeBlock(merge, tensor, sources, b, block, writer, workspaces.get(), finiteOnly));
+                written.accept(mergeBlock(merge, tensor, sources, b, block, writer, workspaces.get(), finiteOnly));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

@@ -15,9 +15,11 @@ import java.nio.file.Path;
  * @param cacheDir     where remote (s3://) inputs are downloaded to be mapped
  * @param localRoots   which local paths the inputs may name: anywhere for the command line, configured roots for
  *                     a service
+ * @param maxBytesPerSecond the highest rate at which the merge writes its output, so a merge shares disks and
+ *                     networks with other work (0: as fast as it can)
  */
 public record MergeOptions(long memoryBytes, int threads, long seed, long outShardSize, S3Settings s3,
-                           Path cacheDir, long cacheBytes, LocalRoots localRoots) {
+                           Path cacheDir, long cacheBytes, LocalRoots localRoots, long maxBytesPerSecond) {
 
     public static final long DEFAULT_MEMORY = 2L << 30;
     public static final long DEFAULT_SHARD_SIZE = 5_000_000_000L;
@@ -32,39 +34,54 @@ public record MergeOptions(long memoryBytes, int threads, long seed, long outSha
         if (outShardSize < 1) {
             throw new IllegalArgumentException("out shard size must be positive, got " + outShardSize);
         }
+        if (maxBytesPerSecond < 0) {
+            throw new IllegalArgumentException("max bytes per second must be 0 (no limit) or positive, got "
+                    + maxBytesPerSecond);
+        }
     }
 
     public static MergeOptions defaults() {
         return new MergeOptions(DEFAULT_MEMORY, Runtime.getRuntime().availableProcessors(), 0, DEFAULT_SHARD_SIZE,
                 S3Settings.defaults(), Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30,
-                LocalRoots.anywhere());
+                LocalRoots.anywhere(), 0);
     }
 
     public MergeOptions withMemory(long bytes) {
-        return new MergeOptions(bytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes, localRoots);
+        return new MergeOptions(bytes, threads, seed, outShardSize,
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
     }
 
     public MergeOptions withThreads(int count) {
-        return new MergeOptions(memoryBytes, count, seed, outShardSize, s3, cacheDir, cacheBytes, localRoots);
+        return new MergeOptions(memoryBytes, count, seed, outShardSize,
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
     }
 
     public MergeOptions withSeed(long value) {
-        return new MergeOptions(memoryBytes, threads, value, outShardSize, s3, cacheDir, cacheBytes, localRoots);
+        return new MergeOptions(memoryBytes, threads, value, outShardSize,
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
     }
 
     public MergeOptions withOutShardSize(long bytes) {
-        return new MergeOptions(memoryBytes, threads, seed, bytes, s3, cacheDir, cacheBytes, localRoots);
+        return new MergeOptions(memoryBytes, threads, seed, bytes,
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
     }
 
     public MergeOptions withCache(Path dir, long bytes) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, dir, bytes, localRoots);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
+                s3, dir, bytes, localRoots, maxBytesPerSecond);
     }
 
     public MergeOptions withLocalRoots(LocalRoots roots) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes, roots);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
+                s3, cacheDir, cacheBytes, roots, maxBytesPerSecond);
+    }
+
+    public MergeOptions withMaxBytesPerSecond(long rate) {
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes, localRoots, rate);
     }
 
     public MergeOptions withS3(S3Settings settings) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize, settings, cacheDir, cacheBytes, localRoots);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
+                settings, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
     }
 }

@@ -35,7 +35,6 @@ final class JobMessages {
                 .setId(job.id().toString())
                 .setState(JobState.valueOf(job.state().name()))
                 .setRecipeYaml(r.recipe())
-                .setRecipeSummary(JobRecipes.summary(r.recipe()))
                 .setOutput(Output.newBuilder().setModel(r.outputModel()).setAlias(r.outputAlias())
                         .putAllTags(r.outputTags()).setDescription(r.outputDescription()))
                 .setOptions(Options.newBuilder().setSeed(r.seed()).setMemoryBytes(r.memoryBytes())
@@ -60,7 +59,7 @@ final class JobMessages {
 
     /** A job as a listing shows it: the recipe summarised (recipes run to 64 KiB; GetJob has it whole). */
     static Job listed(MergeJob job) {
-        return job(job).toBuilder().clearRecipeYaml().build();
+        return job(job).toBuilder().clearRecipeYaml().setRecipeSummary(JobRecipes.summary(job.request().recipe())).build();
     }
 
     static JobStatus status(JobState state) {

@@ -75,7 +75,8 @@ public final class JobRecipes {
                 .withOutShardSize(request.shardSizeBytes())
                 .withS3(config.s3().settings())
                 .withCache(config.dataDir().resolve("cache"), config.cacheBytes())
-                .withLocalRoots(LocalRoots.only(config.allowedLocalRoots(), "modelmerge.merge.local-roots"));
+                .withLocalRoots(LocalRoots.only(config.allowedLocalRoots(), "modelmerge.merge.local-roots"))
+                .withMaxBytesPerSecond(config.maxBytesPerSecond());
         return config.threads().map(options::withThreads).orElse(options);
     }
 }
