@@ -208,14 +208,19 @@ class ReproducibleMergeTest {
         return yaml.append("dtype: float32\n").toString();
     }
 
-    /** BF16 Llama-shaped inputs: a base, three fine-tunes of it, and a positive F32 Fisher for each fine-tune. */
+    /** Llama-shaped inputs (BF16 unless asked): a base, three fine-tunes of it, and a positive F32 Fisher for each fine-tune. */
     static final class Inputs {
         static Path write(Path dir, int hidden, int vocab) throws IOException {
-            var bf16 = SyntheticModels.llama(1, hidden, vocab, DType.BF16);
-            SyntheticModels.write(dir.resolve("base"), bf16, (t, i) -> 0.05 * SyntheticModels.noise(0, t, i));
+            return write(dir, hidden, vocab, DType.BF16);
+        }
+
+        /** The same inputs with the models stored as {@code dtype}. */
+        static Path write(Path dir, int hidden, int vocab, DType dtype) throws IOException {
+            var specs = SyntheticModels.llama(1, hidden, vocab, dtype);
+            SyntheticModels.write(dir.resolve("base"), specs, (t, i) -> 0.05 * SyntheticModels.noise(0, t, i));
             for (int m = 0; m < 3; m++) {
                 long seed = m + 1;
-                SyntheticModels.write(dir.resolve("ft-" + m), bf16, (t, i) -> 0.05 * SyntheticModels.noise(0, t, i)
+                SyntheticModels.write(dir.resolve("ft-" + m), specs, (t, i) -> 0.05 * SyntheticModels.noise(0, t, i)
                         + 0.01 * SyntheticModels.noise(seed, t, i));
                 SyntheticModels.write(dir.resolve("fisher-" + m), SyntheticModels.llama(1, hidden, vocab, DType.F32),
                         (t, i) -> 1e-4 + Math.abs(SyntheticModels.noise(100 + seed, t, i)));
