@@ -3,6 +3,7 @@ package io.modelmerge.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
+import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorSpec;
@@ -18,7 +19,6 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -102,14 +102,9 @@ final class BenchCommand implements Callable<Integer> {
                 double seconds = Double.MAX_VALUE;
                 long peak = 0;
                 Path output = work.resolve("out-" + method);
-                // The floor reads what the merge reads: slerp takes the base and one fine-tune, nuslerp the base and
-                // two, passthrough one model.
-                List<Path> used = inputs.subList(0, Math.min(inputs.size(), switch (method) {
-                    case "slerp" -> 2;
-                    case "nuslerp" -> 3;
-                    case "passthrough" -> 1;
-                    default -> inputs.size();
-                }));
+                BenchRecipe recipe = BenchRecipe.of(MergeMethods.named(method), inputs);
+                // The floor reads what the merge reads (slerp: the base and one fine-tune; passthrough: one model).
+                List<Path> used = recipe.inputs();
                 long usedBytes = 0;
                 for (Path model : used) {
                     usedBytes += Files.size(model.resolve("model.safetensors"));
@@ -124,7 +119,7 @@ final class BenchCommand implements Callable<Integer> {
                     RssSampler sampler = RssSampler.start();
                     long start = System.nanoTime();
                     new MergeExecutor(options, p -> { }, new AtomicBoolean())
-                            .run(RecipeParser.parse(recipe(method, inputs)), output);
+                            .run(RecipeParser.parse(recipe.yaml()), output);
                     seconds = Math.min(seconds, (System.nanoTime() - start) / 1e9);
                     peak = Math.max(peak, sampler.stop());
                     deleteRecursively(output);
@@ -163,57 +158,6 @@ final class BenchCommand implements Callable<Integer> {
     private static double round(double value, int digits) {
         double scale = Math.pow(10, digits);
         return Math.round(value * scale) / scale;
-    }
-
-    /** Methods that merge the models themselves; the rest subtract the first input as the base. */
-    private static final Set<String> WITHOUT_BASE = Set.of("linear", "karcher", "fisher");
-    /** Methods whose models take a density (and a weight). */
-    private static final Set<String> SPARSE = Set.of("ties", "dare_ties", "dare_linear", "magnitude_prune", "breadcrumbs",
-            "breadcrumbs_ties", "della", "della_linear");
-    /** Methods whose models take no parameter. */
-    private static final Set<String> UNWEIGHTED = Set.of("model_stock", "sce", "pcb");
-
-    private String recipe(String method, List<Path> inputs) {
-        StringBuilder yaml = new StringBuilder("merge_method: " + method + "\n");
-        switch (method) {
-            case "slerp" -> {
-                // Two models only: halfway along the arc from the base to the first fine-tune.
-                return yaml.append("base_model: ").append(inputs.getFirst()).append("\nmodels:\n  - model: ")
-                        .append(inputs.get(1)).append("\nparameters: {t: 0.5}\n").toString();
-            }
-            case "passthrough" -> {
-                return yaml.append("models:\n  - model: ").append(inputs.getFirst()).append("\n").toString();
-            }
-            case "cat", "svd" -> throw new IllegalArgumentException(method + " combines LoRA adapters; bench measures"
-                    + " full checkpoints (see AdapterMergeTest for adapter timings)");
-            default -> {
-            }
-        }
-        boolean withBase = !WITHOUT_BASE.contains(method);
-        if (withBase) {
-            yaml.append("base_model: ").append(inputs.getFirst()).append('\n');
-        }
-        List<Path> merged = withBase ? inputs.subList(1, inputs.size()) : inputs;
-        if (method.equals("nuslerp")) {
-            merged = merged.subList(0, Math.min(2, merged.size()));
-        }
-        yaml.append("models:\n");
-        for (int m = 0; m < merged.size(); m++) {
-            yaml.append("  - model: ").append(merged.get(m)).append('\n');
-            if (UNWEIGHTED.contains(method)) {
-                continue;
-            }
-            yaml.append("    parameters: {weight: ").append(withBase ? 0.5 : 1.0);
-            if (SPARSE.contains(method)) {
-                yaml.append(", density: 0.5");
-            }
-            if (method.equals("fisher")) {
-                // Any model-shaped file times like a Fisher: the next input serves as this one's.
-                yaml.append(", fisher: ").append(merged.get((m + 1) % merged.size()));
-            }
-            yaml.append("}\n");
-        }
-        return yaml.toString();
     }
 
     private static void syncFilesystems() throws IOException, InterruptedException {

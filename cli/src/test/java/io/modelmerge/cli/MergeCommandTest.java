@@ -6,13 +6,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelmerge.engine.exec.MergeExecutor;
+import io.modelmerge.engine.exec.MergeOptions;
+import io.modelmerge.engine.method.AdapterMethod;
+import io.modelmerge.engine.method.MergeMethods;
+import io.modelmerge.engine.method.RecipeMethod;
+import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.TensorSpec;
 import io.modelmerge.storage.testing.Fixtures;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -51,9 +61,30 @@ class MergeCommandTest {
         String[] result = run("merge", recipe.toString(), out.toString());
         assertEquals(String.valueOf(Mergectl.BAD_INPUT), result[0]);
         assertEquals(1, result[2].lines().count(), result[2]);
-        assertTrue(result[2].startsWith("mergectl: unknown merge_method 'soup' (known: breadcrumbs, breadcrumbs_ties, cat,"),
-                result[2]);
+        assertEquals("mergectl: unknown merge_method 'soup' (known: " + String.join(", ", MergeMethods.names()) + ")",
+                result[2].strip());
         assertFalse(Files.exists(out));
+    }
+
+    /** bench builds every checkpoint method's recipe from its declarations alone, and each passes every check. */
+    @Test
+    void everyMethodGetsABenchRecipeThatPassesEveryCheck(@TempDir Path dir) throws Exception {
+        List<TensorSpec> specs = SyntheticCheckpoints.llama(1 << 20, DType.BF16);
+        List<Path> inputs = new ArrayList<>();
+        for (int m = 0; m < 3; m++) {
+            SyntheticCheckpoints.write(dir.resolve("model-" + m), specs, m);
+            inputs.add(dir.resolve("model-" + m));
+        }
+        MergeExecutor executor = new MergeExecutor(MergeOptions.defaults(), p -> { }, new AtomicBoolean());
+        for (RecipeMethod method : MergeMethods.all()) {
+            if (method instanceof AdapterMethod) {
+                continue;
+            }
+            BenchRecipe recipe = BenchRecipe.of(method, inputs);
+            assertEquals(specs.size(), executor.validate(RecipeParser.parse(recipe.yaml())), recipe.yaml());
+            int base = method.usesBase() ? 1 : 0;
+            assertEquals(base + Math.min(method.maxModels(), 3 - base), recipe.inputs().size(), recipe.yaml());
+        }
     }
 
     /** The two real gpt2 adapters combined on their shared c_attn modules: inspect reads both results as adapters. */

@@ -3,6 +3,8 @@ package io.modelmerge.engine.exec;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.method.AdapterMethod;
+import io.modelmerge.engine.method.ParameterDef;
 import io.modelmerge.engine.recipe.ParamValue;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
@@ -55,21 +57,23 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * {@code rank_pattern} and {@code alpha_pattern} say so.
  */
 final class AdapterMerge {
-    private static final Set<String> GLOBAL = Set.of("target_overlap", "rank");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Recipe recipe;
+    private final AdapterMethod method;
     private final List<String> notes = new ArrayList<>();
 
-    private AdapterMerge(Recipe recipe) {
+    private AdapterMerge(Recipe recipe, AdapterMethod method) {
         this.recipe = recipe;
+        this.method = method;
     }
 
     /** Every check before data is read; returns the number of modules merged. */
-    static int validate(Recipe recipe, MergeOptions options) throws IOException, RecipeException {
+    static int validate(Recipe recipe, AdapterMethod method, MergeOptions options) throws IOException, RecipeException {
         List<BlobStore> stores = new ArrayList<>();
         try {
-            return new AdapterMerge(recipe).plan(open(recipe, options, stores)).size();
+            AdapterMerge merge = new AdapterMerge(recipe, method);
+            return merge.plan(merge.open(options, stores)).size();
         } finally {
             for (BlobStore store : stores) {
                 store.close();
@@ -77,13 +81,14 @@ final class AdapterMerge {
         }
     }
 
-    static MergeResult run(Recipe recipe, Path outDir, MergeOptions options) throws IOException, RecipeException {
+    static MergeResult run(Recipe recipe, AdapterMethod method, Path outDir, MergeOptions options)
+            throws IOException, RecipeException {
         long start = System.nanoTime();
         List<BlobStore> stores = new ArrayList<>();
         List<MappedCheckpoint> mapped = new ArrayList<>();
         try (StagedOutput output = new StagedOutput(outDir)) {
-            AdapterMerge merge = new AdapterMerge(recipe);
-            List<Input> inputs = open(recipe, options, stores);
+            AdapterMerge merge = new AdapterMerge(recipe, method);
+            List<Input> inputs = merge.open(options, stores);
             List<String> modules = merge.plan(inputs);
             BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
             for (Input input : inputs) {
@@ -112,24 +117,26 @@ final class AdapterMerge {
                          Map<String, LoraModule> modules) {
     }
 
-    private static List<Input> open(Recipe recipe, MergeOptions options, List<BlobStore> stores)
-            throws IOException, RecipeException {
+    private List<Input> open(MergeOptions options, List<BlobStore> stores) throws IOException, RecipeException {
         if (!recipe.slices().isEmpty() || recipe.baseModel().isPresent()) {
-            throw new RecipeException("merge_method " + recipe.mergeMethod() + " combines PEFT adapters listed under"
+            throw new RecipeException("merge_method " + method.name() + " combines PEFT adapters listed under"
                     + " models; it takes no base_model or slices");
         }
+        Set<String> perModel = names(method.modelParameters());
+        Set<String> any = new TreeSet<>(perModel);
+        any.addAll(names(method.globalParameters()));
         for (String name : recipe.parameters().keySet()) {
-            if (!GLOBAL.contains(name) && !name.equals("weight")) {
-                throw new RecipeException("unknown parameter '" + name + "' for merge_method " + recipe.mergeMethod()
-                        + " (known: [rank, target_overlap, weight])");
+            if (!any.contains(name)) {
+                throw new RecipeException("unknown parameter '" + name + "' for merge_method " + method.name()
+                        + " (known: " + any + ")");
             }
         }
         List<Input> inputs = new ArrayList<>();
         for (Recipe.ModelSpec spec : recipe.models()) {
             for (String name : spec.parameters().keySet()) {
-                if (!name.equals("weight")) {
+                if (!perModel.contains(name)) {
                     throw new RecipeException("unknown parameter '" + name + "' of model " + spec.model()
-                            + " for merge_method " + recipe.mergeMethod() + " (known: [weight])");
+                            + " for merge_method " + method.name() + " (known: " + perModel + ")");
                 }
             }
             BlobStores.Located located = BlobStores.locate(spec.model(), options.s3(), options.localRoots());
@@ -137,7 +144,7 @@ final class AdapterMerge {
             Checkpoint checkpoint = Checkpoint.open(located.store(), located.key());
             if (checkpoint.format() != CheckpointFormat.PEFT_ADAPTER) {
                 throw new RecipeException("model '" + spec.model() + "' is not a PEFT adapter (no adapter_config.json);"
-                        + " merge_method " + recipe.mergeMethod() + " combines adapters");
+                        + " merge_method " + method.name() + " combines adapters");
             }
             Map<String, LoraModule> modules = new TreeMap<>();
             for (LoraModule module : checkpoint.loraModules()) {
@@ -147,9 +154,15 @@ final class AdapterMerge {
                     checkpoint, checkpoint.adapterConfig().orElseThrow(), modules));
         }
         if (inputs.size() < 2) {
-            throw new RecipeException("merge_method " + recipe.mergeMethod() + " needs at least two adapters");
+            throw new RecipeException("merge_method " + method.name() + " needs at least two adapters");
         }
         return inputs;
+    }
+
+    private static Set<String> names(List<ParameterDef> defs) {
+        Set<String> names = new TreeSet<>();
+        defs.forEach(d -> names.add(d.name()));
+        return names;
     }
 
     private static double number(Map<String, ParamValue> parameters, String name, double otherwise) throws RecipeException {
@@ -220,10 +233,11 @@ final class AdapterMerge {
                         + "') cannot be combined and are left out");
             }
         }
-        if (recipe.mergeMethod().equals("svd")) {
-            double rank = number(recipe.parameters(), "rank", 1);
-            if (recipe.parameters().containsKey("rank") && (rank < 1 || rank != Math.rint(rank))) {
-                throw new RecipeException("parameter 'rank' must be a positive integer, got " + rank);
+        if (method == AdapterMethod.SVD) {
+            double rank = number(recipe.parameters(), "rank", 0);
+            if (rank < 0 || rank != Math.rint(rank)) {
+                throw new RecipeException("parameter 'rank' must be a positive integer (or 0 for the largest input"
+                        + " rank), got " + rank);
             }
         }
         return List.copyOf(shared);
@@ -237,9 +251,10 @@ final class AdapterMerge {
             throws IOException, RecipeException {
         Map<String, Factors> merged = new LinkedHashMap<>();
         int largestInputRank = inputs.stream().flatMap(i -> i.modules().values().stream()).mapToInt(LoraModule::rank).max().orElse(1);
-        int rank = (int) number(recipe.parameters(), "rank", largestInputRank);
+        int given = (int) number(recipe.parameters(), "rank", 0);
+        int rank = given == 0 ? largestInputRank : given;
         for (String module : modules) {
-            merged.put(module, recipe.mergeMethod().equals("cat") ? cat(inputs, mapped, module) : svd(inputs, mapped, module, rank));
+            merged.put(module, method == AdapterMethod.CAT ? cat(inputs, mapped, module) : svd(inputs, mapped, module, rank));
         }
         List<TensorSpec> specs = new ArrayList<>();
         for (var e : merged.entrySet()) {

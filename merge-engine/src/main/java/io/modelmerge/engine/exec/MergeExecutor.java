@@ -2,9 +2,11 @@ package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.kernel.TopK;
+import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.Block;
 import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
+import io.modelmerge.engine.method.RecipeMethod;
 import io.modelmerge.engine.method.TensorMerge;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
@@ -71,10 +73,11 @@ public final class MergeExecutor {
      * budget), without reading any: what a service runs when it accepts a job. Returns the tensors planned.
      */
     public int validate(Recipe recipe) throws IOException, RecipeException {
-        if (MergeMethods.ADAPTER_MERGES.contains(recipe.mergeMethod())) {
-            return AdapterMerge.validate(recipe, options);
+        RecipeMethod named = MergeMethods.named(recipe.mergeMethod());
+        if (named instanceof AdapterMethod adapters) {
+            return AdapterMerge.validate(recipe, adapters, options);
         }
-        MergeMethod method = MergeMethods.named(recipe.mergeMethod());
+        MergeMethod method = (MergeMethod) named;
         List<InputModel> inputs = new ArrayList<>();
         try {
             for (String ref : recipe.modelRefs()) {
@@ -95,10 +98,11 @@ public final class MergeExecutor {
         if (Files.exists(outDir) && (!Files.isDirectory(outDir) || !isEmpty(outDir))) {
             throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
         }
-        if (MergeMethods.ADAPTER_MERGES.contains(recipe.mergeMethod())) {
-            return AdapterMerge.run(recipe, outDir, options);
+        RecipeMethod named = MergeMethods.named(recipe.mergeMethod());
+        if (named instanceof AdapterMethod adapters) {
+            return AdapterMerge.run(recipe, adapters, outDir, options);
         }
-        MergeMethod method = MergeMethods.named(recipe.mergeMethod());
+        MergeMethod method = (MergeMethod) named;
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         List<InputModel> inputs = new ArrayList<>();
         try (StagedOutput output = new StagedOutput(outDir)) {

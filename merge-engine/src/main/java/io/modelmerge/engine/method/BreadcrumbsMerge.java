@@ -40,7 +40,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0),
+        return List.of(ParameterDef.required("weight", 0.5), ParameterDef.number("density", 1.0).withExample(0.5),
                 ParameterDef.number("gamma", 0.01));
     }
 

@@ -34,7 +34,7 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"), ParameterDef.number("density", 1.0),
+        return List.of(ParameterDef.required("weight", 0.5), ParameterDef.number("density", 1.0).withExample(0.5),
                 ParameterDef.number("epsilon", 0.15));
     }
 

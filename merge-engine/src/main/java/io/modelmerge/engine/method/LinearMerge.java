@@ -26,7 +26,7 @@ public final class LinearMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"));
+        return List.of(ParameterDef.required("weight", 1.0));
     }
 
     @Override

@@ -32,7 +32,7 @@ public final class MultiSlerpMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"));
+        return List.of(ParameterDef.required("weight", 0.5));
     }
 
     @Override

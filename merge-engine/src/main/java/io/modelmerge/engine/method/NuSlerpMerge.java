@@ -29,12 +29,17 @@ public final class NuSlerpMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight"));
+        return List.of(ParameterDef.required("weight", 0.5));
     }
 
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("nuslerp_flatten", true), ParameterDef.flag("nuslerp_row_wise", false));
+    }
+
+    @Override
+    public int maxModels() {
+        return 2;
     }
 
     @Override

@@ -32,6 +32,11 @@ public final class PassthroughMerge implements MergeMethod {
     }
 
     @Override
+    public int maxModels() {
+        return 1;
+    }
+
+    @Override
     public void check(TensorParameters p) throws RecipeException {
         if (p.models() != 1) {
             throw new RecipeException("passthrough takes exactly one model per tensor; tensor '" + p.tensor() + "' has "

@@ -32,7 +32,12 @@ public final class SlerpMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        return List.of(ParameterDef.required("t"));
+        return List.of(ParameterDef.required("t", 0.5));
+    }
+
+    @Override
+    public int maxModels() {
+        return 1;
     }
 
     @Override

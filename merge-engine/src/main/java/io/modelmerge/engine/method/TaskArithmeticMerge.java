@@ -14,6 +14,15 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
         return "task_arithmetic";
     }
 
+    /** Dense in generated recipes: the plain sum of task vectors, which {@code magnitude_prune} trims. */
+    private static final List<ParameterDef> PER_MODEL = List.of(ParameterDef.required("weight", 0.5),
+            ParameterDef.number("density", 1.0));
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return PER_MODEL;
+    }
+
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0), ParameterDef.TOPK_SCOPE);

@@ -8,8 +8,9 @@ import java.util.List;
  * configures {@link GeneralizedTaskArithmetic}.
  */
 abstract class TaskVectorMerge implements MergeMethod {
-    private static final List<ParameterDef> PER_MODEL = List.of(ParameterDef.required("weight"),
-            ParameterDef.number("density", 1.0));
+    /** What the sparsifying methods take per model: generated recipes keep half of each task vector. */
+    private static final List<ParameterDef> PER_MODEL = List.of(ParameterDef.required("weight", 0.5),
+            ParameterDef.number("density", 1.0).withExample(0.5));
 
     @Override
     public final boolean requiresBase() {
@@ -17,7 +18,7 @@ abstract class TaskVectorMerge implements MergeMethod {
     }
 
     @Override
-    public final List<ParameterDef> modelParameters() {
+    public List<ParameterDef> modelParameters() {
         return PER_MODEL;
     }
 }

@@ -1,0 +1,38 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * {@code cat} and {@code svd}: methods that combine PEFT LoRA adapters of one base into one adapter, module by
+ * module, as PEFT's add_weighted_adapter does (the engine's {@code AdapterMerge} runs them). They take no base
+ * and no slices; each adapter takes a {@code weight}.
+ *
+ * @param globalParameters {@code target_overlap} ({@code refuse}: adapters must adapt the same modules;
+ *                         {@code intersect}: merge the shared ones), and for {@code svd} the output's
+ *                         {@code rank} (0, the default: the largest input rank)
+ */
+public record AdapterMethod(String name, List<ParameterDef> globalParameters) implements RecipeMethod {
+    private static final ParameterDef WEIGHT = ParameterDef.number("weight", 1.0);
+    private static final ParameterDef TARGET_OVERLAP = ParameterDef.choice("target_overlap", "refuse", "refuse",
+            "intersect");
+
+    /** Stacks the factors: exact, rank Σ rᵢ. */
+    public static final AdapterMethod CAT = new AdapterMethod("cat", List.of(TARGET_OVERLAP));
+    /** Truncates Σ wᵢsᵢBᵢAᵢ to {@code rank} by its SVD. */
+    public static final AdapterMethod SVD = new AdapterMethod("svd", List.of(TARGET_OVERLAP,
+            ParameterDef.number("rank", 0)));
+
+    public AdapterMethod {
+        globalParameters = List.copyOf(globalParameters);
+    }
+
+    @Override
+    public boolean requiresBase() {
+        return false;
+    }
+
+    @Override
+    public List<ParameterDef> modelParameters() {
+        return List.of(WEIGHT);
+    }
+}
