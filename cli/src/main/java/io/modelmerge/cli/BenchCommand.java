@@ -5,6 +5,7 @@ import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
@@ -80,12 +81,12 @@ final class BenchCommand implements Callable<Integer> {
         }
         Path work = dir != null ? Files.createDirectories(dir) : Files.createTempDirectory("mergectl-bench");
         try {
-            List<TensorSpec> specs = SyntheticCheckpoints.llama(size, type);
+            List<TensorSpec> specs = SyntheticCheckpoints.llamaOfSize(size, type);
             List<Path> inputs = new ArrayList<>();
             for (int m = 0; m < models; m++) {
                 Path model = work.resolve("model-" + m);
                 if (!Files.exists(model.resolve("model.safetensors"))) {
-                    SyntheticCheckpoints.write(model, specs, m);
+                    SyntheticCheckpoints.write(model, specs, SyntheticCheckpoints.fineTune(m));
                 }
                 inputs.add(model);
             }

@@ -1,5 +1,6 @@
 package io.modelmerge.cli;
 
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.PrintWriter;
@@ -35,13 +36,13 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        List<TensorSpec> specs = SyntheticCheckpoints.llama(size, DType.BF16);
+        List<TensorSpec> specs = SyntheticCheckpoints.llamaOfSize(size, DType.BF16);
         long hidden = specs.getFirst().shape()[1];
         long vocab = specs.getFirst().shape()[0];
         long layers = specs.stream().filter(s -> s.name().endsWith("input_layernorm.weight")).count();
         for (int m = 0; m < names.size(); m++) {
             Path model = dir.resolve(names.get(m));
-            SyntheticCheckpoints.write(model, specs, m);
+            SyntheticCheckpoints.write(model, specs, SyntheticCheckpoints.fineTune(m));
             Files.writeString(model.resolve("config.json"), """
                     {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": %d,
                      "num_hidden_layers": %d, "vocab_size": %d, "torch_dtype": "bfloat16"}

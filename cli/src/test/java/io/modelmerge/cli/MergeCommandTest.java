@@ -12,6 +12,7 @@ import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.method.RecipeMethod;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import io.modelmerge.storage.testing.Fixtures;
@@ -69,10 +70,10 @@ class MergeCommandTest {
     /** bench builds every checkpoint method's recipe from its declarations alone, and each passes every check. */
     @Test
     void everyMethodGetsABenchRecipeThatPassesEveryCheck(@TempDir Path dir) throws Exception {
-        List<TensorSpec> specs = SyntheticCheckpoints.llama(1 << 20, DType.BF16);
+        List<TensorSpec> specs = SyntheticCheckpoints.llamaOfSize(1 << 20, DType.BF16);
         List<Path> inputs = new ArrayList<>();
         for (int m = 0; m < 3; m++) {
-            SyntheticCheckpoints.write(dir.resolve("model-" + m), specs, m);
+            SyntheticCheckpoints.write(dir.resolve("model-" + m), specs, SyntheticCheckpoints.fineTune(m));
             inputs.add(dir.resolve("model-" + m));
         }
         MergeExecutor executor = new MergeExecutor(MergeOptions.defaults(), p -> { }, new AtomicBoolean());

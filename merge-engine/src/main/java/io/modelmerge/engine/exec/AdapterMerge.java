@@ -366,7 +366,10 @@ final class AdapterMerge {
 
     /** The first adapter's config with the merged ranks; lora_alpha = rank so the merged scaling is 1. */
     private void writeConfig(Input first, Map<String, Factors> merged, Path file) throws IOException {
-        ObjectNode config = (ObjectNode) JSON.readTree(first.checkpoint().store().read(configKey(first)).readAllBytes());
+        ObjectNode config;
+        try (var in = first.checkpoint().store().read(configKey(first))) {
+            config = (ObjectNode) JSON.readTree(in);
+        }
         Map<Integer, Integer> counts = new HashMap<>();
         merged.values().forEach(f -> counts.merge(f.rank(), 1, Integer::sum));
         int r = counts.entrySet().stream().max(Map.Entry.<Integer, Integer>comparingByValue()

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.SafetensorsFile;
 import io.modelmerge.storage.safetensors.TensorSpec;
@@ -129,8 +130,8 @@ class FisherMergeTest {
     }
 
     static Path write(String name, double[] values) throws Exception {
-        return SyntheticModels.write(dir.resolve(name), SPECS,
-                (tensor, i) -> tensor.equals("classifier.bias") ? values[FEATURES] : values[i]);
+        return SyntheticCheckpoints.write(dir.resolve(name), SPECS,
+                (tensor, i) -> tensor.equals("classifier.bias") ? values[FEATURES] : values[(int) i]);
     }
 
     @BeforeAll
@@ -210,7 +211,7 @@ class FisherMergeTest {
 
     @Test
     void aTensorWithoutFisherFallsBackToTheWeightedAverageAndTheNotesSaySo() throws Exception {
-        SyntheticModels.write(dir.resolve("partial-fisher"), SPECS.subList(0, 1), (tensor, i) -> fisher(tunedB, taskB)[i]);
+        SyntheticCheckpoints.write(dir.resolve("partial-fisher"), SPECS.subList(0, 1), (tensor, i) -> fisher(tunedB, taskB)[(int) i]);
         String yaml = FISHER.replace("b-fisher", "partial-fisher").replace("$DIR", dir.toString());
         MergeResult result = new MergeExecutor(MergeOptions.defaults().withThreads(1), p -> { }, new AtomicBoolean())
                 .run(RecipeParser.parse(yaml), dir.resolve("partial-out"));

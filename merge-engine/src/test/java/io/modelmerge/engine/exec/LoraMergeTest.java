@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.blob.LocalBlobStore;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.safetensors.DType;
@@ -40,8 +41,8 @@ class LoraMergeTest {
             specs.add(new TensorSpec(p + "attn.c_proj.weight", DType.F32, new long[] {768, 768}));
             specs.add(new TensorSpec(p + "mlp.c_proj.weight", DType.F32, new long[] {3072, 768}));
         }
-        base = SyntheticModels.write(dir.resolve("gpt2-base"), specs,
-                (tensor, i) -> ((tensor.hashCode() * 31 + i) * 0x9E3779B1 >>> 8) / (double) (1 << 24) - 0.5);
+        base = SyntheticCheckpoints.write(dir.resolve("gpt2-base"), specs,
+                (tensor, i) -> ((tensor.hashCode() * 31 + (int) i) * 0x9E3779B1 >>> 8) / (double) (1 << 24) - 0.5);
     }
 
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.blob.LocalBlobStore;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
@@ -107,8 +108,8 @@ class MergeExecutorTest {
     }
 
     private Path llamaModel(String name, long seed, DType dtype) throws IOException {
-        return SyntheticModels.write(dir.resolve(name), SyntheticModels.llama(4, 16, 32, dtype),
-                (tensor, i) -> SyntheticModels.noise(0, tensor, i) + (seed == 0 ? 0 : 0.1 * SyntheticModels.noise(seed, tensor, i)));
+        return SyntheticCheckpoints.write(dir.resolve(name), SyntheticCheckpoints.llama(4, 16, 32, 32, dtype),
+                (tensor, i) -> TestNoise.of(0, tensor, i) + (seed == 0 ? 0 : 0.1 * TestNoise.of(seed, tensor, i)));
     }
 
     /**
@@ -271,8 +272,10 @@ class MergeExecutorTest {
         Path a = llamaModel("a", 1, DType.F32);
         Path b = llamaModel("b", 2, DType.F32);
         Path base = llamaModel("base", 0, DType.F32);
-        Path small = SyntheticModels.write(dir.resolve("small"), SyntheticModels.llama(4, 8, 32, DType.F32), (t, i) -> 0.5);
-        Path fewer = SyntheticModels.write(dir.resolve("fewer"), SyntheticModels.llama(3, 16, 32, DType.F32), (t, i) -> 0.5);
+        Path small = SyntheticCheckpoints.write(dir.resolve("small"), SyntheticCheckpoints.llama(4, 8, 16, 32, DType.F32),
+                (t, i) -> 0.5);
+        Path fewer = SyntheticCheckpoints.write(dir.resolve("fewer"), SyntheticCheckpoints.llama(3, 16, 32, 32, DType.F32),
+                (t, i) -> 0.5);
         String two = "models:\n  - model: " + a + "\n    parameters: {weight: %s%s}\n  - model: " + b
                 + "\n    parameters: {weight: %s}\n";
         Map<String, String> cases = new java.util.LinkedHashMap<>();
@@ -348,7 +351,7 @@ class MergeExecutorTest {
                 """.formatted(a, b, c);
         Path out = dir.resolve("sliced");
         MergeResult result = merge(yaml, out);
-        assertEquals(SyntheticModels.llama(4, 16, 32, DType.F32).size(), result.tensors());
+        assertEquals(SyntheticCheckpoints.llama(4, 16, 32, 32, DType.F32).size(), result.tensors());
         try (SafetensorsFile fa = SafetensorsFile.open(a.resolve("model.safetensors"));
              SafetensorsFile fb = SafetensorsFile.open(b.resolve("model.safetensors"));
              SafetensorsFile fc = SafetensorsFile.open(c.resolve("model.safetensors"));
@@ -391,7 +394,7 @@ class MergeExecutorTest {
                 """.formatted(a, b);
         Path out = dir.resolve("stacked");
         MergeResult result = merge(yaml, out);
-        assertEquals(SyntheticModels.llama(6, 16, 32, DType.BF16).size(), result.tensors());
+        assertEquals(SyntheticCheckpoints.llama(6, 16, 32, 32, DType.BF16).size(), result.tensors());
         assertTrue(Files.readString(out.resolve("config.json")).contains("\"num_hidden_layers\" : 6"));
         try (SafetensorsFile fa = SafetensorsFile.open(a.resolve("model.safetensors"));
              SafetensorsFile fb = SafetensorsFile.open(b.resolve("model.safetensors"));
@@ -575,8 +578,8 @@ class MergeExecutorTest {
     @Test
     void underLocalRootsInputsOutsideThemAreRefusedAndStrayFilesAreNotCopied() throws Exception {
         Path root = Files.createDirectories(dir.resolve("root"));
-        Path model = SyntheticModels.write(root.resolve("m"), SyntheticModels.llama(1, 16, 32, DType.F32),
-                (t, i) -> SyntheticModels.noise(0, t, i));
+        Path model = SyntheticCheckpoints.write(root.resolve("m"), SyntheticCheckpoints.llama(1, 16, 32, 32, DType.F32),
+                (t, i) -> TestNoise.of(0, t, i));
         Files.writeString(model.resolve("notes.txt"), "private notes");
         Path outside = llamaModel("outside", 1, DType.F32);
         Files.createSymbolicLink(root.resolve("link"), outside);

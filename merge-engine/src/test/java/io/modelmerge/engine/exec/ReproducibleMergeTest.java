@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.testing.Fixtures;
 import java.io.IOException;
@@ -221,14 +222,15 @@ class ReproducibleMergeTest {
 
         /** The same inputs with the models stored as {@code dtype}. */
         static Path write(Path dir, int hidden, int vocab, DType dtype) throws IOException {
-            var specs = SyntheticModels.llama(1, hidden, vocab, dtype);
-            SyntheticModels.write(dir.resolve("base"), specs, (t, i) -> 0.05 * SyntheticModels.noise(0, t, i));
+            var specs = SyntheticCheckpoints.llama(1, hidden, 2 * hidden, vocab, dtype);
+            SyntheticCheckpoints.write(dir.resolve("base"), specs, (t, i) -> 0.05 * TestNoise.of(0, t, i));
             for (int m = 0; m < 3; m++) {
                 long seed = m + 1;
-                SyntheticModels.write(dir.resolve("ft-" + m), specs, (t, i) -> 0.05 * SyntheticModels.noise(0, t, i)
-                        + 0.01 * SyntheticModels.noise(seed, t, i));
-                SyntheticModels.write(dir.resolve("fisher-" + m), SyntheticModels.llama(1, hidden, vocab, DType.F32),
-                        (t, i) -> 1e-4 + Math.abs(SyntheticModels.noise(100 + seed, t, i)));
+                SyntheticCheckpoints.write(dir.resolve("ft-" + m), specs, (t, i) -> 0.05 * TestNoise.of(0, t, i)
+                        + 0.01 * TestNoise.of(seed, t, i));
+                SyntheticCheckpoints.write(dir.resolve("fisher-" + m),
+                        SyntheticCheckpoints.llama(1, hidden, 2 * hidden, vocab, DType.F32),
+                        (t, i) -> 1e-4 + Math.abs(TestNoise.of(100 + seed, t, i)));
             }
             return dir;
         }

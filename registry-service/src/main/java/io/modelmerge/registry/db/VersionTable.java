@@ -72,13 +72,13 @@ public final class VersionTable {
 
     /** The row id of version {@code number} of the model. */
     public static Optional<Long> idOf(Connection c, long modelId, int number) throws SQLException {
-        return selectId(c, "SELECT id FROM model_version WHERE model_id = ? AND version = ?", modelId, number);
-    }
-
-    /** The row id of the model's newest READY version. */
-    public static Optional<Long> latestReady(Connection c, long modelId) throws SQLException {
-        return selectId(c, "SELECT id FROM model_version WHERE model_id = ? AND status = 'READY'"
-                + " ORDER BY version DESC LIMIT 1", modelId, null);
+        try (PreparedStatement s = c.prepareStatement("SELECT id FROM model_version WHERE model_id = ? AND version = ?")) {
+            s.setLong(1, modelId);
+            s.setInt(2, number);
+            try (ResultSet rs = s.executeQuery()) {
+                return rs.next() ? Optional.of(rs.getLong(1)) : Optional.empty();
+            }
+        }
     }
 
     /** The row id of the model's version with this content. */
@@ -87,18 +87,6 @@ public final class VersionTable {
                 "SELECT id FROM model_version WHERE model_id = ? AND content_digest = ?")) {
             s.setLong(1, modelId);
             s.setString(2, contentDigest);
-            try (ResultSet rs = s.executeQuery()) {
-                return rs.next() ? Optional.of(rs.getLong(1)) : Optional.empty();
-            }
-        }
-    }
-
-    private static Optional<Long> selectId(Connection c, String sql, long modelId, Integer number) throws SQLException {
-        try (PreparedStatement s = c.prepareStatement(sql)) {
-            s.setLong(1, modelId);
-            if (number != null) {
-                s.setInt(2, number);
-            }
             try (ResultSet rs = s.executeQuery()) {
                 return rs.next() ? Optional.of(rs.getLong(1)) : Optional.empty();
             }
