@@ -2,6 +2,8 @@ package io.modelmerge.engine.exec;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.modelmerge.engine.compute.ComputeBackend;
+import io.modelmerge.engine.compute.Matrix;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.ParameterDef;
@@ -34,10 +36,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * {@code cat} and {@code svd}: PEFT LoRA adapters of one base combined into one PEFT adapter, module by module,
@@ -97,7 +95,7 @@ final class AdapterMerge {
             Files.createDirectories(output.dir());
             long bytes;
             try {
-                bytes = merge.write(inputs, mapped, modules, output.dir());
+                bytes = merge.write(inputs, mapped, modules, output.dir(), options.backend());
             } catch (NonFiniteOutput e) {
                 throw new RecipeException(e.getMessage());
             }
@@ -247,14 +245,16 @@ final class AdapterMerge {
     private record Factors(int rank, long in, long out, float[] a, float[] b) {
     }
 
-    private long write(List<Input> inputs, List<MappedCheckpoint> mapped, List<String> modules, Path dir)
+    private long write(List<Input> inputs, List<MappedCheckpoint> mapped, List<String> modules, Path dir,
+                       ComputeBackend backend)
             throws IOException, RecipeException {
         Map<String, Factors> merged = new LinkedHashMap<>();
         int largestInputRank = inputs.stream().flatMap(i -> i.modules().values().stream()).mapToInt(LoraModule::rank).max().orElse(1);
         int given = (int) number(recipe.parameters(), "rank", 0);
         int rank = given == 0 ? largestInputRank : given;
         for (String module : modules) {
-            merged.put(module, method == AdapterMethod.CAT ? cat(inputs, mapped, module) : svd(inputs, mapped, module, rank));
+            merged.put(module, method == AdapterMethod.CAT ? cat(inputs, mapped, module)
+                    : svd(inputs, mapped, module, rank, backend));
         }
         List<TensorSpec> specs = new ArrayList<>();
         for (var e : merged.entrySet()) {
@@ -315,53 +315,17 @@ final class AdapterMerge {
     }
 
     /**
-     * The best rank-r approximation of Σ wᵢsᵢBᵢAᵢ = B_cat·A_cat (the cat factors, inner rank R = Σ rᵢ): with
-     * B_cat = Q_b·R_b and A_catᵀ = Q_a·R_a (QR), the sum is Q_b·(R_b·R_aᵀ)·Q_aᵀ, so the SVD of the small R×R core
-     * U'·S·V'ᵀ gives the sum's SVD: U = Q_b·U', V = Q_a·V'. Then B = U_r·S_r, A = V_rᵀ. The same factors as an SVD
-     * of the full [out, in] sum (up to signs), at a fraction of the work.
+     * The best rank-r approximation of Σ wᵢsᵢBᵢAᵢ = B_cat·A_cat (the cat factors, inner rank R = Σ rᵢ), from the
+     * backend: with B_cat = Q_b·R_b and A_catᵀ = Q_a·R_a (QR), the sum is Q_b·(R_b·R_aᵀ)·Q_aᵀ, so the SVD of the
+     * small R×R core gives the sum's SVD, at a fraction of the work of an SVD of the full [out, in] sum. Then
+     * B = U_r·S_r, A = V_rᵀ.
      */
-    private static Factors svd(List<Input> inputs, List<MappedCheckpoint> mapped, String module, int rank) {
+    private static Factors svd(List<Input> inputs, List<MappedCheckpoint> mapped, String module, int rank,
+                               ComputeBackend backend) {
         Factors cat = cat(inputs, mapped, module);
-        int inner = cat.rank();
-        long out = cat.out();
-        long in = cat.in();
-        int r = (int) Math.min(rank, Math.min(inner, Math.min(out, in)));
-        INDArray bCat = Nd4j.create(cat.b(), new long[] {out, inner}, 'c');
-        INDArray aCat = Nd4j.create(cat.a(), new long[] {inner, in}, 'c');
-        INDArray u;
-        INDArray s;
-        INDArray vt;
-        if (inner <= out && inner <= in) {
-            INDArray qb = bCat.dup('f');
-            INDArray rb = Nd4j.create(DataType.FLOAT, new long[] {inner, inner}, 'f');
-            Nd4j.getBlasWrapper().lapack().geqrf(qb, rb);
-            INDArray qa = aCat.transpose().dup('f');
-            INDArray ra = Nd4j.create(DataType.FLOAT, new long[] {inner, inner}, 'f');
-            Nd4j.getBlasWrapper().lapack().geqrf(qa, ra);
-            INDArray[] core = gesvd(rb.mmul(ra.transpose()));
-            u = qb.mmul(core[0]);
-            s = core[1];
-            vt = core[2].mmul(qa.transpose());
-        } else {
-            INDArray[] full = gesvd(bCat.mmul(aCat));
-            u = full[0];
-            s = full[1];
-            vt = full[2];
-        }
-        INDArray b = u.get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)).mulRowVector(s.get(NDArrayIndex.interval(0, r)));
-        INDArray a = vt.get(NDArrayIndex.interval(0, r), NDArrayIndex.all());
-        return new Factors(r, in, out, a.dup('c').data().asFloat(), b.dup('c').data().asFloat());
-    }
-
-    /** LAPACK's SVD of an [m, n] matrix: {U [m, m], S [min], Vᵀ [n, n]}. */
-    private static INDArray[] gesvd(INDArray matrix) {
-        long m = matrix.rows();
-        long n = matrix.columns();
-        INDArray s = Nd4j.create(DataType.FLOAT, Math.min(m, n));
-        INDArray u = Nd4j.create(DataType.FLOAT, new long[] {m, m}, 'f');
-        INDArray vt = Nd4j.create(DataType.FLOAT, new long[] {n, n}, 'f');
-        Nd4j.getBlasWrapper().lapack().gesvd(matrix.dup('f'), s, u, vt);
-        return new INDArray[] {u, s, vt};
+        ComputeBackend.Factors best = backend.bestRank(new Matrix((int) cat.out(), cat.rank(), cat.b()),
+                new Matrix(cat.rank(), (int) cat.in(), cat.a()), rank);
+        return new Factors(best.a().rows(), cat.in(), cat.out(), best.a().values(), best.b().values());
     }
 
     /** The first adapter's config with the merged ranks; lora_alpha = rank so the merged scaling is 1. */

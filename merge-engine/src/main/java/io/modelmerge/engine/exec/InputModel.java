@@ -1,5 +1,6 @@
 package io.modelmerge.engine.exec;
 
+import io.modelmerge.engine.compute.ComputeBackend;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.BlobStores;
@@ -25,6 +26,7 @@ import java.util.Optional;
  */
 final class InputModel implements AutoCloseable {
     private final String ref;
+    private final ComputeBackend backend;
     private final Checkpoint checkpoint;
     private final Optional<Checkpoint> adapterCheckpoint;
     private final BlobCache cache;
@@ -38,8 +40,9 @@ final class InputModel implements AutoCloseable {
 
     private InputModel(String ref, Checkpoint checkpoint, Optional<Checkpoint> adapterCheckpoint, BlobCache cache,
                        List<BlobStore> stores, Map<String, LoraModule> loraByWeight,
-                       Map<String, String> savedModules, List<String> notes) {
+                       Map<String, String> savedModules, List<String> notes, ComputeBackend backend) {
         this.ref = ref;
+        this.backend = backend;
         this.checkpoint = checkpoint;
         this.adapterCheckpoint = adapterCheckpoint;
         this.cache = cache;
@@ -59,7 +62,8 @@ final class InputModel implements AutoCloseable {
                 throw new RecipeException("model '" + ref + "' is a PEFT adapter; name it as base_path+adapter_path");
             }
             if (plus < 0) {
-                return new InputModel(ref, base, Optional.empty(), cache, stores, Map.of(), Map.of(), List.of());
+                return new InputModel(ref, base, Optional.empty(), cache, stores, Map.of(), Map.of(), List.of(),
+                        options.backend());
             }
             Checkpoint adapter = openCheckpoint(ref.substring(plus + 1), options, stores);
             if (adapter.format() != CheckpointFormat.PEFT_ADAPTER) {
@@ -90,7 +94,8 @@ final class InputModel implements AutoCloseable {
                     notes.add("adapter tensor '" + t.name() + "' has no counterpart in the base and is left out");
                 }
             }
-            return new InputModel(ref, base, Optional.of(adapter), cache, stores, byWeight, saved, notes);
+            return new InputModel(ref, base, Optional.of(adapter), cache, stores, byWeight, saved, notes,
+                    options.backend());
         } catch (IOException | RecipeException | RuntimeException e) {
             for (BlobStore store : stores) {
                 store.close();
@@ -154,7 +159,7 @@ final class InputModel implements AutoCloseable {
     TensorSource source(String name) {
         LoraModule module = loraByWeight.get(name);
         if (module != null) {
-            return LoraApplication.apply(mapped().tensor(name), adapter(), module);
+            return LoraApplication.apply(mapped().tensor(name), adapter(), module, backend);
         }
         String saved = savedModules.get(name);
         if (saved != null) {

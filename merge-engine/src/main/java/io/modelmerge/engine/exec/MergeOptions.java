@@ -1,5 +1,6 @@
 package io.modelmerge.engine.exec;
 
+import io.modelmerge.engine.compute.ComputeBackend;
 import io.modelmerge.storage.blob.LocalRoots;
 import io.modelmerge.storage.blob.S3Settings;
 import java.nio.file.Path;
@@ -17,9 +18,11 @@ import java.nio.file.Path;
  *                     a service
  * @param maxBytesPerSecond the highest rate at which the merge writes its output, so a merge shares disks and
  *                     networks with other work (0: as fast as it can)
+ * @param backend      where the dense linear algebra runs (LoRA products, adapter factorisations)
  */
 public record MergeOptions(long memoryBytes, int threads, long seed, long outShardSize, S3Settings s3,
-                           Path cacheDir, long cacheBytes, LocalRoots localRoots, long maxBytesPerSecond) {
+                           Path cacheDir, long cacheBytes, LocalRoots localRoots, long maxBytesPerSecond,
+                           ComputeBackend backend) {
 
     public static final long DEFAULT_MEMORY = 2L << 30;
     public static final long DEFAULT_SHARD_SIZE = 5_000_000_000L;
@@ -43,45 +46,51 @@ public record MergeOptions(long memoryBytes, int threads, long seed, long outSha
     public static MergeOptions defaults() {
         return new MergeOptions(DEFAULT_MEMORY, Runtime.getRuntime().availableProcessors(), 0, DEFAULT_SHARD_SIZE,
                 S3Settings.defaults(), Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30,
-                LocalRoots.anywhere(), 0);
+                LocalRoots.anywhere(), 0, ComputeBackend.cpu());
     }
 
     public MergeOptions withMemory(long bytes) {
         return new MergeOptions(bytes, threads, seed, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
     }
 
     public MergeOptions withThreads(int count) {
         return new MergeOptions(memoryBytes, count, seed, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
     }
 
     public MergeOptions withSeed(long value) {
         return new MergeOptions(memoryBytes, threads, value, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
     }
 
     public MergeOptions withOutShardSize(long bytes) {
         return new MergeOptions(memoryBytes, threads, seed, bytes,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
     }
 
     public MergeOptions withCache(Path dir, long bytes) {
         return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                s3, dir, bytes, localRoots, maxBytesPerSecond);
+                s3, dir, bytes, localRoots, maxBytesPerSecond, backend);
     }
 
     public MergeOptions withLocalRoots(LocalRoots roots) {
         return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                s3, cacheDir, cacheBytes, roots, maxBytesPerSecond);
+                s3, cacheDir, cacheBytes, roots, maxBytesPerSecond, backend);
     }
 
     public MergeOptions withMaxBytesPerSecond(long rate) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize, s3, cacheDir, cacheBytes, localRoots, rate);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
+                s3, cacheDir, cacheBytes, localRoots, rate, backend);
+    }
+
+    public MergeOptions withBackend(ComputeBackend compute) {
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
+                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, compute);
     }
 
     public MergeOptions withS3(S3Settings settings) {
         return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                settings, cacheDir, cacheBytes, localRoots, maxBytesPerSecond);
+                settings, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
     }
 }

@@ -1,9 +1,7 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.WeightedSums;
 import java.util.List;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code linear}: the weighted average Σ wᵢθᵢ / Σ wᵢ (model soups; equal weights give the uniform soup), as
@@ -11,8 +9,6 @@ import jdk.incubator.vector.VectorSpecies;
  * is one of the averaged models like any other.
  */
 public final class LinearMerge implements MergeMethod {
-
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     @Override
     public String name() {
@@ -48,23 +44,6 @@ public final class LinearMerge implements MergeMethod {
                 weights[m] = (float) (weights[m] / sum);
             }
         }
-        return (block, out) -> {
-            int length = block.length();
-            int i = 0;
-            for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                average(block.models(), weights, out, i, FS.maskAll(true));
-            }
-            if (i < length) {
-                average(block.models(), weights, out, i, FS.indexInRange(i, length));
-            }
-        };
-    }
-
-    private static void average(float[][] models, float[] weights, float[] out, int i, VectorMask<Float> lanes) {
-        FloatVector acc = FloatVector.zero(FS);
-        for (int m = 0; m < models.length; m++) {
-            acc = FloatVector.fromArray(FS, models[m], i, lanes).fma(FloatVector.broadcast(FS, weights[m]), acc);
-        }
-        acc.intoArray(out, i, lanes);
+        return (block, out) -> WeightedSums.weightedSum(block.models(), weights, out, block.length());
     }
 }
