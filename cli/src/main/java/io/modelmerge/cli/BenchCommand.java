@@ -6,6 +6,7 @@ import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
+import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
@@ -47,7 +48,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--models", defaultValue = "3", description = "input models; for base-model methods the first is the base")
     int models;
 
-    @Option(names = "--dtype", defaultValue = "bf16", description = "bf16, f16 or f32")
+    @Option(names = "--dtype", defaultValue = "bf16", description = "bf16, f16 or f32 (or their PyTorch names)")
     String dtype;
 
     @Option(names = "--method", split = ",", defaultValue = "linear,task_arithmetic,ties,dare_ties",
@@ -70,12 +71,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        DType type = switch (dtype.toLowerCase()) {
-            case "bf16", "bfloat16" -> DType.BF16;
-            case "f16", "fp16", "float16" -> DType.F16;
-            case "f32", "fp32", "float32" -> DType.F32;
-            default -> throw new IllegalArgumentException("--dtype must be bf16, f16 or f32, not " + dtype);
-        };
+        DType type = RecipeParser.dtype(dtype.toLowerCase());
         if (models < 2) {
             throw new IllegalArgumentException("--models must be at least 2, got " + models);
         }
@@ -85,7 +81,7 @@ final class BenchCommand implements Callable<Integer> {
             List<Path> inputs = new ArrayList<>();
             for (int m = 0; m < models; m++) {
                 Path model = work.resolve("model-" + m);
-                if (!Files.exists(model.resolve("model.safetensors"))) {
+                if (!Files.exists(model.resolve(Checkpoint.SINGLE_FILE))) {
                     SyntheticCheckpoints.write(model, specs, SyntheticCheckpoints.fineTune(m));
                 }
                 inputs.add(model);
@@ -108,7 +104,7 @@ final class BenchCommand implements Callable<Integer> {
                 List<Path> used = recipe.inputs();
                 long usedBytes = 0;
                 for (Path model : used) {
-                    usedBytes += Files.size(model.resolve("model.safetensors"));
+                    usedBytes += Files.size(model.resolve(Checkpoint.SINGLE_FILE));
                 }
                 for (int run = 0; run < repeat; run++) {
                     syncFilesystems();
@@ -179,7 +175,7 @@ final class BenchCommand implements Callable<Integer> {
         ByteBuffer buffer = ByteBuffer.allocateDirect(16 << 20);
         long start = System.nanoTime();
         for (Path input : inputs) {
-            try (FileChannel channel = FileChannel.open(input.resolve("model.safetensors"), StandardOpenOption.READ)) {
+            try (FileChannel channel = FileChannel.open(input.resolve(Checkpoint.SINGLE_FILE), StandardOpenOption.READ)) {
                 while (channel.read(buffer.clear()) > 0) {
                     // reading is the work
                 }

@@ -100,7 +100,7 @@ final class AdapterMerge {
                 throw new RecipeException(e.getMessage());
             }
             output.publish(recipe, merge.notes);
-            return new MergeResult(outDir, List.of("adapter_model.safetensors", AdapterConfig.FILE_NAME),
+            return new MergeResult(outDir, List.of(Checkpoint.ADAPTER_WEIGHTS, AdapterConfig.FILE_NAME),
                     2 * modules.size(), bytes, java.time.Duration.ofNanos(System.nanoTime() - start), merge.notes);
         } finally {
             mapped.forEach(MappedCheckpoint::close);
@@ -258,7 +258,7 @@ final class AdapterMerge {
         }
         List<TensorSpec> specs = new ArrayList<>();
         for (var e : merged.entrySet()) {
-            String prefix = "base_model.model." + e.getKey();
+            String prefix = Checkpoint.PEFT_PREFIX + e.getKey();
             specs.add(new TensorSpec(prefix + ".lora_A.weight", DType.F32, new long[] {e.getValue().rank(), e.getValue().in()}));
             specs.add(new TensorSpec(prefix + ".lora_B.weight", DType.F32, new long[] {e.getValue().out(), e.getValue().rank()}));
         }
@@ -266,13 +266,13 @@ final class AdapterMerge {
         try (CheckpointWriter writer = CheckpointWriter.create(dir, specs, Map.of("format", "pt"), Long.MAX_VALUE);
              Arena arena = Arena.ofConfined()) {
             for (var e : merged.entrySet()) {
-                String prefix = "base_model.model." + e.getKey();
+                String prefix = Checkpoint.PEFT_PREFIX + e.getKey();
                 bytes += put(writer, arena, prefix + ".lora_A.weight", e.getValue().a());
                 bytes += put(writer, arena, prefix + ".lora_B.weight", e.getValue().b());
             }
             writer.commit();
         }
-        Files.move(dir.resolve("model.safetensors"), dir.resolve("adapter_model.safetensors"));
+        Files.move(dir.resolve(Checkpoint.SINGLE_FILE), dir.resolve(Checkpoint.ADAPTER_WEIGHTS));
         writeConfig(inputs.getFirst(), merged, dir.resolve(AdapterConfig.FILE_NAME));
         return bytes;
     }

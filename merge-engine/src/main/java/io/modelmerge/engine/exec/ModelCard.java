@@ -1,6 +1,7 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.recipe.Recipe;
+import io.modelmerge.storage.safetensors.JsonStrings;
 import java.util.List;
 
 /** The README.md of a merged model: Hugging Face Hub metadata (parents, relation, tags) and the recipe. */
@@ -11,7 +12,7 @@ final class ModelCard {
     static String write(String title, Recipe recipe, List<String> notes) {
         StringBuilder card = new StringBuilder("---\nbase_model:\n");
         for (String ref : recipe.modelRefs()) {
-            card.append("- ").append(yamlString(ref)).append('\n');
+            card.append("- ").append(JsonStrings.quote(ref)).append('\n');
         }
         card.append("base_model_relation: merge\ntags:\n- merge\n- modelmerge\n---\n\n");
         card.append("# ").append(title).append("\n\n");
@@ -28,9 +29,5 @@ final class ModelCard {
         }
         card.append("\n## Recipe\n\n```yaml\n").append(recipe.yaml().strip()).append("\n```\n");
         return card.toString();
-    }
-
-    private static String yamlString(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 }

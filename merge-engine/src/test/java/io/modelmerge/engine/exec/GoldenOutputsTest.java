@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.storage.safetensors.DType;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -97,7 +96,7 @@ class GoldenOutputsTest {
 
     /** The sha256 of the tensors and configs written (not the card or recipe, which name the temporary paths). */
     private static String merge(String yaml, Run run, Path out) throws Exception {
-        delete(out);
+        ReproducibleMergeTest.delete(out);
         MergeOptions options = MergeOptions.defaults().withThreads(run.threads()).withMemory(run.memory()).withSeed(11);
         new MergeExecutor(options, p -> { }, new AtomicBoolean()).run(RecipeParser.parse(yaml), out);
         MessageDigest sha = MessageDigest.getInstance("SHA-256");
@@ -111,15 +110,5 @@ class GoldenOutputsTest {
             }
         }
         return HexFormat.of().formatHex(sha.digest());
-    }
-
-    private static void delete(Path dir) throws IOException {
-        if (Files.exists(dir)) {
-            try (Stream<Path> walk = Files.walk(dir)) {
-                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.delete(p);
-                }
-            }
-        }
     }
 }

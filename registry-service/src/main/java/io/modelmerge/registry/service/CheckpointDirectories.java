@@ -1,6 +1,7 @@
 package io.modelmerge.registry.service;
 
 import io.modelmerge.storage.blob.BlobInfo;
+import io.modelmerge.storage.checkpoint.AdapterConfig;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -13,7 +14,7 @@ import java.util.TreeSet;
  */
 final class CheckpointDirectories {
     private static final List<String> WEIGHT_SUFFIXES = List.of(".safetensors", ".safetensors.index.json",
-            "adapter_config.json", ".bin", ".pt", ".pth", ".ckpt", ".gguf");
+            AdapterConfig.FILE_NAME, ".bin", ".pt", ".pth", ".ckpt", ".gguf");
 
     private CheckpointDirectories() {
     }

@@ -24,6 +24,13 @@ import java.util.TreeMap;
  * data readable. Files of the directory that no checkpoint layout defines are listed as ignored, never read.
  */
 public final class Checkpoint {
+    /** The weights file of a single-file checkpoint, as transformers names it. */
+    public static final String SINGLE_FILE = "model.safetensors";
+    /** The weights file of a PEFT adapter. */
+    public static final String ADAPTER_WEIGHTS = "adapter_model.safetensors";
+    /** What PEFT puts before the base model's tensor names when it saves an adapter. */
+    public static final String PEFT_PREFIX = "base_model.model.";
+
     /**
      * The files beside the weights that a Hugging Face checkpoint or PEFT adapter defines: configs, tokenizer
      * files, the model card and our merge recipe (the index and adapter config belong to their layouts).
@@ -94,7 +101,7 @@ public final class Checkpoint {
             return openSharded(store, location, children, indexName.get());
         }
         List<String> safetensors = children.keySet().stream().filter(n -> n.endsWith(".safetensors")).toList();
-        String single = children.containsKey("model.safetensors") ? "model.safetensors"
+        String single = children.containsKey(SINGLE_FILE) ? SINGLE_FILE
                 : safetensors.size() == 1 ? safetensors.getFirst() : null;
         if (single == null) {
             throw new InvalidCheckpointException(location + (children.isEmpty()
@@ -118,14 +125,14 @@ public final class Checkpoint {
         BlobInfo configBlob = children.get(AdapterConfig.FILE_NAME);
         AdapterConfig config = AdapterConfig.parse(store.describe(configBlob.key()),
                 store.readAllBytes(configBlob.key()));
-        BlobInfo weights = children.get("adapter_model.safetensors");
+        BlobInfo weights = children.get(ADAPTER_WEIGHTS);
         if (weights == null) {
             throw new InvalidCheckpointException(location + ": PEFT adapter has no adapter_model.safetensors"
                     + (children.containsKey("adapter_model.bin") ? " (adapter_model.bin is a pickle; convert it to safetensors)" : ""));
         }
         Checkpoint checkpoint = new Checkpoint(store, location, CheckpointFormat.PEFT_ADAPTER,
                 List.of(readShard(store, weights)),
-                Layout.of(children, List.of(AdapterConfig.FILE_NAME, "adapter_model.safetensors")), Optional.of(config));
+                Layout.of(children, List.of(AdapterConfig.FILE_NAME, ADAPTER_WEIGHTS)), Optional.of(config));
         checkpoint.loraModules();
         return checkpoint;
     }
@@ -319,8 +326,7 @@ public final class Checkpoint {
      * when saving.
      */
     public static String baseModelName(String adapterTensor) {
-        String prefix = "base_model.model.";
-        return adapterTensor.startsWith(prefix) ? adapterTensor.substring(prefix.length()) : adapterTensor;
+        return adapterTensor.startsWith(PEFT_PREFIX) ? adapterTensor.substring(PEFT_PREFIX.length()) : adapterTensor;
     }
 
     private static String loraModuleName(String tensor, String suffix) {

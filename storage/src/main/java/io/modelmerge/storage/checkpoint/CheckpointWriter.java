@@ -55,7 +55,7 @@ public final class CheckpointWriter implements AutoCloseable {
         Files.createDirectories(directory);
         List<String> names = new ArrayList<>();
         for (int i = 0; i < shards.size(); i++) {
-            names.add(shards.size() == 1 ? "model.safetensors"
+            names.add(shards.size() == 1 ? Checkpoint.SINGLE_FILE
                     : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size()));
         }
         List<SafetensorsWriter> writers = new ArrayList<>();

@@ -2,6 +2,7 @@ package io.modelmerge.storage.checkpoint;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.modelmerge.storage.safetensors.JsonStrings;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Collections;
@@ -49,36 +50,11 @@ public record ShardIndex(long totalSize, Map<String, String> weightMap) {
         boolean first = true;
         for (Map.Entry<String, String> entry : weightMap.entrySet()) {
             out.append(first ? "\n    " : ",\n    ");
-            pythonString(out, entry.getKey()).append(": ");
-            pythonString(out, entry.getValue());
+            JsonStrings.append(out, entry.getKey(), true).append(": ");
+            JsonStrings.append(out, entry.getValue(), true);
             first = false;
         }
         out.append(first ? "}\n}\n" : "\n  }\n}\n");
         return out.toString().getBytes(StandardCharsets.UTF_8);
-    }
-
-    /** A string as Python's json.dumps writes it with ensure_ascii. */
-    private static StringBuilder pythonString(StringBuilder out, String s) {
-        out.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\n' -> out.append("\\n");
-                case '\r' -> out.append("\\r");
-                case '\t' -> out.append("\\t");
-                case '\b' -> out.append("\\b");
-                case '\f' -> out.append("\\f");
-                default -> {
-                    if (c < 0x20 || c > 0x7e) {
-                        out.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        out.append(c);
-                    }
-                }
-            }
-        }
-        return out.append('"');
     }
 }

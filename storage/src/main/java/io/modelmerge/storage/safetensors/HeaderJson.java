@@ -10,7 +10,6 @@ import java.util.Map;
  * strings escaped as serde_json escapes them; spaces appended up to a multiple of 8 bytes.
  */
 final class HeaderJson {
-    private static final char[] HEX = "0123456789abcdef".toCharArray();
 
     private HeaderJson() {
     }
@@ -26,8 +25,8 @@ final class HeaderJson {
                 if (!firstEntry) {
                     json.append(',');
                 }
-                string(json, entry.getKey()).append(':');
-                string(json, entry.getValue());
+                JsonStrings.append(json, entry.getKey(), false).append(':');
+                JsonStrings.append(json, entry.getValue(), false);
                 firstEntry = false;
             }
             json.append('}');
@@ -38,7 +37,8 @@ final class HeaderJson {
                 json.append(',');
             }
             first = false;
-            string(json, t.name()).append(":{\"dtype\":\"").append(t.dtype().name()).append("\",\"shape\":[");
+            JsonStrings.append(json, t.name(), false).append(":{\"dtype\":\"").append(t.dtype().name())
+                    .append("\",\"shape\":[");
             long[] shape = t.shape();
             for (int i = 0; i < shape.length; i++) {
                 if (i > 0) {
@@ -54,29 +54,5 @@ final class HeaderJson {
         byte[] out = java.util.Arrays.copyOf(bytes, padded);
         java.util.Arrays.fill(out, bytes.length, padded, (byte) ' ');
         return out;
-    }
-
-    private static StringBuilder string(StringBuilder out, String s) {
-        out.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\b' -> out.append("\\b");
-                case '\f' -> out.append("\\f");
-                case '\n' -> out.append("\\n");
-                case '\r' -> out.append("\\r");
-                case '\t' -> out.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        out.append("\\u00").append(HEX[c >> 4]).append(HEX[c & 0xF]);
-                    } else {
-                        out.append(c);
-                    }
-                }
-            }
-        }
-        return out.append('"');
     }
 }
