@@ -1,6 +1,7 @@
 package io.modelmerge.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.modelmerge.registry.client.RegistryClient;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.URLEncoder;
@@ -27,7 +28,7 @@ final class RegistryCommands {
         List<String> tags = new ArrayList<>();
 
         @Override
-        void run(RegistryHttp registry, PrintWriter out) throws IOException {
+        void run(RegistryClient registry, PrintWriter out) throws IOException {
             StringBuilder path = new StringBuilder("models?page_size=200&query=").append(encode(query));
             tags.forEach(t -> path.append("&tag=").append(encode(t)));
             for (JsonNode m : registry.get(path.toString()).get("items")) {
@@ -44,7 +45,7 @@ final class RegistryCommands {
         String model;
 
         @Override
-        void run(RegistryHttp registry, PrintWriter out) throws IOException {
+        void run(RegistryClient registry, PrintWriter out) throws IOException {
             for (JsonNode v : registry.get("models/" + model + "/versions?page_size=200").get("items")) {
                 out.printf("%-40s  %-12s  %-6s  %,15d params  %s%s%n", v.get("ref").asText(), v.get("format").asText(),
                         v.get("status").asText(), v.path("summary").path("parameter_count").asLong(),
@@ -62,7 +63,7 @@ final class RegistryCommands {
         int depth = 10;
 
         @Override
-        void run(RegistryHttp registry, PrintWriter out) throws IOException {
+        void run(RegistryClient registry, PrintWriter out) throws IOException {
             JsonNode v = registry.get("resolve?ref=" + encode(ref));
             out.println(v.get("ref").asText() + "  " + v.get("format").asText() + "  " + v.get("status").asText()
                     + (v.get("aliases").isEmpty() ? "" : "  aliases: " + join(v.get("aliases"))));
@@ -109,11 +110,11 @@ final class RegistryCommands {
         String format;
 
         @Override
-        void run(RegistryHttp registry, PrintWriter out) throws IOException {
+        void run(RegistryClient registry, PrintWriter out) throws IOException {
             try {
                 registry.send("POST", "models", Map.of("name", model));
-            } catch (IOException e) {
-                if (!e.getMessage().contains("HTTP 409")) {
+            } catch (RegistryClient.RegistryError e) {
+                if (e.status() != 409) { // 409: the model exists, which is what registering needs
                     throw e;
                 }
             }

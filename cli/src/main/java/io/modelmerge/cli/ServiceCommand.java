@@ -1,6 +1,7 @@
 package io.modelmerge.cli;
 
 import io.modelmerge.proto.v1.MergeServiceGrpc;
+import io.modelmerge.registry.client.RegistryClient;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
@@ -43,11 +44,11 @@ abstract class ServiceCommand implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
-            run(new RegistryHttp(endpoints().registry()), out);
+            run(new RegistryClient(endpoints().registry(), System.getProperty("user.name", "mergectl")), out);
             out.flush();
             return 0;
         }
 
-        abstract void run(RegistryHttp registry, PrintWriter out) throws IOException;
+        abstract void run(RegistryClient registry, PrintWriter out) throws IOException;
     }
 }

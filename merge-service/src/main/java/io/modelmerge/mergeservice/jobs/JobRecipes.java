@@ -5,25 +5,23 @@ import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
+import io.modelmerge.registry.client.VersionRef;
 import io.modelmerge.storage.blob.LocalRoots;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Pattern;
 
 /**
  * Between a job and the engine: which model strings of a recipe are registry refs, the recipe with its refs
  * replaced by the storage URIs they were pinned to, and the engine options of a job.
  */
 public final class JobRecipes {
-    private static final Pattern REF = Pattern.compile("[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9._-]+)?");
-
     private JobRecipes() {
     }
 
     /** Whether {@code part} (one side of {@code base+adapter}) is a registry ref rather than a URI or path. */
     public static boolean isRegistryRef(String part) {
-        return REF.matcher(part).matches();
+        return VersionRef.isRefShaped(part);
     }
 
     /** The parts of a recipe's model string: {@code base+adapter} has two. */

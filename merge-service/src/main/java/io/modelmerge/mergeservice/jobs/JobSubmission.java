@@ -7,7 +7,10 @@ import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
-import io.modelmerge.mergeservice.registry.RegistryClient;
+import io.modelmerge.registry.client.AliasName;
+import io.modelmerge.registry.client.InvalidNameException;
+import io.modelmerge.registry.client.ModelName;
+import io.modelmerge.registry.client.RegistryClient;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.service.limits.LimitException;
 import io.modelmerge.service.limits.Limits;
@@ -25,7 +28,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.regex.Pattern;
 
 /**
  * Accepts a job: checks the request against the {@link Limits}, parses the recipe, pins every registry ref to
@@ -34,8 +36,6 @@ import java.util.regex.Pattern;
  */
 @ApplicationScoped
 public class JobSubmission {
-    private static final Pattern MODEL = Pattern.compile("[a-z0-9][a-z0-9._-]{0,95}/[a-z0-9][a-z0-9._-]{0,95}");
-    private static final Pattern ALIAS = Pattern.compile("[a-z][a-z0-9._-]{0,63}");
 
     private final Database db;
     private final RegistryClient registry;
@@ -60,13 +60,17 @@ public class JobSubmission {
                 return sameRequest(existing.get(), request.idempotencyKey(), digest);
             }
         }
-        if (!MODEL.matcher(request.outputModel()).matches() || request.outputModel().contains("..")) {
-            throw invalid("output.model: '" + request.outputModel() + "' is not namespace/name (a-z 0-9 . _ -)");
+        try {
+            ModelName.parse(request.outputModel());
+        } catch (InvalidNameException e) {
+            throw invalid("output.model: " + e.getMessage());
         }
-        if (!request.outputAlias().isEmpty()
-                && (!ALIAS.matcher(request.outputAlias()).matches() || request.outputAlias().equals("latest"))) {
-            throw invalid("output.alias: '" + request.outputAlias() + "' must be a-z 0-9 . _ - starting with a letter,"
-                    + " and not 'latest'");
+        if (!request.outputAlias().isEmpty()) {
+            try {
+                AliasName.check(request.outputAlias());
+            } catch (InvalidNameException e) {
+                throw invalid("output.alias: " + e.getMessage());
+            }
         }
         Recipe recipe;
         try {

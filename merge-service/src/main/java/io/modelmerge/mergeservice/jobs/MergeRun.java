@@ -4,7 +4,7 @@ import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeResult;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.mergeservice.MergeServiceConfig;
-import io.modelmerge.mergeservice.registry.RegistryClient;
+import io.modelmerge.registry.client.RegistryClient;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;

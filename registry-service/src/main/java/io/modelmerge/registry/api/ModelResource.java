@@ -1,7 +1,8 @@
 package io.modelmerge.registry.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.modelmerge.registry.model.ModelName;
+import io.modelmerge.registry.client.ModelName;
+import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.registry.service.Registry;
 import io.modelmerge.registry.service.VersionRegistration;
 import jakarta.ws.rs.Consumes;
@@ -151,7 +152,7 @@ public class ModelResource {
     }
 
     static ModelName name(String namespace, String name) {
-        return ModelName.parse("name", namespace + "/" + name);
+        return RequestNames.model("name", namespace + "/" + name);
     }
 
     static String user(String header) {

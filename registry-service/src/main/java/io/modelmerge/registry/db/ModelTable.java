@@ -3,7 +3,7 @@ package io.modelmerge.registry.db;
 import io.modelmerge.registry.api.ModelView;
 import io.modelmerge.registry.api.Page;
 import io.modelmerge.registry.api.RegistryException;
-import io.modelmerge.registry.model.ModelName;
+import io.modelmerge.registry.client.ModelName;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

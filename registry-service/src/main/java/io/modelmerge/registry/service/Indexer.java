@@ -1,16 +1,17 @@
 package io.modelmerge.registry.service;
 
 import io.modelmerge.registry.api.IndexRequest;
-import io.modelmerge.registry.api.IndexTaskView;
 import io.modelmerge.registry.api.IndexTaskView.Registered;
 import io.modelmerge.registry.api.IndexTaskView.Report;
 import io.modelmerge.registry.api.IndexTaskView.Skipped;
+import io.modelmerge.registry.api.IndexTaskView;
 import io.modelmerge.registry.api.RegisterVersionRequest;
 import io.modelmerge.registry.api.RegistryException;
+import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.content.StorageLocations;
-import io.modelmerge.service.db.Database;
 import io.modelmerge.registry.db.IndexTaskTable;
-import io.modelmerge.registry.model.ModelName;
+import io.modelmerge.registry.model.RequestNames;
+import io.modelmerge.service.db.Database;
 import io.modelmerge.storage.blob.BlobStores.Located;
 import io.modelmerge.storage.blob.S3Location;
 import io.quarkus.runtime.StartupEvent;
@@ -58,7 +59,7 @@ public class Indexer {
 
     /** Starts scanning {@code request.uri}; the task is returned RUNNING. */
     public IndexTaskView start(IndexRequest request, String user) {
-        ModelName.checkPart("namespace", request.namespace());
+        RequestNames.namespace("namespace", request.namespace());
         Located at = locations.locate("uri", request.uri());
         if (at.file()) {
             throw RegistryException.badRequest("uri", "'" + request.uri() + "' is a file; index a directory or prefix");
@@ -95,7 +96,7 @@ public class Indexer {
             for (String dir : dirs) {
                 String storageUri = StorageLocations.uriOf(at.store(), dir);
                 try {
-                    ModelName model = ModelName.parse("name", request.namespace() + "/"
+                    ModelName model = RequestNames.model("name", request.namespace() + "/"
                             + CheckpointDirectories.modelName(at.key(), dir, fallback));
                     var result = registration.register(model, new RegisterVersionRequest(storageUri, null, null, null,
                             null, null, null, "indexed from " + request.uri(), null,

@@ -10,15 +10,15 @@ import io.modelmerge.registry.api.ModelView;
 import io.modelmerge.registry.api.Page;
 import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.api.VersionView;
+import io.modelmerge.registry.client.ModelName;
+import io.modelmerge.registry.client.VersionRef;
 import io.modelmerge.registry.content.StorageLocations;
 import io.modelmerge.registry.db.AliasTable;
-import io.modelmerge.service.db.Database;
-import io.modelmerge.service.limits.Limits;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.VersionTable;
-import io.modelmerge.registry.model.AliasName;
-import io.modelmerge.registry.model.ModelName;
-import io.modelmerge.registry.model.VersionRef;
+import io.modelmerge.registry.model.RequestNames;
+import io.modelmerge.service.db.Database;
+import io.modelmerge.service.limits.Limits;
 import io.modelmerge.storage.blob.BlobStores.Located;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.LinkedHashMap;
@@ -42,7 +42,7 @@ public class Registry {
     }
 
     public ModelView createModel(CreateModelRequest request) {
-        ModelName name = ModelName.parse("name", request.name());
+        ModelName name = RequestNames.model("name", request.name());
         Map<String, String> tags = Limits.tags("tags", request.tags() == null ? Map.of() : request.tags());
         String description = request.description() == null ? "" : request.description();
         Limits.description("description", description);
@@ -145,7 +145,7 @@ public class Registry {
 
     /** The version {@code ref} names, with download URLs for its files: what a merge worker needs. */
     public VersionView resolve(String ref) {
-        VersionRef parsed = VersionRef.parse("ref", ref);
+        VersionRef parsed = RequestNames.ref("ref", ref);
         return withDownloadUrls(db.read(c -> VersionTable.view(c, VersionLookup.require(c, parsed))));
     }
 
@@ -165,7 +165,7 @@ public class Registry {
 
     /** Points {@code alias} at {@code version}, recording the move; moving it where it is changes nothing. */
     public AliasView moveAlias(ModelName name, String alias, Integer version, String user) {
-        AliasName.check("alias", alias);
+        RequestNames.alias("alias", alias);
         if (version == null || version < 1) {
             throw RegistryException.badRequest("version", "a version number (1 or more) is required, got " + version);
         }

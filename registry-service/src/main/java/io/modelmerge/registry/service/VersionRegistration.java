@@ -1,20 +1,21 @@
 package io.modelmerge.registry.service;
 
-import io.modelmerge.registry.api.RegisterVersionRequest;
 import io.modelmerge.registry.api.RegisterVersionRequest.ParentRequest;
+import io.modelmerge.registry.api.RegisterVersionRequest;
 import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.api.VersionView;
+import io.modelmerge.registry.client.ModelName;
+import io.modelmerge.registry.client.VersionRef;
 import io.modelmerge.registry.content.ContentInspector;
 import io.modelmerge.registry.content.StoredContent;
-import io.modelmerge.service.db.Database;
-import io.modelmerge.service.limits.Limits;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.NewVersion;
 import io.modelmerge.registry.db.VersionTable;
-import io.modelmerge.registry.model.ModelName;
 import io.modelmerge.registry.model.Relation;
+import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.registry.model.VersionFormat;
-import io.modelmerge.registry.model.VersionRef;
+import io.modelmerge.service.db.Database;
+import io.modelmerge.service.limits.Limits;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,7 +66,7 @@ public class VersionRegistration {
             if (parent == null) {
                 throw RegistryException.badRequest("parents[" + i + "]", "must be an object {ref, relation}");
             }
-            parentRefs.add(VersionRef.parse("parents[" + i + "].ref", parent.ref()));
+            parentRefs.add(RequestNames.ref("parents[" + i + "].ref", parent.ref()));
             if (parent.relation() == null) {
                 throw RegistryException.badRequest("parents[" + i + "].relation", "is required");
             }

@@ -1,31 +1,40 @@
-package io.modelmerge.mergeservice.registry;
+package io.modelmerge.registry.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.modelmerge.mergeservice.MergeServiceConfig;
-import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
+import java.net.ConnectException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** The registry's REST API, as the merge service uses it: resolve inputs, register results, move aliases. */
-@ApplicationScoped
-public class RegistryClient {
-    public static final String USER = "merge-service";
+/**
+ * The registry's REST API ({@code /api/v1}) from a client: the calls the merge service makes (resolve a ref,
+ * register a version, move an alias) and plain JSON requests for the rest. Every request says who makes it
+ * ({@value #USER_HEADER}); an error answer is a {@link RegistryError} with the status and the problem's detail,
+ * an unreachable registry an {@link IOException} saying so. Thread-safe; one per registry.
+ */
+public final class RegistryClient {
+    /** The header that names the user a request is made for. */
+    public static final String USER_HEADER = "X-Modelmerge-User";
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final URI base;
+    private final URI api;
+    private final String user;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
-    public RegistryClient(MergeServiceConfig config) {
-        String url = config.registryUrl().toString();
-        this.base = URI.create((url.endsWith("/") ? url : url + "/") + "api/v1/");
+    /** A client of the registry at {@code registry} (its base URL) acting for {@code user}. */
+    public RegistryClient(URI registry, String user) {
+        String url = registry.toString();
+        this.api = URI.create((url.endsWith("/") ? url : url + "/") + "api/v1/");
+        this.user = user;
     }
 
     /** A version as resolve returns it. */
@@ -62,7 +71,7 @@ public class RegistryClient {
     }
 
     public Resolved resolve(String ref) throws IOException {
-        JsonNode v = call("GET", "resolve?ref=" + URLEncoder.encode(ref, StandardCharsets.UTF_8), null).body();
+        JsonNode v = get("resolve?ref=" + URLEncoder.encode(ref, StandardCharsets.UTF_8));
         return new Resolved(v.get("ref").asText(), v.get("storage_uri").asText());
     }
 
@@ -72,7 +81,7 @@ public class RegistryClient {
      * registered before returns that version, not created.
      */
     public Registered register(String model, Map<String, Object> body, String modelDescription) throws IOException {
-        Map<String, Object> request = new java.util.LinkedHashMap<>(body);
+        Map<String, Object> request = new LinkedHashMap<>(body);
         request.put("create_model", Map.of("description", modelDescription));
         Answer answer = call("POST", "models/" + model + "/versions", request);
         return new Registered(answer.body().get("ref").asText(), answer.status() == 201,
@@ -80,15 +89,25 @@ public class RegistryClient {
     }
 
     public void moveAlias(String model, String alias, int version) throws IOException {
-        call("PUT", "models/" + model + "/aliases/" + alias, Map.of("version", version));
+        send("PUT", "models/" + model + "/aliases/" + alias, Map.of("version", version));
+    }
+
+    /** GET of {@code path} under {@code /api/v1/}: the answer's JSON. */
+    public JsonNode get(String path) throws IOException {
+        return send("GET", path, null);
+    }
+
+    /** {@code method} on {@code path} under {@code /api/v1/} with {@code body} as JSON (none if null). */
+    public JsonNode send(String method, String path, Object body) throws IOException {
+        return call(method, path, body).body();
     }
 
     private record Answer(int status, JsonNode body) {
     }
 
     private Answer call(String method, String path, Object body) throws IOException {
-        HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofMinutes(10))
-                .header("X-Modelmerge-User", USER).header("Accept", "application/json");
+        HttpRequest.Builder request = HttpRequest.newBuilder(api.resolve(path)).timeout(Duration.ofMinutes(10))
+                .header(USER_HEADER, user).header("Accept", "application/json");
         if (body == null) {
             request.method(method, HttpRequest.BodyPublishers.noBody());
         } else {
@@ -102,10 +121,10 @@ public class RegistryClient {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted calling the registry", e);
         } catch (IOException e) {
-            String why = e instanceof java.net.ConnectException ? "connection refused"
-                    : e instanceof java.net.http.HttpTimeoutException ? "timed out"
+            String why = e instanceof ConnectException ? "connection refused"
+                    : e instanceof HttpTimeoutException ? "timed out"
                     : e.getMessage() != null ? e.getMessage() : "no answer";
-            throw new IOException("the registry at " + base + " could not be reached (" + why + ")", e);
+            throw new IOException("the registry at " + api + " could not be reached (" + why + ")", e);
         }
         JsonNode json;
         try {

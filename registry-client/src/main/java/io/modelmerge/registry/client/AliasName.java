@@ -1,6 +1,5 @@
-package io.modelmerge.registry.model;
+package io.modelmerge.registry.client;
 
-import io.modelmerge.registry.api.RegistryException;
 import java.util.regex.Pattern;
 
 /**
@@ -14,13 +13,14 @@ public final class AliasName {
     private AliasName() {
     }
 
-    public static String check(String field, String alias) {
+    /** {@code alias}, if it may name an alias. */
+    public static String check(String alias) {
         if (alias == null || !NAME.matcher(alias).matches()) {
-            throw RegistryException.badRequest(field, "alias '" + alias + "' must be 1 to 64 of a-z 0-9 . _ -"
-                    + " starting with a letter");
+            throw new InvalidNameException("alias '" + alias + "' must be 1 to 64 of a-z 0-9 . _ - starting with a"
+                    + " letter");
         }
         if (alias.equals(LATEST)) {
-            throw RegistryException.badRequest(field, "'latest' is reserved: it always means the newest READY version");
+            throw new InvalidNameException("'latest' is reserved: it always means the newest READY version");
         }
         return alias;
     }

@@ -1,6 +1,5 @@
-package io.modelmerge.registry.model;
+package io.modelmerge.registry.client;
 
-import io.modelmerge.registry.api.RegistryException;
 import java.util.regex.Pattern;
 
 /**
@@ -12,31 +11,31 @@ public record ModelName(String namespace, String name) {
     private static final Pattern PART = Pattern.compile("[a-z0-9][a-z0-9._-]{0,95}");
 
     public ModelName {
-        checkPart("namespace", namespace);
-        checkPart("name", name);
+        checkPart(namespace);
+        checkPart(name);
     }
 
-    /** Parses {@code namespace/name}; {@code field} names the request field in the error. */
-    public static ModelName parse(String field, String text) {
+    /** Parses {@code namespace/name}. */
+    public static ModelName parse(String text) {
         if (text == null || text.isBlank()) {
-            throw RegistryException.badRequest(field, "a model name namespace/name is required");
+            throw new InvalidNameException("a model name namespace/name is required");
         }
         int slash = text.indexOf('/');
         if (slash < 0 || text.indexOf('/', slash + 1) >= 0) {
-            throw RegistryException.badRequest(field, "'" + text + "' is not namespace/name (exactly one '/')");
+            throw new InvalidNameException("'" + text + "' is not namespace/name (exactly one '/')");
         }
         try {
             return new ModelName(text.substring(0, slash), text.substring(slash + 1));
-        } catch (RegistryException e) {
-            throw RegistryException.badRequest(field, "'" + text + "': " + e.errors().getFirst().reason());
+        } catch (InvalidNameException e) {
+            throw new InvalidNameException("'" + text + "': " + e.getMessage());
         }
     }
 
     /** Checks a single part given on its own, e.g. the namespace of an index request. */
-    public static void checkPart(String field, String part) {
+    public static void checkPart(String part) {
         if (part == null || !PART.matcher(part).matches() || part.contains("..")) {
-            throw RegistryException.badRequest(field, "'" + part + "' must be 1 to 96 of a-z 0-9 . _ -, start with a"
-                    + " letter or digit and not contain '..'");
+            throw new InvalidNameException("'" + part + "' must be 1 to 96 of a-z 0-9 . _ -, start with a letter or"
+                    + " digit and not contain '..'");
         }
     }
 

@@ -1,25 +1,33 @@
-package io.modelmerge.registry.model;
+package io.modelmerge.registry.client;
 
-import io.modelmerge.registry.api.RegistryException;
 import java.util.Optional;
+import java.util.regex.Pattern;
 
 /**
  * A reference to one version: {@code ns/name@3} (a number), {@code ns/name@prod} (an alias), or
  * {@code ns/name} / {@code ns/name@latest} (the newest READY version).
  */
 public record VersionRef(ModelName model, Optional<Integer> version, Optional<String> alias) {
+    /** What a recipe's model string must look like to be read as a ref rather than a path or URI. */
+    private static final Pattern REF_SHAPED =
+            Pattern.compile("[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9._-]+)?");
 
     /** Version {@code version} of {@code model}. */
     public static VersionRef of(ModelName model, int version) {
         return new VersionRef(model, Optional.of(version), Optional.empty());
     }
 
-    public static VersionRef parse(String field, String text) {
+    /** Whether {@code text} has a ref's shape (so it names a registry version, valid or not, not a path). */
+    public static boolean isRefShaped(String text) {
+        return REF_SHAPED.matcher(text).matches();
+    }
+
+    public static VersionRef parse(String text) {
         if (text == null || text.isBlank()) {
-            throw RegistryException.badRequest(field, "a ref ns/name, ns/name@N or ns/name@alias is required");
+            throw new InvalidNameException("a ref ns/name, ns/name@N or ns/name@alias is required");
         }
         int at = text.indexOf('@');
-        ModelName model = ModelName.parse(field, at < 0 ? text : text.substring(0, at));
+        ModelName model = ModelName.parse(at < 0 ? text : text.substring(0, at));
         if (at < 0) {
             return new VersionRef(model, Optional.empty(), Optional.empty());
         }
@@ -36,9 +44,9 @@ public record VersionRef(ModelName model, Optional<Integer> version, Optional<St
             } catch (NumberFormatException e) {
                 // falls through to the error below
             }
-            throw RegistryException.badRequest(field, "'" + text + "': version numbers start at 1 and fit an int");
+            throw new InvalidNameException("'" + text + "': version numbers start at 1 and fit an int");
         }
-        return new VersionRef(model, Optional.empty(), Optional.of(AliasName.check(field, selector)));
+        return new VersionRef(model, Optional.empty(), Optional.of(AliasName.check(selector)));
     }
 
     @Override
