@@ -27,8 +27,8 @@ import java.util.Set;
  * Turns a recipe and its opened inputs into one {@link PlannedTensor} per output tensor, resolving every
  * parameter as mergekit does (source or model parameters, then slice, then global, then the method's
  * default; gradients over the layer position t, t = 0 outside the layers) and checking everything that can be
- * checked before a byte is written: unknown parameters, missing or mistyped values, densities outside
- * (0, 1], weights that sum to zero where they divide, tensors missing or shaped differently across models.
+ * checked before a byte is written: unknown parameters, missing or mistyped values, values outside the range
+ * their method declares, the method's own checks, tensors missing or shaped differently across models.
  */
 final class MergePlanner {
     private final Recipe recipe;
@@ -368,26 +368,25 @@ final class MergePlanner {
                 ? "true or false" : "a finite number") + ", got '" + value + "' for tensor '" + tensor + "'");
     }
 
+    /** Every parameter within its declared range, then the method's own checks. */
     private void validate(TensorParameters p, List<Member> members) throws RecipeException {
-        double weights = 0;
-        for (int m = 0; m < p.models(); m++) {
-            Map<String, Object> values = p.perModel().get(m);
-            if (values.containsKey("density")) {
-                double density = p.modelNumber(m, "density");
-                if (!(density > 0 && density <= 1)) {
-                    throw new RecipeException("density " + density + " for tensor '" + p.tensor() + "' of model "
-                            + members.get(m).ref() + " is outside (0, 1]");
+        for (ParameterDef def : method.modelParameters()) {
+            if (def.range().isEmpty()) {
+                continue;
+            }
+            for (int m = 0; m < p.models(); m++) {
+                double value = p.modelNumber(m, def.name());
+                if (!def.range().get().contains(value)) {
+                    throw new RecipeException(def.name() + " " + value + " for tensor '" + p.tensor() + "' of model "
+                            + members.get(m).ref() + " is outside " + def.range().get());
                 }
             }
-            if (values.containsKey("weight")) {
-                weights += p.modelNumber(m, "weight");
-            }
         }
-        // Methods with a sign election divide per entry by what agrees there; the others by the weights' sum.
-        boolean divides = p.global().containsKey("normalize") && p.flag("normalize") && !p.global().containsKey("election");
-        if (divides && Math.abs(weights) < 1e-8) {
-            throw new RecipeException("weights sum to zero for tensor '" + p.tensor() + "', and "
-                    + method.name() + " divides by their sum (set normalize: false or change the weights)");
+        for (ParameterDef def : method.globalParameters()) {
+            if (def.range().isPresent() && !def.range().get().contains(p.number(def.name()))) {
+                throw new RecipeException(def.name() + " " + p.number(def.name()) + " for tensor '" + p.tensor()
+                        + "' is outside " + def.range().get());
+            }
         }
         method.check(p);
     }

@@ -40,14 +40,15 @@ public final class BreadcrumbsMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight", 0.5), ParameterDef.number("density", 1.0).withExample(0.5),
-                ParameterDef.number("gamma", 0.01));
+        return List.of(ParameterDef.required("weight", 0.5), ParameterDef.DENSITY.withExample(0.5),
+                ParameterDef.number("gamma", 0.01)
+                .within(new ParameterDef.Range(0, true, 1, false)));
     }
 
     @Override
     public List<ParameterDef> globalParameters() {
         List<ParameterDef> common = List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
-                ParameterDef.choice("breadcrumbs_scope", "tensor", "tensor", "row"), ParameterDef.flag("int8_mask", false));
+                ParameterDef.choice("breadcrumbs_scope", "tensor", "tensor", "row"), ParameterDef.INT8_MASK);
         if (!ties) {
             return common;
         }
@@ -56,14 +57,11 @@ public final class BreadcrumbsMerge implements MergeMethod {
         return all;
     }
 
+
     @Override
     public void check(TensorParameters p) throws RecipeException {
-        for (int m = 0; m < p.models(); m++) {
-            double gamma = p.modelNumber(m, "gamma");
-            if (!(gamma >= 0 && gamma < 1)) {
-                throw new RecipeException("gamma " + gamma + " for tensor '" + p.tensor() + "' of model #" + (m + 1)
-                        + " is outside [0, 1)");
-            }
+        if (!ties && p.flag("normalize")) {
+            DividedWeights.check(p, name());
         }
     }
 

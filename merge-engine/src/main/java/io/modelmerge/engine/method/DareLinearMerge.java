@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /**
@@ -18,7 +19,14 @@ public final class DareLinearMerge extends TaskVectorMerge {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
-                DareTiesMerge.RESCALE);
+                DareTiesMerge.RESCALE, ParameterDef.INT8_MASK);
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        if (p.flag("normalize")) {
+            DividedWeights.check(p, name());
+        }
     }
 
     @Override

@@ -31,7 +31,7 @@ public final class DareTiesMerge extends TaskVectorMerge {
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
                 ParameterDef.ELECTION, RESCALE,
-                ParameterDef.flag("int8_mask", false));
+                ParameterDef.INT8_MASK);
     }
 
     @Override

@@ -34,7 +34,7 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> modelParameters() {
-        return List.of(ParameterDef.required("weight", 0.5), ParameterDef.number("density", 1.0).withExample(0.5),
+        return List.of(ParameterDef.required("weight", 0.5), ParameterDef.DENSITY.withExample(0.5),
                 ParameterDef.number("epsilon", 0.15));
     }
 
@@ -43,7 +43,7 @@ public final class DellaMerge implements MergeMethod {
         ParameterDef rescale = new ParameterDef("rescale", java.util.Optional.of("l1"), Object.class,
                 List.of("l1", "inverse_probability", "none", "true", "false"));
         List<ParameterDef> common = List.of(ParameterDef.flag("normalize", !linear), ParameterDef.number("lambda", 1.0),
-                rescale, ParameterDef.flag("int8_mask", false));
+                rescale, ParameterDef.INT8_MASK);
         if (linear) {
             return common;
         }
@@ -54,6 +54,9 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public void check(TensorParameters p) throws RecipeException {
+        if (linear && p.flag("normalize")) {
+            DividedWeights.check(p, name());
+        }
         for (int m = 0; m < p.models(); m++) {
             double density = p.modelNumber(m, "density");
             double epsilon = p.modelNumber(m, "epsilon");

@@ -1,6 +1,7 @@
 package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.kernel.WeightedSums;
+import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /**
@@ -28,6 +29,13 @@ public final class LinearMerge implements MergeMethod {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", true));
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        if (p.flag("normalize")) {
+            DividedWeights.check(p, name());
+        }
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /**
@@ -16,7 +17,15 @@ public final class MagnitudePruneMerge extends TaskVectorMerge {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0), ParameterDef.TOPK_SCOPE);
+        return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0), ParameterDef.TOPK_SCOPE,
+                ParameterDef.INT8_MASK);
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        if (p.flag("normalize")) {
+            DividedWeights.check(p, name());
+        }
     }
 
     @Override

@@ -9,9 +9,26 @@ import java.util.Optional;
  * @param choices for a string parameter, the accepted values; empty for numbers and booleans
  * @param example the value a generated recipe gives it (a benchmark's, a template's) where its default would not
  *                show the method at work, e.g. a density below 1; required parameters always have one
+ * @param range   for a number, the values it may take; the planner refuses others, naming the tensor and model
  */
 public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> type, List<String> choices,
-                           Optional<Object> example) {
+                           Optional<Object> example, Optional<Range> range) {
+
+    /** An interval of numbers, each end open or closed. */
+    public record Range(double min, boolean minIncluded, double max, boolean maxIncluded) {
+        public boolean contains(double x) {
+            return (minIncluded ? x >= min : x > min) && (maxIncluded ? x <= max : x < max);
+        }
+
+        @Override
+        public String toString() {
+            return (minIncluded ? "[" : "(") + number(min) + ", " + number(max) + (maxIncluded ? "]" : ")");
+        }
+
+        private static String number(double x) {
+            return x == Math.rint(x) && Math.abs(x) < 1e15 ? String.valueOf((long) x) : String.valueOf(x);
+        }
+    }
 
     public ParameterDef {
         choices = List.copyOf(choices);
@@ -21,12 +38,17 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
     }
 
     public ParameterDef(String name, Optional<Object> defaultValue, Class<?> type, List<String> choices) {
-        this(name, defaultValue, type, choices, defaultValue);
+        this(name, defaultValue, type, choices, defaultValue, Optional.empty());
     }
 
     /** This parameter, given {@code value} in generated recipes. */
     public ParameterDef withExample(Object value) {
-        return new ParameterDef(name, defaultValue, type, choices, Optional.of(value));
+        return new ParameterDef(name, defaultValue, type, choices, Optional.of(value), range);
+    }
+
+    /** This parameter, refused outside {@code allowed}. */
+    public ParameterDef within(Range allowed) {
+        return new ParameterDef(name, defaultValue, type, choices, example, Optional.of(allowed));
     }
 
     /** Whether generated recipes give this parameter a value of their own rather than leave its default. */
@@ -40,13 +62,22 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
      */
     public static final ParameterDef TOPK_SCOPE = choice("topk_scope", "tensor", "tensor", "model");
 
+    /** The fraction of each task vector kept, in (0, 1]. */
+    public static final ParameterDef DENSITY = number("density", 1.0).within(new Range(0, false, 1, true));
+
+    /**
+     * mergekit's switch to hold sign masks as int8 to save memory; accepted wherever mergekit accepts it (its
+     * task-vector methods and sce) and changes nothing here, where masks are never materialised.
+     */
+    public static final ParameterDef INT8_MASK = flag("int8_mask", false);
+
     /** TIES' sign election: {@code mergekit} (weighted deltas) or {@code paper} (unweighted; PEFT). */
     public static final ParameterDef ELECTION = new ParameterDef("election", Optional.of("mergekit"), String.class,
             List.of("mergekit", "paper"));
 
     /** A number a recipe must give; {@code example} is the value generated recipes give it. */
     public static ParameterDef required(String name, double example) {
-        return new ParameterDef(name, Optional.empty(), Double.class, List.of(), Optional.of(example));
+        return new ParameterDef(name, Optional.empty(), Double.class, List.of(), Optional.of(example), Optional.empty());
     }
 
     public static ParameterDef number(String name, double defaultValue) {

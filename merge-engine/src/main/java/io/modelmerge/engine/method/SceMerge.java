@@ -36,7 +36,7 @@ public final class SceMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        return List.of(ParameterDef.number("select_topk", 1.0), ParameterDef.flag("int8_mask", false));
+        return List.of(ParameterDef.number("select_topk", 1.0), ParameterDef.INT8_MASK);
     }
 
     @Override

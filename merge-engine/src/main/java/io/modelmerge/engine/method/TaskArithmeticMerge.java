@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /**
@@ -16,7 +17,7 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
 
     /** Dense in generated recipes: the plain sum of task vectors, which {@code magnitude_prune} trims. */
     private static final List<ParameterDef> PER_MODEL = List.of(ParameterDef.required("weight", 0.5),
-            ParameterDef.number("density", 1.0));
+            ParameterDef.DENSITY);
 
     @Override
     public List<ParameterDef> modelParameters() {
@@ -25,7 +26,15 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0), ParameterDef.TOPK_SCOPE);
+        return List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0), ParameterDef.TOPK_SCOPE,
+                ParameterDef.INT8_MASK);
+    }
+
+    @Override
+    public void check(TensorParameters p) throws RecipeException {
+        if (p.flag("normalize")) {
+            DividedWeights.check(p, name());
+        }
     }
 
     @Override

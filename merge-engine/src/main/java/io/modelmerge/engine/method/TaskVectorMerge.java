@@ -10,7 +10,7 @@ import java.util.List;
 abstract class TaskVectorMerge implements MergeMethod {
     /** What the sparsifying methods take per model: generated recipes keep half of each task vector. */
     private static final List<ParameterDef> PER_MODEL = List.of(ParameterDef.required("weight", 0.5),
-            ParameterDef.number("density", 1.0).withExample(0.5));
+            ParameterDef.DENSITY.withExample(0.5));
 
     @Override
     public final boolean requiresBase() {

@@ -21,7 +21,7 @@ public final class TiesMerge extends TaskVectorMerge {
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0),
                 ParameterDef.ELECTION,
-                ParameterDef.flag("int8_mask", false),
+                ParameterDef.INT8_MASK,
                 ParameterDef.TOPK_SCOPE);
     }
 

@@ -286,6 +286,8 @@ class MergeExecutorTest {
         cases.put("merge_method: linear\n" + two.formatted(1, "", -1), "weights sum to zero");
         cases.put("merge_method: ties\nbase_model: " + base + "\n" + two.formatted(1, ", density: 1.5", 1),
                 "density 1.5 for tensor 'lm_head.weight' of model " + a + " is outside (0, 1]");
+        cases.put("merge_method: breadcrumbs\nbase_model: " + base + "\n" + two.formatted(1, ", gamma: 1.0", 1),
+                "gamma 1.0 for tensor 'lm_head.weight' of model " + a + " is outside [0, 1)");
         cases.put("merge_method: ties\n" + two.formatted(1, "", 1), "merge_method ties needs a base_model");
         cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), small.toString()),
                 "models do not line up: tensor 'lm_head.weight' has shape [32, 8] in " + small + " but [32, 16] in " + a);

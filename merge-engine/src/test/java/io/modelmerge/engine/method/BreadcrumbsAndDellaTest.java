@@ -103,14 +103,6 @@ class BreadcrumbsAndDellaTest {
     }
 
     @Test
-    void gammaOutsideItsRangeIsRefused() {
-        RecipeException e = assertThrows(RecipeException.class, () -> new BreadcrumbsMerge(false).check(
-                new TensorParameters("layers.0.w", 10, List.of(Map.of("weight", 1.0, "density", 0.5, "gamma", 1.0)),
-                        Map.of(), 0)));
-        assertTrue(e.getMessage().contains("gamma 1.0") && e.getMessage().contains("layers.0.w"), e.getMessage());
-    }
-
-    @Test
     void dellaRefusesAnEpsilonThatLeavesTheUnitInterval() throws RecipeException {
         RecipeException e = assertThrows(RecipeException.class, () -> new DellaMerge(false).check(
                 new TensorParameters("mlp.w", 10, List.of(Map.of("weight", 1.0, "density", 0.1, "epsilon", 0.15)),
