@@ -1,13 +1,14 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.kernel.Floats;
-import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.Block;
 import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
+import io.modelmerge.engine.method.ModelWidePass;
 import io.modelmerge.engine.method.RecipeMethod;
 import io.modelmerge.engine.method.TensorMerge;
+import io.modelmerge.engine.method.TensorParameters;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
@@ -25,6 +26,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -84,6 +86,7 @@ public final class MergeExecutor {
                 inputs.add(InputModel.open(ref, options, null));   // no cache: nothing is mapped
             }
             List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed()).plan();
+            method.modelWidePass(merged(plan)); // its refusals, before any data is read
             checkBudget(plan, inputs);
             return plan.size();
         } finally {
@@ -232,8 +235,7 @@ public final class MergeExecutor {
         Future<?> flushing = CompletableFuture.completedFuture(null);
         long flushedAt = 0;
         try {
-            List<PlannedTensor> plan = FisherNorms.apply(withModelWideThresholds(planned, inputs, pool, block, workspaces),
-                    inputs, block);
+            List<PlannedTensor> plan = withModelWidePass(method, planned, inputs, pool, block, workspaces);
             List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
             Files.createDirectories(staging);
             try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {
@@ -304,102 +306,65 @@ public final class MergeExecutor {
         }
     }
 
+    /** The merged tensors' parameters, for a method's model-wide pass to choose from. */
+    private static List<TensorParameters> merged(List<PlannedTensor> plan) {
+        return plan.stream().filter(t -> !t.copy()).map(PlannedTensor::parameters).toList();
+    }
+
     /**
-     * For tensors trimmed with {@code topk_scope: model}: per model, one |δ| threshold over all those tensors
-     * (two radix-select passes over the whole model), given to every tensor so none selects its own.
+     * Runs the method's model-wide pass, if it has one, over the blocks of every tensor that reads it (ordered
+     * passes in tensor and block order through one accumulator; others split over the workers, their
+     * accumulators combined in tensor and range order), and gives those tensors the result.
      */
-    private List<PlannedTensor> withModelWideThresholds(List<PlannedTensor> plan, List<InputModel> inputs,
-                                                        ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces)
+    private List<PlannedTensor> withModelWidePass(MergeMethod method, List<PlannedTensor> plan, List<InputModel> inputs,
+                                                  ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces)
             throws IOException, RecipeException {
-        java.util.function.Predicate<PlannedTensor> modelWide = t -> !t.copy() && t.parameters().modelWideTopK();
-        List<PlannedTensor> scoped = plan.stream().filter(modelWide).toList();
-        if (scoped.isEmpty()) {
+        Optional<ModelWidePass> found = method.modelWidePass(merged(plan));
+        if (found.isEmpty()) {
             return plan;
         }
-        int n = scoped.getFirst().models().size();
-        double[] density = new double[n];
-        long total = 0;
-        for (int m = 0; m < n; m++) {
-            density[m] = scoped.getFirst().parameters().modelNumber(m, "density");
-        }
-        for (PlannedTensor t : scoped) {
-            total += t.elements();
-            for (int m = 0; m < n; m++) {
-                if (t.parameters().modelNumber(m, "density") != density[m]) {
-                    throw new RecipeException("topk_scope: model needs one density per model, but model "
-                            + inputs.get(t.models().get(m).model()).ref() + " has " + density[m] + " for '"
-                            + scoped.getFirst().name() + "' and " + t.parameters().modelNumber(m, "density") + " for '"
-                            + t.name() + "'");
+        ModelWidePass pass = found.get();
+        java.util.function.Predicate<PlannedTensor> reads = t -> !t.copy() && pass.reads(t.parameters());
+        List<PlannedTensor> reading = plan.stream().filter(reads).toList();
+        for (int p = 0; p < pass.passes(); p++) {
+            List<TensorMerge.Accumulator> parts = new ArrayList<>();
+            if (pass.ordered()) {
+                TensorMerge.Accumulator accumulator = pass.accumulator(p);
+                Workspace ws = workspaces.get();
+                for (PlannedTensor t : reading) {
+                    Sources sources = Sources.of(t, inputs);
+                    for (int b = 0; b < blockCount(t.elements(), block); b++) {
+                        checkCancelled();
+                        accumulator.add(sources.load(b, block, t.elements(), ws));
+                    }
                 }
-            }
-        }
-        TopK[] selection = new TopK[n];
-        Float[] thresholds = new Float[n];
-        for (int m = 0; m < n; m++) {
-            long k = (long) Math.floor(density[m] * total);
-            if (density[m] >= 1) {
-                thresholds[m] = 0f;
-            } else if (k == 0) {
-                thresholds[m] = Float.POSITIVE_INFINITY;
+                parts.add(accumulator);
             } else {
-                selection[m] = new TopK(k);
-            }
-        }
-        for (int pass = 0; pass < 2; pass++) {
-            int thisPass = pass;
-            List<TopK[]> parts = java.util.Collections.synchronizedList(new ArrayList<>());
-            for (PlannedTensor t : scoped) {
-                checkCancelled();
-                Sources sources = Sources.of(t, inputs);
-                int blocks = (int) ((t.elements() + block - 1) / block);
-                int ranges = Math.min(options.threads(), Math.max(1, blocks));
-                run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
-                    TopK[] mine = new TopK[n];
-                    for (int m = 0; m < n; m++) {
-                        mine[m] = selection[m] == null ? null : new TopK(1);
+                for (PlannedTensor t : reading) {
+                    checkCancelled();
+                    Sources sources = Sources.of(t, inputs);
+                    int blocks = blockCount(t.elements(), block);
+                    int ranges = Math.min(options.threads(), Math.max(1, blocks));
+                    List<TensorMerge.Accumulator> own = new ArrayList<>();
+                    for (int r = 0; r < ranges; r++) {
+                        own.add(pass.accumulator(p));
                     }
-                    Workspace ws = workspaces.get();
-                    for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
-                        Block data = sources.load(b, block, t.elements(), ws);
-                        for (int m = 0; m < n; m++) {
-                            if (mine[m] == null) {
-                                continue;
-                            }
-                            float[] d = data.models()[m];
-                            for (int i = 0; i < data.length(); i++) {
-                                d[i] -= data.base()[i];
-                            }
-                            if (thisPass == 0) {
-                                mine[m].countHigh(d, data.length());
-                            } else {
-                                mine[m].countLow(d, data.length(), selection[m].bucket());
-                            }
+                    run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
+                        Workspace ws = workspaces.get();
+                        for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
+                            own.get(r).add(sources.load(b, block, t.elements(), ws));
                         }
-                    }
-                    parts.add(mine);
-                }));
-            }
-            for (int m = 0; m < n; m++) {
-                if (selection[m] == null) {
-                    continue;
-                }
-                for (TopK[] part : parts) {
-                    if (thisPass == 0) {
-                        selection[m].addHigh(part[m]);
-                    } else {
-                        selection[m].addLow(part[m]);
-                    }
-                }
-                if (thisPass == 0) {
-                    selection[m].chooseBucket();
-                } else {
-                    thresholds[m] = selection[m].threshold();
+                    }));
+                    parts.addAll(own);
                 }
             }
+            pass.endPass(p, parts);
         }
-        List<Float> chosen = List.of(thresholds);
-        return plan.stream().map(t -> modelWide.test(t) ? t.withParameters(t.parameters().withModelThresholds(chosen)) : t)
-                .toList();
+        return plan.stream().map(t -> reads.test(t) ? t.withParameters(pass.apply(t.parameters())) : t).toList();
+    }
+
+    private static int blockCount(long elements, int block) {
+        return (int) ((elements + block - 1) / block);
     }
 
     /** A tensor of at most one block, copied or merged entirely in the calling thread. */

@@ -50,6 +50,11 @@ public final class FisherMerge implements MergeMethod {
     }
 
     @Override
+    public Optional<ModelWidePass> modelWidePass(List<TensorParameters> tensors) {
+        return tensors.isEmpty() ? Optional.empty() : Optional.of(new FisherNorms(tensors.getFirst().models()));
+    }
+
+    @Override
     public void check(TensorParameters p) throws RecipeException {
         double floor = p.number("fisher_floor");
         if (!(floor >= 0)) {

@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code magnitude_prune}: each task vector keeps its top-density entries by magnitude (no sign election);
@@ -26,6 +27,11 @@ public final class MagnitudePruneMerge extends TaskVectorMerge {
         if (p.flag("normalize")) {
             DividedWeights.check(p, name());
         }
+    }
+
+    @Override
+    public Optional<ModelWidePass> modelWidePass(List<TensorParameters> tensors) throws RecipeException {
+        return ModelWideTopK.of(tensors);
     }
 
     @Override

@@ -1,6 +1,8 @@
 package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.recipe.RecipeException;
+import java.util.List;
+import java.util.Optional;
 
 /**
  * A method that merges checkpoints tensor by tensor (one class each; stateless): the planner resolves its
@@ -18,6 +20,15 @@ public non-sealed interface MergeMethod extends RecipeMethod {
      * any data is read: e.g. how many models it takes, or a value's range.
      */
     default void check(TensorParameters parameters) throws RecipeException {
+    }
+
+    /**
+     * A statistic over the whole model this merge needs first, given every merged tensor's parameters (the pass
+     * picks the tensors it reads); empty for most methods. Refuses parameters the statistic cannot be taken
+     * with, before any data is read.
+     */
+    default Optional<ModelWidePass> modelWidePass(List<TensorParameters> tensors) throws RecipeException {
+        return Optional.empty();
     }
 
     /** Prepares the merge of one tensor. */

@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code task_arithmetic} (Ilharco et al.): θ = θ_base + λ Σ wᵢ(θᵢ − θ_base). Unlike mergekit, which ignores
@@ -35,6 +36,11 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
         if (p.flag("normalize")) {
             DividedWeights.check(p, name());
         }
+    }
+
+    @Override
+    public Optional<ModelWidePass> modelWidePass(List<TensorParameters> tensors) throws RecipeException {
+        return ModelWideTopK.of(tensors);
     }
 
     @Override

@@ -53,11 +53,6 @@ public record TensorParameters(String tensor, long elements, long columns, List<
         return new TensorParameters(tensor, elements, columns, models, global, seed, modelThresholds);
     }
 
-    /** Whether magnitude top-k is to be chosen over the whole model rather than per tensor. */
-    public boolean modelWideTopK() {
-        return "model".equals(global.get("topk_scope"));
-    }
-
     public int models() {
         return perModel.size();
     }

@@ -1,6 +1,8 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code ties} (Yadav et al., TIES-Merging): trim each task vector to its top-density entries by magnitude
@@ -23,6 +25,11 @@ public final class TiesMerge extends TaskVectorMerge {
                 ParameterDef.ELECTION,
                 ParameterDef.INT8_MASK,
                 ParameterDef.TOPK_SCOPE);
+    }
+
+    @Override
+    public Optional<ModelWidePass> modelWidePass(List<TensorParameters> tensors) throws RecipeException {
+        return ModelWideTopK.of(tensors);
     }
 
     @Override

@@ -1,0 +1,59 @@
+package io.modelmerge.engine.method;
+
+import java.util.List;
+
+/**
+ * For {@code fisher} with {@code normalize_fishers}: each model's Fisher norm over the whole model (every tensor
+ * merged with Fishers), summed in one ordered pass and given to every such tensor as {@link FisherMerge#FISHER_NORM}.
+ * The squares add in tensor and element order, so the norm is the same at any thread count.
+ */
+final class FisherNorms implements ModelWidePass {
+    private final double[] squares;
+    private final double[] norms;
+
+    FisherNorms(int models) {
+        this.squares = new double[models];
+        this.norms = new double[models];
+    }
+
+    @Override
+    public boolean reads(TensorParameters tensor) {
+        return Boolean.TRUE.equals(tensor.global().get(MergeMethod.COMPANIONS_PRESENT))
+                && tensor.flag("normalize_fishers");
+    }
+
+    @Override
+    public int passes() {
+        return 1;
+    }
+
+    @Override
+    public boolean ordered() {
+        return true;
+    }
+
+    @Override
+    public TensorMerge.Accumulator accumulator(int pass) {
+        return block -> {
+            int n = squares.length;
+            for (int m = 0; m < n; m++) {
+                float[] fisher = block.models()[n + m]; // the companions follow the models
+                for (int i = 0; i < block.length(); i++) {
+                    squares[m] += (double) fisher[i] * fisher[i];
+                }
+            }
+        };
+    }
+
+    @Override
+    public void endPass(int pass, List<TensorMerge.Accumulator> accumulators) {
+        for (int m = 0; m < norms.length; m++) {
+            norms[m] = Math.sqrt(squares[m]);
+        }
+    }
+
+    @Override
+    public TensorParameters apply(TensorParameters tensor) {
+        return tensor.withModelNumbers(FisherMerge.FISHER_NORM, norms);
+    }
+}

@@ -1,0 +1,133 @@
+package io.modelmerge.engine.method;
+
+import io.modelmerge.engine.kernel.TopK;
+import io.modelmerge.engine.recipe.RecipeException;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * {@code topk_scope: model} (TIES paper, MergeLM, FusionBench): per model, one |δ| threshold over all the tensors
+ * trimmed by magnitude, found by the two radix-select passes of {@link TopK} over the whole model, and given to
+ * every such tensor so none selects its own. Needs one density per model across those tensors.
+ */
+final class ModelWideTopK implements ModelWidePass {
+    private final TopK[] selection;
+    private final Float[] thresholds;
+
+    private ModelWideTopK(double[] density, long total) {
+        int n = density.length;
+        this.selection = new TopK[n];
+        this.thresholds = new Float[n];
+        for (int m = 0; m < n; m++) {
+            long k = (long) Math.floor(density[m] * total);
+            if (density[m] >= 1) {
+                thresholds[m] = 0f;
+            } else if (k == 0) {
+                thresholds[m] = Float.POSITIVE_INFINITY;
+            } else {
+                selection[m] = new TopK(k);
+            }
+        }
+    }
+
+    /** The pass for the tensors among {@code tensors} that ask for it; empty when none does. */
+    static Optional<ModelWidePass> of(List<TensorParameters> tensors) throws RecipeException {
+        List<TensorParameters> scoped = tensors.stream().filter(ModelWideTopK::scoped).toList();
+        if (scoped.isEmpty()) {
+            return Optional.empty();
+        }
+        TensorParameters first = scoped.getFirst();
+        double[] density = first.modelNumbers("density");
+        long total = 0;
+        for (TensorParameters t : scoped) {
+            total += t.elements();
+            double[] own = t.modelNumbers("density");
+            for (int m = 0; m < density.length; m++) {
+                if (own[m] != density[m]) {
+                    throw new RecipeException("topk_scope: model needs one density per model, but model #" + (m + 1)
+                            + " has " + density[m] + " for '" + first.tensor() + "' and " + own[m] + " for '"
+                            + t.tensor() + "'");
+                }
+            }
+        }
+        return Optional.of(new ModelWideTopK(density, total));
+    }
+
+    private static boolean scoped(TensorParameters p) {
+        return p.choice(ParameterDef.TOPK_SCOPE.name()).equals("model");
+    }
+
+    @Override
+    public boolean reads(TensorParameters tensor) {
+        return scoped(tensor);
+    }
+
+    @Override
+    public int passes() {
+        return 2;
+    }
+
+    /** One worker's histograms of each model's |δ|: high bits in the first pass, low bits in the second. */
+    private final class Counts implements TensorMerge.Accumulator {
+        private final int pass;
+        private final TopK[] counts = new TopK[selection.length];
+
+        Counts(int pass) {
+            this.pass = pass;
+            for (int m = 0; m < counts.length; m++) {
+                counts[m] = selection[m] == null ? null : new TopK(1);
+            }
+        }
+
+        @Override
+        public void add(Block block) {
+            for (int m = 0; m < counts.length; m++) {
+                if (counts[m] == null) {
+                    continue;
+                }
+                float[] d = block.models()[m];
+                for (int i = 0; i < block.length(); i++) {
+                    d[i] -= block.base()[i];
+                }
+                if (pass == 0) {
+                    counts[m].countHigh(d, block.length());
+                } else {
+                    counts[m].countLow(d, block.length(), selection[m].bucket());
+                }
+            }
+        }
+    }
+
+    @Override
+    public TensorMerge.Accumulator accumulator(int pass) {
+        return new Counts(pass);
+    }
+
+    @Override
+    public void endPass(int pass, List<TensorMerge.Accumulator> accumulators) {
+        for (int m = 0; m < selection.length; m++) {
+            if (selection[m] == null) {
+                continue;
+            }
+            for (TensorMerge.Accumulator a : accumulators) {
+                TopK part = ((Counts) a).counts[m];
+                if (pass == 0) {
+                    selection[m].addHigh(part);
+                } else {
+                    selection[m].addLow(part);
+                }
+            }
+            if (pass == 0) {
+                selection[m].chooseBucket();
+            } else {
+                thresholds[m] = selection[m].threshold();
+            }
+        }
+    }
+
+    @Override
+    public TensorParameters apply(TensorParameters tensor) {
+        return tensor.withModelThresholds(Arrays.asList(thresholds));
+    }
+}
