@@ -13,31 +13,21 @@ import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.checkpoint.Checkpoint;
-import io.modelmerge.storage.checkpoint.CheckpointWriter;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.LongConsumer;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
@@ -49,11 +39,6 @@ import java.util.stream.Stream;
  * failed or cancelled merge leaves nothing behind.
  */
 public final class MergeExecutor {
-    /** Largest block, in elements: four F32 work arrays of this size stay in a core's L2 cache. */
-    static final int MAX_BLOCK = 1 << 17;
-    private static final int MIN_BLOCK = TensorMerge.BLOCK_UNIT;
-    private static final long FLUSH_EVERY = 256L << 20;
-
     private final MergeOptions options;
     private final MergeListener listener;
     private final AtomicBoolean cancelled;
@@ -87,7 +72,7 @@ public final class MergeExecutor {
             }
             List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed()).plan();
             method.modelWidePass(merged(plan)); // its refusals, before any data is read
-            checkBudget(plan, inputs);
+            BlockBudget.of(plan, options).check(plan, inputs, options);
             return plan.size();
         } finally {
             for (InputModel input : inputs) {
@@ -118,10 +103,11 @@ public final class MergeExecutor {
             List<String> notes = new ArrayList<>();
             inputs.forEach(i -> notes.addAll(i.notes()));
             notes.addAll(planner.notes());
-            checkBudget(plan, inputs);
+            BlockBudget budget = BlockBudget.of(plan, options);
+            budget.check(plan, inputs, options);
             List<String> files;
             try {
-                files = execute(method, plan, inputs, staging, !recipe.allowNonfinite());
+                files = execute(method, plan, inputs, budget, staging, !recipe.allowNonfinite());
             } catch (NonFiniteOutput e) {
                 throw new RecipeException(e.getMessage());
             }
@@ -145,100 +131,18 @@ public final class MergeExecutor {
         }
     }
 
-    private void checkBudget(List<PlannedTensor> plan, List<InputModel> inputs) throws RecipeException {
-        long work = (long) options.threads() * workspaceBytes(bufferElements(plan), maxInputs(plan));
-        for (PlannedTensor t : plan) {
-            long held = work;
-            for (PlannedTensor.Input in : allInputs(t)) {
-                held += inputs.get(in.model()).materializedBytes(in.tensor());
-            }
-            if (held > options.memoryBytes()) {
-                throw new RecipeException("tensor '" + t.name() + "' needs " + held + " bytes in memory (LoRA deltas"
-                        + " applied in F32 plus work buffers), over the budget of " + options.memoryBytes());
-            }
-        }
-    }
-
-    private static List<PlannedTensor.Input> allInputs(PlannedTensor t) {
-        List<PlannedTensor.Input> all = new ArrayList<>(t.models());
-        t.base().ifPresent(all::add);
-        return all;
-    }
-
-    private static int maxInputs(List<PlannedTensor> plan) {
-        return plan.stream().mapToInt(t -> t.models().size() + 1).max().orElse(1);
-    }
-
-    /** Work buffers of one thread: an F32 array per input plus one for the output, and the narrowed output. */
-    private static long workspaceBytes(int block, int inputs) {
-        return (long) block * ((inputs + 1) * 4L + 4L);
-    }
-
-    private int blockElements(List<PlannedTensor> plan) {
-        long perThread = options.memoryBytes() / 2 / options.threads();
-        long fit = perThread / ((maxInputs(plan) + 1) * 4L + 4L) / TensorMerge.BLOCK_UNIT * TensorMerge.BLOCK_UNIT;
-        return (int) Math.max(MIN_BLOCK, Math.min(MAX_BLOCK, fit));
-    }
-
-    /** The work buffers' length: a block, or a row where a row is longer (row-aligned methods need whole rows). */
-    private int bufferElements(List<PlannedTensor> plan) {
-        long longestRow = plan.stream().filter(t -> !t.copy()).mapToLong(t -> t.parameters().columns()).max().orElse(1);
-        return (int) Math.max(blockElements(plan), longestRow);
-    }
-
-    /** The largest run of whole rows of {@code columns} elements that fits a block (at least one row). */
-    private static int rowBlock(int block, long columns) {
-        return (int) (Math.max(1, block / columns) * columns);
-    }
-
-    /** One worker's buffers, reused across blocks and tensors. */
-    private static final class Workspace {
-        final float[][] inputs;
-        final float[] out;
-        final MemorySegment narrowed;
-
-        Workspace(int inputs, int block) {
-            this.inputs = new float[inputs][block];
-            this.out = new float[block];
-            this.narrowed = Arena.ofAuto().allocate(block * 4L, 64);
-        }
-    }
-
-    private List<String> execute(MergeMethod method, List<PlannedTensor> planned, List<InputModel> inputs, Path staging,
-                                 boolean finiteOnly) throws IOException, RecipeException {
-        int block = blockElements(planned);
-        int buffer = bufferElements(planned);
-        int width = maxInputs(planned);
+    private List<String> execute(MergeMethod method, List<PlannedTensor> planned, List<InputModel> inputs,
+                                 BlockBudget budget, Path staging, boolean finiteOnly) throws IOException, RecipeException {
+        int block = budget.block();
         long totalBytes = planned.stream().mapToLong(t -> t.output().byteLength()).sum();
-        AtomicLong bytesDone = new AtomicLong();
-        WriteThrottle throttle = new WriteThrottle(options.maxBytesPerSecond(), cancelled);
-        LongConsumer written = bytes -> {
-            bytesDone.addAndGet(bytes);
-            throttle.written(bytes);
-        };
-        AtomicInteger tensorsDone = new AtomicInteger();
-        long start = System.nanoTime();
-        AtomicLong lastReport = new AtomicLong();
-        Runnable report = () -> {
-            long now = System.nanoTime();
-            long last = lastReport.get();
-            if (now - last > 200_000_000L && lastReport.compareAndSet(last, now)) {
-                listener.progress(new MergeProgress(tensorsDone.get(), planned.size(), bytesDone.get(), totalBytes,
-                        Duration.ofNanos(now - start)));
-            }
-        };
-        ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(width, buffer));
+        ProgressReporter progress = new ProgressReporter(listener,
+                new WriteThrottle(options.maxBytesPerSecond(), cancelled), planned.size(), totalBytes);
+        ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(budget.width(), budget.buffer()));
         ForkJoinPool pool = new ForkJoinPool(options.threads());
-        // Write-back runs beside the merge: every FLUSH_EVERY bytes, one background flush, so the disk works
-        // while the CPUs merge and commit's final sync has little left to do.
-        ExecutorService flusher = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
-        Future<?> flushing = CompletableFuture.completedFuture(null);
-        long flushedAt = 0;
         try {
             List<PlannedTensor> plan = withModelWidePass(method, planned, inputs, pool, block, workspaces);
             List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
-            Files.createDirectories(staging);
-            try (CheckpointWriter writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), options.outShardSize())) {
+            try (OutputWriter output = new OutputWriter(staging, specs, options.outShardSize())) {
                 List<PlannedTensor> small = new ArrayList<>();
                 for (int index = 0; index <= plan.size(); index++) {
                     PlannedTensor tensor = index < plan.size() ? plan.get(index) : null;
@@ -254,55 +158,29 @@ public final class MergeExecutor {
                         run(pool, () -> batch.parallelStream().forEach(t -> {
                             checkCancelled();
                             try {
-                                mergeSmall(method, t, inputs, writer, block, workspaces, finiteOnly);
+                                mergeSmall(method, t, inputs, output, block, workspaces, finiteOnly);
                             } catch (IOException e) {
                                 throw new UncheckedIOException(e);
                             }
-                            written.accept(t.output().byteLength());
-                            tensorsDone.incrementAndGet();
-                            report.run();
+                            progress.written(t.output().byteLength());
+                            progress.tensorDone();
                         }));
                     }
                     if (tensor == null) {
                         break;
                     }
                     checkCancelled();
-                    if (bytesDone.get() - flushedAt > FLUSH_EVERY && flushing.isDone()) {
-                        flushedAt = bytesDone.get();
-                        flushing = flusher.submit(() -> {
-                            writer.flush();
-                            return null;
-                        });
-                    }
-                    mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, writer, pool, block, workspaces,
-                            written, report, finiteOnly);
-                    tensorsDone.incrementAndGet();
-                    report.run();
+                    output.flushBehind(progress.bytesDone());
+                    mergeTensor(method.forTensor(tensor.parameters()), tensor, inputs, output, pool, budget, workspaces,
+                            progress, finiteOnly);
+                    progress.tensorDone();
                 }
-                waitFor(flushing);
-                writer.commit();
-                List<String> files = new ArrayList<>(writer.fileNames());
-                if (writer.sharded()) {
-                    files.add(io.modelmerge.storage.checkpoint.ShardIndex.FILE_NAME);
-                }
-                listener.progress(new MergeProgress(plan.size(), plan.size(), totalBytes, totalBytes,
-                        Duration.ofNanos(System.nanoTime() - start)));
+                List<String> files = output.commit();
+                progress.finished();
                 return files;
             }
         } finally {
             pool.shutdownNow();
-            flusher.shutdownNow();
-        }
-    }
-
-    private static void waitFor(Future<?> flushing) throws IOException {
-        try {
-            flushing.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CancellationException("merge interrupted");
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
         }
     }
 
@@ -333,7 +211,7 @@ public final class MergeExecutor {
                 Workspace ws = workspaces.get();
                 for (PlannedTensor t : reading) {
                     Sources sources = Sources.of(t, inputs);
-                    for (int b = 0; b < blockCount(t.elements(), block); b++) {
+                    for (int b = 0; b < BlockBudget.count(t.elements(), block); b++) {
                         checkCancelled();
                         accumulator.add(sources.load(b, block, t.elements(), ws));
                     }
@@ -343,18 +221,18 @@ public final class MergeExecutor {
                 for (PlannedTensor t : reading) {
                     checkCancelled();
                     Sources sources = Sources.of(t, inputs);
-                    int blocks = blockCount(t.elements(), block);
+                    int blocks = BlockBudget.count(t.elements(), block);
                     int ranges = Math.min(options.threads(), Math.max(1, blocks));
                     List<TensorMerge.Accumulator> own = new ArrayList<>();
                     for (int r = 0; r < ranges; r++) {
                         own.add(pass.accumulator(p));
                     }
-                    run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
+                    parallel(pool).run(ranges, r -> {
                         Workspace ws = workspaces.get();
                         for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
                             own.get(r).add(sources.load(b, block, t.elements(), ws));
                         }
-                    }));
+                    });
                     parts.addAll(own);
                 }
             }
@@ -363,28 +241,20 @@ public final class MergeExecutor {
         return plan.stream().map(t -> reads.test(t) ? t.withParameters(pass.apply(t.parameters())) : t).toList();
     }
 
-    private static int blockCount(long elements, int block) {
-        return (int) ((elements + block - 1) / block);
-    }
-
     /** A tensor of at most one block, copied or merged entirely in the calling thread. */
-    private void mergeSmall(MergeMethod method, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
+    private void mergeSmall(MergeMethod method, PlannedTensor tensor, List<InputModel> inputs, OutputWriter output,
                             int block, ThreadLocal<Workspace> workspaces, boolean finiteOnly) throws IOException {
         if (tensor.copy()) {
             PlannedTensor.Input from = tensor.models().getFirst();
             // copied tensors are integer buffers (floats are always merged): nothing to check
-            writer.write(tensor.name(), 0, inputs.get(from.model()).rawTensor(from.tensor()).data());
+            output.write(tensor.name(), 0, inputs.get(from.model()).rawTensor(from.tensor()).data());
             return;
         }
         TensorMerge merge = method.forTensor(tensor.parameters());
         Sources sources = Sources.of(tensor, inputs);
         Workspace ws = workspaces.get();
-        for (int pass = 0; pass < merge.passes(); pass++) {
-            TensorMerge.Accumulator accumulator = merge.accumulator(pass);
-            accumulator.add(sources.load(0, block, tensor.elements(), ws));
-            merge.endPass(pass, List.of(accumulator));
-        }
-        mergeBlock(merge, tensor, sources, 0, block, writer, ws, finiteOnly);
+        TensorPasses.run(merge, 1, 1, b -> sources.load(b, block, tensor.elements(), ws), TensorPasses.Ranges.sequential());
+        mergeBlock(merge, tensor, sources, 0, block, output, ws, finiteOnly);
     }
 
     /**
@@ -392,7 +262,7 @@ public final class MergeExecutor {
      * {@code finiteOnly} a NaN or infinite result fails the merge before the block is written.
      */
     private static long mergeBlock(TensorMerge merge, PlannedTensor tensor, Sources sources, int b, int block,
-                                   CheckpointWriter writer, Workspace ws, boolean finiteOnly) throws IOException {
+                                   OutputWriter output, Workspace ws, boolean finiteOnly) throws IOException {
         Block data = sources.load(b, block, tensor.elements(), ws);
         merge.merge(data, ws.out);
         if (finiteOnly) {
@@ -401,74 +271,35 @@ public final class MergeExecutor {
         int elementBytes = tensor.output().dtype().bits() / 8;
         Floats.narrow(ws.out, data.length(), ws.narrowed, tensor.output().dtype(), 0);
         long bytes = (long) data.length() * elementBytes;
-        writer.write(tensor.name(), data.offset() * elementBytes, ws.narrowed.asSlice(0, bytes));
+        output.write(tensor.name(), data.offset() * elementBytes, ws.narrowed.asSlice(0, bytes));
         return bytes;
     }
 
-    private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, CheckpointWriter writer,
-                             ForkJoinPool pool, int anyBlock, ThreadLocal<Workspace> workspaces, LongConsumer written,
-                             Runnable report, boolean finiteOnly) throws IOException {
-        int block = merge.rowAligned() ? rowBlock(anyBlock, tensor.parameters().columns()) : anyBlock;
+    /** A tensor of several blocks: its passes, then its blocks, spread over every worker. */
+    private void mergeTensor(TensorMerge merge, PlannedTensor tensor, List<InputModel> inputs, OutputWriter output,
+                             ForkJoinPool pool, BlockBudget budget, ThreadLocal<Workspace> workspaces,
+                             ProgressReporter progress, boolean finiteOnly) throws IOException {
+        int block = merge.rowAligned() ? budget.rowBlock(tensor.parameters().columns()) : budget.block();
         Sources sources = Sources.of(tensor, inputs);
         long elements = tensor.elements();
-        int blocks = (int) ((elements + block - 1) / block);
-        for (int pass = 0; pass < merge.passes(); pass++) {
-            int thisPass = pass;
-            int ranges = merge.orderedPasses() ? 1 : Math.min(options.threads(), Math.max(1, blocks));
-            List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
-            for (int r = 0; r < ranges; r++) {
-                accumulators.add(merge.accumulator(thisPass));
-            }
-            int stride = merge.stride(thisPass);
-            run(pool, () -> IntStream.range(0, ranges).parallel().forEach(r -> {
-                Workspace ws = workspaces.get();
-                for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
-                    checkCancelled();
-                    if (b % stride == 0) {
-                        accumulators.get(r).add(sources.load(b, block, elements, ws));
-                    }
-                }
-            }));
-            merge.endPass(thisPass, accumulators);
-        }
+        int blocks = BlockBudget.count(elements, block);
+        TensorPasses.run(merge, blocks, options.threads(), b -> {
+            checkCancelled();
+            return sources.load(b, block, elements, workspaces.get());
+        }, parallel(pool));
         run(pool, () -> IntStream.range(0, blocks).parallel().forEach(b -> {
             checkCancelled();
             try {
-                written.accept(mergeBlock(merge, tensor, sources, b, block, writer, workspaces.get(), finiteOnly));
+                progress.written(mergeBlock(merge, tensor, sources, b, block, output, workspaces.get(), finiteOnly));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            report.run();
         }));
     }
 
-    /** A planned tensor's inputs, opened: the base's tensor (null without a base) and each model's. */
-    private record Sources(TensorSource base, List<TensorSource> models) {
-        static Sources of(PlannedTensor tensor, List<InputModel> inputs) {
-            TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
-            List<TensorSource> models = new ArrayList<>();
-            for (PlannedTensor.Input in : tensor.models()) {
-                models.add(inputs.get(in.model()).source(in.tensor()));
-            }
-            return new Sources(base, models);
-        }
-
-        /** Reads block {@code b} of every input into the worker's buffers, widened to F32. */
-        Block load(int b, int block, long elements, Workspace ws) {
-            long offset = (long) b * block;
-            int length = (int) Math.min(block, elements - offset);
-            float[] baseValues = null;
-            if (base != null) {
-                baseValues = ws.inputs[models.size()];
-                base.read(offset, length, baseValues);
-            }
-            float[][] values = new float[models.size()][];
-            for (int m = 0; m < models.size(); m++) {
-                values[m] = ws.inputs[m];
-                models.get(m).read(offset, length, values[m]);
-            }
-            return new Block(offset, length, baseValues, values);
-        }
+    /** Range tasks on the merge's workers. */
+    private static TensorPasses.Ranges parallel(ForkJoinPool pool) {
+        return (ranges, range) -> run(pool, () -> IntStream.range(0, ranges).parallel().forEach(range));
     }
 
     private void checkCancelled() {

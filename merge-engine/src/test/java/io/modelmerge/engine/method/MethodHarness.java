@@ -1,13 +1,15 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.exec.TensorPasses;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Runs a method on in-memory arrays the way the executor does (passes with one accumulator per worker range,
- * then the merge), in blocks of a chosen size so block boundaries and vector tails are exercised.
+ * Runs a method on in-memory arrays the way the executor does (its passes through the executor's own
+ * {@link TensorPasses}, then the merge), in blocks of a chosen size so block boundaries and vector tails are
+ * exercised.
  */
 final class MethodHarness {
     private MethodHarness() {
@@ -39,19 +41,11 @@ final class MethodHarness {
         TensorMerge merge = method.forTensor(new TensorParameters("t", n, columns, models2, globals, seed));
         int blockSize = merge.rowAligned() ? Math.max(1, anyBlockSize / columns) * columns : anyBlockSize;
         int blocks = (n + blockSize - 1) / blockSize;
-        int ranges = merge.orderedPasses() ? 1 : workers;
-        for (int pass = 0; pass < merge.passes(); pass++) {
-            List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
-            for (int w = 0; w < ranges; w++) {
-                TensorMerge.Accumulator acc = merge.accumulator(pass);
-                for (int b = blocks * w / ranges; b < blocks * (w + 1) / ranges; b++) {
-                    if (b % merge.stride(pass) == 0) {
-                        acc.add(block(b, blockSize, base, models));
-                    }
-                }
-                accumulators.add(acc);
-            }
-            merge.endPass(pass, accumulators);
+        try {
+            TensorPasses.run(merge, blocks, workers, b -> block(b, blockSize, base, models),
+                    TensorPasses.Ranges.sequential());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
         float[] out = new float[n];
         for (int b = 0; b < blocks; b++) {

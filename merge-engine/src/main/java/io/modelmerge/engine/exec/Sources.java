@@ -1,0 +1,35 @@
+package io.modelmerge.engine.exec;
+
+import io.modelmerge.engine.method.Block;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A planned tensor's inputs, opened: the base's tensor (null without a base) and each model's. */
+record Sources(TensorSource base, List<TensorSource> models) {
+
+    static Sources of(PlannedTensor tensor, List<InputModel> inputs) {
+        TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
+        List<TensorSource> models = new ArrayList<>();
+        for (PlannedTensor.Input in : tensor.models()) {
+            models.add(inputs.get(in.model()).source(in.tensor()));
+        }
+        return new Sources(base, models);
+    }
+
+    /** Reads block {@code b} (of {@code block} elements) of every input into the worker's buffers, widened to F32. */
+    Block load(int b, int block, long elements, Workspace ws) {
+        long offset = (long) b * block;
+        int length = (int) Math.min(block, elements - offset);
+        float[] baseValues = null;
+        if (base != null) {
+            baseValues = ws.inputs[models.size()];
+            base.read(offset, length, baseValues);
+        }
+        float[][] values = new float[models.size()][];
+        for (int m = 0; m < models.size(); m++) {
+            values[m] = ws.inputs[m];
+            models.get(m).read(offset, length, values[m]);
+        }
+        return new Block(offset, length, baseValues, values);
+    }
+}

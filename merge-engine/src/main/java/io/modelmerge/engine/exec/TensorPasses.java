@@ -1,0 +1,60 @@
+package io.modelmerge.engine.exec;
+
+import io.modelmerge.engine.method.Block;
+import io.modelmerge.engine.method.TensorMerge;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntConsumer;
+import java.util.function.IntFunction;
+
+/**
+ * Runs a tensor merge's passes over its blocks, the one way the executor and the method tests both use: per
+ * pass, the blocks split into contiguous ranges (at most one per worker; a single range when the merge's passes
+ * are ordered), one accumulator per range fed the range's blocks in order (every {@code stride}-th), and the
+ * accumulators handed to {@code endPass} in range order.
+ */
+public final class TensorPasses {
+    private TensorPasses() {
+    }
+
+    /** Runs {@code ranges} range tasks, in parallel or not. */
+    @FunctionalInterface
+    public interface Ranges {
+        void run(int ranges, IntConsumer range) throws IOException;
+
+        /** One range after another, in the calling thread. */
+        static Ranges sequential() {
+            return (ranges, range) -> {
+                for (int r = 0; r < ranges; r++) {
+                    range.accept(r);
+                }
+            };
+        }
+    }
+
+    /**
+     * @param blocks  the tensor's block count
+     * @param workers how many ranges the blocks may split into
+     * @param load    block {@code b}, read in the calling worker
+     */
+    public static void run(TensorMerge merge, int blocks, int workers, IntFunction<Block> load, Ranges runner)
+            throws IOException {
+        for (int pass = 0; pass < merge.passes(); pass++) {
+            int ranges = merge.orderedPasses() ? 1 : Math.min(workers, Math.max(1, blocks));
+            List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
+            for (int r = 0; r < ranges; r++) {
+                accumulators.add(merge.accumulator(pass));
+            }
+            int stride = merge.stride(pass);
+            runner.run(ranges, r -> {
+                for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
+                    if (b % stride == 0) {
+                        accumulators.get(r).add(load.apply(b));
+                    }
+                }
+            });
+            merge.endPass(pass, accumulators);
+        }
+    }
+}

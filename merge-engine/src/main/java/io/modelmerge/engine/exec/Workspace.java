@@ -1,0 +1,17 @@
+package io.modelmerge.engine.exec;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** One worker's buffers, reused across blocks and tensors: the inputs widened to F32, the output, narrowed. */
+final class Workspace {
+    final float[][] inputs;
+    final float[] out;
+    final MemorySegment narrowed;
+
+    Workspace(int inputs, int length) {
+        this.inputs = new float[inputs][length];
+        this.out = new float[length];
+        this.narrowed = Arena.ofAuto().allocate(length * 4L, 64);
+    }
+}
