@@ -2,7 +2,8 @@ package io.modelmerge.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import io.modelmerge.storage.blob.BlobStores;
+import io.modelmerge.storage.blob.Located;
+import io.modelmerge.storage.blob.StorageResolver;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
@@ -36,20 +37,22 @@ final class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        BlobStores.Located located = BlobStores.locate(path, mergectl.s3Settings());
-        try (var store = located.store()) {
-            Checkpoint checkpoint = located.file() ? Checkpoint.openFile(store, located.key())
-                    : Checkpoint.open(store, located.key());
-            CheckpointSummary summary = CheckpointSummary.of(checkpoint);
-            PrintWriter out = spec.commandLine().getOut();
-            if (json) {
-                out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
-                        .writeValueAsString(summary.toJson(listTensors)));
-            } else {
-                summary.printText(out, listTensors);
+        try (StorageResolver storage = mergectl.storage()) {
+            Located located = storage.locate(path);
+            try (var store = located.store()) {
+                Checkpoint checkpoint = located.file() ? Checkpoint.openFile(store, located.key())
+                        : Checkpoint.open(store, located.key());
+                CheckpointSummary summary = CheckpointSummary.of(checkpoint);
+                PrintWriter out = spec.commandLine().getOut();
+                if (json) {
+                    out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+                            .writeValueAsString(summary.toJson(listTensors)));
+                } else {
+                    summary.printText(out, listTensors);
+                }
+                out.flush();
             }
-            out.flush();
+            return 0;
         }
-        return 0;
     }
 }

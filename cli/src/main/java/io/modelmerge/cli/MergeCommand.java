@@ -5,6 +5,7 @@ import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.exec.MergeProgress;
 import io.modelmerge.engine.exec.MergeResult;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.storage.blob.StorageResolver;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,15 +51,18 @@ final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        MergeOptions options = MergeOptions.defaults().withMemory(memory).withSeed(seed).withOutShardSize(shardSize)
-                .withS3(mergectl.s3Settings());
-        if (threads != null) {
-            options = options.withThreads(threads);
-        }
         boolean terminal = System.console() != null && System.console().isTerminal();
         ProgressPrinter progress = new ProgressPrinter(out, terminal);
-        MergeResult result = new MergeExecutor(options, progress::show, new AtomicBoolean())
-                .run(RecipeParser.parse(Files.readString(recipe)), outDir);
+        MergeResult result;
+        try (StorageResolver storage = mergectl.storage()) {
+            MergeOptions options = MergeOptions.defaults().withMemory(memory).withSeed(seed).withOutShardSize(shardSize)
+                    .withStorage(storage);
+            if (threads != null) {
+                options = options.withThreads(threads);
+            }
+            result = new MergeExecutor(options, progress::show, new AtomicBoolean())
+                    .run(RecipeParser.parse(Files.readString(recipe)), outDir);
+        }
         progress.done();
         out.printf("merged %d tensors (%,d bytes) into %s in %.1f s: %s%n", result.tensors(), result.tensorBytes(),
                 result.output(), result.elapsed().toMillis() / 1000.0, String.join(", ", result.files()));

@@ -1,12 +1,13 @@
 package io.modelmerge.cli;
 
 import io.modelmerge.storage.blob.S3Settings;
+import io.modelmerge.storage.blob.StorageResolver;
 import java.io.PrintWriter;
 import java.util.Map;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /** The modelmerge command line. */
 @Command(name = "mergectl", mixinStandardHelpOptions = true, version = "mergectl 0.1.0",
@@ -26,9 +27,12 @@ public final class Mergectl {
         return environment;
     }
 
-    /** S3 access from the standard AWS variables of mergectl's environment. */
-    S3Settings s3Settings() {
-        return S3Settings.fromEnvironment(environment);
+    /**
+     * Storage for one command: local paths anywhere, S3 from the standard AWS variables of mergectl's
+     * environment; the command closes it.
+     */
+    StorageResolver storage() {
+        return StorageResolver.unconfined(S3Settings.fromEnvironment(environment));
     }
 
     // gRPC logs its transport's start-up through java.util.logging at INFO; a CLI shows only what went wrong.

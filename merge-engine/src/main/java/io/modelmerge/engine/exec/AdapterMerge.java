@@ -12,7 +12,7 @@ import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.blob.BlobStore;
-import io.modelmerge.storage.blob.BlobStores;
+import io.modelmerge.storage.blob.Located;
 import io.modelmerge.storage.checkpoint.AdapterConfig;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
@@ -137,7 +137,7 @@ final class AdapterMerge {
                             + " for merge_method " + method.name() + " (known: " + perModel + ")");
                 }
             }
-            BlobStores.Located located = BlobStores.locate(spec.model(), options.s3(), options.localRoots());
+            Located located = options.storage().locate(spec.model());
             stores.add(located.store());
             Checkpoint checkpoint = Checkpoint.open(located.store(), located.key());
             if (checkpoint.format() != CheckpointFormat.PEFT_ADAPTER) {

@@ -3,7 +3,7 @@ package io.modelmerge.engine.exec;
 import io.modelmerge.engine.compute.ComputeBackend;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.blob.BlobStore;
-import io.modelmerge.storage.blob.BlobStores;
+import io.modelmerge.storage.blob.Located;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
 import io.modelmerge.storage.checkpoint.LoraModule;
@@ -106,7 +106,7 @@ final class InputModel implements AutoCloseable {
 
     private static Checkpoint openCheckpoint(String location, MergeOptions options, List<BlobStore> stores)
             throws IOException {
-        BlobStores.Located located = BlobStores.locate(location, options.s3(), options.localRoots());
+        Located located = options.storage().locate(location);
         stores.add(located.store());
         return located.file() ? Checkpoint.openFile(located.store(), located.key())
                 : Checkpoint.open(located.store(), located.key());

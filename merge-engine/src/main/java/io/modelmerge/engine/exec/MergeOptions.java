@@ -1,8 +1,8 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.compute.ComputeBackend;
-import io.modelmerge.storage.blob.LocalRoots;
 import io.modelmerge.storage.blob.S3Settings;
+import io.modelmerge.storage.blob.StorageResolver;
 import java.nio.file.Path;
 
 /**
@@ -13,19 +13,20 @@ import java.nio.file.Path;
  * @param threads      worker threads
  * @param seed         the job's seed; each tensor's randomness derives from it and the tensor's name
  * @param outShardSize the largest shard of the output, in bytes
+ * @param storage      opens the inputs' locations: S3 settings, and which local paths they may name (anywhere for
+ *                     the command line, configured roots for a service)
  * @param cacheDir     where remote (s3://) inputs are downloaded to be mapped
- * @param localRoots   which local paths the inputs may name: anywhere for the command line, configured roots for
- *                     a service
  * @param maxBytesPerSecond the highest rate at which the merge writes its output, so a merge shares disks and
  *                     networks with other work (0: as fast as it can)
  * @param backend      where the dense linear algebra runs (LoRA products, adapter factorisations)
  */
-public record MergeOptions(long memoryBytes, int threads, long seed, long outShardSize, S3Settings s3,
-                           Path cacheDir, long cacheBytes, LocalRoots localRoots, long maxBytesPerSecond,
-                           ComputeBackend backend) {
+public record MergeOptions(long memoryBytes, int threads, long seed, long outShardSize, StorageResolver storage,
+                           Path cacheDir, long cacheBytes, long maxBytesPerSecond, ComputeBackend backend) {
 
     public static final long DEFAULT_MEMORY = 2L << 30;
     public static final long DEFAULT_SHARD_SIZE = 5_000_000_000L;
+    /** Local paths anywhere and S3 from the standard variables; its S3 client, if made, lives as long as the JVM. */
+    private static final StorageResolver DEFAULT_STORAGE = StorageResolver.unconfined(S3Settings.defaults());
 
     public MergeOptions {
         if (memoryBytes < (16L << 20)) {
@@ -45,52 +46,46 @@ public record MergeOptions(long memoryBytes, int threads, long seed, long outSha
 
     public static MergeOptions defaults() {
         return new MergeOptions(DEFAULT_MEMORY, Runtime.getRuntime().availableProcessors(), 0, DEFAULT_SHARD_SIZE,
-                S3Settings.defaults(), Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30,
-                LocalRoots.anywhere(), 0, ComputeBackend.cpu());
+                DEFAULT_STORAGE, Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30, 0,
+                ComputeBackend.cpu());
     }
 
     public MergeOptions withMemory(long bytes) {
-        return new MergeOptions(bytes, threads, seed, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
+        return new MergeOptions(bytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes, maxBytesPerSecond,
+                backend);
     }
 
     public MergeOptions withThreads(int count) {
-        return new MergeOptions(memoryBytes, count, seed, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
+        return new MergeOptions(memoryBytes, count, seed, outShardSize, storage, cacheDir, cacheBytes, maxBytesPerSecond,
+                backend);
     }
 
     public MergeOptions withSeed(long value) {
-        return new MergeOptions(memoryBytes, threads, value, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
+        return new MergeOptions(memoryBytes, threads, value, outShardSize, storage, cacheDir, cacheBytes,
+                maxBytesPerSecond, backend);
     }
 
     public MergeOptions withOutShardSize(long bytes) {
-        return new MergeOptions(memoryBytes, threads, seed, bytes,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
+        return new MergeOptions(memoryBytes, threads, seed, bytes, storage, cacheDir, cacheBytes, maxBytesPerSecond,
+                backend);
+    }
+
+    public MergeOptions withStorage(StorageResolver resolver) {
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, resolver, cacheDir, cacheBytes,
+                maxBytesPerSecond, backend);
     }
 
     public MergeOptions withCache(Path dir, long bytes) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                s3, dir, bytes, localRoots, maxBytesPerSecond, backend);
-    }
-
-    public MergeOptions withLocalRoots(LocalRoots roots) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                s3, cacheDir, cacheBytes, roots, maxBytesPerSecond, backend);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, dir, bytes, maxBytesPerSecond,
+                backend);
     }
 
     public MergeOptions withMaxBytesPerSecond(long rate) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, rate, backend);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes, rate, backend);
     }
 
     public MergeOptions withBackend(ComputeBackend compute) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                s3, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, compute);
-    }
-
-    public MergeOptions withS3(S3Settings settings) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize,
-                settings, cacheDir, cacheBytes, localRoots, maxBytesPerSecond, backend);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes,
+                maxBytesPerSecond, compute);
     }
 }

@@ -424,14 +424,15 @@ class MergeExecutorTest {
             throws Exception {
         Path mnist = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
         try (var server = io.modelmerge.storage.testing.S3ProxyServer.start(serverDir, "hub");
-             var store = io.modelmerge.storage.blob.S3BlobStore.open(java.net.URI.create("s3://hub/mnist/"), server.settings())) {
+             var store = io.modelmerge.storage.blob.S3BlobStore.open(java.net.URI.create("s3://hub/mnist/"), server.settings());
+             var storage = io.modelmerge.storage.blob.StorageResolver.unconfined(server.settings())) {
             store.write("model.safetensors", Files.readAllBytes(mnist));
             Recipe recipe = RecipeParser.parse("merge_method: linear\nmodels:\n  - model: team/mnist@prod\n"
                     + "    parameters: {weight: 1}\n  - model: team/mnist@2\n    parameters: {weight: 1}\n");
             Recipe located = recipe.withLocations(Map.of("team/mnist@prod", "s3://hub/mnist/", "team/mnist@2", mnist.toString()));
             assertEquals(List.of("s3://hub/mnist/", mnist.toString()), located.modelRefs());
             assertEquals(recipe.yaml(), located.yaml());
-            MergeOptions options = MergeOptions.defaults().withS3(server.settings()).withCache(cache, 1L << 30);
+            MergeOptions options = MergeOptions.defaults().withStorage(storage).withCache(cache, 1L << 30);
             assertEquals(2, new MergeExecutor(options, p -> { }, new AtomicBoolean()).validate(located));
             try (Stream<Path> cached = Files.list(cache)) {
                 assertEquals(0, cached.count(), "validation downloads no tensor data");
@@ -443,12 +444,13 @@ class MergeExecutorTest {
     void readsModelsFromS3(@TempDir Path serverDir) throws Exception {
         Path mnist = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
         try (var server = io.modelmerge.storage.testing.S3ProxyServer.start(serverDir, "hub");
-             var store = io.modelmerge.storage.blob.S3BlobStore.open(java.net.URI.create("s3://hub/mnist/"), server.settings())) {
+             var store = io.modelmerge.storage.blob.S3BlobStore.open(java.net.URI.create("s3://hub/mnist/"), server.settings());
+             var storage = io.modelmerge.storage.blob.StorageResolver.unconfined(server.settings())) {
             store.write("model.safetensors", Files.readAllBytes(mnist));
             String yaml = "merge_method: linear\nmodels:\n  - model: s3://hub/mnist/\n    parameters: {weight: 1}\n"
                     + "  - model: " + mnist + "\n    parameters: {weight: 1}\n";
             Path out = dir.resolve("from-s3");
-            merge(yaml, out, MergeOptions.defaults().withThreads(2).withMemory(64L << 20).withS3(server.settings()));
+            merge(yaml, out, MergeOptions.defaults().withThreads(2).withMemory(64L << 20).withStorage(storage));
             try (SafetensorsFile original = SafetensorsFile.open(mnist);
                  SafetensorsFile merged = SafetensorsFile.open(out.resolve("model.safetensors"))) {
                 for (TensorInfo t : original.tensors()) {
@@ -586,7 +588,8 @@ class MergeExecutorTest {
         Path outside = llamaModel("outside", 1, DType.F32);
         Files.createSymbolicLink(root.resolve("link"), outside);
         MergeOptions confined = MergeOptions.defaults().withThreads(2).withMemory(64L << 20)
-                .withLocalRoots(io.modelmerge.storage.blob.LocalRoots.only(List.of(root), "test.roots"));
+                .withStorage(new io.modelmerge.storage.blob.StorageResolver(io.modelmerge.storage.blob.S3Settings.defaults(),
+                        io.modelmerge.storage.blob.LocalRoots.only(List.of(root), "test.roots")));
         MergeExecutor executor = new MergeExecutor(confined, p -> { }, new AtomicBoolean());
         for (String input : List.of("/etc/", "/etc/shadow", outside.toString(), root.resolve("link").toString(),
                 model + "+" + outside)) {

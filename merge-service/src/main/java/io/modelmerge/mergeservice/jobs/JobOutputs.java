@@ -4,7 +4,8 @@ import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
-import io.modelmerge.storage.blob.BlobStores;
+import io.modelmerge.storage.blob.LocalRoots;
+import io.modelmerge.storage.blob.StorageResolver;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -29,10 +30,13 @@ public class JobOutputs {
 
     private final Database db;
     private final MergeServiceConfig config;
+    /** The output root is the operator's setting, not a job's input: no local-roots rule applies to it. */
+    private final StorageResolver storage;
 
-    public JobOutputs(Database db, MergeServiceConfig config) {
+    public JobOutputs(Database db, MergeServiceConfig config, StorageResolver storage) {
         this.db = db;
         this.config = config;
+        this.storage = storage.withRoots(LocalRoots.anywhere());
     }
 
     Path workDir(UUID id) {
@@ -49,7 +53,7 @@ public class JobOutputs {
     }
 
     BlobStore uploads(MergeJob job) throws IOException {
-        return BlobStores.locate(target(job), config.s3().settings()).store();
+        return storage.locate(target(job)).store();
     }
 
     void deleteWork(UUID id) {

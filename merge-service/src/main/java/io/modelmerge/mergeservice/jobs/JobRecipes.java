@@ -6,7 +6,7 @@ import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.registry.client.VersionRef;
-import io.modelmerge.storage.blob.LocalRoots;
+import io.modelmerge.storage.blob.StorageResolver;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -66,14 +66,13 @@ public final class JobRecipes {
     }
 
     /** The engine's options for a job. */
-    public static MergeOptions options(MergeServiceConfig config, JobRequest request) {
+    public static MergeOptions options(MergeServiceConfig config, JobRequest request, StorageResolver storage) {
         MergeOptions options = MergeOptions.defaults()
                 .withMemory(request.memoryBytes())
                 .withSeed(request.seed())
                 .withOutShardSize(request.shardSizeBytes())
-                .withS3(config.s3().settings())
                 .withCache(config.dataDir().resolve("cache"), config.cacheBytes())
-                .withLocalRoots(LocalRoots.only(config.allowedLocalRoots(), "modelmerge.merge.local-roots"))
+                .withStorage(storage)
                 .withMaxBytesPerSecond(config.maxBytesPerSecond());
         return config.threads().map(options::withThreads).orElse(options);
     }

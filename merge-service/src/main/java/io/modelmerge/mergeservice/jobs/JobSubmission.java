@@ -14,9 +14,10 @@ import io.modelmerge.registry.client.RegistryClient;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.service.limits.LimitException;
 import io.modelmerge.service.limits.Limits;
-import io.modelmerge.storage.blob.BlobStores;
 import io.modelmerge.storage.blob.ChecksumMismatchException;
 import io.modelmerge.storage.blob.OutsideRootsException;
+import io.modelmerge.storage.blob.StorageResolver;
+import io.modelmerge.storage.blob.UnsupportedLocationException;
 import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
 import io.modelmerge.storage.safetensors.SafetensorsFormatException;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -40,11 +41,13 @@ public class JobSubmission {
     private final Database db;
     private final RegistryClient registry;
     private final MergeServiceConfig config;
+    private final StorageResolver storage;
 
-    public JobSubmission(Database db, RegistryClient registry, MergeServiceConfig config) {
+    public JobSubmission(Database db, RegistryClient registry, MergeServiceConfig config, StorageResolver storage) {
         this.db = db;
         this.registry = registry;
         this.config = config;
+        this.storage = storage;
     }
 
     public MergeJob submit(JobRequest request) {
@@ -93,7 +96,7 @@ public class JobSubmission {
                 request.shardSizeBytes() == 0 ? MergeOptions.DEFAULT_SHARD_SIZE : request.shardSizeBytes(),
                 request.outDtype(), request.priority(), request.idempotencyKey(), pinned);
         try {
-            new MergeExecutor(JobRecipes.options(config, complete), p -> { }, new AtomicBoolean())
+            new MergeExecutor(JobRecipes.options(config, complete, storage), p -> { }, new AtomicBoolean())
                     .validate(JobRecipes.located(recipe, pinned, complete.outDtype()));
         } catch (RecipeException e) {
             throw new JobException(JobException.Kind.FAILED_PRECONDITION, e.getMessage());
@@ -139,7 +142,7 @@ public class JobSubmission {
 
     /** Why the inputs could not be opened, as the status it deserves. */
     private static JobException inputFailure(IOException e) {
-        if (e instanceof OutsideRootsException || e instanceof BlobStores.UnsupportedLocationException) {
+        if (e instanceof OutsideRootsException || e instanceof UnsupportedLocationException) {
             return invalid("recipe_yaml: " + e.getMessage());
         }
         if (e instanceof InvalidCheckpointException || e instanceof SafetensorsFormatException

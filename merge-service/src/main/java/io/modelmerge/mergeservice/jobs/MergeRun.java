@@ -11,6 +11,7 @@ import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.ChecksumMismatchException;
 import io.modelmerge.storage.blob.LocalBlobStore;
 import io.modelmerge.storage.blob.OutsideRootsException;
+import io.modelmerge.storage.blob.StorageResolver;
 import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
 import io.modelmerge.storage.safetensors.SafetensorsFormatException;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -54,16 +55,19 @@ public class MergeRun {
     private final RegistryClient registry;
     private final MergeServiceConfig config;
     private final JobOutputs outputs;
+    private final StorageResolver storage;
     private final ScheduledExecutorService renewals = Executors.newScheduledThreadPool(1,
             Thread.ofPlatform().daemon().name("lease-renewal").factory());
     /** The stop flag of every run in progress, so a stopping replica halts them at once. */
     private final Map<UUID, AtomicBoolean> running = new ConcurrentHashMap<>();
 
-    public MergeRun(Database db, RegistryClient registry, MergeServiceConfig config, JobOutputs outputs) {
+    public MergeRun(Database db, RegistryClient registry, MergeServiceConfig config, JobOutputs outputs,
+                    StorageResolver storage) {
         this.db = db;
         this.registry = registry;
         this.config = config;
         this.outputs = outputs;
+        this.storage = storage;
     }
 
     /** How a run ended for the worker that ran it. */
@@ -102,7 +106,7 @@ public class MergeRun {
                 local.deleteAbandonedWrites(); // an earlier attempt killed while uploading
             }
             long start = System.nanoTime();
-            MergeResult result = new MergeExecutor(JobRecipes.options(config, job.request()),
+            MergeResult result = new MergeExecutor(JobRecipes.options(config, job.request(), storage),
                     p -> progress.set(JobProgress.of(p)), cancelled).run(JobRecipes.located(job), work.resolve("out"));
             List<String> files = upload(work.resolve("out"), output, cancelled);
             stopIfCancelled(cancelled);

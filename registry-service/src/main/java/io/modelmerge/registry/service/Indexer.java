@@ -12,7 +12,7 @@ import io.modelmerge.registry.content.StorageLocations;
 import io.modelmerge.registry.db.IndexTaskTable;
 import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.service.db.Database;
-import io.modelmerge.storage.blob.BlobStores.Located;
+import io.modelmerge.storage.blob.Located;
 import io.modelmerge.storage.blob.S3Location;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.PreDestroy;

@@ -19,7 +19,7 @@ import io.modelmerge.registry.db.VersionTable;
 import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.service.limits.Limits;
-import io.modelmerge.storage.blob.BlobStores.Located;
+import io.modelmerge.storage.blob.Located;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.LinkedHashMap;
 import java.util.List;

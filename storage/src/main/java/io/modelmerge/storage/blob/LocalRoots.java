@@ -47,13 +47,13 @@ public final class LocalRoots {
      * at the root that holds it and confined to it, and the path's key in it ({@code /}-terminated for a
      * directory, {@code ""} for the root itself).
      */
-    public BlobStores.Located locate(Path path, String location) throws IOException {
+    public Located locate(Path path, String location) throws IOException {
         Path absolute = path.toAbsolutePath().normalize();
         if (roots.isEmpty()) {
             if (Files.isRegularFile(absolute)) {
-                return new BlobStores.Located(new LocalBlobStore(absolute.getParent()), absolute.getFileName().toString(), true);
+                return new Located(new LocalBlobStore(absolute.getParent()), absolute.getFileName().toString(), true);
             }
-            return new BlobStores.Located(new LocalBlobStore(absolute), "", false);
+            return new Located(new LocalBlobStore(absolute), "", false);
         }
         Path root = roots.get().stream().filter(absolute::startsWith).findFirst().orElseThrow(() ->
                 new OutsideRootsException("'" + location + "' is outside the local directories this service may read"
@@ -68,7 +68,7 @@ public final class LocalRoots {
         }
         String key = root.relativize(absolute).toString().replace('\\', '/');
         boolean file = Files.isRegularFile(absolute);
-        return new BlobStores.Located(LocalBlobStore.confined(root, realRoot, setting), file || key.isEmpty() ? key
+        return new Located(LocalBlobStore.confined(root, realRoot, setting), file || key.isEmpty() ? key
                 : key + "/", file);
     }
 

@@ -57,24 +57,32 @@ public final class S3BlobStore implements BlobStore {
     private static final int NOT_FOUND = 404;
 
     private final S3Client client;
+    private final boolean ownsClient;
     private final String bucket;
     private final String prefix;
     private final S3Settings settings;
 
-    private S3BlobStore(S3Client client, String bucket, String prefix, S3Settings settings) {
+    private S3BlobStore(S3Client client, boolean ownsClient, String bucket, String prefix, S3Settings settings) {
         this.client = client;
+        this.ownsClient = ownsClient;
         this.bucket = bucket;
         this.prefix = prefix;
         this.settings = settings;
     }
 
-    /** Opens {@code s3://bucket/prefix/}. */
+    /** Opens {@code s3://bucket/prefix/} with a client of its own, closed with the store. */
     public static S3BlobStore open(URI uri, S3Settings settings) {
         S3Location location = S3Location.parse(uri);
-        return new S3BlobStore(client(settings), location.bucket(), location.prefix(), settings);
+        return new S3BlobStore(client(settings), true, location.bucket(), location.prefix(), settings);
     }
 
-    private static S3Client client(S3Settings settings) {
+    /** Opens {@code s3://bucket/prefix/} on a client shared with other stores, which closing this one leaves open. */
+    static S3BlobStore on(S3Client shared, URI uri, S3Settings settings) {
+        S3Location location = S3Location.parse(uri);
+        return new S3BlobStore(shared, false, location.bucket(), location.prefix(), settings);
+    }
+
+    static S3Client client(S3Settings settings) {
         S3ClientBuilder builder = S3Client.builder()
                 .region(Region.of(settings.region()))
                 .credentialsProvider(credentials(settings))
@@ -376,6 +384,8 @@ public final class S3BlobStore implements BlobStore {
 
     @Override
     public void close() {
-        client.close();
+        if (ownsClient) {
+            client.close();
+        }
     }
 }

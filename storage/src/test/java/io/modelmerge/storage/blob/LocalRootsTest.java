@@ -36,15 +36,15 @@ class LocalRootsTest {
         for (String path : List.of("/etc/", "/etc/shadow", "/proc/self/environ", "/usr/", root + "/../outside/",
                 root + "/../outside/secret.txt", outside.toString())) {
             OutsideRootsException e = assertThrows(OutsideRootsException.class,
-                    () -> BlobStores.locate(path, S3Settings.defaults(), roots), path);
+                    () -> new StorageResolver(S3Settings.defaults(), roots).locate(path), path);
             assertEquals("'" + path + "' is outside the local directories this service may read (" + SETTING + ")",
                     e.getMessage());
         }
         OutsideRootsException uri = assertThrows(OutsideRootsException.class,
-                () -> BlobStores.locate("file:///etc/", S3Settings.defaults(), roots));
+                () -> new StorageResolver(S3Settings.defaults(), roots).locate("file:///etc/"));
         assertTrue(uri.getMessage().startsWith("'file:///etc/' is outside"), uri.getMessage());
-        assertThrows(BlobStores.UnsupportedLocationException.class,
-                () -> BlobStores.locate("http://127.0.0.1:1/x", S3Settings.defaults(), roots));
+        assertThrows(UnsupportedLocationException.class,
+                () -> new StorageResolver(S3Settings.defaults(), roots).locate("http://127.0.0.1:1/x"));
     }
 
     @Test
@@ -61,7 +61,7 @@ class LocalRootsTest {
         Path model = Files.createDirectories(root.resolve("model"));
         Files.createSymbolicLink(model.resolve("model.safetensors"), Path.of("/proc/self/environ"));
         Files.createSymbolicLink(model.resolve("notes.txt"), outside.resolve("secret.txt"));
-        BlobStores.Located located = roots.locate(model, "model");
+        Located located = roots.locate(model, "model");
         assertEquals("model/", located.key());
         BlobStore store = located.store();
         for (String key : List.of("model/model.safetensors", "model/notes.txt")) {
@@ -81,7 +81,7 @@ class LocalRootsTest {
         Files.write(blobs.resolve("abc123"), new byte[] {1, 2, 3});
         Path snapshot = Files.createDirectories(root.resolve("hub/snapshots/main"));
         Files.createSymbolicLink(snapshot.resolve("model.safetensors"), Path.of("../../blobs/abc123"));
-        BlobStores.Located located = roots.locate(snapshot, "snapshot");
+        Located located = roots.locate(snapshot, "snapshot");
         assertArrayEquals(new byte[] {1, 2, 3}, located.store().readAllBytes(located.key() + "model.safetensors"));
         assertEquals(blobs.resolve("abc123").toRealPath(),
                 located.store().localFile(located.key() + "model.safetensors").orElseThrow());
@@ -94,14 +94,14 @@ class LocalRootsTest {
         Files.writeString(model.resolve("model.safetensors"), "x");
         Files.createDirectories(model.resolve("deep/deeper"));
         Files.writeString(model.resolve("deep/deeper/other.safetensors"), "y");
-        BlobStores.Located located = roots.locate(model, "m");
+        Located located = roots.locate(model, "m");
         assertEquals(List.of("m/config.json", "m/model.safetensors"),
                 located.store().listDirectory(located.key()).stream().map(BlobInfo::key).toList());
     }
 
     @Test
     void anywhereReadsAnyPathAsTheCommandLineDoes() throws Exception {
-        BlobStores.Located located = LocalRoots.anywhere().locate(outside.resolve("secret.txt"), "secret.txt");
+        Located located = LocalRoots.anywhere().locate(outside.resolve("secret.txt"), "secret.txt");
         assertTrue(located.file());
         assertEquals("the secret", new String(located.store().readAllBytes(located.key())));
     }
