@@ -10,8 +10,8 @@ public final class MergeMethods {
     private static final Map<String, RecipeMethod> BY_NAME = new TreeMap<>();
 
     static {
-        for (RecipeMethod method : List.of(new LinearMerge(), new TaskArithmeticMerge(), new TiesMerge(),
-                new DareLinearMerge(), new DareTiesMerge(), new MagnitudePruneMerge(), new SlerpMerge(),
+        for (RecipeMethod method : List.of(new LinearMerge(), new TaskArithmeticMerge(false), new TiesMerge(),
+                new DareLinearMerge(), new DareTiesMerge(), new TaskArithmeticMerge(true), new SlerpMerge(),
                 new BreadcrumbsMerge(false), new BreadcrumbsMerge(true), new DellaMerge(false), new DellaMerge(true),
                 new ModelStockMerge(), new MultiSlerpMerge(), new KarcherMerge(), new NuSlerpMerge(), new SceMerge(),
                 new PcbMerge(), new PassthroughMerge(), new FisherMerge(), new NearSwapMerge(), new RamMerge(false),

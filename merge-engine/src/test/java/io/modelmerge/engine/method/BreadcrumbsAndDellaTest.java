@@ -94,7 +94,7 @@ class BreadcrumbsAndDellaTest {
                 Map.of("weight", 0.5, "density", 0.6, "gamma", 0.0), Map.of("weight", 2.0, "density", 0.2, "gamma", 0.0));
         List<Map<String, Object>> plain = crumbs.stream()
                 .map(m -> Map.<String, Object>of("weight", m.get("weight"), "density", m.get("density"))).toList();
-        assertArrayEquals(merge(new TaskArithmeticMerge(), base, models, plain, Map.of()),
+        assertArrayEquals(merge(new TaskArithmeticMerge(false), base, models, plain, Map.of()),
                 merge(new BreadcrumbsMerge(false), base, models, crumbs, Map.of()), 1e-6f);
         assertArrayEquals(merge(new TiesMerge(), base, models, plain, Map.of("normalize", false)),
                 merge(new BreadcrumbsMerge(true), base, models, crumbs, Map.of()), 1e-6f);
@@ -176,7 +176,7 @@ class BreadcrumbsAndDellaTest {
         List<Map<String, Object>> full = List.of(Map.of("weight", 1.0, "density", 1.0), Map.of("weight", 0.5, "density", 1.0));
         assertArrayEquals(merge(new TiesMerge(), base, models, full, Map.of()),
                 merge(new DellaMerge(false), base, models, full, Map.of(), 0, 90, 2, 30), 1e-6f);
-        assertArrayEquals(merge(new TaskArithmeticMerge(), base, models, full, Map.of()),
+        assertArrayEquals(merge(new TaskArithmeticMerge(false), base, models, full, Map.of()),
                 merge(new DellaMerge(true), base, models, full, Map.of(), 0, 90, 2, 30), 1e-6f);
     }
 }

@@ -34,17 +34,17 @@ class HandComputedMergeTest {
     @Test
     void taskArithmeticAddsTheWeightedTaskVectors() {
         // Σ d = [0.0, 0.3, 0.2, -0.2, 0.5, -0.4]
-        float[] out = merge(new TaskArithmeticMerge(), BASE, MODELS, weights(1, 1, 1), Map.of());
+        float[] out = merge(new TaskArithmeticMerge(false), BASE, MODELS, weights(1, 1, 1), Map.of());
         assertArrayEquals(new float[] {1.0f, 1.3f, 1.2f, 0.8f, 1.5f, 0.6f}, out, EPS);
         // weights 0.5, 1, 2: Σ w d = [-1.15, 0.6, 0.45, -0.5, 0.55, -0.1]; λ = 0.5 halves it
-        float[] scaled = merge(new TaskArithmeticMerge(), BASE, MODELS, weights(0.5, 1, 2), Map.of("lambda", 0.5));
+        float[] scaled = merge(new TaskArithmeticMerge(false), BASE, MODELS, weights(0.5, 1, 2), Map.of("lambda", 0.5));
         assertArrayEquals(new float[] {0.425f, 1.3f, 1.225f, 0.75f, 1.275f, 0.95f}, scaled, EPS);
     }
 
     @Test
     void taskArithmeticHonoursDensity() {
         // top 3 by |d|: t1 = [.5,0,0,0,.3,-.4], t2 = [.4,.3,-.2,0,0,0], t3 = [-.9,0,.3,-.3,0,0]
-        float[] out = merge(new TaskArithmeticMerge(), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of());
+        float[] out = merge(new TaskArithmeticMerge(false), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of());
         assertArrayEquals(new float[] {1.0f, 1.3f, 1.1f, 0.7f, 1.3f, 0.6f}, out, EPS);
     }
 
@@ -75,7 +75,7 @@ class HandComputedMergeTest {
     @Test
     void magnitudePruneAveragesThePrunedTaskVectors() {
         // Σ t = [0, .3, .1, -.3, .3, -.4], divided by Σ w = 3
-        float[] out = merge(new MagnitudePruneMerge(), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of());
+        float[] out = merge(new TaskArithmeticMerge(true), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1), Map.of());
         assertArrayEquals(new float[] {1f, 1.1f, 1 + 0.1f / 3, 0.9f, 1.1f, 1 - 0.4f / 3}, out, EPS);
     }
 

@@ -42,7 +42,7 @@ class MergeInvariantsTest {
     void tiesWithDensityOneAndOneModelIsTaskArithmetic() {
         float[][] one = {models[0]};
         float[] ties = merge(new TiesMerge(), base, one, params(1.0, 1.0), Map.of());
-        float[] ta = merge(new TaskArithmeticMerge(), base, one, params(1.0, 1.0), Map.of());
+        float[] ta = merge(new TaskArithmeticMerge(false), base, one, params(1.0, 1.0), Map.of());
         assertArrayEquals(ta, ties, 1e-6f);
     }
 
@@ -56,7 +56,7 @@ class MergeInvariantsTest {
 
     @Test
     void dareWithDensityOneIsItsNonDareTwin() {
-        assertArrayEquals(merge(new TaskArithmeticMerge(), base, models, params(1.0, 0.3, 0.5, 0.2), Map.of()),
+        assertArrayEquals(merge(new TaskArithmeticMerge(false), base, models, params(1.0, 0.3, 0.5, 0.2), Map.of()),
                 merge(new DareLinearMerge(), base, models, params(1.0, 0.3, 0.5, 0.2), Map.of()), 1e-6f);
         assertArrayEquals(merge(new TiesMerge(), base, models, params(1.0, 0.3, 0.5, 0.2), Map.of("normalize", false)),
                 merge(new DareTiesMerge(), base, models, params(1.0, 0.3, 0.5, 0.2), Map.of()), 1e-6f);
@@ -64,7 +64,7 @@ class MergeInvariantsTest {
 
     @Test
     void dareAveragedOverManySeedsApproachesTheUndroppedResult() {
-        float[] undropped = merge(new TaskArithmeticMerge(), base, models, params(1.0, 1, 1, 1), Map.of());
+        float[] undropped = merge(new TaskArithmeticMerge(false), base, models, params(1.0, 1, 1, 1), Map.of());
         double[] mean = new double[N];
         int seeds = 400;
         for (int s = 0; s < seeds; s++) {
@@ -120,7 +120,7 @@ class MergeInvariantsTest {
 
     @Test
     void resultsDoNotDependOnWorkersAndBlockSizeOnlyRoundsDifferently() {
-        for (MergeMethod method : List.of(new TiesMerge(), new DareTiesMerge(), new DareLinearMerge(), new MagnitudePruneMerge())) {
+        for (MergeMethod method : List.of(new TiesMerge(), new DareTiesMerge(), new DareLinearMerge(), new TaskArithmeticMerge(true))) {
             float[] one = merge(method, base, models, params(0.4, 1, 0.5, 0.7), Map.of(), 9, 97, 1);
             float[] three = merge(method, base, models, params(0.4, 1, 0.5, 0.7), Map.of(), 9, 97, 3);
             assertArrayEquals(one, three, 0f, method.name() + ": bit-identical whatever the workers");
