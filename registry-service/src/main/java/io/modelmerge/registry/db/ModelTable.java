@@ -28,15 +28,8 @@ public final class ModelTable {
 
     public static ModelView create(Connection c, ModelName name, String description, Map<String, String> tags)
             throws SQLException {
-        try (PreparedStatement s = c.prepareStatement(
-                "INSERT INTO model (namespace, name, description, tags) VALUES (?, ?, ?, ?::jsonb) ON CONFLICT DO NOTHING")) {
-            s.setString(1, name.namespace());
-            s.setString(2, name.name());
-            s.setString(3, description);
-            s.setString(4, Json.write(tags));
-            if (s.executeUpdate() == 0) {
-                throw RegistryException.conflict("Model " + name + " already exists");
-            }
+        if (!insert(c, name, description, tags)) {
+            throw RegistryException.conflict("Model " + name + " already exists");
         }
         return find(c, name).orElseThrow();
     }
@@ -61,11 +54,8 @@ public final class ModelTable {
         return selectId(c, name, " FOR UPDATE").orElseThrow(() -> notFound(name));
     }
 
-    /**
-     * Like {@link #lock}, creating the model first (with {@code description} and {@code tags}) when it does not
-     * exist: in the transaction that registers its first version, so it is never seen without one.
-     */
-    public static long lockOrCreate(Connection c, ModelName name, String description, Map<String, String> tags)
+    /** Inserts the model unless one of that name exists; whether it did. */
+    private static boolean insert(Connection c, ModelName name, String description, Map<String, String> tags)
             throws SQLException {
         try (PreparedStatement s = c.prepareStatement(
                 "INSERT INTO model (namespace, name, description, tags) VALUES (?, ?, ?, ?::jsonb) ON CONFLICT DO NOTHING")) {
@@ -73,8 +63,17 @@ public final class ModelTable {
             s.setString(2, name.name());
             s.setString(3, description);
             s.setString(4, Json.write(tags));
-            s.executeUpdate();
+            return s.executeUpdate() == 1;
         }
+    }
+
+    /**
+     * Like {@link #lock}, creating the model first (with {@code description} and {@code tags}) when it does not
+     * exist: in the transaction that registers its first version, so it is never seen without one.
+     */
+    public static long lockOrCreate(Connection c, ModelName name, String description, Map<String, String> tags)
+            throws SQLException {
+        insert(c, name, description, tags);
         return lock(c, name);
     }
 
