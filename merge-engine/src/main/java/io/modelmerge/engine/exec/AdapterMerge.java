@@ -7,6 +7,7 @@ import io.modelmerge.engine.compute.Matrix;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.ParameterDef;
+import io.modelmerge.engine.method.Variant;
 import io.modelmerge.engine.recipe.ParamValue;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
@@ -189,10 +190,9 @@ final class AdapterMerge {
                 throw new RecipeException("adapters disagree on fan_in_fan_out: " + first.ref() + " and " + input.ref());
             }
         }
-        String overlap = recipe.parameters().get("target_overlap") instanceof ParamValue.Scalar(String s) ? s : "refuse";
-        if (!overlap.equals("refuse") && !overlap.equals("intersect")) {
-            throw new RecipeException("parameter 'target_overlap' is '" + overlap + "'; expected one of [refuse, intersect]");
-        }
+        String given = recipe.parameters().get("target_overlap") instanceof ParamValue.Scalar(String s) ? s : "refuse";
+        AdapterMethod.TargetOverlap overlap = Variant.parse(AdapterMethod.TargetOverlap.class, given).orElseThrow(() ->
+                new RecipeException("parameter 'target_overlap' is '" + given + "'; expected one of [refuse, intersect]"));
         TreeSet<String> shared = new TreeSet<>(first.modules().keySet());
         TreeSet<String> all = new TreeSet<>(first.modules().keySet());
         for (Input input : inputs) {
@@ -202,7 +202,7 @@ final class AdapterMerge {
         if (!shared.equals(all)) {
             TreeSet<String> partial = new TreeSet<>(all);
             partial.removeAll(shared);
-            if (overlap.equals("refuse")) {
+            if (overlap == AdapterMethod.TargetOverlap.REFUSE) {
                 throw new RecipeException("adapters adapt different modules (" + partial.size() + " not in all of them, e.g. '"
                         + partial.first() + "'); set target_overlap: intersect to merge the " + shared.size()
                         + " modules they share");

@@ -13,8 +13,13 @@ import java.util.List;
  */
 public record AdapterMethod(String name, List<ParameterDef> globalParameters) implements RecipeMethod {
     private static final ParameterDef WEIGHT = ParameterDef.number("weight", 1.0);
-    private static final ParameterDef TARGET_OVERLAP = ParameterDef.choice("target_overlap", "refuse", "refuse",
-            "intersect");
+    private static final ParameterDef TARGET_OVERLAP = ParameterDef.variant("target_overlap", TargetOverlap.REFUSE,
+            TargetOverlap.values());
+
+    /** Adapters adapting different modules: refused, or merged on the modules they share. */
+    public enum TargetOverlap implements Variant {
+        REFUSE, INTERSECT
+    }
 
     /** Stacks the factors: exact, rank Σ rᵢ. */
     public static final AdapterMethod CAT = new AdapterMethod("cat", List.of(TARGET_OVERLAP));

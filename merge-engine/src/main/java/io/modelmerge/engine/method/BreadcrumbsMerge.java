@@ -24,6 +24,11 @@ public final class BreadcrumbsMerge implements MergeMethod {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private final boolean ties;
 
+    /** Where outliers and small entries are ranked: over the whole tensor (mergekit) or within each row (the paper's code). */
+    enum Scope implements Variant {
+        TENSOR, ROW
+    }
+
     public BreadcrumbsMerge(boolean ties) {
         this.ties = ties;
     }
@@ -48,7 +53,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
     @Override
     public List<ParameterDef> globalParameters() {
         List<ParameterDef> common = List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
-                ParameterDef.choice("breadcrumbs_scope", "tensor", "tensor", "row"), ParameterDef.INT8_MASK);
+                ParameterDef.variant("breadcrumbs_scope", Scope.TENSOR, Scope.values()), ParameterDef.INT8_MASK);
         if (!ties) {
             return common;
         }
@@ -67,8 +72,8 @@ public final class BreadcrumbsMerge implements MergeMethod {
 
     @Override
     public TensorMerge forTensor(TensorParameters p) {
-        TaskVectorSum sum = TaskVectorSum.of(p, ties ? p.choice("election") : "none");
-        return p.choice("breadcrumbs_scope").equals("row") ? new PerRow(p, sum) : new PerTensor(p, sum);
+        TaskVectorSum sum = TaskVectorSum.of(p, ties ? p.variant("election", Election.class) : Election.NONE);
+        return p.variant("breadcrumbs_scope", Scope.class) == Scope.ROW ? new PerRow(p, sum) : new PerTensor(p, sum);
     }
 
     /** How many entries of n go as outliers ({@code top}) and how many stay ({@code kept}). */

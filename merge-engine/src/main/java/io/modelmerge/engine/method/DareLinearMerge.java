@@ -31,7 +31,7 @@ public final class DareLinearMerge extends TaskVectorMerge {
 
     @Override
     public TensorMerge forTensor(TensorParameters p) {
-        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.RANDOM, "none",
-                p.flag("normalize"), p.number("lambda"), DareTiesMerge.rescale(p));
+        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.RANDOM, Election.NONE,
+                p.flag("normalize"), p.number("lambda"), p.variant("rescale", Rescale.class));
     }
 }

@@ -9,18 +9,8 @@ import java.util.List;
 public final class DareTiesMerge extends TaskVectorMerge {
 
     /** mergekit spells it {@code rescale: true|false}; we also name the variant. */
-    static final ParameterDef RESCALE = new ParameterDef("rescale", java.util.Optional.of("l1"), Object.class,
-            List.of("l1", "inverse_density", "none", "true", "false"));
-
-    /** The rescale variant named, mergekit's {@code true}/{@code false} read as {@code l1}/{@code none}. */
-    static String rescale(TensorParameters p) {
-        String value = String.valueOf(p.global().get("rescale"));
-        return switch (value) {
-            case "true" -> "l1";
-            case "false" -> "none";
-            default -> value;
-        };
-    }
+    static final ParameterDef RESCALE = ParameterDef.variant("rescale", Rescale.L1, Rescale.L1, Rescale.INVERSE_DENSITY,
+            Rescale.NONE);
 
     @Override
     public String name() {
@@ -37,6 +27,7 @@ public final class DareTiesMerge extends TaskVectorMerge {
     @Override
     public TensorMerge forTensor(TensorParameters p) {
         return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.RANDOM,
-                p.choice("election"), p.flag("normalize"), p.number("lambda"), rescale(p));
+                p.variant("election", Election.class), p.flag("normalize"), p.number("lambda"),
+                p.variant("rescale", Rescale.class));
     }
 }

@@ -40,8 +40,8 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        ParameterDef rescale = new ParameterDef("rescale", java.util.Optional.of("l1"), Object.class,
-                List.of("l1", "inverse_probability", "none", "true", "false"));
+        ParameterDef rescale = ParameterDef.variant("rescale", Rescale.L1, Rescale.L1, Rescale.INVERSE_PROBABILITY,
+                Rescale.NONE);
         List<ParameterDef> common = List.of(ParameterDef.flag("normalize", !linear), ParameterDef.number("lambda", 1.0),
                 rescale, ParameterDef.INT8_MASK);
         if (linear) {
@@ -74,12 +74,13 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public TensorMerge forTensor(TensorParameters p) {
-        return new Della(p, TaskVectorSum.of(p, linear ? "none" : p.choice("election")), DareTiesMerge.rescale(p));
+        return new Della(p, TaskVectorSum.of(p, linear ? Election.NONE : p.variant("election", Election.class)),
+                p.variant("rescale", Rescale.class));
     }
 
     private static final class Della implements TensorMerge {
         private final TaskVectorSum sum;
-        private final String rescale;
+        private final Rescale rescale;
         private final int columns;
         private final double[] density;
         private final double[] epsilon;
@@ -89,7 +90,7 @@ public final class DellaMerge implements MergeMethod {
         private final int[][] keepThreshold;
         private final float[][] inverseProbability;
 
-        Della(TensorParameters p, TaskVectorSum sum, String rescale) {
+        Della(TensorParameters p, TaskVectorSum sum, Rescale rescale) {
             this.sum = sum;
             this.rescale = rescale;
             this.columns = (int) p.columns();
@@ -123,7 +124,7 @@ public final class DellaMerge implements MergeMethod {
 
         @Override
         public int passes() {
-            return rescale.equals("l1") ? 1 : 0;
+            return rescale == Rescale.L1 ? 1 : 0;
         }
 
         /** Pass 0 (l1 only): per model, Σ|δ| and Σ|kept δ|, row by row. */
@@ -183,7 +184,7 @@ public final class DellaMerge implements MergeMethod {
                 for (int i = 0; i < block.length(); i++) {
                     x[i] -= block.base()[i];
                 }
-                prune(x, block.offset(), block.length(), m, rescale.equals("inverse_probability"));
+                prune(x, block.offset(), block.length(), m, rescale == Rescale.INVERSE_PROBABILITY);
                 if (scale[m] != 1f) {
                     for (int i = 0; i < block.length(); i++) {
                         x[i] *= scale[m];

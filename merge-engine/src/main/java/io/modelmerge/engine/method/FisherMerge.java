@@ -23,6 +23,11 @@ public final class FisherMerge implements MergeMethod {
     public static final String FISHER_NORM = "fisher_norm";
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
+    /** Whose floor rule: the authors' code (the first model's Fisher floored) or MergeLM's (every Fisher's). */
+    enum Implementation implements Variant {
+        ORIGINAL, MERGELM
+    }
+
     @Override
     public String name() {
         return "fisher";
@@ -46,7 +51,7 @@ public final class FisherMerge implements MergeMethod {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.number("fisher_floor", 1e-6), ParameterDef.flag("normalize_fishers", true),
-                ParameterDef.choice("variant", "original", "original", "mergelm"));
+                ParameterDef.variant("variant", Implementation.ORIGINAL, Implementation.values()));
     }
 
     @Override
@@ -92,7 +97,7 @@ public final class FisherMerge implements MergeMethod {
         }
         boolean present = Boolean.TRUE.equals(p.global().get(COMPANIONS_PRESENT));
         float floor = (float) p.number("fisher_floor");
-        boolean original = p.choice("variant").equals("original");
+        boolean original = p.variant("variant", Implementation.class) == Implementation.ORIGINAL;
         return (block, out) -> {
             float[][] x = block.models();
             int i = 0;

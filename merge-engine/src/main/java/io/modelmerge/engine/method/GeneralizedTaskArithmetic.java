@@ -41,11 +41,11 @@ public final class GeneralizedTaskArithmetic {
      * The merge of one tensor.
      *
      * @param sparsification how task vectors are thinned before merging
-     * @param election       "none", "mergekit" or "paper"
-     * @param rescale        for RANDOM: "none", "l1" or "inverse_density"
+     * @param election       how the task vectors combine
+     * @param rescale        for RANDOM: how the kept entries are scaled ({@code L1}, {@code INVERSE_DENSITY}, {@code NONE})
      */
-    public static TensorMerge forTensor(TensorParameters p, Sparsification sparsification, String election,
-                                        boolean normalize, double lambda, String rescale) {
+    public static TensorMerge forTensor(TensorParameters p, Sparsification sparsification, Election election,
+                                        boolean normalize, double lambda, Rescale rescale) {
         int n = p.models();
         float[] weights = new float[n];
         double[] density = new double[n];
@@ -90,7 +90,7 @@ public final class GeneralizedTaskArithmetic {
         private final TensorParameters p;
         private final Sparsification sparsification;
         private final TaskVectorSum combination;
-        private final String rescale;
+        private final Rescale rescale;
         private final float[] weights;
         private final double[] density;
         private final int[] seeds;
@@ -103,8 +103,8 @@ public final class GeneralizedTaskArithmetic {
         private final boolean[] exact;
         private TopK[] selection;
 
-        Merge(TensorParameters p, Sparsification sparsification, String election, boolean normalize, float lambda,
-              String rescale, float[] weights, double[] density) {
+        Merge(TensorParameters p, Sparsification sparsification, Election election, boolean normalize, float lambda,
+              Rescale rescale, float[] weights, double[] density) {
             this.p = p;
             this.sparsification = sparsification;
             this.combination = new TaskVectorSum(weights, election, normalize, lambda);
@@ -123,7 +123,7 @@ public final class GeneralizedTaskArithmetic {
                 seeds[m] = modelSeed(p.seed(), m);
                 sparse[m] = sparsification != Sparsification.NONE && density[m] < 1.0;
                 threshold24[m] = (int) Math.round(density[m] * (1 << 24));
-                scale[m] = sparsification == Sparsification.RANDOM && sparse[m] && rescale.equals("inverse_density")
+                scale[m] = sparsification == Sparsification.RANDOM && sparse[m] && rescale == Rescale.INVERSE_DENSITY
                         ? (float) (1.0 / density[m]) : 1f;
                 if (sparsification == Sparsification.MAGNITUDE && sparse[m] && !p.modelThresholds().isEmpty()) {
                     magnitudeThreshold[m] = p.modelThresholds().get(m); // chosen over the whole model: no passes
@@ -146,7 +146,7 @@ public final class GeneralizedTaskArithmetic {
         }
 
         private boolean l1Pass() {
-            if (sparsification != Sparsification.RANDOM || !rescale.equals("l1")) {
+            if (sparsification != Sparsification.RANDOM || rescale != Rescale.L1) {
                 return false;
             }
             for (boolean s : sparse) {

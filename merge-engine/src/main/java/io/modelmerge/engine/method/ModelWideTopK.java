@@ -55,7 +55,7 @@ final class ModelWideTopK implements ModelWidePass {
     }
 
     private static boolean scoped(TensorParameters p) {
-        return p.choice(ParameterDef.TOPK_SCOPE.name()).equals("model");
+        return p.variant(ParameterDef.TOPK_SCOPE.name(), TopKScope.class) == TopKScope.MODEL;
     }
 
     @Override

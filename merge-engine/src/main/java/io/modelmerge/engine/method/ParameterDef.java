@@ -56,11 +56,8 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
         return !example.equals(defaultValue);
     }
 
-    /**
-     * Where magnitude top-k is taken: {@code tensor} (mergekit, PEFT: each tensor keeps its top density) or
-     * {@code model} (TIES paper, MergeLM, FusionBench: one threshold per model over all its tensors).
-     */
-    public static final ParameterDef TOPK_SCOPE = choice("topk_scope", "tensor", "tensor", "model");
+    /** Where magnitude top-k is taken ({@link TopKScope}). */
+    public static final ParameterDef TOPK_SCOPE = variant("topk_scope", TopKScope.TENSOR, TopKScope.values());
 
     /** The fraction of each task vector kept, in (0, 1]. */
     public static final ParameterDef DENSITY = number("density", 1.0).within(new Range(0, false, 1, true));
@@ -72,8 +69,8 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
     public static final ParameterDef INT8_MASK = flag("int8_mask", false);
 
     /** TIES' sign election: {@code mergekit} (weighted deltas) or {@code paper} (unweighted; PEFT). */
-    public static final ParameterDef ELECTION = new ParameterDef("election", Optional.of("mergekit"), String.class,
-            List.of("mergekit", "paper"));
+    public static final ParameterDef ELECTION = variant("election", Election.MERGEKIT, Election.MERGEKIT,
+            Election.PAPER);
 
     /** A number a recipe must give; {@code example} is the value generated recipes give it. */
     public static ParameterDef required(String name, double example) {
@@ -93,7 +90,13 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
         return new ParameterDef(name, Optional.of(""), String.class, List.of());
     }
 
-    public static ParameterDef choice(String name, String defaultValue, String... choices) {
-        return new ParameterDef(name, Optional.of(defaultValue), String.class, List.of(choices));
+    /** A variant among {@code allowed}, by any of their spellings; read back with {@link TensorParameters#variant}. */
+    @SafeVarargs
+    public static <E extends Enum<E> & Variant> ParameterDef variant(String name, E defaultValue, E... allowed) {
+        List<String> spellings = new java.util.ArrayList<>();
+        for (E e : allowed) {
+            spellings.addAll(e.spellings());
+        }
+        return new ParameterDef(name, Optional.of(defaultValue.spellings().getFirst()), String.class, spellings);
     }
 }

@@ -32,6 +32,11 @@ public final class PcbMerge implements MergeMethod {
     private static final int RUN = 2048;
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
+    /** Where τ is clipped: at symmetric quantiles, or at the reference code's indices (which clip the largest entry). */
+    enum Clip implements Variant {
+        SYMMETRIC, REFERENCE
+    }
+
     @Override
     public String name() {
         return "pcb";
@@ -50,7 +55,7 @@ public final class PcbMerge implements MergeMethod {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.number("pcb_ratio", 0.1), ParameterDef.number("lambda", 1.0),
-                ParameterDef.choice("pcb_clip", "symmetric", "symmetric", "reference"));
+                ParameterDef.variant("pcb_clip", Clip.SYMMETRIC, Clip.values()));
     }
 
     @Override
@@ -64,7 +69,7 @@ public final class PcbMerge implements MergeMethod {
     @Override
     public TensorMerge forTensor(TensorParameters p) {
         return new Pcb(p.models(), p.elements(), p.number("pcb_ratio"), (float) p.number("lambda"),
-                p.choice("pcb_clip").equals("reference"));
+                p.variant("pcb_clip", Clip.class) == Clip.REFERENCE);
     }
 
     private static final class Pcb implements TensorMerge {

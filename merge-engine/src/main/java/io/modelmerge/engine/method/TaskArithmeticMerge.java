@@ -52,7 +52,7 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
 
     @Override
     public TensorMerge forTensor(TensorParameters p) {
-        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE, "none",
-                p.flag("normalize"), p.number("lambda"), "none");
+        return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE,
+                Election.NONE, p.flag("normalize"), p.number("lambda"), Rescale.NONE);
     }
 }

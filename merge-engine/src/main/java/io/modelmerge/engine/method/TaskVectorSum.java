@@ -14,11 +14,11 @@ final class TaskVectorSum {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     private final float[] weights;
-    private final String election;
+    private final Election election;
     private final boolean normalize;
     private final float lambda;
 
-    TaskVectorSum(float[] weights, String election, boolean normalize, float lambda) {
+    TaskVectorSum(float[] weights, Election election, boolean normalize, float lambda) {
         this.weights = weights.clone();
         this.election = election;
         this.normalize = normalize;
@@ -26,7 +26,7 @@ final class TaskVectorSum {
     }
 
     /** The sum a method's tensor parameters ask for: per-model {@code weight}, global {@code normalize}, {@code lambda}. */
-    static TaskVectorSum of(TensorParameters p, String election) {
+    static TaskVectorSum of(TensorParameters p, Election election) {
         float[] weights = new float[p.models()];
         for (int m = 0; m < weights.length; m++) {
             weights[m] = (float) p.modelNumber(m, "weight");
@@ -36,10 +36,10 @@ final class TaskVectorSum {
 
     /** Combines the task vectors {@code t} (overwritten by nothing) onto {@code base} into {@code out}. */
     void into(float[][] t, float[] base, float[] out, int length) {
-        if (election.equals("none")) {
+        if (election == Election.NONE) {
             sum(t, base, out, length);
         } else {
-            elect(t, base, out, length, election.equals("paper"));
+            elect(t, base, out, length, election == Election.PAPER);
         }
     }
 

@@ -69,8 +69,14 @@ public record TensorParameters(String tensor, long elements, long columns, List<
         return (Boolean) global.get(name);
     }
 
-    public String choice(String name) {
-        return (String) global.get(name);
+    /** The variant {@code name} names, given as a constant or by any of its spellings. */
+    public <E extends Enum<E> & Variant> E variant(String name, Class<E> type) {
+        Object value = global.get(name);
+        if (type.isInstance(value)) {
+            return type.cast(value);
+        }
+        return Variant.parse(type, String.valueOf(value)).orElseThrow(() -> new IllegalArgumentException(
+                "parameter '" + name + "' is '" + value + "', not a " + type.getSimpleName()));
     }
 
     public double[] modelNumbers(String name) {

@@ -35,6 +35,6 @@ public final class TiesMerge extends TaskVectorMerge {
     @Override
     public TensorMerge forTensor(TensorParameters p) {
         return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE,
-                p.choice("election"), p.flag("normalize"), p.number("lambda"), "none");
+                p.variant("election", Election.class), p.flag("normalize"), p.number("lambda"), Rescale.NONE);
     }
 }
