@@ -95,7 +95,7 @@ public class Registry {
             if (tagPatch != null && tagPatch.isNull()) {
                 tags.clear();
             } else if (tagPatch != null) {
-                for (var entry : (Iterable<Map.Entry<String, JsonNode>>) tagPatch::fields) {
+                for (var entry : tagPatch.properties()) {
                     if (entry.getValue().isNull()) {
                         tags.remove(entry.getKey());
                     } else if (entry.getValue().isTextual()) {
