@@ -65,8 +65,8 @@ public final class BreadcrumbsMerge implements MergeMethod {
 
     @Override
     public void check(TensorParameters p) throws RecipeException {
-        if (!ties && p.flag("normalize")) {
-            DividedWeights.check(p, name());
+        if (!ties) {
+            DividedWeights.checkWhenNormalizing(p, name());
         }
     }
 

@@ -24,9 +24,7 @@ public final class DareLinearMerge extends TaskVectorMerge {
 
     @Override
     public void check(TensorParameters p) throws RecipeException {
-        if (p.flag("normalize")) {
-            DividedWeights.check(p, name());
-        }
+        DividedWeights.checkWhenNormalizing(p, name());
     }
 
     @Override

@@ -54,8 +54,8 @@ public final class DellaMerge implements MergeMethod {
 
     @Override
     public void check(TensorParameters p) throws RecipeException {
-        if (linear && p.flag("normalize")) {
-            DividedWeights.check(p, name());
+        if (linear) {
+            DividedWeights.checkWhenNormalizing(p, name());
         }
         for (int m = 0; m < p.models(); m++) {
             double density = p.modelNumber(m, "density");

@@ -7,8 +7,15 @@ final class DividedWeights {
     private DividedWeights() {
     }
 
+    /** With {@code normalize} on, refuses weights that sum to (nearly) zero, before any data is read. */
+    static void checkWhenNormalizing(TensorParameters p, String method) throws RecipeException {
+        if (p.flag("normalize")) {
+            check(p, method);
+        }
+    }
+
     /** Refuses weights that sum to (nearly) zero, before any data is read. */
-    static void check(TensorParameters p, String method) throws RecipeException {
+    private static void check(TensorParameters p, String method) throws RecipeException {
         double sum = 0;
         for (int m = 0; m < p.models(); m++) {
             sum += p.modelNumber(m, "weight");

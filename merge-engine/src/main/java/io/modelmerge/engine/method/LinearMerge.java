@@ -33,9 +33,7 @@ public final class LinearMerge implements MergeMethod {
 
     @Override
     public void check(TensorParameters p) throws RecipeException {
-        if (p.flag("normalize")) {
-            DividedWeights.check(p, name());
-        }
+        DividedWeights.checkWhenNormalizing(p, name());
     }
 
     @Override
