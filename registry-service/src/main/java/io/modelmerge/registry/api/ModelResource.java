@@ -2,6 +2,7 @@ package io.modelmerge.registry.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.modelmerge.registry.client.ModelName;
+import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.registry.service.Registry;
 import io.modelmerge.registry.service.VersionRegistration;

@@ -1,5 +1,6 @@
 package io.modelmerge.registry.api;
 
+import io.modelmerge.registry.model.RegistryException;
 import java.util.List;
 
 /**

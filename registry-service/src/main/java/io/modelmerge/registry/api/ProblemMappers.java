@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.service.db.DatabaseException;
 import io.modelmerge.service.limits.LimitException;
 import jakarta.ws.rs.WebApplicationException;

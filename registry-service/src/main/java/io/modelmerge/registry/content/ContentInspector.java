@@ -3,7 +3,7 @@ package io.modelmerge.registry.content;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.modelmerge.registry.RegistryConfig;
-import io.modelmerge.registry.api.RegistryException;
+import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.ChecksumMismatchException;

@@ -1,7 +1,7 @@
 package io.modelmerge.registry.content;
 
 import io.modelmerge.registry.RegistryConfig;
-import io.modelmerge.registry.api.RegistryException;
+import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.LocalRoots;
 import io.modelmerge.storage.blob.Located;

@@ -2,8 +2,8 @@ package io.modelmerge.registry.db;
 
 import io.modelmerge.registry.api.ModelView;
 import io.modelmerge.registry.api.Page;
-import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.client.ModelName;
+import io.modelmerge.registry.model.RegistryException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

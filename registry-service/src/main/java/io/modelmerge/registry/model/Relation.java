@@ -1,6 +1,5 @@
 package io.modelmerge.registry.model;
 
-import io.modelmerge.registry.api.RegistryException;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 

@@ -1,6 +1,5 @@
 package io.modelmerge.registry.model;
 
-import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.client.AliasName;
 import io.modelmerge.registry.client.InvalidNameException;
 import io.modelmerge.registry.client.ModelName;

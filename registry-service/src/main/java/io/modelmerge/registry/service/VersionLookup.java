@@ -1,8 +1,8 @@
 package io.modelmerge.registry.service;
 
-import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.client.VersionRef;
 import io.modelmerge.registry.db.ModelTable;
+import io.modelmerge.registry.model.RegistryException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -2,7 +2,6 @@ package io.modelmerge.registry.service;
 
 import io.modelmerge.registry.api.RegisterVersionRequest.ParentRequest;
 import io.modelmerge.registry.api.RegisterVersionRequest;
-import io.modelmerge.registry.api.RegistryException;
 import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.client.VersionRef;
@@ -11,6 +10,7 @@ import io.modelmerge.registry.content.StoredContent;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.NewVersion;
 import io.modelmerge.registry.db.VersionTable;
+import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.registry.model.Relation;
 import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.registry.model.VersionFormat;

@@ -1,10 +1,10 @@
-package io.modelmerge.registry.api;
+package io.modelmerge.registry.model;
 
 import java.util.List;
 
 /**
  * A request the registry refuses, with the HTTP status it maps to and, for bad input, the fields at fault.
- * Rendered as RFC 9457 problem+json by {@link ProblemMappers}.
+ * Rendered as RFC 9457 problem+json by the API's {@code ProblemMappers}.
  */
 public final class RegistryException extends RuntimeException {
     /** One field of the request and what is wrong with it. */
