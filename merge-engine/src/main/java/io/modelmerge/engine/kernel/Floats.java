@@ -56,15 +56,18 @@ public final class Floats {
 
     private static void widenBf16(MemorySegment src, long byteOffset, float[] dst, int length) {
         int i = 0;
-        int bound = length - SS.length() + 1;
-        for (; i < bound; i += SS.length()) {
-            ShortVector s = ShortVector.fromMemorySegment(SS, src, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN);
-            IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, IS, 0);
-            bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
+        for (int bound = SS.loopBound(length); i < bound; i += SS.length()) {
+            widenBf16(src, byteOffset, dst, i, SS.maskAll(true));
         }
-        for (; i < length; i++) {
-            dst[i] = Float.intBitsToFloat(src.get(U16, byteOffset + 2L * i) << 16);
+        if (i < length) {
+            widenBf16(src, byteOffset, dst, i, SS.indexInRange(i, length));
         }
+    }
+
+    private static void widenBf16(MemorySegment src, long byteOffset, float[] dst, int i, VectorMask<Short> lanes) {
+        ShortVector s = ShortVector.fromMemorySegment(SS, src, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN, lanes);
+        IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, IS, 0);
+        bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i, lanes.cast(FS));
     }
 
     /** Writes {@code length} floats of {@code src} as {@code dtype} at element {@code to} of {@code dst}. */
@@ -82,32 +85,25 @@ public final class Floats {
         }
     }
 
+    /** Round to nearest even (add 0x7FFF plus the kept part's lowest bit, then truncate); NaN stays a quiet NaN. */
     private static void narrowBf16(float[] src, int length, MemorySegment dst, long byteOffset) {
         int i = 0;
-        int bound = length - IS.length() + 1;
-        IntVector quietNaN = IntVector.broadcast(IS, 0x7FC0);
-        for (; i < bound; i += IS.length()) {
-            FloatVector f = FloatVector.fromArray(FS, src, i);
-            IntVector bits = f.reinterpretAsInts();
-            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
-            IntVector rounded = bits.add(lsb.add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
-            VectorMask<Float> nan = f.test(VectorOperators.IS_NAN);
-            rounded = rounded.blend(quietNaN, nan.cast(IS));
-            ShortVector s = (ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0);
-            s.intoMemorySegment(dst, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN);
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            narrowBf16(src, dst, byteOffset, i, FS.maskAll(true));
         }
-        for (; i < length; i++) {
-            dst.set(U16, byteOffset + 2L * i, toBf16(src[i]));
+        if (i < length) {
+            narrowBf16(src, dst, byteOffset, i, FS.indexInRange(i, length));
         }
     }
 
-    /** One float to BF16 bits, round to nearest even; NaN stays a (quiet) NaN. */
-    public static short toBf16(float value) {
-        if (Float.isNaN(value)) {
-            return 0x7FC0;
-        }
-        int bits = Float.floatToRawIntBits(value);
-        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    private static void narrowBf16(float[] src, MemorySegment dst, long byteOffset, int i, VectorMask<Float> lanes) {
+        FloatVector f = FloatVector.fromArray(FS, src, i, lanes);
+        IntVector bits = f.reinterpretAsInts();
+        IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+        IntVector rounded = bits.add(lsb.add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
+        rounded = rounded.blend(0x7FC0, f.test(VectorOperators.IS_NAN).cast(IS));
+        ShortVector s = (ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0);
+        s.intoMemorySegment(dst, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN, lanes.cast(SS));
     }
 
     /**
@@ -119,16 +115,19 @@ public final class Floats {
         float limit = largestFinite(dtype);
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            if (!FloatVector.fromArray(FS, values, i).abs().compare(VectorOperators.LE, limit).allTrue()) {
-                break;
+            int first = firstBeyond(values, i, limit, FS.maskAll(true));
+            if (first >= 0) {
+                return first;
             }
         }
-        for (; i < length; i++) {
-            if (!(Math.abs(values[i]) <= limit)) {
-                return i;
-            }
-        }
-        return -1;
+        return i < length ? firstBeyond(values, i, limit, FS.indexInRange(i, length)) : -1;
+    }
+
+    /** The index of the first lane of the vector at {@code i} beyond {@code limit} in magnitude (or NaN), or -1. */
+    private static int firstBeyond(float[] values, int i, float limit, VectorMask<Float> lanes) {
+        VectorMask<Float> beyond = FloatVector.fromArray(FS, values, i, lanes).abs()
+                .compare(VectorOperators.LE, limit).not().and(lanes); // NaN compares false, so it is beyond
+        return beyond.anyTrue() ? i + beyond.firstTrue() : -1;
     }
 
     /** The largest float that stays finite once narrowed to {@code dtype}. */

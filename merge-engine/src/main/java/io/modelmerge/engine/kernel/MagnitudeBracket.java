@@ -99,29 +99,27 @@ public final class MagnitudeBracket {
         final long[] counts = new long[(high - low + 1) << 15];
 
         public void add(float[] values, int length) {
-            long[] c = counts;
             int[] spill = new int[IS.length()];
             int i = 0;
             for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
-                IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
-                above += bucket.compare(VectorOperators.GT, high).trueCount();
-                VectorMask<Integer> in = bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high));
-                long hits = in.toLong();
-                if (hits != 0) {
-                    bits.intoArray(spill, 0);
-                    for (; hits != 0; hits &= hits - 1) {
-                        c[spill[Long.numberOfTrailingZeros(hits)] - (low << 15)]++;
-                    }
-                }
+                add(values, i, spill, FS.maskAll(true));
             }
-            for (; i < length; i++) {
-                int bits = Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF;
-                int bucket = bits >>> 15;
-                if (bucket > high) {
-                    above++;
-                } else if (bucket >= low) {
-                    c[bits - (low << 15)]++;
+            if (i < length) {
+                add(values, i, spill, FS.indexInRange(i, length));
+            }
+        }
+
+        private void add(float[] values, int i, int[] spill, VectorMask<Float> lanes) {
+            VectorMask<Integer> in = lanes.cast(IS);
+            IntVector bits = FloatVector.fromArray(FS, values, i, lanes).reinterpretAsInts().and(0x7FFFFFFF);
+            IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
+            above += bucket.compare(VectorOperators.GT, high).and(in).trueCount();
+            long hits = bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high)).and(in)
+                    .toLong();
+            if (hits != 0) {
+                bits.intoArray(spill, 0);
+                for (; hits != 0; hits &= hits - 1) {
+                    counts[spill[Long.numberOfTrailingZeros(hits)] - (low << 15)]++;
                 }
             }
         }

@@ -95,20 +95,21 @@ public final class TopK {
         int[] spill = new int[IS.length()];
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
-            VectorMask<Integer> hits = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, chosenBucket);
-            long set = hits.toLong();
-            if (set != 0) {
-                bits.intoArray(spill, 0);
-                for (; set != 0; set &= set - 1) {
-                    l[spill[Long.numberOfTrailingZeros(set)] & 0x7FFF]++;
-                }
-            }
+            countLow(values, i, chosenBucket, l, spill, FS.maskAll(true));
         }
-        for (; i < length; i++) {
-            int bits = Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF;
-            if (bits >>> 15 == chosenBucket) {
-                l[bits & 0x7FFF]++;
+        if (i < length) {
+            countLow(values, i, chosenBucket, l, spill, FS.indexInRange(i, length));
+        }
+    }
+
+    private static void countLow(float[] values, int i, int chosenBucket, long[] l, int[] spill, VectorMask<Float> lanes) {
+        IntVector bits = FloatVector.fromArray(FS, values, i, lanes).reinterpretAsInts().and(0x7FFFFFFF);
+        long set = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, chosenBucket)
+                .and(lanes.cast(IS)).toLong();
+        if (set != 0) {
+            bits.intoArray(spill, 0);
+            for (; set != 0; set &= set - 1) {
+                l[spill[Long.numberOfTrailingZeros(set)] & 0x7FFF]++;
             }
         }
     }
