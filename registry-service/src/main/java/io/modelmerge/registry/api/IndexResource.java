@@ -1,5 +1,6 @@
 package io.modelmerge.registry.api;
 
+import io.modelmerge.registry.service.IndexRequest;
 import io.modelmerge.registry.service.Indexer;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
@@ -26,13 +27,13 @@ public class IndexResource {
     /** 202 with the task; poll its Location until the state is SUCCEEDED or FAILED. */
     @POST
     public Response start(@HeaderParam(ModelResource.USER_HEADER) String user, IndexRequest request) {
-        IndexTaskView task = indexer.start(ModelResource.required(request), ModelResource.user(user));
+        IndexTaskView task = Views.of(indexer.start(ModelResource.required(request), ModelResource.user(user)));
         return Response.accepted(task).location(URI.create("/api/v1/index/" + task.id())).build();
     }
 
     @GET
     @Path("{id}")
     public IndexTaskView task(@PathParam("id") String id) {
-        return indexer.task(id);
+        return Views.of(indexer.task(id));
     }
 }

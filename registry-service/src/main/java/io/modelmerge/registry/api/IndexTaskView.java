@@ -17,10 +17,6 @@ public record IndexTaskView(String id, String uri, String namespace, String stat
             registered = List.copyOf(registered);
             skipped = List.copyOf(skipped);
         }
-
-        public static Report empty() {
-            return new Report(0, List.of(), List.of());
-        }
     }
 
     public record Registered(String storageUri, String ref) {

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.registry.model.RequestNames;
+import io.modelmerge.registry.service.CreateModelRequest;
+import io.modelmerge.registry.service.RegisterVersionRequest;
 import io.modelmerge.registry.service.Registry;
 import io.modelmerge.registry.service.VersionRegistration;
 import jakarta.ws.rs.Consumes;
@@ -40,27 +42,28 @@ public class ModelResource {
 
     @POST
     public Response create(CreateModelRequest request) {
-        ModelView model = registry.createModel(required(request));
+        ModelView model = Views.of(registry.createModel(required(request)));
         return Response.created(URI.create("/api/v1/models/" + model.name())).entity(model).build();
     }
 
     @GET
     public Page<ModelView> search(@QueryParam("query") String query, @QueryParam("tag") List<String> tags,
                                   @QueryParam("page") String page, @QueryParam("page_size") String pageSize) {
-        return registry.searchModels(query, tags, integer("page", page, 1), integer("page_size", pageSize, 50));
+        return Views.page(registry.searchModels(query, tags, integer("page", page, 1),
+                integer("page_size", pageSize, 50)), Views::of);
     }
 
     @GET
     @Path("{ns}/{name}")
     public ModelView get(@PathParam("ns") String ns, @PathParam("name") String name) {
-        return registry.model(name(ns, name));
+        return Views.of(registry.model(name(ns, name)));
     }
 
     @PATCH
     @Path("{ns}/{name}")
     @Consumes({MediaType.APPLICATION_JSON, "application/merge-patch+json"})
     public ModelView patch(@PathParam("ns") String ns, @PathParam("name") String name, JsonNode patch) {
-        return registry.patchModel(name(ns, name), patch);
+        return Views.of(registry.patchModel(name(ns, name), patch));
     }
 
     @DELETE
@@ -79,7 +82,7 @@ public class ModelResource {
     public Response register(@PathParam("ns") String ns, @PathParam("name") String name,
                              @HeaderParam(USER_HEADER) String user, RegisterVersionRequest request) {
         var result = registration.register(name(ns, name), required(request), user(user));
-        VersionView version = result.version();
+        VersionView version = Views.of(result.version());
         if (!result.created()) {
             return Response.ok(version).build();
         }
@@ -91,21 +94,22 @@ public class ModelResource {
     @Path("{ns}/{name}/versions")
     public Page<VersionView> versions(@PathParam("ns") String ns, @PathParam("name") String name,
                                       @QueryParam("page") String page, @QueryParam("page_size") String pageSize) {
-        return registry.versions(name(ns, name), integer("page", page, 1), integer("page_size", pageSize, 50));
+        return Views.page(registry.versions(name(ns, name), integer("page", page, 1),
+                integer("page_size", pageSize, 50)), Views::of);
     }
 
     @GET
     @Path("{ns}/{name}/versions/{version}")
     public VersionView version(@PathParam("ns") String ns, @PathParam("name") String name,
                                @PathParam("version") String version) {
-        return registry.version(name(ns, name), number(version));
+        return Views.of(registry.version(name(ns, name), number(version)));
     }
 
     @GET
     @Path("{ns}/{name}/versions/{version}/files")
     public List<FileView> files(@PathParam("ns") String ns, @PathParam("name") String name,
                                 @PathParam("version") String version) {
-        return registry.files(name(ns, name), number(version));
+        return Views.files(registry.files(name(ns, name), number(version)));
     }
 
     @GET
@@ -113,27 +117,27 @@ public class ModelResource {
     public LineageView lineage(@PathParam("ns") String ns, @PathParam("name") String name,
                                @PathParam("version") String version,
                                @QueryParam("depth") String depth) {
-        return registry.lineage(name(ns, name), number(version), integer("depth", depth, 10));
+        return Views.of(registry.lineage(name(ns, name), number(version), integer("depth", depth, 10)));
     }
 
     @GET
     @Path("{ns}/{name}/versions/{version}/children")
     public List<LineageView.Edge> children(@PathParam("ns") String ns, @PathParam("name") String name,
                                            @PathParam("version") String version) {
-        return registry.children(name(ns, name), number(version));
+        return Views.edges(registry.children(name(ns, name), number(version)));
     }
 
     @GET
     @Path("{ns}/{name}/aliases")
     public List<AliasView> aliases(@PathParam("ns") String ns, @PathParam("name") String name) {
-        return registry.aliases(name(ns, name));
+        return registry.aliases(name(ns, name)).stream().map(Views::of).toList();
     }
 
     @GET
     @Path("{ns}/{name}/aliases/{alias}")
     public AliasView alias(@PathParam("ns") String ns, @PathParam("name") String name,
                            @PathParam("alias") String alias) {
-        return registry.alias(name(ns, name), alias);
+        return Views.of(registry.alias(name(ns, name), alias));
     }
 
     @PUT
@@ -141,7 +145,7 @@ public class ModelResource {
     public AliasView moveAlias(@PathParam("ns") String ns, @PathParam("name") String name,
                                @PathParam("alias") String alias, @HeaderParam(USER_HEADER) String user,
                                MoveAliasRequest request) {
-        return registry.moveAlias(name(ns, name), alias, required(request).version(), user(user));
+        return Views.of(registry.moveAlias(name(ns, name), alias, required(request).version(), user(user)));
     }
 
     @DELETE

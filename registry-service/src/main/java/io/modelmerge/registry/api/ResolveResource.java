@@ -19,6 +19,6 @@ public class ResolveResource {
 
     @GET
     public VersionView resolve(@QueryParam("ref") String ref) {
-        return registry.resolve(ref);
+        return Views.of(registry.resolve(ref));
     }
 }

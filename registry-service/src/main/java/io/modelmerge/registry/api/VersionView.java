@@ -11,10 +11,4 @@ public record VersionView(String ref, String model, int version, String status, 
                           String recipe, Map<String, Object> parameters, Map<String, Double> metrics,
                           Map<String, String> tags, String description, List<String> aliases, String createdBy,
                           OffsetDateTime createdAt) {
-
-    /** The same version with {@code files} replaced (e.g. by files carrying download URLs). */
-    public VersionView withFiles(List<FileView> replaced) {
-        return new VersionView(ref, model, version, status, format, storageUri, contentDigest, summary, replaced,
-                parents, recipe, parameters, metrics, tags, description, aliases, createdBy, createdAt);
-    }
 }

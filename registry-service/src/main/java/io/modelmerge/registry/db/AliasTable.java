@@ -1,6 +1,5 @@
 package io.modelmerge.registry.db;
 
-import io.modelmerge.registry.api.AliasView;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -77,7 +76,7 @@ public final class AliasTable {
     }
 
     /** Every current alias of the model, by name, each with its history. */
-    public static List<AliasView> list(Connection c, long modelId, String model) throws SQLException {
+    public static List<AliasRow> list(Connection c, long modelId, String model) throws SQLException {
         List<String> names = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement("SELECT name FROM alias WHERE model_id = ? ORDER BY name")) {
             s.setLong(1, modelId);
@@ -87,19 +86,19 @@ public final class AliasTable {
                 }
             }
         }
-        List<AliasView> views = new ArrayList<>();
+        List<AliasRow> views = new ArrayList<>();
         for (String name : names) {
             views.add(view(c, modelId, model, name).orElseThrow());
         }
         return views;
     }
 
-    public static Optional<AliasView> view(Connection c, long modelId, String model, String alias) throws SQLException {
+    public static Optional<AliasRow> view(Connection c, long modelId, String model, String alias) throws SQLException {
         Optional<Integer> version = current(c, modelId, alias);
         if (version.isEmpty()) {
             return Optional.empty();
         }
-        List<AliasView.Move> history = new ArrayList<>();
+        List<AliasRow.Move> history = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement("""
                 SELECT from_version, to_version, moved_by, moved_at FROM alias_move
                 WHERE model_id = ? AND alias = ? ORDER BY id""")) {
@@ -107,12 +106,12 @@ public final class AliasTable {
             s.setString(2, alias);
             try (ResultSet rs = s.executeQuery()) {
                 while (rs.next()) {
-                    history.add(new AliasView.Move(rs.getObject(1, Integer.class), rs.getObject(2, Integer.class),
+                    history.add(new AliasRow.Move(rs.getObject(1, Integer.class), rs.getObject(2, Integer.class),
                             rs.getString(3), rs.getObject(4, OffsetDateTime.class)));
                 }
             }
         }
-        return Optional.of(new AliasView(alias, model, version.get(), model + "@" + version.get(), history));
+        return Optional.of(new AliasRow(alias, model, version.get(), model + "@" + version.get(), history));
     }
 
     private static void record(Connection c, long modelId, String alias, Integer from, Integer to, String movedBy)

@@ -1,6 +1,5 @@
 package io.modelmerge.registry.db;
 
-import io.modelmerge.registry.api.IndexTaskView;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -20,14 +19,14 @@ public final class IndexTaskTable {
             s.setObject(1, id);
             s.setString(2, uri);
             s.setString(3, namespace);
-            s.setString(4, Json.write(IndexTaskView.Report.empty()));
+            s.setString(4, Json.write(IndexTaskRow.Report.empty()));
             s.setString(5, createdBy);
             s.executeUpdate();
         }
     }
 
     /** Stores the report so far; {@code state} other than RUNNING ends the task. */
-    public static void update(Connection c, UUID id, String state, IndexTaskView.Report report, String error)
+    public static void update(Connection c, UUID id, String state, IndexTaskRow.Report report, String error)
             throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
                 UPDATE index_task SET state = ?, report = ?::jsonb, error = ?,
@@ -42,16 +41,16 @@ public final class IndexTaskTable {
         }
     }
 
-    public static Optional<IndexTaskView> find(Connection c, UUID id) throws SQLException {
+    public static Optional<IndexTaskRow> find(Connection c, UUID id) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("SELECT * FROM index_task WHERE id = ?")) {
             s.setObject(1, id);
             try (ResultSet rs = s.executeQuery()) {
                 if (!rs.next()) {
                     return Optional.empty();
                 }
-                return Optional.of(new IndexTaskView(rs.getObject("id", UUID.class).toString(), rs.getString("uri"),
+                return Optional.of(new IndexTaskRow(rs.getObject("id", UUID.class).toString(), rs.getString("uri"),
                         rs.getString("namespace"), rs.getString("state"),
-                        Json.read(rs.getString("report"), IndexTaskView.Report.class), rs.getString("error"),
+                        Json.read(rs.getString("report"), IndexTaskRow.Report.class), rs.getString("error"),
                         rs.getString("created_by"), rs.getObject("created_at", OffsetDateTime.class),
                         rs.getObject("finished_at", OffsetDateTime.class)));
             }

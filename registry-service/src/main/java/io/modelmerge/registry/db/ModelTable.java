@@ -1,7 +1,5 @@
 package io.modelmerge.registry.db;
 
-import io.modelmerge.registry.api.ModelView;
-import io.modelmerge.registry.api.Page;
 import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.model.RegistryException;
 import java.sql.Connection;
@@ -26,7 +24,7 @@ public final class ModelTable {
     private ModelTable() {
     }
 
-    public static ModelView create(Connection c, ModelName name, String description, Map<String, String> tags)
+    public static ModelRow create(Connection c, ModelName name, String description, Map<String, String> tags)
             throws SQLException {
         if (!insert(c, name, description, tags)) {
             throw RegistryException.conflict("Model " + name + " already exists");
@@ -34,7 +32,7 @@ public final class ModelTable {
         return find(c, name).orElseThrow();
     }
 
-    public static Optional<ModelView> find(Connection c, ModelName name) throws SQLException {
+    public static Optional<ModelRow> find(Connection c, ModelName name) throws SQLException {
         try (PreparedStatement s = c.prepareStatement(VIEW + " WHERE m.namespace = ? AND m.name = ?")) {
             s.setString(1, name.namespace());
             s.setString(2, name.name());
@@ -91,7 +89,7 @@ public final class ModelTable {
      * Models whose name or description contains {@code query} (case-insensitive) and that carry every tag of
      * {@code tags}, by name.
      */
-    public static Page<ModelView> search(Connection c, String query, Map<String, String> tags, int page, int pageSize)
+    public static RowPage<ModelRow> search(Connection c, String query, Map<String, String> tags, int page, int pageSize)
             throws SQLException {
         String where = " WHERE (m.namespace || '/' || m.name || ' ' || m.description) ILIKE ? AND m.tags @> ?::jsonb";
         String pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%";
@@ -104,7 +102,7 @@ public final class ModelTable {
                 total = rs.getLong(1);
             }
         }
-        List<ModelView> items = new ArrayList<>();
+        List<ModelRow> items = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement(VIEW + where + " ORDER BY m.namespace, m.name LIMIT ? OFFSET ?")) {
             s.setString(1, pattern);
             s.setString(2, Json.write(tags));
@@ -116,7 +114,7 @@ public final class ModelTable {
                 }
             }
         }
-        return new Page<>(items, page, pageSize, total);
+        return new RowPage<>(items, page, pageSize, total);
     }
 
     public static void update(Connection c, long id, String description, Map<String, String> tags) throws SQLException {
@@ -156,10 +154,10 @@ public final class ModelTable {
         }
     }
 
-    private static ModelView view(ResultSet rs) throws SQLException {
+    private static ModelRow view(ResultSet rs) throws SQLException {
         int latest = rs.getInt("latest");
         Integer latestVersion = rs.wasNull() ? null : latest;
-        return new ModelView(rs.getString("namespace") + "/" + rs.getString("name"), rs.getString("namespace"),
+        return new ModelRow(rs.getString("namespace") + "/" + rs.getString("name"), rs.getString("namespace"),
                 rs.getString("description"), Json.read(rs.getString("tags"), Json.STRING_MAP), latestVersion,
                 rs.getLong("versions"), rs.getObject("created_at", OffsetDateTime.class),
                 rs.getObject("updated_at", OffsetDateTime.class));

@@ -1,10 +1,5 @@
 package io.modelmerge.registry.db;
 
-import io.modelmerge.registry.api.FileView;
-import io.modelmerge.registry.api.LineageView;
-import io.modelmerge.registry.api.Page;
-import io.modelmerge.registry.api.ParentView;
-import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.content.ContentSummary;
 import io.modelmerge.registry.content.StoredFile;
 import java.sql.Connection;
@@ -94,7 +89,7 @@ public final class VersionTable {
     }
 
     /** Version row {@code id} with its files, parents and aliases, in one query. */
-    public static VersionView view(Connection c, long id) throws SQLException {
+    public static VersionRow view(Connection c, long id) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
                 SELECT v.*, m.namespace || '/' || m.name AS model_name,
                        (SELECT coalesce(json_agg(json_build_object('path', f.path, 'size', f.size, 'sha256', f.sha256,
@@ -115,17 +110,17 @@ public final class VersionTable {
                 }
                 String model = rs.getString("model_name");
                 int version = rs.getInt("version");
-                List<FileView> files = Json.read(rs.getString("files"), Json.OBJECT_LIST).stream()
-                        .map(f -> new FileView((String) f.get("path"), ((Number) f.get("size")).longValue(),
+                List<FileRow> files = Json.read(rs.getString("files"), Json.OBJECT_LIST).stream()
+                        .map(f -> new FileRow((String) f.get("path"), ((Number) f.get("size")).longValue(),
                                 (String) f.get("sha256"), (String) f.get("crc32c"), null)).toList();
-                List<ParentView> parents = Json.read(rs.getString("parents"), Json.OBJECT_LIST).stream()
+                List<ParentRow> parents = Json.read(rs.getString("parents"), Json.OBJECT_LIST).stream()
                         .map(p -> {
                             String parentModel = (String) p.get("model");
                             int parentVersion = ((Number) p.get("version")).intValue();
-                            return new ParentView(parentModel + "@" + parentVersion, parentModel, parentVersion,
+                            return new ParentRow(parentModel + "@" + parentVersion, parentModel, parentVersion,
                                     (String) p.get("relation"));
                         }).toList();
-                return new VersionView(model + "@" + version, model, version, rs.getString("status"),
+                return new VersionRow(model + "@" + version, model, version, rs.getString("status"),
                         rs.getString("format"), rs.getString("storage_uri"), rs.getString("content_digest"),
                         Json.read(rs.getString("summary"), ContentSummary.class), files, parents,
                         rs.getString("recipe"), Json.read(rs.getString("parameters"), Json.OBJECT_MAP),
@@ -138,7 +133,7 @@ public final class VersionTable {
     }
 
     /** The model's versions, newest first. */
-    public static Page<VersionView> list(Connection c, long modelId, int page, int pageSize) throws SQLException {
+    public static RowPage<VersionRow> list(Connection c, long modelId, int page, int pageSize) throws SQLException {
         long total;
         try (PreparedStatement s = c.prepareStatement("SELECT count(*) FROM model_version WHERE model_id = ?")) {
             s.setLong(1, modelId);
@@ -159,16 +154,16 @@ public final class VersionTable {
                 }
             }
         }
-        List<VersionView> items = new ArrayList<>();
+        List<VersionRow> items = new ArrayList<>();
         for (long id : ids) {
             items.add(view(c, id));
         }
-        return new Page<>(items, page, pageSize, total);
+        return new RowPage<>(items, page, pageSize, total);
     }
 
     /** The versions made from version {@code id}, with the relation, as edges child → this version. */
-    public static List<LineageView.Edge> children(Connection c, long id) throws SQLException {
-        List<LineageView.Edge> edges = new ArrayList<>();
+    public static List<Lineage.Edge> children(Connection c, long id) throws SQLException {
+        List<Lineage.Edge> edges = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement("""
                 SELECT cm.namespace || '/' || cm.name || '@' || cv.version, pm.namespace || '/' || pm.name || '@' || pv.version,
                        p.relation
@@ -179,7 +174,7 @@ public final class VersionTable {
             s.setLong(1, id);
             try (ResultSet rs = s.executeQuery()) {
                 while (rs.next()) {
-                    edges.add(new LineageView.Edge(rs.getString(1), rs.getString(2), rs.getString(3)));
+                    edges.add(new Lineage.Edge(rs.getString(1), rs.getString(2), rs.getString(3)));
                 }
             }
         }
@@ -190,9 +185,9 @@ public final class VersionTable {
      * The ancestors of version {@code id} (whose ref is {@code rootRef}) up to {@code depth} generations, with
      * every edge between them.
      */
-    public static LineageView lineage(Connection c, long id, String rootRef, int depth) throws SQLException {
-        List<LineageView.Edge> edges = new ArrayList<>();
-        List<LineageView.Node> nodes = new ArrayList<>();
+    public static Lineage lineage(Connection c, long id, String rootRef, int depth) throws SQLException {
+        List<Lineage.Edge> edges = new ArrayList<>();
+        List<Lineage.Node> nodes = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement("""
                 WITH RECURSIVE up (child_id, parent_id, relation, depth) AS (
                     SELECT child_id, parent_id, relation, 1 FROM version_parent WHERE child_id = ?
@@ -211,7 +206,7 @@ public final class VersionTable {
             s.setInt(2, depth);
             try (ResultSet rs = s.executeQuery()) {
                 while (rs.next()) {
-                    edges.add(new LineageView.Edge(rs.getString(1), rs.getString(2), rs.getString(3)));
+                    edges.add(new Lineage.Edge(rs.getString(1), rs.getString(2), rs.getString(3)));
                 }
             }
         }
@@ -230,11 +225,11 @@ public final class VersionTable {
             try (ResultSet rs = s.executeQuery()) {
                 while (rs.next()) {
                     String model = rs.getString(1);
-                    nodes.add(new LineageView.Node(model + "@" + rs.getInt(2), model, rs.getInt(2), rs.getString(3),
+                    nodes.add(new Lineage.Node(model + "@" + rs.getInt(2), model, rs.getInt(2), rs.getString(3),
                             rs.getString(4), rs.getObject(5, OffsetDateTime.class)));
                 }
             }
         }
-        return new LineageView(rootRef, depth, nodes, edges);
+        return new Lineage(rootRef, depth, nodes, edges);
     }
 }

@@ -1,13 +1,11 @@
 package io.modelmerge.registry.service;
 
-import io.modelmerge.registry.api.IndexRequest;
-import io.modelmerge.registry.api.IndexTaskView.Registered;
-import io.modelmerge.registry.api.IndexTaskView.Report;
-import io.modelmerge.registry.api.IndexTaskView.Skipped;
-import io.modelmerge.registry.api.IndexTaskView;
-import io.modelmerge.registry.api.RegisterVersionRequest;
 import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.content.StorageLocations;
+import io.modelmerge.registry.db.IndexTaskRow.Registered;
+import io.modelmerge.registry.db.IndexTaskRow.Report;
+import io.modelmerge.registry.db.IndexTaskRow.Skipped;
+import io.modelmerge.registry.db.IndexTaskRow;
 import io.modelmerge.registry.db.IndexTaskTable;
 import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.registry.model.RequestNames;
@@ -58,7 +56,7 @@ public class Indexer {
     }
 
     /** Starts scanning {@code request.uri}; the task is returned RUNNING. */
-    public IndexTaskView start(IndexRequest request, String user) {
+    public IndexTaskRow start(IndexRequest request, String user) {
         RequestNames.namespace("namespace", request.namespace());
         Located at = locations.locate("uri", request.uri());
         if (at.file()) {
@@ -73,7 +71,7 @@ public class Indexer {
         return task(id.toString());
     }
 
-    public IndexTaskView task(String id) {
+    public IndexTaskRow task(String id) {
         UUID uuid;
         try {
             uuid = UUID.fromString(id);

@@ -2,18 +2,17 @@ package io.modelmerge.registry.service;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.modelmerge.registry.RegistryConfig;
-import io.modelmerge.registry.api.AliasView;
-import io.modelmerge.registry.api.CreateModelRequest;
-import io.modelmerge.registry.api.FileView;
-import io.modelmerge.registry.api.LineageView;
-import io.modelmerge.registry.api.ModelView;
-import io.modelmerge.registry.api.Page;
-import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.client.VersionRef;
 import io.modelmerge.registry.content.StorageLocations;
+import io.modelmerge.registry.db.AliasRow;
 import io.modelmerge.registry.db.AliasTable;
+import io.modelmerge.registry.db.FileRow;
+import io.modelmerge.registry.db.Lineage;
+import io.modelmerge.registry.db.ModelRow;
 import io.modelmerge.registry.db.ModelTable;
+import io.modelmerge.registry.db.RowPage;
+import io.modelmerge.registry.db.VersionRow;
 import io.modelmerge.registry.db.VersionTable;
 import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.registry.model.RequestNames;
@@ -41,7 +40,7 @@ public class Registry {
         this.config = config;
     }
 
-    public ModelView createModel(CreateModelRequest request) {
+    public ModelRow createModel(CreateModelRequest request) {
         ModelName name = RequestNames.model("name", request.name());
         Map<String, String> tags = Limits.tags("tags", request.tags() == null ? Map.of() : request.tags());
         String description = request.description() == null ? "" : request.description();
@@ -49,13 +48,13 @@ public class Registry {
         return db.transaction(c -> ModelTable.create(c, name, description, tags));
     }
 
-    public ModelView model(ModelName name) {
+    public ModelRow model(ModelName name) {
         return db.read(c -> ModelTable.find(c, name))
                 .orElseThrow(() -> RegistryException.notFound("No model " + name));
     }
 
     /** Models matching {@code query} and carrying every {@code k:v} of {@code tagFilters}. */
-    public Page<ModelView> searchModels(String query, List<String> tagFilters, int page, int pageSize) {
+    public RowPage<ModelRow> searchModels(String query, List<String> tagFilters, int page, int pageSize) {
         checkPage(page, pageSize);
         Map<String, String> tags = new LinkedHashMap<>();
         for (String filter : tagFilters) {
@@ -71,7 +70,7 @@ public class Registry {
     /**
      * Applies a JSON merge patch (RFC 7396) of {@code description} and {@code tags}: a tag set to null is removed.
      */
-    public ModelView patchModel(ModelName name, JsonNode patch) {
+    public ModelRow patchModel(ModelName name, JsonNode patch) {
         if (patch == null || !patch.isObject()) {
             throw RegistryException.badRequest("body", "a JSON merge patch object {description, tags} is required");
         }
@@ -90,7 +89,7 @@ public class Registry {
         }
         return db.transaction(c -> {
             long id = ModelTable.lock(c, name);
-            ModelView current = ModelTable.find(c, name).orElseThrow();
+            ModelRow current = ModelTable.find(c, name).orElseThrow();
             Map<String, String> tags = new LinkedHashMap<>(current.tags());
             if (tagPatch != null && tagPatch.isNull()) {
                 tags.clear();
@@ -118,7 +117,7 @@ public class Registry {
     public void deleteModel(ModelName name) {
         db.transaction(c -> {
             long id = ModelTable.lock(c, name);
-            ModelView model = ModelTable.find(c, name).orElseThrow();
+            ModelRow model = ModelTable.find(c, name).orElseThrow();
             if (model.versionCount() > 0) {
                 throw RegistryException.conflict("Model " + name + " has " + model.versionCount()
                         + " version(s); versions are immutable, so a model with versions cannot be deleted");
@@ -128,28 +127,28 @@ public class Registry {
         });
     }
 
-    public VersionView version(ModelName name, int version) {
+    public VersionRow version(ModelName name, int version) {
         VersionRef ref = VersionRef.of(name, version);
         return db.read(c -> VersionTable.view(c, VersionLookup.require(c, ref)));
     }
 
-    public Page<VersionView> versions(ModelName name, int page, int pageSize) {
+    public RowPage<VersionRow> versions(ModelName name, int page, int pageSize) {
         checkPage(page, pageSize);
         return db.read(c -> VersionTable.list(c, ModelTable.idOf(c, name), page, pageSize));
     }
 
     /** The version's files, each with a URL to download it from. */
-    public List<FileView> files(ModelName name, int version) {
+    public List<FileRow> files(ModelName name, int version) {
         return withDownloadUrls(version(name, version)).files();
     }
 
     /** The version {@code ref} names, with download URLs for its files: what a merge worker needs. */
-    public VersionView resolve(String ref) {
+    public VersionRow resolve(String ref) {
         VersionRef parsed = RequestNames.ref("ref", ref);
         return withDownloadUrls(db.read(c -> VersionTable.view(c, VersionLookup.require(c, parsed))));
     }
 
-    public LineageView lineage(ModelName name, int version, int depth) {
+    public Lineage lineage(ModelName name, int version, int depth) {
         if (depth < 1 || depth > MAX_LINEAGE_DEPTH) {
             throw RegistryException.badRequest("depth", "must be 1 to " + MAX_LINEAGE_DEPTH + ", got " + depth);
         }
@@ -158,13 +157,13 @@ public class Registry {
     }
 
     /** The versions made from this one, as edges child → this version. */
-    public List<LineageView.Edge> children(ModelName name, int version) {
+    public List<Lineage.Edge> children(ModelName name, int version) {
         VersionRef ref = VersionRef.of(name, version);
         return db.read(c -> VersionTable.children(c, VersionLookup.require(c, ref)));
     }
 
     /** Points {@code alias} at {@code version}, recording the move; moving it where it is changes nothing. */
-    public AliasView moveAlias(ModelName name, String alias, Integer version, String user) {
+    public AliasRow moveAlias(ModelName name, String alias, Integer version, String user) {
         RequestNames.alias("alias", alias);
         if (version == null || version < 1) {
             throw RegistryException.badRequest("version", "a version number (1 or more) is required, got " + version);
@@ -178,11 +177,11 @@ public class Registry {
         });
     }
 
-    public List<AliasView> aliases(ModelName name) {
+    public List<AliasRow> aliases(ModelName name) {
         return db.read(c -> AliasTable.list(c, ModelTable.idOf(c, name), name.toString()));
     }
 
-    public AliasView alias(ModelName name, String alias) {
+    public AliasRow alias(ModelName name, String alias) {
         return db.read(c -> AliasTable.view(c, ModelTable.idOf(c, name), name.toString(), alias))
                 .orElseThrow(() -> RegistryException.notFound("Model " + name + " has no alias '" + alias + "'"));
     }
@@ -194,11 +193,11 @@ public class Registry {
         }
     }
 
-    private VersionView withDownloadUrls(VersionView version) {
+    private VersionRow withDownloadUrls(VersionRow version) {
         String base = version.storageUri().endsWith("/") ? version.storageUri()
                 : version.storageUri().substring(0, version.storageUri().lastIndexOf('/') + 1);
         Located dir = locations.locate("storage_uri", base);
-        return version.withFiles(version.files().stream().map(f -> new FileView(f.path(), f.size(), f.sha256(),
+        return version.withFiles(version.files().stream().map(f -> new FileRow(f.path(), f.size(), f.sha256(),
                 f.crc32c(), dir.store().downloadUrl(dir.key() + f.path(), config.downloadUrlTtl()).toString())).toList());
     }
 

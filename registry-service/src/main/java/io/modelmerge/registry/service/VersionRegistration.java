@@ -1,19 +1,18 @@
 package io.modelmerge.registry.service;
 
-import io.modelmerge.registry.api.RegisterVersionRequest.ParentRequest;
-import io.modelmerge.registry.api.RegisterVersionRequest;
-import io.modelmerge.registry.api.VersionView;
 import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.client.VersionRef;
 import io.modelmerge.registry.content.ContentInspector;
 import io.modelmerge.registry.content.StoredContent;
 import io.modelmerge.registry.db.ModelTable;
 import io.modelmerge.registry.db.NewVersion;
+import io.modelmerge.registry.db.VersionRow;
 import io.modelmerge.registry.db.VersionTable;
 import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.registry.model.Relation;
 import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.registry.model.VersionFormat;
+import io.modelmerge.registry.service.RegisterVersionRequest.ParentRequest;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.service.limits.Limits;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -35,7 +34,7 @@ public class VersionRegistration {
     private static final Pattern SHA256 = Pattern.compile("[0-9a-fA-F]{64}");
 
     /** The version, and whether this call created it (false: the same content was already registered). */
-    public record Registered(VersionView version, boolean created) {
+    public record Registered(VersionRow version, boolean created) {
     }
 
     private final Database db;

@@ -1,4 +1,4 @@
-package io.modelmerge.registry.api;
+package io.modelmerge.registry.service;
 
 import java.util.List;
 import java.util.Map;
