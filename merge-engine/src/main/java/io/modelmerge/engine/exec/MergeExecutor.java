@@ -204,35 +204,21 @@ public final class MergeExecutor {
         ModelWidePass pass = found.get();
         java.util.function.Predicate<PlannedTensor> reads = t -> !t.copy() && pass.reads(t.parameters());
         List<PlannedTensor> reading = plan.stream().filter(reads).toList();
+        boolean ordered = pass.ordered();
         for (int p = 0; p < pass.passes(); p++) {
-            List<TensorMerge.Accumulator> parts = new ArrayList<>();
-            if (pass.ordered()) {
-                TensorMerge.Accumulator accumulator = pass.accumulator(p);
-                Workspace ws = workspaces.get();
-                for (PlannedTensor t : reading) {
-                    Sources sources = Sources.of(t, inputs);
-                    for (int b = 0; b < BlockBudget.count(t.elements(), block); b++) {
-                        checkCancelled();
-                        accumulator.add(sources.load(b, block, t.elements(), ws));
-                    }
-                }
-                parts.add(accumulator);
-            } else {
-                for (PlannedTensor t : reading) {
+            int thisPass = p;
+            List<TensorMerge.Accumulator> parts = ordered ? List.of(pass.accumulator(p)) : new ArrayList<>();
+            for (PlannedTensor t : reading) {
+                Sources sources = Sources.of(t, inputs);
+                int blocks = BlockBudget.count(t.elements(), block);
+                List<TensorMerge.Accumulator> own = ordered ? parts : IntStream
+                        .range(0, TensorPasses.ranges(blocks, options.threads()))
+                        .mapToObj(r -> pass.accumulator(thisPass)).toList();
+                TensorPasses.feed(own, blocks, 1, b -> {
                     checkCancelled();
-                    Sources sources = Sources.of(t, inputs);
-                    int blocks = BlockBudget.count(t.elements(), block);
-                    int ranges = Math.min(options.threads(), Math.max(1, blocks));
-                    List<TensorMerge.Accumulator> own = new ArrayList<>();
-                    for (int r = 0; r < ranges; r++) {
-                        own.add(pass.accumulator(p));
-                    }
-                    parallel(pool).run(ranges, r -> {
-                        Workspace ws = workspaces.get();
-                        for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
-                            own.get(r).add(sources.load(b, block, t.elements(), ws));
-                        }
-                    });
+                    return sources.load(b, block, t.elements(), workspaces.get());
+                }, ordered ? TensorPasses.Ranges.sequential() : parallel(pool));
+                if (!ordered) {
                     parts.addAll(own);
                 }
             }

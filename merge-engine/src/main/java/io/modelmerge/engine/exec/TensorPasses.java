@@ -41,20 +41,34 @@ public final class TensorPasses {
     public static void run(TensorMerge merge, int blocks, int workers, IntFunction<Block> load, Ranges runner)
             throws IOException {
         for (int pass = 0; pass < merge.passes(); pass++) {
-            int ranges = merge.orderedPasses() ? 1 : Math.min(workers, Math.max(1, blocks));
+            int ranges = merge.orderedPasses() ? 1 : ranges(blocks, workers);
             List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
             for (int r = 0; r < ranges; r++) {
                 accumulators.add(merge.accumulator(pass));
             }
-            int stride = merge.stride(pass);
-            runner.run(ranges, r -> {
-                for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
-                    if (b % stride == 0) {
-                        accumulators.get(r).add(load.apply(b));
-                    }
-                }
-            });
+            feed(accumulators, blocks, merge.stride(pass), load, runner);
             merge.endPass(pass, accumulators);
         }
+    }
+
+    /** How many contiguous ranges {@code blocks} split into over {@code workers}: at least one, at most a block each. */
+    static int ranges(int blocks, int workers) {
+        return Math.min(workers, Math.max(1, blocks));
+    }
+
+    /**
+     * Feeds blocks [0, blocks), every {@code stride}-th, to the accumulators: range r of {@code accumulators.size()}
+     * contiguous ranges, in block order, to accumulator r.
+     */
+    static void feed(List<? extends TensorMerge.Accumulator> accumulators, int blocks, int stride, IntFunction<Block> load,
+                     Ranges runner) throws IOException {
+        int ranges = accumulators.size();
+        runner.run(ranges, r -> {
+            for (int b = (int) ((long) blocks * r / ranges); b < (long) blocks * (r + 1) / ranges; b++) {
+                if (b % stride == 0) {
+                    accumulators.get(r).add(load.apply(b));
+                }
+            }
+        });
     }
 }
