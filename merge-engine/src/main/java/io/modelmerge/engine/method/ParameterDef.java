@@ -37,7 +37,7 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
         }
     }
 
-    public ParameterDef(String name, Optional<Object> defaultValue, Class<?> type, List<String> choices) {
+    private ParameterDef(String name, Optional<Object> defaultValue, Class<?> type, List<String> choices) {
         this(name, defaultValue, type, choices, defaultValue, Optional.empty());
     }
 

@@ -59,7 +59,8 @@ final class JobMessages {
 
     /** A job as a listing shows it: the recipe summarised (recipes run to 64 KiB; GetJob has it whole). */
     static Job listed(MergeJob job) {
-        return job(job).toBuilder().clearRecipeYaml().setRecipeSummary(JobRecipes.summary(job.request().recipe())).build();
+        return job(job).toBuilder().clearRecipeYaml().setRecipeSummary(JobRecipes.summary(job.request().recipe()))
+                .build();
     }
 
     static JobStatus status(JobState state) {
