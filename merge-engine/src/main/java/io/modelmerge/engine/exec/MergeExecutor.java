@@ -6,6 +6,7 @@ import io.modelmerge.engine.method.Block;
 import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.method.ModelWidePass;
+import io.modelmerge.engine.method.Pass;
 import io.modelmerge.engine.method.RecipeMethod;
 import io.modelmerge.engine.method.TensorMerge;
 import io.modelmerge.engine.method.TensorParameters;
@@ -201,30 +202,33 @@ public final class MergeExecutor {
         if (found.isEmpty()) {
             return plan;
         }
-        ModelWidePass pass = found.get();
-        java.util.function.Predicate<PlannedTensor> reads = t -> !t.copy() && pass.reads(t.parameters());
+        ModelWidePass statistic = found.get();
+        java.util.function.Predicate<PlannedTensor> reads = t -> !t.copy() && statistic.reads(t.parameters());
         List<PlannedTensor> reading = plan.stream().filter(reads).toList();
-        boolean ordered = pass.ordered();
-        for (int p = 0; p < pass.passes(); p++) {
-            int thisPass = p;
-            List<TensorMerge.Accumulator> parts = ordered ? List.of(pass.accumulator(p)) : new ArrayList<>();
-            for (PlannedTensor t : reading) {
-                Sources sources = Sources.of(t, inputs);
-                int blocks = BlockBudget.count(t.elements(), block);
-                List<TensorMerge.Accumulator> own = ordered ? parts : IntStream
-                        .range(0, TensorPasses.ranges(blocks, options.threads()))
-                        .mapToObj(r -> pass.accumulator(thisPass)).toList();
-                TensorPasses.feed(own, blocks, 1, b -> {
-                    checkCancelled();
-                    return sources.load(b, block, t.elements(), workspaces.get());
-                }, ordered ? TensorPasses.Ranges.sequential() : parallel(pool));
-                if (!ordered) {
-                    parts.addAll(own);
-                }
-            }
-            pass.endPass(p, parts);
+        for (Optional<Pass<?>> pass = statistic.nextPass(); pass.isPresent(); pass = statistic.nextPass()) {
+            runOverModel(pass.get(), reading, inputs, pool, block, workspaces);
         }
-        return plan.stream().map(t -> reads.test(t) ? t.withParameters(pass.apply(t.parameters())) : t).toList();
+        return plan.stream().map(t -> reads.test(t) ? t.withParameters(statistic.apply(t.parameters())) : t).toList();
+    }
+
+    private <A extends TensorMerge.Accumulator> void runOverModel(Pass<A> pass, List<PlannedTensor> reading,
+                                                                  List<InputModel> inputs, ForkJoinPool pool, int block,
+                                                                  ThreadLocal<Workspace> workspaces) throws IOException {
+        List<A> parts = pass.ordered() ? TensorPasses.accumulators(pass, 1) : new ArrayList<>();
+        for (PlannedTensor t : reading) {
+            Sources sources = Sources.of(t, inputs);
+            int blocks = BlockBudget.count(t.elements(), block);
+            List<A> own = pass.ordered() ? parts
+                    : TensorPasses.accumulators(pass, TensorPasses.ranges(blocks, options.threads()));
+            TensorPasses.feed(own, blocks, pass.stride(), b -> {
+                checkCancelled();
+                return sources.load(b, block, t.elements(), workspaces.get());
+            }, pass.ordered() ? TensorPasses.Ranges.sequential() : parallel(pool));
+            if (!pass.ordered()) {
+                parts.addAll(own);
+            }
+        }
+        pass.end().accept(parts);
     }
 
     /** A tensor of at most one block, copied or merged entirely in the calling thread. */

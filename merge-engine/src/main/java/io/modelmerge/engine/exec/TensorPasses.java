@@ -1,18 +1,20 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.method.Block;
+import io.modelmerge.engine.method.Pass;
 import io.modelmerge.engine.method.TensorMerge;
 import java.io.IOException;
-import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
+import java.util.stream.Stream;
 
 /**
  * Runs a tensor merge's passes over its blocks, the one way the executor and the method tests both use: per
- * pass, the blocks split into contiguous ranges (at most one per worker; a single range when the merge's passes
+ * {@link Pass}, the blocks split into contiguous ranges (at most one per worker; a single range when the merge's passes
  * are ordered), one accumulator per range fed the range's blocks in order (every {@code stride}-th), and the
- * accumulators handed to {@code endPass} in range order.
+ * accumulators handed to the pass's end in range order.
  */
 public final class TensorPasses {
     private TensorPasses() {
@@ -40,15 +42,22 @@ public final class TensorPasses {
      */
     public static void run(TensorMerge merge, int blocks, int workers, IntFunction<Block> load, Ranges runner)
             throws IOException {
-        for (int pass = 0; pass < merge.passes(); pass++) {
-            int ranges = merge.orderedPasses() ? 1 : ranges(blocks, workers);
-            List<TensorMerge.Accumulator> accumulators = new ArrayList<>();
-            for (int r = 0; r < ranges; r++) {
-                accumulators.add(merge.accumulator(pass));
-            }
-            feed(accumulators, blocks, merge.stride(pass), load, runner);
-            merge.endPass(pass, accumulators);
+        for (Optional<Pass<?>> pass = merge.nextPass(); pass.isPresent(); pass = merge.nextPass()) {
+            run(pass.get(), blocks, workers, load, runner);
         }
+    }
+
+    private static <A extends TensorMerge.Accumulator> void run(Pass<A> pass, int blocks, int workers,
+                                                                IntFunction<Block> load, Ranges runner)
+            throws IOException {
+        List<A> accumulators = accumulators(pass, pass.ordered() ? 1 : ranges(blocks, workers));
+        feed(accumulators, blocks, pass.stride(), load, runner);
+        pass.end().accept(accumulators);
+    }
+
+    /** {@code count} fresh accumulators of the pass. */
+    static <A extends TensorMerge.Accumulator> List<A> accumulators(Pass<A> pass, int count) {
+        return Stream.generate(pass.accumulator()).limit(count).toList();
     }
 
     /** How many contiguous ranges {@code blocks} split into over {@code workers}: at least one, at most a block each. */

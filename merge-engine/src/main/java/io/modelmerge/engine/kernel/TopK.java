@@ -1,5 +1,7 @@
 package io.modelmerge.engine.kernel;
 
+import java.util.Arrays;
+import java.util.List;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -7,11 +9,15 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The magnitude threshold that keeps the {@code k} largest |values| of a tensor, found by a two-level radix
- * select on the bits of |value| (non-negative floats order like their bit patterns): one pass histograms the
- * high 16 bits, a second pass histograms the low 15 bits of the elements in the chosen bucket. O(n), never a
- * sort, and the data can arrive block by block in any order. Elements equal to the threshold are all kept,
- * so ties may keep a few more than k.
+ * Magnitude thresholds over values that arrive block by block, in any order and split over workers: for each
+ * rank k, the smallest |value| among the k largest. A two-level radix select on the bits of |value|
+ * (non-negative floats order like their bit patterns), in two rounds over the data: the first histograms the
+ * high 16 bits, the second the low 15 bits of the values in each rank's chosen bucket. O(n), never a sort. All
+ * ranks share the first round's histogram. Values equal to a threshold are all kept, so ties may keep a few
+ * more than k.
+ *
+ * <p>A round: each worker fills its own {@link #counts()} with the blocks it reads, then {@link #end} combines
+ * them. The ranks may be given after the first round ({@link #rank}), when they depend on what it saw.
  */
 public final class TopK {
     private static final int HIGH_BUCKETS = 1 << 16;
@@ -20,118 +26,177 @@ public final class TopK {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
 
-    private final long k;
-    // Each pass needs one of the two histograms; they are allocated when first used.
-    private long[] high;
-    private long[] low;
-    private int bucket = -1;
-    private long aboveBucket;
+    private final long[] high = new long[HIGH_BUCKETS];
+    private boolean highCounted;
+    private long[] ranks;
+    private int[] buckets;
+    private long[] aboveBucket;
+    private float[] thresholds;
 
-    /** Selects the top {@code k} of the values to come; {@code k} >= 1. */
-    public TopK(long k) {
-        if (k < 1) {
-            throw new IllegalArgumentException("k must be at least 1, got " + k);
-        }
-        this.k = k;
-    }
-
-    /** First pass: counts the high bits of |values[0..length)|. */
-    public void countHigh(float[] values, int length) {
-        long[] h = highCounts();
-        for (int i = 0; i < length; i++) {
-            h[(Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF) >>> 15]++;
+    /** Selects the thresholds of {@code ranks} (each at least 1); none: they are given after the first round. */
+    public TopK(long... ranks) {
+        if (ranks.length > 0) {
+            this.ranks = checked(ranks);
         }
     }
 
-    /** Adds another block's first-pass counts (from a parallel worker). */
-    public void addHigh(TopK other) {
-        long[] h = highCounts();
-        long[] o = other.highCounts();
-        for (int i = 0; i < HIGH_BUCKETS; i++) {
-            h[i] += o[i];
-        }
-    }
-
-    private long[] highCounts() {
-        if (high == null) {
-            high = new long[HIGH_BUCKETS];
-        }
-        return high;
-    }
-
-    private long[] lowCounts() {
-        if (low == null) {
-            low = new long[LOW_BUCKETS];
-        }
-        return low;
-    }
-
-    /** Ends the first pass: picks the bucket holding the k-th largest. */
-    public void chooseBucket() {
-        long[] high = highCounts();
-        long seen = 0;
-        for (int b = HIGH_BUCKETS - 1; b >= 0; b--) {
-            if (seen + high[b] >= k) {
-                bucket = b;
-                aboveBucket = seen;
-                return;
-            }
-            seen += high[b];
-        }
-        bucket = 0; // fewer than k values in all: keep everything
-        aboveBucket = seen - high[0];
-    }
-
-    public int bucket() {
-        return bucket;
-    }
-
-    /**
-     * Second pass: counts the low bits of the |values| inside the chosen bucket. Few values fall in it, so a
-     * vector compare skips the rest and only hits are counted one by one.
-     */
-    public void countLow(float[] values, int length, int chosenBucket) {
-        long[] l = lowCounts();
-        int[] spill = new int[IS.length()];
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            countLow(values, i, chosenBucket, l, spill, FS.maskAll(true));
-        }
-        if (i < length) {
-            countLow(values, i, chosenBucket, l, spill, FS.indexInRange(i, length));
-        }
-    }
-
-    private static void countLow(float[] values, int i, int chosenBucket, long[] l, int[] spill, VectorMask<Float> lanes) {
-        IntVector bits = FloatVector.fromArray(FS, values, i, lanes).reinterpretAsInts().and(0x7FFFFFFF);
-        long set = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, chosenBucket)
-                .and(lanes.cast(IS)).toLong();
-        if (set != 0) {
-            bits.intoArray(spill, 0);
-            for (; set != 0; set &= set - 1) {
-                l[spill[Long.numberOfTrailingZeros(set)] & 0x7FFF]++;
+    private static long[] checked(long[] ranks) {
+        for (long k : ranks) {
+            if (k < 1) {
+                throw new IllegalArgumentException("k must be at least 1, got " + k);
             }
         }
+        return ranks.clone();
     }
 
-    public void addLow(TopK other) {
-        long[] l = lowCounts();
-        long[] o = other.lowCounts();
-        for (int i = 0; i < LOW_BUCKETS; i++) {
-            l[i] += o[i];
+    /** Whether the thresholds are known. */
+    public boolean done() {
+        return thresholds != null;
+    }
+
+    /** One worker's counts for the current round. */
+    public Counts counts() {
+        if (done()) {
+            throw new IllegalStateException("the selection is done");
+        }
+        return highCounted ? new Counts(buckets.clone()) : new Counts(null);
+    }
+
+    /** Ends the current round with every worker's counts. */
+    public void end(List<Counts> parts) {
+        if (!highCounted) {
+            for (Counts part : parts) {
+                add(high, part.counts);
+            }
+            highCounted = true;
+            if (ranks != null) {
+                chooseBuckets();
+            }
+            return;
+        }
+        if (ranks == null) {
+            throw new IllegalStateException("no ranks given after the first round");
+        }
+        long[] low = new long[ranks.length * LOW_BUCKETS];
+        for (Counts part : parts) {
+            add(low, part.counts);
+        }
+        thresholds = new float[ranks.length];
+        for (int r = 0; r < ranks.length; r++) {
+            thresholds[r] = threshold(r, low);
         }
     }
 
-    /** Ends the second pass: the smallest magnitude that is kept. */
-    public float threshold() {
-        long[] low = lowCounts();
-        long seen = aboveBucket;
+    private static void add(long[] into, long[] counts) {
+        for (int i = 0; i < into.length; i++) {
+            into[i] += counts[i];
+        }
+    }
+
+    /** After the first round, for a selection made without ranks: the ranks to select. */
+    public void rank(long... ranks) {
+        if (!highCounted || this.ranks != null) {
+            throw new IllegalStateException("ranks are given once, after the first round");
+        }
+        this.ranks = checked(ranks);
+        chooseBuckets();
+    }
+
+    /** How many values the first round saw. */
+    public long count() {
+        return Arrays.stream(high).sum();
+    }
+
+    private void chooseBuckets() {
+        buckets = new int[ranks.length];
+        aboveBucket = new long[ranks.length];
+        for (int r = 0; r < ranks.length; r++) {
+            long seen = 0;
+            int b = HIGH_BUCKETS - 1;
+            for (; b > 0 && seen + high[b] < ranks[r]; b--) {
+                seen += high[b];
+            }
+            buckets[r] = b; // bucket 0 when fewer than k values in all: everything is kept
+            aboveBucket[r] = seen;
+        }
+    }
+
+    private float threshold(int r, long[] low) {
+        long seen = aboveBucket[r];
         for (int b = LOW_BUCKETS - 1; b >= 0; b--) {
-            seen += low[b];
-            if (seen >= k) {
-                return Float.intBitsToFloat((bucket << 15) | b);
+            seen += low[r * LOW_BUCKETS + b];
+            if (seen >= ranks[r]) {
+                return Float.intBitsToFloat((buckets[r] << 15) | b);
             }
         }
         return 0f;
+    }
+
+    /** The threshold of the only rank. */
+    public float threshold() {
+        return threshold(0);
+    }
+
+    /** The threshold of rank {@code r}, in the order the ranks were given. */
+    public float threshold(int r) {
+        if (!done()) {
+            throw new IllegalStateException("the selection is not done");
+        }
+        return thresholds[r];
+    }
+
+    /** What one worker counts in one round. */
+    public static final class Counts {
+        /** Null in the first round; then the bucket each rank's low bits are counted in. */
+        private final int[] buckets;
+        private final long[] counts;
+        private int[] spill;
+
+        private Counts(int[] buckets) {
+            this.buckets = buckets;
+            this.counts = new long[buckets == null ? HIGH_BUCKETS : buckets.length * LOW_BUCKETS];
+        }
+
+        /** Counts |values[0..length)|. */
+        public void add(float[] values, int length) {
+            if (buckets == null) {
+                for (int i = 0; i < length; i++) {
+                    counts[(Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF) >>> 15]++;
+                }
+                return;
+            }
+            if (spill == null) {
+                spill = new int[IS.length()];
+            }
+            for (int r = 0; r < buckets.length; r++) {
+                countLow(values, length, buckets[r], r * LOW_BUCKETS);
+            }
+        }
+
+        /**
+         * The low bits of the |values| inside {@code bucket}. Few values fall in it, so a vector compare skips
+         * the rest and only hits are counted one by one.
+         */
+        private void countLow(float[] values, int length, int bucket, int at) {
+            int i = 0;
+            for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+                countLow(values, i, bucket, at, FS.maskAll(true));
+            }
+            if (i < length) {
+                countLow(values, i, bucket, at, FS.indexInRange(i, length));
+            }
+        }
+
+        private void countLow(float[] values, int i, int bucket, int at, VectorMask<Float> lanes) {
+            IntVector bits = FloatVector.fromArray(FS, values, i, lanes).reinterpretAsInts().and(0x7FFFFFFF);
+            long set = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, bucket)
+                    .and(lanes.cast(IS)).toLong();
+            if (set != 0) {
+                bits.intoArray(spill, 0);
+                for (; set != 0; set &= set - 1) {
+                    counts[at + (spill[Long.numberOfTrailingZeros(set)] & 0x7FFF)]++;
+                }
+            }
+        }
     }
 }

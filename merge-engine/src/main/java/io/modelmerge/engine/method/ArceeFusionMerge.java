@@ -3,6 +3,7 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code arcee_fusion} (mergekit's arcee_fusion.py): takes the other model's change only where it matters. Each
@@ -98,29 +99,23 @@ public final class ArceeFusionMerge implements MergeMethod {
     /** Two passes select the three quartiles of the importances exactly; the merge keeps what reaches the bar. */
     private static final class Fusion implements TensorMerge {
         private final int columns;
-        private final TopK[] quartiles = new TopK[QUARTILES.length];
+        private final TopK quartiles;
         private float threshold;
 
         Fusion(long elements, int columns) {
             this.columns = columns;
+            long[] ranks = new long[QUARTILES.length];
             for (int q = 0; q < QUARTILES.length; q++) {
                 // ascending index ⌊q·(n − 1)⌋ is the (n − index)-th largest
-                quartiles[q] = new TopK(elements - (long) Math.floor(QUARTILES[q] * (elements - 1)));
+                ranks[q] = elements - (long) Math.floor(QUARTILES[q] * (elements - 1));
             }
+            quartiles = new TopK(ranks);
         }
 
-        /** One worker's histograms of the importances (the same for the three quartiles in the first pass). */
+        /** One worker's counts of the importances in the current round of the quartiles' selection. */
         private final class Counts implements Accumulator {
-            private final int pass;
-            private final TopK[] counts = new TopK[QUARTILES.length];
+            private final TopK.Counts counts = quartiles.counts();
             private float[] scratch = new float[0];
-
-            Counts(int pass) {
-                this.pass = pass;
-                for (int q = 0; q < counts.length; q++) {
-                    counts[q] = new TopK(1);
-                }
-            }
 
             @Override
             public void add(Block block) {
@@ -128,13 +123,7 @@ public final class ArceeFusionMerge implements MergeMethod {
                     scratch = new float[block.length()];
                 }
                 importance(block, columns, scratch);
-                if (pass == 0) {
-                    counts[0].countHigh(scratch, block.length());
-                    return;
-                }
-                for (int q = 0; q < counts.length; q++) {
-                    counts[q].countLow(scratch, block.length(), quartiles[q].bucket());
-                }
+                counts.add(scratch, block.length());
             }
         }
 
@@ -144,37 +133,21 @@ public final class ArceeFusionMerge implements MergeMethod {
         }
 
         @Override
-        public int passes() {
-            return 2;
+        public Optional<Pass<?>> nextPass() {
+            if (quartiles.done()) {
+                return Optional.empty();
+            }
+            return Optional.of(Pass.of("importance quartiles", Counts::new, this::end));
         }
 
-        @Override
-        public Accumulator accumulator(int pass) {
-            return new Counts(pass);
-        }
-
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
-            for (Accumulator a : accumulators) {
-                Counts counts = (Counts) a;
-                for (int q = 0; q < quartiles.length; q++) {
-                    if (pass == 0) {
-                        quartiles[q].addHigh(counts.counts[0]);
-                    } else {
-                        quartiles[q].addLow(counts.counts[q]);
-                    }
-                }
+        private void end(List<Counts> parts) {
+            quartiles.end(parts.stream().map(c -> c.counts).toList());
+            if (quartiles.done()) {
+                float q1 = quartiles.threshold(0);
+                float median = quartiles.threshold(1);
+                float q3 = quartiles.threshold(2);
+                threshold = median + 1.5f * (q3 - q1);
             }
-            if (pass == 0) {
-                for (TopK quartile : quartiles) {
-                    quartile.chooseBucket();
-                }
-                return;
-            }
-            float q1 = quartiles[0].threshold();
-            float median = quartiles[1].threshold();
-            float q3 = quartiles[2].threshold();
-            threshold = median + 1.5f * (q3 - q1);
         }
 
         @Override

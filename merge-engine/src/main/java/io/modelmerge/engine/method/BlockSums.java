@@ -53,10 +53,9 @@ final class BlockSums implements TensorMerge.Accumulator {
     }
 
     /** The sums over every block the accumulators saw. */
-    static double[] total(List<TensorMerge.Accumulator> accumulators) {
+    static double[] total(List<BlockSums> accumulators) {
         ExactSum[] all = null;
-        for (TensorMerge.Accumulator a : accumulators) {
-            BlockSums part = (BlockSums) a;
+        for (BlockSums part : accumulators) {
             if (all == null) {
                 all = new ExactSum[part.sums.length];
                 for (int i = 0; i < all.length; i++) {

@@ -3,6 +3,7 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -93,11 +94,12 @@ public final class BreadcrumbsMerge implements MergeMethod {
         }
     }
 
-    /** Ranks over the whole tensor: per model, the outlier and the keep threshold, each by a radix select. */
+    /** Ranks over the whole tensor: per model, the outlier and the keep threshold, in one radix select. */
     private static final class PerTensor implements TensorMerge {
         private final TaskVectorSum sum;
         private final Cut[] cuts;
-        private final TopK[][] selections;
+        /** Per model that is cut: the ranks top (when outliers go) and top + kept. */
+        private final TopK[] selections;
         private final float[] upper;
         private final float[] lower;
 
@@ -105,48 +107,39 @@ public final class BreadcrumbsMerge implements MergeMethod {
             this.sum = sum;
             int n = p.models();
             cuts = new Cut[n];
-            selections = new TopK[n][];
+            selections = new TopK[n];
             upper = new float[n];
             lower = new float[n];
             for (int m = 0; m < n; m++) {
-                cuts[m] = Cut.of(p.elements(), p.modelNumber(m, "density"), p.modelNumber(m, "gamma"));
+                Cut cut = Cut.of(p.elements(), p.modelNumber(m, "density"), p.modelNumber(m, "gamma"));
+                cuts[m] = cut;
                 upper[m] = Float.POSITIVE_INFINITY;
-                lower[m] = cuts[m].kept() == 0 ? Float.POSITIVE_INFINITY : 0f;
-                if (!cuts[m].whole(p.elements()) && cuts[m].kept() > 0) {
-                    selections[m] = new TopK[]{cuts[m].top() > 0 ? new TopK(cuts[m].top()) : null,
-                            new TopK(cuts[m].top() + cuts[m].kept())};
+                lower[m] = cut.kept() == 0 ? Float.POSITIVE_INFINITY : 0f;
+                if (!cut.whole(p.elements()) && cut.kept() > 0) {
+                    selections[m] = cut.top() > 0 ? new TopK(cut.top(), cut.top() + cut.kept())
+                            : new TopK(cut.kept());
                 }
             }
         }
 
         @Override
-        public int passes() {
-            for (TopK[] s : selections) {
-                if (s != null) {
-                    return 2;
+        public Optional<Pass<?>> nextPass() {
+            for (TopK s : selections) {
+                if (s != null && !s.done()) {
+                    return Optional.of(Pass.of("outlier and keep thresholds", Counts::new, this::end));
                 }
             }
-            return 0;
+            return Optional.empty();
         }
 
-        @Override
-        public Accumulator accumulator(int pass) {
-            TopK[][] mine = new TopK[cuts.length][];
-            for (int m = 0; m < cuts.length; m++) {
-                if (selections[m] != null) {
-                    mine[m] = new TopK[]{selections[m][0] == null ? null : new TopK(1), new TopK(1)};
-                }
-            }
-            return new Counts(pass, mine);
-        }
-
+        /** One worker's counts of each cut model's |δ| in the current round of its selection. */
         private final class Counts implements Accumulator {
-            final int pass;
-            final TopK[][] counts;
+            final TopK.Counts[] counts = new TopK.Counts[selections.length];
 
-            Counts(int pass, TopK[][] counts) {
-                this.pass = pass;
-                this.counts = counts;
+            Counts() {
+                for (int m = 0; m < counts.length; m++) {
+                    counts[m] = selections[m] == null ? null : selections[m].counts();
+                }
             }
 
             @Override
@@ -159,42 +152,24 @@ public final class BreadcrumbsMerge implements MergeMethod {
                     for (int i = 0; i < block.length(); i++) {
                         delta[i] = block.models()[m][i] - block.base()[i];
                     }
-                    if (pass == 0) {
-                        // Both selections histogram the same high bits: counted once, added to both.
-                        counts[m][1].countHigh(delta, block.length());
-                        continue;
-                    }
-                    for (int s = 0; s < 2; s++) {
-                        if (counts[m][s] != null) {
-                            counts[m][s].countLow(delta, block.length(), selections[m][s].bucket());
-                        }
-                    }
+                    counts[m].add(delta, block.length());
                 }
             }
         }
 
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
+        private void end(List<Counts> parts) {
             for (int m = 0; m < cuts.length; m++) {
-                for (int s = 0; selections[m] != null && s < 2; s++) {
-                    TopK selection = selections[m][s];
-                    if (selection == null) {
-                        continue;
-                    }
-                    for (Accumulator a : accumulators) {
-                        if (pass == 0) {
-                            selection.addHigh(((Counts) a).counts[m][1]);
-                        } else {
-                            selection.addLow(((Counts) a).counts[m][s]);
-                        }
-                    }
-                    if (pass == 0) {
-                        selection.chooseBucket();
-                    } else if (s == 0) {
-                        upper[m] = selection.threshold();
-                    } else {
-                        lower[m] = selection.threshold();
-                    }
+                TopK selection = selections[m];
+                if (selection == null) {
+                    continue;
+                }
+                int model = m;
+                selection.end(parts.stream().map(c -> c.counts[model]).toList());
+                if (selection.done() && cuts[m].top() > 0) {
+                    upper[m] = selection.threshold(0);
+                    lower[m] = selection.threshold(1);
+                } else if (selection.done()) {
+                    lower[m] = selection.threshold(0);
                 }
             }
         }

@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code della} and {@code della_linear} (Deep et al., DELLA-Merging: MagPrune): within each row, every entry
@@ -89,6 +90,7 @@ public final class DellaMerge implements MergeMethod {
         /** Per model and magnitude rank within a row: the keep probability as a 24-bit threshold, and 1/p. */
         private final int[][] keepThreshold;
         private final float[][] inverseProbability;
+        private boolean scaled;
 
         Della(TensorParameters p, TaskVectorSum sum, Rescale rescale) {
             this.sum = sum;
@@ -122,14 +124,16 @@ public final class DellaMerge implements MergeMethod {
             return true;
         }
 
+        /** With l1 rescaling, one pass first: per model, Σ|δ| and Σ|kept δ|, row by row. */
         @Override
-        public int passes() {
-            return rescale == Rescale.L1 ? 1 : 0;
+        public Optional<Pass<?>> nextPass() {
+            if (rescale != Rescale.L1 || scaled) {
+                return Optional.empty();
+            }
+            return Optional.of(Pass.of("L1 norms of the task vectors", this::l1Sums, this::rescale));
         }
 
-        /** Pass 0 (l1 only): per model, Σ|δ| and Σ|kept δ|, row by row. */
-        @Override
-        public Accumulator accumulator(int pass) {
+        private BlockSums l1Sums() {
             int n = density.length;
             return new BlockSums(2 * n, columns, (block, from, length, sums) -> {
                 float[] delta = new float[length];
@@ -148,14 +152,14 @@ public final class DellaMerge implements MergeMethod {
             });
         }
 
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
+        private void rescale(List<BlockSums> accumulators) {
             double[] sums = BlockSums.total(accumulators);
             int n = density.length;
             for (int m = 0; m < n; m++) {
                 // As mergekit's rescaled_masked_tensor: unscaled when either norm is ~0.
                 scale[m] = density[m] < 1 && sums[m] >= 1e-7 && sums[n + m] >= 1e-7 ? (float) (sums[m] / sums[n + m]) : 1f;
             }
+            scaled = true;
         }
 
         /** Zeroes the dropped entries of the task vector rows in {@code delta}; divides kept ones by p if asked. */

@@ -1,6 +1,6 @@
 package io.modelmerge.engine.method;
 
-import java.util.List;
+import java.util.Optional;
 
 /**
  * For {@code fisher} with {@code normalize_fishers}: each model's Fisher norm over the whole model (every tensor
@@ -9,11 +9,10 @@ import java.util.List;
  */
 final class FisherNorms implements ModelWidePass {
     private final double[] squares;
-    private final double[] norms;
+    private double[] norms;
 
     FisherNorms(int models) {
         this.squares = new double[models];
-        this.norms = new double[models];
     }
 
     @Override
@@ -23,32 +22,25 @@ final class FisherNorms implements ModelWidePass {
     }
 
     @Override
-    public int passes() {
-        return 1;
-    }
-
-    @Override
-    public boolean ordered() {
-        return true;
-    }
-
-    @Override
-    public TensorMerge.Accumulator accumulator(int pass) {
-        return block -> {
-            int n = squares.length;
-            for (int m = 0; m < n; m++) {
-                float[] fisher = block.models()[n + m]; // the companions follow the models
-                for (int i = 0; i < block.length(); i++) {
-                    squares[m] += (double) fisher[i] * fisher[i];
-                }
+    public Optional<Pass<?>> nextPass() {
+        if (norms != null) {
+            return Optional.empty();
+        }
+        return Optional.of(Pass.<TensorMerge.Accumulator>of("Fisher norms", () -> this::addSquares, parts -> {
+            norms = new double[squares.length];
+            for (int m = 0; m < norms.length; m++) {
+                norms[m] = Math.sqrt(squares[m]);
             }
-        };
+        }).inOrder());
     }
 
-    @Override
-    public void endPass(int pass, List<TensorMerge.Accumulator> accumulators) {
-        for (int m = 0; m < norms.length; m++) {
-            norms[m] = Math.sqrt(squares[m]);
+    private void addSquares(Block block) {
+        int n = squares.length;
+        for (int m = 0; m < n; m++) {
+            float[] fisher = block.models()[n + m]; // the companions follow the models
+            for (int i = 0; i < block.length(); i++) {
+                squares[m] += (double) fisher[i] * fisher[i];
+            }
         }
     }
 

@@ -4,6 +4,7 @@ import io.modelmerge.engine.kernel.Lanes;
 import io.modelmerge.engine.kernel.MagnitudeBracket;
 import io.modelmerge.engine.kernel.TopK;
 import java.util.List;
+import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -98,10 +99,11 @@ public final class GeneralizedTaskArithmetic {
         private final float[] magnitudeThreshold;
         private final float[] scale;
         private final boolean[] sparse;
-        /** Per model: the bracket from the sampled pass, whether it missed, and the exact fallback's selection. */
+        /** Per model: the bracket from the sampled pass, and the exact selection where the bracket failed. */
         private final MagnitudeBracket[] brackets;
-        private final boolean[] exact;
-        private TopK[] selection;
+        private final TopK[] exactSelection;
+        private boolean settled;
+        private boolean scaled;
 
         Merge(TensorParameters p, Sparsification sparsification, Election election, boolean normalize, float lambda,
               Rescale rescale, float[] weights, double[] density) {
@@ -118,7 +120,7 @@ public final class GeneralizedTaskArithmetic {
             this.scale = new float[n];
             this.sparse = new boolean[n];
             this.brackets = new MagnitudeBracket[n];
-            this.exact = new boolean[n];
+            this.exactSelection = new TopK[n];
             for (int m = 0; m < n; m++) {
                 seeds[m] = modelSeed(p.seed(), m);
                 sparse[m] = sparsification != Sparsification.NONE && density[m] < 1.0;
@@ -133,7 +135,7 @@ public final class GeneralizedTaskArithmetic {
             }
         }
 
-        private boolean magnitudePasses() {
+        private boolean selectingAny() {
             if (!p.modelThresholds().isEmpty()) {
                 return false;
             }
@@ -145,7 +147,7 @@ public final class GeneralizedTaskArithmetic {
             return false;
         }
 
-        private boolean l1Pass() {
+        private boolean l1Rescaled() {
             if (sparsification != Sparsification.RANDOM || rescale != Rescale.L1) {
                 return false;
             }
@@ -168,85 +170,171 @@ public final class GeneralizedTaskArithmetic {
         }
 
         /**
-         * Whether model m takes part in magnitude pass {@code pass}: pass 0 samples every selecting model; pass 1
-         * settles those with a usable bracket; passes 2 and 3 redo exactly those whose bracket was too wide or
-         * missed.
+         * Magnitude thresholds: a sampled pass brackets each model's threshold, a second pass settles it within
+         * the bracket; models whose bracket was too wide or missed take the two exact rounds of a radix select.
+         * L1 rescaling: one pass of the norms.
          */
-        private boolean takesPart(int m, int pass) {
-            return selecting(m) && (pass == 0 || (pass >= 2) == exact[m]);
-        }
-
         @Override
-        public int passes() {
-            if (magnitudePasses()) {
-                for (boolean fallback : exact) {
-                    if (fallback) {
-                        return 4;
+        public Optional<Pass<?>> nextPass() {
+            if (selectingAny()) {
+                if (brackets[firstSelecting()] == null) {
+                    // Tensors this large sample one block in 16 for the bracket; smaller ones read all of it.
+                    return Optional.of(Pass.of("sampled magnitude brackets", Samples::new, this::bracket)
+                            .sampling(p.elements() >= (1L << 22) ? 16 : 1));
+                }
+                if (!settled) {
+                    return Optional.of(Pass.of("magnitudes within the brackets", Candidates::new, this::settle));
+                }
+                for (TopK s : exactSelection) {
+                    if (s != null && !s.done()) {
+                        return Optional.of(Pass.of("exact magnitude thresholds", Exact::new, this::endExact));
                     }
                 }
-                return 2;
+                return Optional.empty();
             }
-            return l1Pass() ? 1 : 0;
+            if (l1Rescaled() && !scaled) {
+                return Optional.of(Pass.of("L1 norms of the task vectors", this::l1Sums, this::rescale));
+            }
+            return Optional.empty();
         }
 
-        /** Tensors this large sample one block in 16 for the bracket; smaller ones read all of it. */
-        @Override
-        public int stride(int pass) {
-            return pass == 0 && p.elements() >= (1L << 22) ? 16 : 1;
+        private int firstSelecting() {
+            int m = 0;
+            while (!selecting(m)) {
+                m++;
+            }
+            return m;
         }
 
-        @Override
-        public Accumulator accumulator(int pass) {
-            return magnitudePasses() ? new Magnitudes(pass) : l1Sums();
+        /** The task vector δ = x − base of model m in a block, into {@code delta}. */
+        private static void delta(Block block, int m, float[] delta) {
+            float[] x = block.models()[m];
+            float[] base = block.base();
+            for (int i = 0; i < block.length(); i++) {
+                delta[i] = x[i] - base[i];
+            }
         }
 
-        /**
-         * Per model, what one worker gathers about |δ| in a magnitude pass: pass 0 a sampled histogram, pass 1
-         * the exact count above each model's bracket and the values inside it, passes 2 and 3 (only when a
-         * bracket missed) the two levels of an exact radix select.
-         */
-        private final class Magnitudes implements Accumulator {
-            final int pass;
-            final MagnitudeBracket.Sample[] samples = new MagnitudeBracket.Sample[weights.length];
-            final MagnitudeBracket.Candidates[] candidates = new MagnitudeBracket.Candidates[weights.length];
-            final TopK[] topk = new TopK[weights.length];
-            float[] delta = new float[0];
+        /** An accumulator that hands |δ| of each model it takes to that model's counter. */
+        private abstract class PerModel implements Accumulator {
+            private float[] delta = new float[0];
 
-            Magnitudes(int pass) {
-                this.pass = pass;
+            abstract boolean takes(int m);
+
+            abstract void count(int m, float[] delta, int length);
+
+            @Override
+            public void add(Block block) {
+                if (delta.length < block.length()) {
+                    delta = new float[block.length()];
+                }
                 for (int m = 0; m < weights.length; m++) {
-                    if (!selecting(m)) {
-                        continue;
+                    if (takes(m)) {
+                        delta(block, m, delta);
+                        count(m, delta, block.length());
                     }
-                    switch (pass) {
-                        case 0 -> samples[m] = new MagnitudeBracket.Sample();
-                        case 1 -> candidates[m] = exact[m] ? null : brackets[m].candidates();
-                        default -> topk[m] = exact[m] ? new TopK(k(m)) : null;
-                    }
+                }
+            }
+        }
+
+        /** Per selecting model, a sampled histogram of |δ|. */
+        private final class Samples extends PerModel {
+            final MagnitudeBracket.Sample[] samples = new MagnitudeBracket.Sample[weights.length];
+
+            Samples() {
+                for (int m = 0; m < weights.length; m++) {
+                    samples[m] = selecting(m) ? new MagnitudeBracket.Sample() : null;
                 }
             }
 
             @Override
-            public void add(Block block) {
-                int length = block.length();
-                if (delta.length < length) {
-                    delta = new float[length];
+            boolean takes(int m) {
+                return samples[m] != null;
+            }
+
+            @Override
+            void count(int m, float[] delta, int length) {
+                samples[m].add(delta, length);
+            }
+        }
+
+        private void bracket(List<Samples> parts) {
+            for (int m = 0; m < weights.length; m++) {
+                if (selecting(m)) {
+                    int model = m;
+                    brackets[m] = MagnitudeBracket.of(parts.stream().map(s -> s.samples[model]).toList(), k(m),
+                            p.elements(), p.elements() < (1L << 22));
+                    if (!brackets[m].usable()) {
+                        exactSelection[m] = new TopK(k(m));
+                    }
                 }
-                float[] d = delta;
+            }
+        }
+
+        /** Per model with a usable bracket, the exact count above it and the values inside it. */
+        private final class Candidates extends PerModel {
+            final MagnitudeBracket.Candidates[] candidates = new MagnitudeBracket.Candidates[weights.length];
+
+            Candidates() {
                 for (int m = 0; m < weights.length; m++) {
-                    if (!takesPart(m, pass)) {
-                        continue;
+                    candidates[m] = selecting(m) && exactSelection[m] == null ? brackets[m].candidates() : null;
+                }
+            }
+
+            @Override
+            boolean takes(int m) {
+                return candidates[m] != null;
+            }
+
+            @Override
+            void count(int m, float[] delta, int length) {
+                candidates[m].add(delta, length);
+            }
+        }
+
+        private void settle(List<Candidates> parts) {
+            for (int m = 0; m < weights.length; m++) {
+                if (selecting(m) && exactSelection[m] == null) {
+                    int model = m;
+                    var threshold = brackets[m].threshold(parts.stream().map(c -> c.candidates[model]).toList(), k(m));
+                    if (threshold.isPresent()) {
+                        magnitudeThreshold[m] = (float) threshold.getAsDouble();
+                    } else {
+                        exactSelection[m] = new TopK(k(m)); // the sample misled: two more passes, exact
                     }
-                    float[] x = block.models()[m];
-                    float[] base = block.base();
-                    for (int i = 0; i < length; i++) {
-                        d[i] = x[i] - base[i];
-                    }
-                    switch (pass) {
-                        case 0 -> samples[m].add(d, length);
-                        case 1 -> candidates[m].add(d, length);
-                        case 2 -> topk[m].countHigh(d, length);
-                        default -> topk[m].countLow(d, length, selection[m].bucket());
+                }
+            }
+            settled = true;
+        }
+
+        /** Per model whose bracket failed, its counts in the current round of the exact selection. */
+        private final class Exact extends PerModel {
+            final TopK.Counts[] counts = new TopK.Counts[weights.length];
+
+            Exact() {
+                for (int m = 0; m < weights.length; m++) {
+                    counts[m] = exactSelection[m] == null ? null : exactSelection[m].counts();
+                }
+            }
+
+            @Override
+            boolean takes(int m) {
+                return counts[m] != null;
+            }
+
+            @Override
+            void count(int m, float[] delta, int length) {
+                counts[m].add(delta, length);
+            }
+        }
+
+        private void endExact(List<Exact> parts) {
+            for (int m = 0; m < weights.length; m++) {
+                if (exactSelection[m] != null) {
+                    int model = m;
+                    exactSelection[m].end(parts.stream().map(e -> e.counts[model]).toList());
+                    if (exactSelection[m].done()) {
+                        magnitudeThreshold[m] = exactSelection[m].threshold();
                     }
                 }
             }
@@ -288,58 +376,14 @@ public final class GeneralizedTaskArithmetic {
             sums[weights.length + m] += sumKept;
         }
 
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
+        private void rescale(List<BlockSums> accumulators) {
             int n = weights.length;
-            if (magnitudePasses()) {
-                for (int m = 0; m < n; m++) {
-                    if (!takesPart(m, pass)) {
-                        continue;
-                    }
-                    int model = m;
-                    switch (pass) {
-                        case 0 -> {
-                            brackets[m] = MagnitudeBracket.of(accumulators.stream()
-                                    .map(a -> ((Magnitudes) a).samples[model]).toList(), k(m), p.elements(),
-                                    stride(0) == 1);
-                            exact[m] = !brackets[m].usable();
-                        }
-                        case 1 -> {
-                            var threshold = brackets[m].threshold(accumulators.stream()
-                                    .map(a -> ((Magnitudes) a).candidates[model]).toList(), k(m));
-                            if (threshold.isPresent()) {
-                                magnitudeThreshold[m] = (float) threshold.getAsDouble();
-                            } else {
-                                exact[m] = true; // the sample misled: two more passes, exact
-                            }
-                        }
-                        case 2 -> {
-                            if (selection == null) {
-                                selection = new TopK[n];
-                            }
-                            selection[m] = ((Magnitudes) accumulators.getFirst()).topk[m];
-                            for (Accumulator a : accumulators.subList(1, accumulators.size())) {
-                                selection[m].addHigh(((Magnitudes) a).topk[m]);
-                            }
-                            selection[m].chooseBucket();
-                        }
-                        default -> {
-                            for (Accumulator a : accumulators) {
-                                selection[m].addLow(((Magnitudes) a).topk[m]);
-                            }
-                            magnitudeThreshold[m] = selection[m].threshold();
-                        }
-                    }
-                }
-                return;
-            }
             double[] sums = BlockSums.total(accumulators);
-            double[] all = java.util.Arrays.copyOfRange(sums, 0, n);
-            double[] kept = java.util.Arrays.copyOfRange(sums, n, 2 * n);
             for (int m = 0; m < n; m++) {
                 // As mergekit's rescaled_masked_tensor: leave the mask unscaled when either norm is ~0.
-                scale[m] = sparse[m] && all[m] >= 1e-7 && kept[m] >= 1e-7 ? (float) (all[m] / kept[m]) : 1f;
+                scale[m] = sparse[m] && sums[m] >= 1e-7 && sums[n + m] >= 1e-7 ? (float) (sums[m] / sums[n + m]) : 1f;
             }
+            scaled = true;
         }
 
         /**

@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.kernel.Lanes;
 import java.util.List;
+import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -48,36 +49,28 @@ final class GramCombination implements TensorMerge {
         return scope == Scope.ROW;
     }
 
+    /**
+     * One pass gathers G, over the tensor or per column; per row, each row's G is taken as it is merged. Per-column
+     * products are summed row after row: in one accumulator, in order, so the sums are the same bits every run.
+     */
     @Override
-    public int passes() {
-        return scope == Scope.ROW ? 0 : 1;
-    }
-
-    /** Per-column products are summed row after row: in one accumulator, in order, so the sums are the same bits every run. */
-    @Override
-    public boolean orderedPasses() {
-        return scope == Scope.COLUMN;
-    }
-
-    @Override
-    public Accumulator accumulator(int pass) {
-        if (scope == Scope.TENSOR) {
-            return new BlockSums(n * n, this::addProducts);
+    public Optional<Pass<?>> nextPass() {
+        if (scope == Scope.TENSOR && tensorCoefficients == null) {
+            return Optional.of(Pass.of("Gram matrix", () -> new BlockSums(n * n, this::addProducts),
+                    sums -> tensorCoefficients = toFloats(coefficients.of(gram(BlockSums.total(sums), 0)))));
         }
-        return new ColumnProducts();
+        if (scope == Scope.COLUMN && columnCoefficients == null) {
+            return Optional.of(Pass.of("Gram matrix per column", ColumnProducts::new, this::columnCoefficients)
+                    .inOrder());
+        }
+        return Optional.empty();
     }
 
-    @Override
-    public void endPass(int pass, List<Accumulator> accumulators) {
-        if (scope == Scope.TENSOR) {
-            tensorCoefficients = toFloats(coefficients.of(gram(BlockSums.total(accumulators), 0)));
-            return;
-        }
+    private void columnCoefficients(List<ColumnProducts> accumulators) {
         double[] total = new double[columns * n * n];
-        for (Accumulator a : accumulators) {
-            double[] part = ((ColumnProducts) a).products;
+        for (ColumnProducts part : accumulators) {
             for (int i = 0; i < total.length; i++) {
-                total[i] += part[i];
+                total[i] += part.products[i];
             }
         }
         columnCoefficients = new float[columns][];

@@ -1,31 +1,23 @@
 package io.modelmerge.engine.method;
 
-import java.util.List;
+import java.util.Optional;
 
 /**
  * A statistic over the whole model that a method needs before it merges any tensor: a magnitude threshold
  * chosen over all of a model's tensors, a Fisher norm. The executor streams the blocks of every tensor that
- * {@link #reads} it through accumulators, pass by pass (the same {@link TensorMerge.Accumulator} protocol as a
- * tensor's own passes), then gives each such tensor's parameters the result ({@link #apply}).
+ * {@link #reads} it through {@link Pass}es, as a tensor's own passes stream one tensor, then gives each such
+ * tensor's parameters the result ({@link #apply}).
  */
 public interface ModelWidePass {
 
     /** Whether the merge of this tensor uses the result, and so whether its blocks feed the pass. */
     boolean reads(TensorParameters tensor);
 
-    int passes();
-
     /**
-     * Whether each pass must see every block of every tensor in order, through one accumulator (its sums are
-     * not order-free); otherwise workers split the tensors and their accumulators are combined.
+     * The next pass over the blocks of every tensor that {@link #reads} the result (ordered passes see them in
+     * tensor and block order), asked again after each pass ends; empty once the result is known.
      */
-    default boolean ordered() {
-        return false;
-    }
-
-    TensorMerge.Accumulator accumulator(int pass);
-
-    void endPass(int pass, List<TensorMerge.Accumulator> accumulators);
+    Optional<Pass<?>> nextPass();
 
     /** The parameters of a tensor that {@link #reads} the result, with the result. */
     TensorParameters apply(TensorParameters tensor);

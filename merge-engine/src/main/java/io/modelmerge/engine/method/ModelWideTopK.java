@@ -8,7 +8,7 @@ import java.util.Optional;
 
 /**
  * {@code topk_scope: model} (TIES paper, MergeLM, FusionBench): per model, one |δ| threshold over all the tensors
- * trimmed by magnitude, found by the two radix-select passes of {@link TopK} over the whole model, and given to
+ * trimmed by magnitude, found by the two radix-select rounds of {@link TopK} over the whole model, and given to
  * every such tensor so none selects its own. Needs one density per model across those tensors.
  */
 final class ModelWideTopK implements ModelWidePass {
@@ -64,19 +64,22 @@ final class ModelWideTopK implements ModelWidePass {
     }
 
     @Override
-    public int passes() {
-        return 2;
+    public Optional<Pass<?>> nextPass() {
+        for (TopK s : selection) {
+            if (s != null && !s.done()) {
+                return Optional.of(Pass.of("model-wide magnitude thresholds", Counts::new, this::end));
+            }
+        }
+        return Optional.empty();
     }
 
-    /** One worker's histograms of each model's |δ|: high bits in the first pass, low bits in the second. */
+    /** One worker's counts of each model's |δ| in the current round of the selections. */
     private final class Counts implements TensorMerge.Accumulator {
-        private final int pass;
-        private final TopK[] counts = new TopK[selection.length];
+        private final TopK.Counts[] counts = new TopK.Counts[selection.length];
 
-        Counts(int pass) {
-            this.pass = pass;
+        Counts() {
             for (int m = 0; m < counts.length; m++) {
-                counts[m] = selection[m] == null ? null : new TopK(1);
+                counts[m] = selection[m] == null ? null : selection[m].counts();
             }
         }
 
@@ -90,38 +93,19 @@ final class ModelWideTopK implements ModelWidePass {
                 for (int i = 0; i < block.length(); i++) {
                     d[i] -= block.base()[i];
                 }
-                if (pass == 0) {
-                    counts[m].countHigh(d, block.length());
-                } else {
-                    counts[m].countLow(d, block.length(), selection[m].bucket());
-                }
+                counts[m].add(d, block.length());
             }
         }
     }
 
-    @Override
-    public TensorMerge.Accumulator accumulator(int pass) {
-        return new Counts(pass);
-    }
-
-    @Override
-    public void endPass(int pass, List<TensorMerge.Accumulator> accumulators) {
+    private void end(List<Counts> parts) {
         for (int m = 0; m < selection.length; m++) {
-            if (selection[m] == null) {
-                continue;
-            }
-            for (TensorMerge.Accumulator a : accumulators) {
-                TopK part = ((Counts) a).counts[m];
-                if (pass == 0) {
-                    selection[m].addHigh(part);
-                } else {
-                    selection[m].addLow(part);
+            if (selection[m] != null) {
+                int model = m;
+                selection[m].end(parts.stream().map(c -> c.counts[model]).toList());
+                if (selection[m].done()) {
+                    thresholds[m] = selection[m].threshold();
                 }
-            }
-            if (pass == 0) {
-                selection[m].chooseBucket();
-            } else {
-                thresholds[m] = selection[m].threshold();
             }
         }
     }

@@ -4,6 +4,7 @@ import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.kernel.VectorMath;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -77,12 +78,16 @@ public final class PcbMerge implements MergeMethod {
         private final long d;
         private final double ratio;
         private final float lambda;
-        /** Per task: the selections of the low and high clip magnitude, then the clip bounds. */
-        private final TopK[][] clips;
-        private final long[] clipRanks;
+        /** Per task: the selection of the low and high clip magnitude, then the clip bounds. */
+        private final TopK[] clips;
         private final float[] low;
         private final float[] high;
-        /** Per task: β's threshold selection (over positives or negatives), its sign, threshold and maximum. */
+        /**
+         * Per task: selections over β⁺ and |β⁻|, of which the first round shows which holds β's threshold
+         * ({@code betaSelection}); its sign, the threshold and β's maximum.
+         */
+        private final TopK[] positive;
+        private final TopK[] negative;
         private final TopK[] betaSelection;
         private final boolean[] negativeThreshold;
         private final float[] threshold;
@@ -95,10 +100,13 @@ public final class PcbMerge implements MergeMethod {
             this.lambda = lambda;
             long lowIndex = (long) (d * CLIP);
             long highIndex = reference ? (long) (d * (1 - CLIP) - 1) : d - 1 - lowIndex;
-            clipRanks = new long[]{d - lowIndex, d - Math.max(highIndex, lowIndex)}; // as k-th largest
-            clips = new TopK[n][];
+            clips = new TopK[n];
+            positive = new TopK[n];
+            negative = new TopK[n];
             for (int m = 0; m < n; m++) {
-                clips[m] = new TopK[]{new TopK(clipRanks[0]), new TopK(clipRanks[1])};
+                clips[m] = new TopK(d - lowIndex, d - Math.max(highIndex, lowIndex)); // as k-th largest
+                positive[m] = new TopK();
+                negative[m] = new TopK();
             }
             low = new float[n];
             high = new float[n];
@@ -108,24 +116,24 @@ public final class PcbMerge implements MergeMethod {
             max = new float[n];
         }
 
+        /** Two rounds select the clip bounds of |τ|; two more, β's threshold (all tasks move together). */
         @Override
-        public int passes() {
-            return 4;
-        }
-
-        @Override
-        public Accumulator accumulator(int pass) {
-            return pass < 2 ? new Clips(pass) : new Betas(pass);
+        public Optional<Pass<?>> nextPass() {
+            if (!clips[0].done()) {
+                return Optional.of(Pass.of("clip bounds", Clips::new, this::endClips));
+            }
+            if (betaSelection[0] == null || !betaSelection[0].done()) {
+                return Optional.of(Pass.of("β threshold", Betas::new, this::endBetas));
+            }
+            return Optional.empty();
         }
 
         private final class Clips implements Accumulator {
-            final int pass;
-            final TopK[][] counts = new TopK[n][];
+            final TopK.Counts[] counts = new TopK.Counts[n];
 
-            Clips(int pass) {
-                this.pass = pass;
+            Clips() {
                 for (int m = 0; m < n; m++) {
-                    counts[m] = new TopK[]{new TopK(1), new TopK(1)};
+                    counts[m] = clips[m].counts();
                 }
             }
 
@@ -136,31 +144,38 @@ public final class PcbMerge implements MergeMethod {
                     for (int i = 0; i < block.length(); i++) {
                         tau[i] = block.models()[m][i] - block.base()[i];
                     }
-                    if (pass == 0) {
-                        // Both clip selections histogram the same high bits: counted once, added to both.
-                        counts[m][0].countHigh(tau, block.length());
-                        continue;
-                    }
-                    for (int s = 0; s < 2; s++) {
-                        counts[m][s].countLow(tau, block.length(), clips[m][s].bucket());
-                    }
+                    counts[m].add(tau, block.length());
                 }
             }
         }
 
-        /** Pass 2: per task, β's negatives counted, its maximum, and high bits of β⁺ and |β⁻|; pass 3: low bits. */
+        private void endClips(List<Clips> parts) {
+            for (int m = 0; m < n; m++) {
+                int model = m;
+                clips[m].end(parts.stream().map(c -> c.counts[model]).toList());
+                if (clips[m].done()) {
+                    low[m] = clips[m].threshold(0);
+                    high[m] = clips[m].threshold(1);
+                }
+            }
+        }
+
+        /**
+         * First round: per task, β's negatives counted, its maximum, and the counts of β⁺ and |β⁻|; second round:
+         * the counts of the side that holds the threshold.
+         */
         private final class Betas implements Accumulator {
-            final int pass;
-            final TopK[] positive = new TopK[n];
-            final TopK[] negative = new TopK[n];
-            final long[] negatives = new long[n];
+            final boolean first = betaSelection[0] == null;
+            final TopK.Counts[] positives = new TopK.Counts[n];
+            final TopK.Counts[] negatives = new TopK.Counts[n];
+            final long[] negativeCount = new long[n];
             final float[] largest = new float[n];
 
-            Betas(int pass) {
-                this.pass = pass;
+            Betas() {
                 for (int m = 0; m < n; m++) {
-                    positive[m] = new TopK(1);
-                    negative[m] = new TopK(1);
+                    boolean counted = first || !negativeThreshold[m];
+                    positives[m] = counted ? positive[m].counts() : null;
+                    negatives[m] = first || negativeThreshold[m] ? negative[m].counts() : null;
                     largest[m] = Float.NEGATIVE_INFINITY;
                 }
             }
@@ -170,25 +185,22 @@ public final class PcbMerge implements MergeMethod {
                 float[][] beta = betas(block);
                 float[] part = new float[block.length()];
                 for (int m = 0; m < n; m++) {
-                    for (boolean negatives : new boolean[]{false, true}) {
-                        if (pass == 3 && negatives != negativeThreshold[m]) {
-                            continue;
-                        }
+                    if (positives[m] != null) {
                         for (int i = 0; i < block.length(); i++) {
-                            float b = beta[m][i];
-                            part[i] = negatives ? Math.min(b, 0f) : Math.max(b, 0f);
+                            part[i] = Math.max(beta[m][i], 0f);
                         }
-                        TopK counts = negatives ? negative[m] : positive[m];
-                        if (pass == 2) {
-                            counts.countHigh(part, block.length());
-                        } else {
-                            counts.countLow(part, block.length(), betaSelection[m].bucket());
-                        }
+                        positives[m].add(part, block.length());
                     }
-                    if (pass == 2) {
+                    if (negatives[m] != null) {
+                        for (int i = 0; i < block.length(); i++) {
+                            part[i] = Math.min(beta[m][i], 0f);
+                        }
+                        negatives[m].add(part, block.length());
+                    }
+                    if (first) {
                         for (int i = 0; i < block.length(); i++) {
                             float b = beta[m][i];
-                            this.negatives[m] += b < 0 ? 1 : 0;
+                            negativeCount[m] += b < 0 ? 1 : 0;
                             largest[m] = Math.max(largest[m], b);
                         }
                     }
@@ -196,60 +208,32 @@ public final class PcbMerge implements MergeMethod {
             }
         }
 
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
+        private void endBetas(List<Betas> parts) {
             for (int m = 0; m < n; m++) {
                 int model = m;
-                switch (pass) {
-                    case 0, 1 -> {
-                        for (int s = 0; s < 2; s++) {
-                            int which = pass == 0 ? 0 : s;
-                            for (Accumulator a : accumulators) {
-                                TopK part = ((Clips) a).counts[model][which];
-                                if (pass == 0) {
-                                    clips[m][s].addHigh(part);
-                                } else {
-                                    clips[m][s].addLow(part);
-                                }
-                            }
-                            if (pass == 0) {
-                                clips[m][s].chooseBucket();
-                            }
-                        }
-                        if (pass == 1) {
-                            low[m] = clips[m][0].threshold();
-                            high[m] = clips[m][1].threshold();
-                        }
-                    }
-                    case 2 -> {
-                        long negatives = 0;
-                        max[m] = Float.NEGATIVE_INFINITY;
-                        for (Accumulator a : accumulators) {
-                            negatives += ((Betas) a).negatives[m];
-                            max[m] = Math.max(max[m], ((Betas) a).largest[m]);
-                        }
-                        // The threshold is β sorted ascending at ⌊d·(1 − ratio)⌋: the k-th largest.
-                        long k = d - (long) (d * (1 - ratio));
-                        long nonNegative = d - negatives;
-                        negativeThreshold[m] = k > nonNegative;
-                        // Among negatives, the (k − nonNegative)-th largest value is the
-                        // (negatives − (k − nonNegative) + 1)-th largest magnitude.
-                        betaSelection[m] = new TopK(negativeThreshold[m] ? negatives - (k - nonNegative) + 1 : k);
-                        for (Accumulator a : accumulators) {
-                            Betas b = (Betas) a;
-                            betaSelection[m].addHigh(negativeThreshold[m] ? b.negative[m] : b.positive[m]);
-                        }
-                        betaSelection[m].chooseBucket();
-                    }
-                    default -> {
-                        for (Accumulator a : accumulators) {
-                            Betas b = (Betas) a;
-                            betaSelection[m].addLow(negativeThreshold[m] ? b.negative[m] : b.positive[m]);
-                        }
-                        float t = betaSelection[m].threshold();
-                        threshold[m] = negativeThreshold[m] ? -t : t;
-                    }
+                if (betaSelection[m] != null) {
+                    betaSelection[m].end(parts.stream()
+                            .map(b -> negativeThreshold[model] ? b.negatives[model] : b.positives[model]).toList());
+                    float t = betaSelection[m].threshold();
+                    threshold[m] = negativeThreshold[m] ? -t : t;
+                    continue;
                 }
+                positive[m].end(parts.stream().map(b -> b.positives[model]).toList());
+                negative[m].end(parts.stream().map(b -> b.negatives[model]).toList());
+                long negatives = 0;
+                max[m] = Float.NEGATIVE_INFINITY;
+                for (Betas b : parts) {
+                    negatives += b.negativeCount[m];
+                    max[m] = Math.max(max[m], b.largest[m]);
+                }
+                // The threshold is β sorted ascending at ⌊d·(1 − ratio)⌋: the k-th largest.
+                long k = d - (long) (d * (1 - ratio));
+                long nonNegative = d - negatives;
+                negativeThreshold[m] = k > nonNegative;
+                betaSelection[m] = negativeThreshold[m] ? negative[m] : positive[m];
+                // Among negatives, the (k − nonNegative)-th largest value is the
+                // (negatives − (k − nonNegative) + 1)-th largest magnitude.
+                betaSelection[m].rank(negativeThreshold[m] ? negatives - (k - nonNegative) + 1 : k);
             }
         }
 

@@ -1,6 +1,7 @@
 package io.modelmerge.engine.method;
 
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code ram} and {@code ramplus_tl}: Reinforced Agent Merging (arXiv 2601.13572), as mergekit's ram.py. Per
@@ -86,6 +87,7 @@ public final class RamMerge implements MergeMethod {
         private final float r;
         private final float alpha;
         private final float[] lambda;
+        private boolean counted;
 
         PlusMerge(int models, float epsilon, float r, float alpha) {
             this.epsilon = epsilon;
@@ -118,27 +120,22 @@ public final class RamMerge implements MergeMethod {
         }
 
         @Override
-        public int passes() {
-            return 1;
+        public Optional<Pass<?>> nextPass() {
+            return counted ? Optional.empty() : Optional.of(Pass.of("shared and unique entries", Counts::new, this::end));
         }
 
-        @Override
-        public Accumulator accumulator(int pass) {
-            return new Counts();
-        }
-
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
+        private void end(List<Counts> parts) {
             for (int m = 0; m < lambda.length; m++) {
                 long shared = 0;
                 long unique = 0;
-                for (Accumulator a : accumulators) {
-                    shared += ((Counts) a).shared[m];
-                    unique += ((Counts) a).unique[m];
+                for (Counts c : parts) {
+                    shared += c.shared[m];
+                    unique += c.unique[m];
                 }
                 float rho = (float) shared / Math.max((float) unique, epsilon);
                 lambda[m] = 1 + r * Math.min(Math.max(rho, 0f), alpha);
             }
+            counted = true;
         }
 
         @Override

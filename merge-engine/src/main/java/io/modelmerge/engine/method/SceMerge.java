@@ -3,6 +3,7 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -56,8 +57,10 @@ public final class SceMerge implements MergeMethod {
         private final int n;
         private final long elements;
         private final double topk;
-        private final boolean selecting;
-        private TopK selection;
+        /** The variance threshold's selection, its rank given once the first round has counted the nonzero ones. */
+        private final TopK selection = new TopK();
+        private boolean selecting;
+        private boolean ranked;
         private float threshold;
         private float[] weights;
 
@@ -69,42 +72,22 @@ public final class SceMerge implements MergeMethod {
             this.threshold = topk >= 1 ? Float.NEGATIVE_INFINITY : Float.POSITIVE_INFINITY;
         }
 
+        /** Select (when 0 < select_topk < 1): the variance threshold, in two rounds; then Calculate: the weights. */
         @Override
-        public int passes() {
-            return selecting ? 3 : 1;
-        }
-
-        private boolean weightPass(int pass) {
-            return pass == passes() - 1;
-        }
-
-        @Override
-        public Accumulator accumulator(int pass) {
-            if (weightPass(pass)) {
-                return new BlockSums(n, (block, from, length, sums) -> {
-                    float[] variance = variances(block, from, length);
-                    for (int i = 0; i < length; i++) {
-                        if (variance[i] >= threshold) {
-                            for (int m = 0; m < n; m++) {
-                                double d = block.models()[m][from + i] - block.base()[from + i];
-                                sums[m] += d * d;
-                            }
-                        }
-                    }
-                });
+        public Optional<Pass<?>> nextPass() {
+            if (selecting) {
+                return Optional.of(Pass.of("variance threshold", Variances::new, this::select));
             }
-            return new Variances(pass);
+            if (weights == null) {
+                return Optional.of(Pass.of("weights", this::squares, this::weigh));
+            }
+            return Optional.empty();
         }
 
-        /** Pass 0: the nonzero variances and their high-bit histogram; pass 1: the low bits in the bucket. */
+        /** One worker's count of nonzero variances and its counts for the current round of the selection. */
         private final class Variances implements Accumulator {
-            final int pass;
-            final TopK counts = new TopK(1);
+            final TopK.Counts counts = selection.counts();
             long nonzero;
-
-            Variances(int pass) {
-                this.pass = pass;
-            }
 
             @Override
             public void add(Block block) {
@@ -114,41 +97,52 @@ public final class SceMerge implements MergeMethod {
                         nonzero++;
                     }
                 }
-                if (pass == 0) {
-                    counts.countHigh(v, block.length());
-                } else if (selection != null) {
-                    counts.countLow(v, block.length(), selection.bucket());
-                }
+                counts.add(v, block.length());
             }
         }
 
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
-            if (weightPass(pass)) {
-                double[] sums = BlockSums.total(accumulators);
-                double total = 0;
-                for (int m = 0; m < n; m++) {
-                    sums[m] /= elements;
-                    total += sums[m];
-                }
-                weights = new float[n];
-                for (int m = 0; m < n; m++) {
-                    weights[m] = (float) (Math.abs(total) < 1e-6 ? 1.0 / n : sums[m] / total);
-                }
+        private void select(List<Variances> parts) {
+            selection.end(parts.stream().map(v -> v.counts).toList());
+            if (ranked) {
+                threshold = selection.threshold();
+                selecting = false;
                 return;
             }
-            if (pass == 0) {
-                long nonzero = accumulators.stream().mapToLong(a -> ((Variances) a).nonzero).sum();
-                long k = (long) Math.floor(nonzero * topk);
-                if (k == 0) {
-                    return; // nothing selected: threshold stays +∞
+            long nonzero = parts.stream().mapToLong(v -> v.nonzero).sum();
+            long k = (long) Math.floor(nonzero * topk);
+            if (k == 0) {
+                selecting = false; // nothing selected: the threshold stays +∞
+                return;
+            }
+            selection.rank(k);
+            ranked = true;
+        }
+
+        /** Per model, Σ τ² over the selected entries. */
+        private BlockSums squares() {
+            return new BlockSums(n, (block, from, length, sums) -> {
+                float[] variance = variances(block, from, length);
+                for (int i = 0; i < length; i++) {
+                    if (variance[i] >= threshold) {
+                        for (int m = 0; m < n; m++) {
+                            double d = block.models()[m][from + i] - block.base()[from + i];
+                            sums[m] += d * d;
+                        }
+                    }
                 }
-                selection = new TopK(k);
-                accumulators.forEach(a -> selection.addHigh(((Variances) a).counts));
-                selection.chooseBucket();
-            } else if (selection != null) {
-                accumulators.forEach(a -> selection.addLow(((Variances) a).counts));
-                threshold = selection.threshold();
+            });
+        }
+
+        private void weigh(List<BlockSums> accumulators) {
+            double[] sums = BlockSums.total(accumulators);
+            double total = 0;
+            for (int m = 0; m < n; m++) {
+                sums[m] /= elements;
+                total += sums[m];
+            }
+            weights = new float[n];
+            for (int m = 0; m < n; m++) {
+                weights[m] = (float) (Math.abs(total) < 1e-6 ? 1.0 / n : sums[m] / total);
             }
         }
 

@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code slerp}: spherical linear interpolation between the base model (t = 0) and one other model (t = 1), per
@@ -62,18 +63,18 @@ public final class SlerpMerge implements MergeMethod {
         private final double t;
         private float baseScale;
         private float modelScale;
+        private boolean blended;
 
         Slerp(double t) {
             this.t = t;
         }
 
         @Override
-        public int passes() {
-            return 1;
+        public Optional<Pass<?>> nextPass() {
+            return blended ? Optional.empty() : Optional.of(Pass.of("dot product and norms", this::sums, this::blend));
         }
 
-        @Override
-        public Accumulator accumulator(int pass) {
+        private BlockSums sums() {
             return new BlockSums(3, (block, from, length, sums) -> {
                 float[] base = block.base();
                 float[] model = block.models()[0];
@@ -86,8 +87,8 @@ public final class SlerpMerge implements MergeMethod {
         }
 
         /** From Σ base·model, Σ base² and Σ model²: the angle, and the blend's two scales. */
-        @Override
-        public void endPass(int pass, List<Accumulator> accumulators) {
+        private void blend(List<BlockSums> accumulators) {
+            blended = true;
             double[] sums = BlockSums.total(accumulators);
             double cos = sums[0] / (Math.max(Math.sqrt(sums[1]), NORM_FLOOR) * Math.max(Math.sqrt(sums[2]), NORM_FLOOR));
             if (Math.abs(cos) > PARALLEL) {

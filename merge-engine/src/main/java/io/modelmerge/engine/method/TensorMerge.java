@@ -1,11 +1,11 @@
 package io.modelmerge.engine.method;
 
-import java.util.List;
+import java.util.Optional;
 
 /**
  * How one tensor is merged, its parameters resolved. Methods that need a statistic of the whole tensor first
- * (a magnitude threshold, a norm) ask for passes over the data: each worker accumulates its blocks into its
- * own {@link Accumulator}, the accumulators are combined, and the next pass (or the merge) starts.
+ * (a magnitude threshold, a norm) ask for {@link Pass}es over the data: each worker accumulates its blocks into
+ * its own {@link Accumulator}, the pass ends with all of them, and the next pass (or the merge) starts.
  */
 public interface TensorMerge {
 
@@ -28,31 +28,12 @@ public interface TensorMerge {
         return false;
     }
 
-    /** Passes over the data before {@link #merge}. */
-    default int passes() {
-        return 0;
-    }
-
     /**
-     * Whether each pass must see every block in tensor order, through one accumulator (its sums add element
-     * by element across rows, so a split over workers would change their last bits); by default workers
-     * split the tensor and their accumulators are combined.
+     * The next pass over the tensor's data before {@link #merge}, asked again after each pass ends (so what a
+     * pass finds may call for another); empty once the merge can start.
      */
-    default boolean orderedPasses() {
-        return false;
-    }
-
-    /** Pass {@code pass} reads every {@code stride}-th block only (a sample); 1 reads them all. */
-    default int stride(int pass) {
-        return 1;
-    }
-
-    default Accumulator accumulator(int pass) {
-        throw new IllegalStateException("no pass " + pass);
-    }
-
-    default void endPass(int pass, List<Accumulator> accumulators) {
-        throw new IllegalStateException("no pass " + pass);
+    default Optional<Pass<?>> nextPass() {
+        return Optional.empty();
     }
 
     /** Merges {@code block} into {@code out[0..block.length())}. Thread-safe once the passes are done. */

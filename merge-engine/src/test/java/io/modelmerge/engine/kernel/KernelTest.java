@@ -89,22 +89,32 @@ class KernelTest {
                 values[i] = (float) (random.nextGaussian() * Math.exp(random.nextGaussian() * 3));
             }
             long k = 1 + random.nextInt(n);
-            TopK first = new TopK(k);
-            TopK second = new TopK(k);
+            long other = 1 + random.nextInt(n);
+            // two ranks known up front, one given after the first round; each round split over two workers
+            TopK known = new TopK(k, other);
+            TopK later = new TopK();
             int half = n / 2;
-            first.countHigh(Arrays.copyOfRange(values, 0, half), half);
-            second.countHigh(Arrays.copyOfRange(values, half, n), n - half);
-            first.addHigh(second);
-            first.chooseBucket();
-            TopK low = new TopK(k);
-            low.countLow(values, n, first.bucket());
-            first.addLow(low);
+            for (TopK selection : List.of(known, later)) {
+                for (int round = 0; round < 2; round++) {
+                    TopK.Counts first = selection.counts();
+                    TopK.Counts second = selection.counts();
+                    first.add(Arrays.copyOfRange(values, 0, half), half);
+                    second.add(Arrays.copyOfRange(values, half, n), n - half);
+                    selection.end(List.of(second, first));
+                    if (round == 0 && selection == later) {
+                        assertEquals(n, later.count());
+                        later.rank(k);
+                    }
+                }
+            }
             float[] magnitudes = new float[n];
             for (int i = 0; i < n; i++) {
                 magnitudes[i] = Math.abs(values[i]);
             }
             Arrays.sort(magnitudes);
-            assertEquals(magnitudes[(int) (n - k)], first.threshold(), "n=" + n + " k=" + k);
+            assertEquals(magnitudes[(int) (n - k)], known.threshold(0), "n=" + n + " k=" + k);
+            assertEquals(magnitudes[(int) (n - other)], known.threshold(1), "n=" + n + " k=" + other);
+            assertEquals(magnitudes[(int) (n - k)], later.threshold(), "n=" + n + " k=" + k);
         }
     }
 
