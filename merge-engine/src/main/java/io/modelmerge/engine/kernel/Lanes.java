@@ -13,7 +13,11 @@ public final class Lanes {
 
     /** The lanes of {@code v} added in lane order, in double. */
     public static double sum(FloatVector v) {
-        double sum = 0;
+        return addInOrder(0, v);
+    }
+
+    /** {@code sum} plus the lanes of {@code v}, added one by one in lane order, in double. */
+    public static double addInOrder(double sum, FloatVector v) {
         for (float lane : v.toArray()) {
             sum += lane;
         }

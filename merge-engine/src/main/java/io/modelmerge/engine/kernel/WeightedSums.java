@@ -16,21 +16,46 @@ public final class WeightedSums {
 
     /** out[i] = Σₘ weights[m]·x[m][i], by fused multiply-adds in model order, for i < length. */
     public static void weightedSum(float[][] x, float[] weights, float[] out, int length) {
+        blend(x, x.length, weights, null, 0, out, 0, length);
+    }
+
+    /**
+     * out[i] = base[i] + factor·Σₘ weights[m]·x[m][i], by fused multiply-adds (the sum in model order, then the
+     * factor onto the base), for i < length.
+     */
+    public static void onto(float[][] x, float[] weights, float factor, float[] base, float[] out, int length) {
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            weightedSum(x, weights, out, i, FS.maskAll(true));
+            onto(x, weights, factor, base, out, i, FS.maskAll(true));
         }
         if (i < length) {
-            weightedSum(x, weights, out, i, FS.indexInRange(i, length));
+            onto(x, weights, factor, base, out, i, FS.indexInRange(i, length));
         }
     }
 
-    private static void weightedSum(float[][] x, float[] weights, float[] out, int i, VectorMask<Float> lanes) {
+    private static void onto(float[][] x, float[] weights, float factor, float[] base, float[] out, int i,
+                             VectorMask<Float> lanes) {
         FloatVector acc = FloatVector.zero(FS);
         for (int m = 0; m < x.length; m++) {
             acc = FloatVector.fromArray(FS, x[m], i, lanes).fma(FloatVector.broadcast(FS, weights[m]), acc);
         }
-        acc.intoArray(out, i, lanes);
+        acc.fma(FloatVector.broadcast(FS, factor), FloatVector.fromArray(FS, base, i, lanes)).intoArray(out, i, lanes);
+    }
+
+    /**
+     * out[i] = keep·base[i] + Σₘ weights[m]·x[m][i] (without a base, the sum alone), by fused multiply-adds in
+     * model order, for i in [from, from + length).
+     */
+    public static void blend(float[][] x, int models, float[] weights, float[] base, float keep, float[] out, int from,
+                             int length) {
+        for (int i = from, end = from + length; i < end; i += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(i, end);
+            FloatVector acc = base == null ? FloatVector.zero(FS) : FloatVector.fromArray(FS, base, i, lanes).mul(keep);
+            for (int m = 0; m < models; m++) {
+                acc = FloatVector.fromArray(FS, x[m], i, lanes).fma(FloatVector.broadcast(FS, weights[m]), acc);
+            }
+            acc.intoArray(out, i, lanes);
+        }
     }
 
     /** y[i] += alpha·x[i] for i < length: the product rounded to float, then the sum (no fused multiply-add). */

@@ -1,13 +1,10 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Optional;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code breadcrumbs} and {@code breadcrumbs_ties} (Davari and Belilovsky, Model Breadcrumbs): each task vector
@@ -22,7 +19,6 @@ import jdk.incubator.vector.VectorSpecies;
  * and the top {@code density} is kept: mergekit's slice {@code [n_bot:-0]} drops the whole tensor there.
  */
 public final class BreadcrumbsMerge implements MergeMethod {
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private final boolean ties;
 
     /** Where outliers and small entries are ranked: over the whole tensor (mergekit) or within each row (the paper's code). */
@@ -149,9 +145,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
                     if (counts[m] == null) {
                         continue;
                     }
-                    for (int i = 0; i < block.length(); i++) {
-                        delta[i] = block.models()[m][i] - block.base()[i];
-                    }
+                    TaskVectors.delta(block.models()[m], block.base(), delta, block.length());
                     counts[m].add(delta, block.length());
                 }
             }
@@ -179,15 +173,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
         public void merge(Block block, float[] out) {
             int length = block.length();
             for (int m = 0; m < cuts.length; m++) {
-                float[] x = block.models()[m];
-                for (int i = 0; i < length; i += FS.length()) {
-                    VectorMask<Float> lanes = FS.indexInRange(i, length);
-                    FloatVector d = FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, block.base(), i, lanes));
-                    FloatVector magnitude = d.abs();
-                    VectorMask<Float> kept = magnitude.compare(VectorOperators.GE, lower[m])
-                            .and(magnitude.compare(VectorOperators.LT, upper[m]));
-                    FloatVector.zero(FS).blend(d, kept).intoArray(x, i, lanes);
-                }
+                TaskVectors.keepBand(block.models()[m], block.base(), lower[m], upper[m], length);
             }
             sum.into(block.models(), block.base(), out, length);
         }

@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.RandomMask;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Optional;
@@ -104,7 +105,7 @@ public final class DellaMerge implements MergeMethod {
             keepThreshold = new int[n][];
             inverseProbability = new float[n][];
             for (int m = 0; m < n; m++) {
-                seeds[m] = GeneralizedTaskArithmetic.modelSeed(p.seed(), m);
+                seeds[m] = RandomMask.seed(p.seed(), m);
                 scale[m] = 1f;
                 if (density[m] >= 1) {
                     continue;
@@ -113,7 +114,7 @@ public final class DellaMerge implements MergeMethod {
                 inverseProbability[m] = new float[columns];
                 for (int r = 0; r < columns; r++) {
                     double probability = density[m] - epsilon[m] + (columns > 1 ? 2 * epsilon[m] * r / (columns - 1) : 0);
-                    keepThreshold[m][r] = (int) Math.round(probability * (1 << 24));
+                    keepThreshold[m][r] = RandomMask.threshold(probability);
                     inverseProbability[m][r] = (float) (1 / probability);
                 }
             }
@@ -172,7 +173,7 @@ public final class DellaMerge implements MergeMethod {
                 int[] order = RowRanks.ascendingByMagnitude(delta, row, columns);
                 for (int r = 0; r < columns; r++) {
                     int i = row + order[r];
-                    if (!GeneralizedTaskArithmetic.keeps(seeds[m], offset + i, thresholds[r])) {
+                    if (!RandomMask.keeps(seeds[m], offset + i, thresholds[r])) {
                         delta[i] = 0f;
                     } else if (divideByProbability) {
                         delta[i] *= inverseProbability[m][r];

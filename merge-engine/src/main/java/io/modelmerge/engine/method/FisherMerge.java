@@ -1,12 +1,9 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.FisherAverage;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Optional;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code fisher}: Fisher-weighted averaging (Matena and Raffel, Merging Models with Fisher-Weighted Averaging):
@@ -21,7 +18,6 @@ import jdk.incubator.vector.VectorSpecies;
 public final class FisherMerge implements MergeMethod {
     /** Set per model by the run when normalizing: the L2 norm of its Fisher over every tensor. */
     public static final String FISHER_NORM = "fisher_norm";
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     /** Whose floor rule: the authors' code (the first model's Fisher floored) or MergeLM's (every Fisher's). */
     enum Implementation implements Variant {
@@ -98,31 +94,7 @@ public final class FisherMerge implements MergeMethod {
         boolean present = Boolean.TRUE.equals(p.global().get(COMPANIONS_PRESENT));
         float floor = (float) p.number("fisher_floor");
         boolean original = p.variant("variant", Implementation.class) == Implementation.ORIGINAL;
-        return (block, out) -> {
-            float[][] x = block.models();
-            int i = 0;
-            for (int length = block.length(); i < length; i += FS.length()) {
-                VectorMask<Float> lanes = FS.indexInRange(i, length);
-                FloatVector average = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    average = FloatVector.fromArray(FS, x[m], i, lanes).fma(FloatVector.broadcast(FS, lambda[m]), average);
-                }
-                if (!present) {
-                    average.intoArray(out, i, lanes);
-                    continue;
-                }
-                FloatVector numerator = FloatVector.zero(FS);
-                FloatVector denominator = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    FloatVector f = FloatVector.fromArray(FS, x[n + m], i, lanes);
-                    f = original ? (m == 0 ? f.max(floor) : f) : f.add(floor);
-                    FloatVector c = f.mul(coefficient[m]);
-                    numerator = c.fma(FloatVector.fromArray(FS, x[m], i, lanes), numerator);
-                    denominator = denominator.add(c);
-                }
-                VectorMask<Float> weighed = denominator.compare(VectorOperators.GT, 0f);
-                average.blend(numerator.div(denominator), weighed).intoArray(out, i, lanes);
-            }
-        };
+        return (block, out) -> FisherAverage.of(block.models(), n, lambda, coefficient, present, floor, original, out,
+                block.length());
     }
 }

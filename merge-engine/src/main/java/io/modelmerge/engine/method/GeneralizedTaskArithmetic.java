@@ -1,15 +1,11 @@
 package io.modelmerge.engine.method;
 
-import io.modelmerge.engine.kernel.Lanes;
 import io.modelmerge.engine.kernel.MagnitudeBracket;
+import io.modelmerge.engine.kernel.RandomMask;
+import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
 import java.util.List;
 import java.util.Optional;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Task arithmetic in mergekit's general form (generalized_task_arithmetic.py), one fused pass per block:
@@ -25,15 +21,12 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>DARE rescale, variant {@code l1} (mergekit): the kept entries are scaled so the task vector keeps its L1
  * norm; {@code inverse_density} (DARE paper, PEFT): kept entries are divided by the density.
  *
- * <p>Random masks come from a counter-based hash of (seed, model, element index), so the result does not
- * depend on block sizes or thread scheduling.
+ * <p>Random masks are {@link RandomMask}'s, seeded per model: the result does not depend on block sizes or thread
+ * scheduling.
  */
 public final class GeneralizedTaskArithmetic {
 
     public enum Sparsification { NONE, MAGNITUDE, RANDOM }
-
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
 
     private GeneralizedTaskArithmetic() {
     }
@@ -55,36 +48,6 @@ public final class GeneralizedTaskArithmetic {
             density[m] = p.perModel().get(m).containsKey("density") ? p.modelNumber(m, "density") : 1.0;
         }
         return new Merge(p, sparsification, election, normalize, (float) lambda, rescale, weights, density);
-    }
-
-    /** The seed of model {@code m}'s random mask in a tensor whose seed is {@code tensorSeed}. */
-    static int modelSeed(long tensorSeed, int m) {
-        long z = tensorSeed + 0x9E3779B97F4A7C15L * (m + 1);
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return (int) (z ^ (z >>> 31));
-    }
-
-    /** Lanes of elements [index, index + lanes) that survive the mask: {@link #keeps}, a vector at a time. */
-    static VectorMask<Float> randomKeep(int seed, long index, int threshold24) {
-        int high = (int) (index >>> 32) * 0x85EBCA6B;
-        IntVector h = IntVector.broadcast(IS, (int) index).addIndex(1).mul(0x9E3779B1)
-                .lanewise(VectorOperators.XOR, seed ^ high);
-        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).mul(0x85EBCA6B);
-        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 13)).mul(0xC2B2AE35);
-        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16));
-        return h.lanewise(VectorOperators.LSHR, 8).compare(VectorOperators.LT, threshold24).cast(FS);
-    }
-
-    /** Whether element {@code index} survives a Bernoulli(density) mask with {@code seed}: murmur3's finaliser. */
-    static boolean keeps(int seed, long index, int threshold24) {
-        int h = ((int) index * 0x9E3779B1) ^ seed ^ (int) (index >>> 32) * 0x85EBCA6B;
-        h ^= h >>> 16;
-        h *= 0x85EBCA6B;
-        h ^= h >>> 13;
-        h *= 0xC2B2AE35;
-        h ^= h >>> 16;
-        return (h >>> 8) < threshold24;
     }
 
     private static final class Merge implements TensorMerge {
@@ -122,9 +85,9 @@ public final class GeneralizedTaskArithmetic {
             this.brackets = new MagnitudeBracket[n];
             this.exactSelection = new TopK[n];
             for (int m = 0; m < n; m++) {
-                seeds[m] = modelSeed(p.seed(), m);
+                seeds[m] = RandomMask.seed(p.seed(), m);
                 sparse[m] = sparsification != Sparsification.NONE && density[m] < 1.0;
-                threshold24[m] = (int) Math.round(density[m] * (1 << 24));
+                threshold24[m] = RandomMask.threshold(density[m]);
                 scale[m] = sparsification == Sparsification.RANDOM && sparse[m] && rescale == Rescale.INVERSE_DENSITY
                         ? (float) (1.0 / density[m]) : 1f;
                 if (sparsification == Sparsification.MAGNITUDE && sparse[m] && !p.modelThresholds().isEmpty()) {
@@ -206,15 +169,6 @@ public final class GeneralizedTaskArithmetic {
             return m;
         }
 
-        /** The task vector δ = x − base of model m in a block, into {@code delta}. */
-        private static void delta(Block block, int m, float[] delta) {
-            float[] x = block.models()[m];
-            float[] base = block.base();
-            for (int i = 0; i < block.length(); i++) {
-                delta[i] = x[i] - base[i];
-            }
-        }
-
         /** An accumulator that hands |δ| of each model it takes to that model's counter. */
         private abstract class PerModel implements Accumulator {
             private float[] delta = new float[0];
@@ -230,7 +184,7 @@ public final class GeneralizedTaskArithmetic {
                 }
                 for (int m = 0; m < weights.length; m++) {
                     if (takes(m)) {
-                        delta(block, m, delta);
+                        TaskVectors.delta(block.models()[m], block.base(), delta, block.length());
                         count(m, delta, block.length());
                     }
                 }
@@ -346,34 +300,11 @@ public final class GeneralizedTaskArithmetic {
             return new BlockSums(2 * n, (block, from, length, sums) -> {
                 for (int m = 0; m < n; m++) {
                     if (sparse[m]) {
-                        addL1(block, m, from, length, sums);
+                        TaskVectors.addL1(block.models()[m], block.base(), mask(m, block.offset()), from, length, sums,
+                                m, n + m);
                     }
                 }
             });
-        }
-
-        private void addL1(Block block, int m, int from, int length, double[] sums) {
-            float[] x = block.models()[m];
-            float[] base = block.base();
-            FloatVector a = FloatVector.zero(FS);
-            FloatVector k = FloatVector.zero(FS);
-            int i = from;
-            for (int bound = from + FS.loopBound(length); i < bound; i += FS.length()) {
-                FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).abs();
-                a = a.add(d);
-                k = k.add(FloatVector.zero(FS).blend(d, randomKeep(seeds[m], block.offset() + i, threshold24[m])));
-            }
-            double sumAll = Lanes.sum(a);
-            double sumKept = Lanes.sum(k);
-            for (; i < from + length; i++) {
-                float d = Math.abs(x[i] - base[i]);
-                sumAll += d;
-                if (keeps(seeds[m], block.offset() + i, threshold24[m])) {
-                    sumKept += d;
-                }
-            }
-            sums[m] += sumAll;
-            sums[weights.length + m] += sumKept;
         }
 
         private void rescale(List<BlockSums> accumulators) {
@@ -393,32 +324,26 @@ public final class GeneralizedTaskArithmetic {
         @Override
         public void merge(Block block, float[] out) {
             for (int m = 0; m < weights.length; m++) {
-                trimInPlace(block.models()[m], block.base(), m, block.offset(), block.length());
+                TaskVectors.thin(block.models()[m], block.base(), thinning(m, block.offset()), scale[m], block.length());
             }
             combination.into(block.models(), block.base(), out, block.length());
         }
 
-        /** x ← scale · keep(x − base): the model's trimmed task vector. */
-        private void trimInPlace(float[] x, float[] base, int m, long offset, int length) {
-            boolean magnitude = sparse[m] && sparsification == Sparsification.MAGNITUDE;
-            boolean random = sparse[m] && sparsification == Sparsification.RANDOM;
-            float threshold = magnitudeThreshold[m];
-            float s = scale[m];
-            int i = 0;
-            for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i));
-                if (magnitude) {
-                    d = FloatVector.zero(FS).blend(d, d.abs().compare(VectorOperators.GE, threshold));
-                } else if (random) {
-                    d = FloatVector.zero(FS).blend(d, randomKeep(seeds[m], offset + i, threshold24[m]));
-                }
-                d.mul(s).intoArray(x, i);
+        /** Model m's random mask over a block whose first element is element {@code offset} of the tensor. */
+        private TaskVectors.Thinning.Random mask(int m, long offset) {
+            return new TaskVectors.Thinning.Random(seeds[m], threshold24[m], offset);
+        }
+
+        /** How model m's task vector is thinned in a block at {@code offset}. */
+        private TaskVectors.Thinning thinning(int m, long offset) {
+            if (!sparse[m]) {
+                return new TaskVectors.Thinning.None();
             }
-            for (; i < length; i++) {
-                float d = x[i] - base[i];
-                boolean keep = magnitude ? Math.abs(d) >= threshold : !random || keeps(seeds[m], offset + i, threshold24[m]);
-                x[i] = keep ? d * s : 0f;
-            }
+            return switch (sparsification) {
+                case NONE -> new TaskVectors.Thinning.None();
+                case MAGNITUDE -> new TaskVectors.Thinning.Magnitude(magnitudeThreshold[m]);
+                case RANDOM -> mask(m, offset);
+            };
         }
     }
 }

@@ -1,11 +1,9 @@
 package io.modelmerge.engine.method;
 
-import io.modelmerge.engine.kernel.Lanes;
+import io.modelmerge.engine.kernel.GramProducts;
+import io.modelmerge.engine.kernel.WeightedSums;
 import java.util.List;
 import java.util.Optional;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Merges a tensor as base + Σ cᵢ·vᵢ, where vᵢ are the task vectors (θᵢ − θ_base; the models themselves when
@@ -18,9 +16,6 @@ import jdk.incubator.vector.VectorSpecies;
  * (one accumulator of G per column).
  */
 final class GramCombination implements TensorMerge {
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    /** Products are summed in F32 lanes over runs this long, then added up in double. */
-    private static final int RUN = 1024;
 
     enum Scope { TENSOR, ROW, COLUMN }
 
@@ -108,43 +103,12 @@ final class GramCombination implements TensorMerge {
         return g;
     }
 
-    /**
-     * sums[a·n + b] += Σ vₐ·v_b over elements [from, from + length), for a <= b: in F32 lanes over runs of
-     * {@link #RUN} from {@code from}, each run's lanes then added in order in double.
-     */
     private void addProducts(Block block, int from, int length, double[] sums) {
-        float[] base = block.base();
-        float[][] x = block.models();
-        for (int a = 0; a < n; a++) {
-            for (int b = a; b < n; b++) {
-                double total = 0;
-                for (int run = from; run < from + length; run += RUN) {
-                    int end = Math.min(run + RUN, from + length);
-                    FloatVector acc = FloatVector.zero(FS);
-                    int i = run;
-                    for (int bound = run + FS.loopBound(end - run); i < bound; i += FS.length()) {
-                        FloatVector va = FloatVector.fromArray(FS, x[a], i);
-                        FloatVector vb = FloatVector.fromArray(FS, x[b], i);
-                        if (base != null) {
-                            FloatVector vbase = FloatVector.fromArray(FS, base, i);
-                            va = va.sub(vbase);
-                            vb = vb.sub(vbase);
-                        }
-                        acc = va.fma(vb, acc);
-                    }
-                    total += Lanes.sum(acc);
-                    for (; i < end; i++) {
-                        total += vector(block, a, i) * vector(block, b, i);
-                    }
-                }
-                sums[a * n + b] += total;
-            }
-        }
+        GramProducts.add(block.models(), n, block.base(), from, length, sums);
     }
 
     private static double vector(Block block, int model, int i) {
-        float x = block.models()[model][i];
-        return block.base() == null ? x : (double) x - block.base()[i];
+        return GramProducts.vector(block.models()[model], block.base(), i);
     }
 
     private static float[] toFloats(double[] values) {
@@ -176,21 +140,11 @@ final class GramCombination implements TensorMerge {
 
     /** out = base + Σ cₘ(xₘ − base) = (1 − Σ cₘ)·base + Σ cₘxₘ (Σ cₘxₘ without a base), over [from, from + length). */
     private void blend(Block block, int from, int length, float[] c, float[] out) {
-        float[] base = block.base();
         float keep = 1;
         for (float cm : c) {
             keep -= cm;
         }
-        int i = from;
-        for (int end = from + length; i < end; i += FS.length()) {
-            VectorMask<Float> lanes = FS.indexInRange(i, end);
-            FloatVector acc = base == null ? FloatVector.zero(FS)
-                    : FloatVector.fromArray(FS, base, i, lanes).mul(keep);
-            for (int m = 0; m < n; m++) {
-                acc = FloatVector.fromArray(FS, block.models()[m], i, lanes).fma(FloatVector.broadcast(FS, c[m]), acc);
-            }
-            acc.intoArray(out, i, lanes);
-        }
+        WeightedSums.blend(block.models(), n, c, block.base(), keep, out, from, length);
     }
 
     /** vᵀ G w for coefficient vectors v and w. */

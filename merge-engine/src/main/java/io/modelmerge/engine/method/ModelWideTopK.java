@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.Arrays;
@@ -90,9 +91,7 @@ final class ModelWideTopK implements ModelWidePass {
                     continue;
                 }
                 float[] d = block.models()[m];
-                for (int i = 0; i < block.length(); i++) {
-                    d[i] -= block.base()[i];
-                }
+                TaskVectors.delta(d, block.base(), d, block.length());
                 counts[m].add(d, block.length());
             }
         }

@@ -1,14 +1,11 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.CompetitionBalance;
+import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
-import io.modelmerge.engine.kernel.VectorMath;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Optional;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code pcb} (Du et al., Parameter Competition Balancing), per tensor, as the authors' PCB_merge:
@@ -29,9 +26,6 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class PcbMerge implements MergeMethod {
     private static final double CLIP = 0.0001;
-    /** Elements β is computed for at a time: its scratch arrays stay in the first-level cache. */
-    private static final int RUN = 2048;
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     /** Where τ is clipped: at symmetric quantiles, or at the reference code's indices (which clip the largest entry). */
     enum Clip implements Variant {
@@ -141,9 +135,7 @@ public final class PcbMerge implements MergeMethod {
             public void add(Block block) {
                 float[] tau = new float[block.length()];
                 for (int m = 0; m < n; m++) {
-                    for (int i = 0; i < block.length(); i++) {
-                        tau[i] = block.models()[m][i] - block.base()[i];
-                    }
+                    TaskVectors.delta(block.models()[m], block.base(), tau, block.length());
                     counts[m].add(tau, block.length());
                 }
             }
@@ -237,79 +229,14 @@ public final class PcbMerge implements MergeMethod {
             }
         }
 
-        /** τ̃ = sign(τ)·clamp(|τ|, low, high) for a vector of task m's τ (0 where τ = 0, as torch.sign). */
-        private FloatVector clipped(FloatVector tau, int m) {
-            FloatVector magnitude = tau.abs().max(low[m]).min(high[m]);
-            return magnitude.blend(magnitude.neg(), tau.compare(VectorOperators.LT, 0f))
-                    .blend(0f, tau.compare(VectorOperators.EQ, 0f));
-        }
-
-        /**
-         * β per task: exp(N·minmax(|τ̃|)²) · tanh(τ·Στ), by the array kernels over runs of {@link #RUN} elements,
-         * so their scratch arrays stay in cache.
-         */
         private float[][] betas(Block block) {
-            int length = block.length();
-            float[][] beta = new float[n][length];
-            float[] base = block.base();
-            float[] sum = new float[RUN];
-            float[] intra = new float[RUN];
-            float[] inter = new float[RUN];
-            for (int from = 0; from < length; from += RUN) {
-                int run = Math.min(RUN, length - from);
-                for (int j = 0; j < run; j += FS.length()) {
-                    VectorMask<Float> lanes = FS.indexInRange(j, run);
-                    FloatVector b = FloatVector.fromArray(FS, base, from + j, lanes);
-                    FloatVector total = FloatVector.zero(FS);
-                    for (int m = 0; m < n; m++) {
-                        total = total.add(FloatVector.fromArray(FS, block.models()[m], from + j, lanes).sub(b));
-                    }
-                    total.intoArray(sum, j, lanes);
-                }
-                for (int m = 0; m < n; m++) {
-                    float range = high[m] - low[m];
-                    float inverseRange = 1f / range; // a multiplication per element instead of a division
-                    for (int j = 0; j < run; j += FS.length()) {
-                        VectorMask<Float> lanes = FS.indexInRange(j, run);
-                        FloatVector tau = FloatVector.fromArray(FS, block.models()[m], from + j, lanes)
-                                .sub(FloatVector.fromArray(FS, base, from + j, lanes));
-                        FloatVector normalised = range > 0
-                                ? tau.abs().max(low[m]).min(high[m]).sub(low[m]).mul(inverseRange) : FloatVector.zero(FS);
-                        normalised.mul(normalised).mul(n).intoArray(intra, j, lanes);
-                        tau.mul(FloatVector.fromArray(FS, sum, j, lanes)).intoArray(inter, j, lanes);
-                    }
-                    VectorMath.exp(intra, intra, run);
-                    VectorMath.tanh(inter, inter, run);
-                    for (int j = 0; j < run; j += FS.length()) {
-                        VectorMask<Float> lanes = FS.indexInRange(j, run);
-                        FloatVector.fromArray(FS, intra, j, lanes).mul(FloatVector.fromArray(FS, inter, j, lanes))
-                                .intoArray(beta[m], from + j, lanes);
-                    }
-                }
-            }
-            return beta;
+            return CompetitionBalance.betas(block.models(), n, block.base(), low, high, block.length());
         }
 
         @Override
         public void merge(Block block, float[] out) {
-            float[][] beta = betas(block);
-            int length = block.length();
-            for (int i = 0; i < length; i += FS.length()) {
-                VectorMask<Float> lanes = FS.indexInRange(i, length);
-                FloatVector b = FloatVector.fromArray(FS, block.base(), i, lanes);
-                FloatVector mixed = FloatVector.zero(FS);
-                FloatVector scales = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    FloatVector betaM = FloatVector.fromArray(FS, beta[m], i, lanes);
-                    float range = max[m] - threshold[m];
-                    FloatVector scale = range > 0 ? betaM.max(threshold[m]).sub(threshold[m]).div(range)
-                            : FloatVector.zero(FS).blend(1f, betaM.compare(VectorOperators.GE, threshold[m]));
-                    FloatVector tau = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b);
-                    mixed = scale.fma(clipped(tau, m), mixed);
-                    scales = scales.add(scale);
-                }
-                mixed.div(scales.max(1e-12f)).fma(FloatVector.broadcast(FS, lambda), b).intoArray(out, i, lanes);
-            }
+            CompetitionBalance.merge(block.models(), n, block.base(), betas(block), low, high, threshold, max, lambda, out,
+                    block.length());
         }
     }
 }

@@ -1,13 +1,11 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.SignElection;
+import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Optional;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code sce} (Wan et al., FuseChat: Select, Calculate, Erase; mergekit's sce.py). Select: keep the entries
@@ -18,7 +16,6 @@ import jdk.incubator.vector.VectorSpecies;
  * base + Σ wᵢτᵢ / Σ wᵢ over the agreeing entries (divisor floored at 1e-6).
  */
 public final class SceMerge implements MergeMethod {
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
 
     @Override
     public String name() {
@@ -152,23 +149,7 @@ public final class SceMerge implements MergeMethod {
          */
         private float[] variances(Block block, int from, int length) {
             float[] variance = new float[length];
-            float[] base = block.base();
-            for (int j = 0; j < length; j += FS.length()) {
-                VectorMask<Float> lanes = FS.indexInRange(j, length);
-                int i = from + j;
-                FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
-                FloatVector mean = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    mean = mean.add(FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b));
-                }
-                mean = mean.div(n);
-                FloatVector sum = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    FloatVector d = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b).sub(mean);
-                    sum = d.fma(d, sum);
-                }
-                sum.div(n).intoArray(variance, j, lanes);
-            }
+            TaskVectors.variance(block.models(), n, block.base(), from, length, variance);
             return variance;
         }
 
@@ -176,31 +157,7 @@ public final class SceMerge implements MergeMethod {
         @Override
         public void merge(Block block, float[] out) {
             float[] variance = variances(block, 0, block.length());
-            float[] base = block.base();
-            int length = block.length();
-            for (int i = 0; i < length; i += FS.length()) {
-                VectorMask<Float> lanes = FS.indexInRange(i, length);
-                FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
-                VectorMask<Float> selected = FloatVector.fromArray(FS, variance, i, lanes)
-                        .compare(VectorOperators.GE, threshold);
-                FloatVector vote = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    vote = vote.add(FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b));
-                }
-                VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
-                FloatVector mixed = FloatVector.zero(FS);
-                FloatVector divisor = FloatVector.zero(FS);
-                for (int m = 0; m < n; m++) {
-                    FloatVector d = FloatVector.fromArray(FS, block.models()[m], i, lanes).sub(b);
-                    VectorMask<Float> agrees = d.compare(VectorOperators.GT, 0f).and(positive)
-                            .or(d.compare(VectorOperators.LT, 0f).andNot(positive));
-                    mixed = mixed.add(FloatVector.zero(FS).blend(d.mul(weights[m]), agrees));
-                    divisor = divisor.add(FloatVector.zero(FS).blend(weights[m], agrees));
-                }
-                // not selected: every task vector is zero there, and so is the merged one
-                FloatVector delta = FloatVector.zero(FS).blend(mixed.div(divisor.max(1e-6f)), selected);
-                b.add(delta).intoArray(out, i, lanes);
-            }
+            SignElection.weightedMean(block.models(), n, weights, block.base(), variance, threshold, out, block.length());
         }
     }
 }

@@ -5,6 +5,7 @@ import static io.modelmerge.engine.method.MethodHarness.plus;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.modelmerge.engine.kernel.RandomMask;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -94,7 +95,7 @@ class HandComputedMergeTest {
         long tensorSeed = seed; // MethodHarness passes the seed as the tensor's seed
         boolean[] keep = new boolean[BASE.length];
         for (int i = 0; i < keep.length; i++) {
-            keep[i] = GeneralizedTaskArithmetic.keeps(GeneralizedTaskArithmetic.modelSeed(tensorSeed, m), i,
+            keep[i] = RandomMask.keeps(RandomMask.seed(tensorSeed, m), i,
                     (int) Math.round(density * (1 << 24)));
         }
         return keep;

@@ -1,0 +1,55 @@
+package io.modelmerge.engine.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Bernoulli masks that depend on (seed, element index) alone: murmur3's finaliser of the index, mixed with the
+ * seed, kept when its top 24 bits fall under {@code density · 2^24}. So a random drop (DARE, DELLA) gives the
+ * same result at any block size, thread count or order.
+ */
+public final class RandomMask {
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+
+    private RandomMask() {
+    }
+
+    /** The seed of model {@code m}'s mask in a tensor whose seed is {@code tensorSeed} (splitmix64's mixer). */
+    public static int seed(long tensorSeed, int m) {
+        long z = tensorSeed + 0x9E3779B97F4A7C15L * (m + 1);
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return (int) (z ^ (z >>> 31));
+    }
+
+    /** The keep threshold of a mask keeping a {@code density} fraction. */
+    public static int threshold(double density) {
+        return (int) Math.round(density * (1 << 24));
+    }
+
+    /** Whether element {@code index} survives the mask with {@code seed} and {@code threshold24}. */
+    public static boolean keeps(int seed, long index, int threshold24) {
+        int h = ((int) index * 0x9E3779B1) ^ seed ^ (int) (index >>> 32) * 0x85EBCA6B;
+        h ^= h >>> 16;
+        h *= 0x85EBCA6B;
+        h ^= h >>> 13;
+        h *= 0xC2B2AE35;
+        h ^= h >>> 16;
+        return (h >>> 8) < threshold24;
+    }
+
+    /** The lanes of elements [index, index + lanes) that survive: {@link #keeps}, a vector at a time. */
+    static VectorMask<Float> keepLanes(int seed, long index, int threshold24) {
+        int high = (int) (index >>> 32) * 0x85EBCA6B;
+        IntVector h = IntVector.broadcast(IS, (int) index).addIndex(1).mul(0x9E3779B1)
+                .lanewise(VectorOperators.XOR, seed ^ high);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).mul(0x85EBCA6B);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 13)).mul(0xC2B2AE35);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16));
+        return h.lanewise(VectorOperators.LSHR, 8).compare(VectorOperators.LT, threshold24).cast(FS);
+    }
+}

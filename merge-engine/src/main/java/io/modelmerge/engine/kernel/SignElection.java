@@ -1,0 +1,92 @@
+package io.modelmerge.engine.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Sign election over task vectors: per element, a majority sign is elected and only the task vectors that agree
+ * with it (a zero agrees with neither sign) are merged. Full vectors run unmasked, the tail masked, with the
+ * same arithmetic.
+ */
+public final class SignElection {
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+
+    private SignElection() {
+    }
+
+    /**
+     * TIES: out = base + λ · Σ_agreeing wᵢtᵢ (divided by the agreeing weights, or their count for the paper's
+     * rule, when normalizing; by 1 where none agrees). The sign is that of Σ wᵢtᵢ (zero counts as +), and an
+     * entry agrees when wᵢtᵢ has it; the paper's rule elects and compares the unweighted tᵢ instead.
+     */
+    public static void ties(float[][] t, float[] weights, boolean paper, boolean normalize, float lambda, float[] base,
+                            float[] out, int length) {
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            ties(t, weights, paper, normalize, lambda, base, out, i, FS.maskAll(true));
+        }
+        if (i < length) {
+            ties(t, weights, paper, normalize, lambda, base, out, i, FS.indexInRange(i, length));
+        }
+    }
+
+    private static void ties(float[][] t, float[] weights, boolean paper, boolean normalize, float lambda,
+                             float[] base, float[] out, int i, VectorMask<Float> lanes) {
+        FloatVector zero = FloatVector.zero(FS);
+        FloatVector vote = zero;
+        for (int m = 0; m < t.length; m++) {
+            FloatVector v = FloatVector.fromArray(FS, t[m], i, lanes);
+            vote = paper ? vote.add(v) : v.fma(FloatVector.broadcast(FS, weights[m]), vote);
+        }
+        VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
+        FloatVector mixed = zero;
+        FloatVector divisor = zero;
+        for (int m = 0; m < t.length; m++) {
+            FloatVector v = FloatVector.fromArray(FS, t[m], i, lanes);
+            FloatVector weighted = v.mul(weights[m]);
+            FloatVector judged = paper ? v : weighted;
+            VectorMask<Float> agrees = agrees(judged, positive);
+            mixed = mixed.add(zero.blend(weighted, agrees));
+            divisor = divisor.add(zero.blend(FloatVector.broadcast(FS, paper ? 1f : weights[m]), agrees));
+        }
+        FloatVector delta = normalize ? mixed.div(divisor.blend(1f, divisor.compare(VectorOperators.EQ, 0f))) : mixed;
+        delta.fma(FloatVector.broadcast(FS, lambda), FloatVector.fromArray(FS, base, i, lanes)).intoArray(out, i, lanes);
+    }
+
+    private static VectorMask<Float> agrees(FloatVector judged, VectorMask<Float> positive) {
+        return judged.compare(VectorOperators.GT, 0f).and(positive)
+                .or(judged.compare(VectorOperators.LT, 0f).andNot(positive));
+    }
+
+    /**
+     * SCE's Erase over the {@code selected} elements (score >= threshold): out = base + Σ_agreeing wᵢτᵢ /
+     * max(Σ_agreeing wᵢ, 1e-6) with τᵢ = xᵢ − base and the sign that of Σ τᵢ (zero counts as +); elsewhere base.
+     */
+    public static void weightedMean(float[][] x, int n, float[] weights, float[] base, float[] score, float threshold,
+                                    float[] out, int length) {
+        for (int i = 0; i < length; i += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(i, length);
+            FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
+            VectorMask<Float> selected = FloatVector.fromArray(FS, score, i, lanes)
+                    .compare(VectorOperators.GE, threshold);
+            FloatVector vote = FloatVector.zero(FS);
+            for (int m = 0; m < n; m++) {
+                vote = vote.add(FloatVector.fromArray(FS, x[m], i, lanes).sub(b));
+            }
+            VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
+            FloatVector mixed = FloatVector.zero(FS);
+            FloatVector divisor = FloatVector.zero(FS);
+            for (int m = 0; m < n; m++) {
+                FloatVector d = FloatVector.fromArray(FS, x[m], i, lanes).sub(b);
+                VectorMask<Float> agrees = agrees(d, positive);
+                mixed = mixed.add(FloatVector.zero(FS).blend(d.mul(weights[m]), agrees));
+                divisor = divisor.add(FloatVector.zero(FS).blend(weights[m], agrees));
+            }
+            // not selected: every task vector is zero there, and so is the merged one
+            FloatVector delta = FloatVector.zero(FS).blend(mixed.div(divisor.max(1e-6f)), selected);
+            b.add(delta).intoArray(out, i, lanes);
+        }
+    }
+}

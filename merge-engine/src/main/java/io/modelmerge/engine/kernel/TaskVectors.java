@@ -1,0 +1,158 @@
+package io.modelmerge.engine.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Elementwise math on task vectors δ = x − base: taking them, thinning them (by a magnitude threshold, a random
+ * mask, or a band of magnitudes) and their L1 norms. Full vectors run unmasked, the tail masked, with the same
+ * arithmetic.
+ */
+public final class TaskVectors {
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+
+    private TaskVectors() {
+    }
+
+    /** How a task vector is thinned: entries below a magnitude threshold dropped, or a random mask's. */
+    public sealed interface Thinning {
+        /** Nothing dropped. */
+        record None() implements Thinning {
+        }
+
+        /** Entries with |δ| below {@code threshold} dropped. */
+        record Magnitude(float threshold) implements Thinning {
+        }
+
+        /** Entries outside {@link RandomMask}'s mask dropped; {@code offset} is the first element's index. */
+        record Random(int seed, int threshold24, long offset) implements Thinning {
+        }
+    }
+
+    /** delta[i] = x[i] − base[i] for i < length. */
+    public static void delta(float[] x, float[] base, float[] delta, int length) {
+        for (int i = 0; i < length; i += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(i, length);
+            delta(x, base, i, lanes).intoArray(delta, i, lanes);
+        }
+    }
+
+    /** x[i] ← scale · thinned(x[i] − base[i]) for i < length: the thinned, rescaled task vector, in place. */
+    public static void thin(float[] x, float[] base, Thinning thinning, float scale, int length) {
+        // one loop per kind of thinning, so the choice is not made again for every vector
+        int i = 0;
+        int bound = FS.loopBound(length);
+        VectorMask<Float> all = FS.maskAll(true);
+        switch (thinning) {
+            case Thinning.None none -> {
+                for (; i < bound; i += FS.length()) {
+                    scaled(x, base, scale, i, all);
+                }
+                if (i < length) {
+                    scaled(x, base, scale, i, FS.indexInRange(i, length));
+                }
+            }
+            case Thinning.Magnitude magnitude -> {
+                for (; i < bound; i += FS.length()) {
+                    aboveThreshold(x, base, magnitude.threshold(), scale, i, all);
+                }
+                if (i < length) {
+                    aboveThreshold(x, base, magnitude.threshold(), scale, i, FS.indexInRange(i, length));
+                }
+            }
+            case Thinning.Random mask -> {
+                for (; i < bound; i += FS.length()) {
+                    masked(x, base, mask, scale, i, all);
+                }
+                if (i < length) {
+                    masked(x, base, mask, scale, i, FS.indexInRange(i, length));
+                }
+            }
+        }
+    }
+
+    private static FloatVector delta(float[] x, float[] base, int i, VectorMask<Float> lanes) {
+        return FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, base, i, lanes));
+    }
+
+    private static void scaled(float[] x, float[] base, float scale, int i, VectorMask<Float> lanes) {
+        delta(x, base, i, lanes).mul(scale).intoArray(x, i, lanes);
+    }
+
+    private static void aboveThreshold(float[] x, float[] base, float threshold, float scale, int i,
+                                       VectorMask<Float> lanes) {
+        FloatVector d = delta(x, base, i, lanes);
+        FloatVector.zero(FS).blend(d, d.abs().compare(VectorOperators.GE, threshold)).mul(scale).intoArray(x, i, lanes);
+    }
+
+    private static void masked(float[] x, float[] base, Thinning.Random mask, float scale, int i,
+                               VectorMask<Float> lanes) {
+        FloatVector.zero(FS).blend(delta(x, base, i, lanes), RandomMask.keepLanes(mask.seed(), mask.offset() + i,
+                mask.threshold24())).mul(scale).intoArray(x, i, lanes);
+    }
+
+    /** x[i] ← x[i] − base[i] where lower <= |x[i] − base[i]| < upper, else 0, for i < length. */
+    public static void keepBand(float[] x, float[] base, float lower, float upper, int length) {
+        for (int i = 0; i < length; i += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(i, length);
+            FloatVector d = delta(x, base, i, lanes);
+            FloatVector magnitude = d.abs();
+            VectorMask<Float> kept = magnitude.compare(VectorOperators.GE, lower)
+                    .and(magnitude.compare(VectorOperators.LT, upper));
+            FloatVector.zero(FS).blend(d, kept).intoArray(x, i, lanes);
+        }
+    }
+
+    /**
+     * The L1 norm of δ = x − base over [from, from + length), and of the entries the random mask keeps: added to
+     * {@code sums[all]} and {@code sums[kept]}. Each sum runs in F32 lanes over the full vectors, then adds the
+     * lanes and the tail's elements one by one in double, in index order.
+     */
+    public static void addL1(float[] x, float[] base, Thinning.Random mask, int from, int length, double[] sums,
+                             int all, int kept) {
+        FloatVector a = FloatVector.zero(FS);
+        FloatVector k = FloatVector.zero(FS);
+        int i = from;
+        for (int bound = from + FS.loopBound(length); i < bound; i += FS.length()) {
+            FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).abs();
+            a = a.add(d);
+            k = k.add(FloatVector.zero(FS).blend(d, RandomMask.keepLanes(mask.seed(), mask.offset() + i, mask.threshold24())));
+        }
+        double sumAll = Lanes.sum(a);
+        double sumKept = Lanes.sum(k);
+        if (i < from + length) {
+            VectorMask<Float> lanes = FS.indexInRange(i, from + length);
+            FloatVector d = delta(x, base, i, lanes).abs();
+            sumAll = Lanes.addInOrder(sumAll, d);
+            sumKept = Lanes.addInOrder(sumKept, FloatVector.zero(FS)
+                    .blend(d, RandomMask.keepLanes(mask.seed(), mask.offset() + i, mask.threshold24()).and(lanes)));
+        }
+        sums[all] += sumAll;
+        sums[kept] += sumKept;
+    }
+
+    /**
+     * variance[j] = the population variance of τₘ = x[m][i] − base[i] over the n models, at i = from + j for
+     * j < length: Σ (τₘ − mean)² / n in F32, the mean Σ τₘ / n.
+     */
+    public static void variance(float[][] x, int n, float[] base, int from, int length, float[] variance) {
+        for (int j = 0; j < length; j += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(j, length);
+            int i = from + j;
+            FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
+            FloatVector mean = FloatVector.zero(FS);
+            for (int m = 0; m < n; m++) {
+                mean = mean.add(FloatVector.fromArray(FS, x[m], i, lanes).sub(b));
+            }
+            mean = mean.div(n);
+            FloatVector sum = FloatVector.zero(FS);
+            for (int m = 0; m < n; m++) {
+                FloatVector d = FloatVector.fromArray(FS, x[m], i, lanes).sub(b).sub(mean);
+                sum = d.fma(d, sum);
+            }
+            sum.div(n).intoArray(variance, j, lanes);
+        }
+    }
+}
