@@ -388,6 +388,7 @@ final class MergePlanner {
                         + "' is outside " + def.range().get());
             }
         }
+        method.checkModelCount(p);
         method.check(p);
     }
 

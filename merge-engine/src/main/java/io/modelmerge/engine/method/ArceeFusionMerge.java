@@ -1,7 +1,6 @@
 package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.kernel.TopK;
-import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Optional;
 
@@ -31,6 +30,11 @@ public final class ArceeFusionMerge implements MergeMethod {
     }
 
     @Override
+    public int minModels() {
+        return 1;
+    }
+
+    @Override
     public int maxModels() {
         return 1;
     }
@@ -43,14 +47,6 @@ public final class ArceeFusionMerge implements MergeMethod {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of();
-    }
-
-    @Override
-    public void check(TensorParameters p) throws RecipeException {
-        if (p.models() != 1) {
-            throw new RecipeException("arcee_fusion merges exactly two models, the base_model and one other; tensor '"
-                    + p.tensor() + "' has " + p.models() + " besides the base");
-        }
     }
 
     @Override

@@ -15,9 +15,27 @@ public non-sealed interface MergeMethod extends RecipeMethod {
     /** Set by the planner per tensor: whether the companion inputs' tensors follow the models' in each block. */
     String COMPANIONS_PRESENT = "companions_present";
 
+    /** Refuses a tensor merged from fewer than {@link #minModels} or more than {@link #maxModels} models. */
+    default void checkModelCount(TensorParameters p) throws RecipeException {
+        int models = p.models();
+        if (models >= minModels() && models <= maxModels()) {
+            return;
+        }
+        String count = minModels() == maxModels() ? "exactly " + models(minModels())
+                : maxModels() == Integer.MAX_VALUE ? "at least " + models(minModels())
+                : "from " + minModels() + " to " + models(maxModels());
+        throw new RecipeException(name() + " merges " + count + (usesBase() ? " besides the base_model" : "")
+                + " per tensor; tensor '" + p.tensor() + "' has " + models);
+    }
+
+    private static String models(int count) {
+        String[] words = {"zero", "one", "two", "three"};
+        return (count < words.length ? words[count] : String.valueOf(count)) + (count == 1 ? " model" : " models");
+    }
+
     /**
      * Refuses parameters this method cannot merge with (beyond their types, which the planner checks), before
-     * any data is read: e.g. how many models it takes, or a value's range.
+     * any data is read: e.g. a value's range. The model count is checked first, by {@link #checkModelCount}.
      */
     default void check(TensorParameters parameters) throws RecipeException {
     }

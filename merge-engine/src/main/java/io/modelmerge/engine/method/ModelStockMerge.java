@@ -1,6 +1,5 @@
 package io.modelmerge.engine.method;
 
-import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /**
@@ -38,11 +37,8 @@ public final class ModelStockMerge implements MergeMethod {
     }
 
     @Override
-    public void check(TensorParameters p) throws RecipeException {
-        if (p.models() < 2) {
-            throw new RecipeException("model_stock needs at least two fine-tuned models besides the base; tensor '"
-                    + p.tensor() + "' has " + p.models());
-        }
+    public int minModels() {
+        return 2;
     }
 
     @Override

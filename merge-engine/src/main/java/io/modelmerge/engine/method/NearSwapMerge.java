@@ -22,6 +22,11 @@ public final class NearSwapMerge implements MergeMethod {
     }
 
     @Override
+    public int minModels() {
+        return 1;
+    }
+
+    @Override
     public int maxModels() {
         return 1;
     }
@@ -38,10 +43,6 @@ public final class NearSwapMerge implements MergeMethod {
 
     @Override
     public void check(TensorParameters p) throws RecipeException {
-        if (p.models() != 1) {
-            throw new RecipeException("nearswap merges exactly two models, the base_model and one other; tensor '"
-                    + p.tensor() + "' has " + p.models() + " besides the base");
-        }
         double t = p.number("t");
         if (!(t > 0)) {
             throw new RecipeException("t " + t + " for tensor '" + p.tensor() + "' must be positive (the sameness"

@@ -1,6 +1,5 @@
 package io.modelmerge.engine.method;
 
-import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /**
@@ -38,16 +37,13 @@ public final class NuSlerpMerge implements MergeMethod {
     }
 
     @Override
-    public int maxModels() {
+    public int minModels() {
         return 2;
     }
 
     @Override
-    public void check(TensorParameters p) throws RecipeException {
-        if (p.models() != 2) {
-            throw new RecipeException("nuslerp merges exactly two models (plus an optional base_model); tensor '"
-                    + p.tensor() + "' has " + p.models());
-        }
+    public int maxModels() {
+        return 2;
     }
 
     @Override

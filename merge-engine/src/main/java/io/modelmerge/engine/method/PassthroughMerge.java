@@ -1,6 +1,5 @@
 package io.modelmerge.engine.method;
 
-import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 
 /**
@@ -32,16 +31,13 @@ public final class PassthroughMerge implements MergeMethod {
     }
 
     @Override
-    public int maxModels() {
+    public int minModels() {
         return 1;
     }
 
     @Override
-    public void check(TensorParameters p) throws RecipeException {
-        if (p.models() != 1) {
-            throw new RecipeException("passthrough takes exactly one model per tensor; tensor '" + p.tensor() + "' has "
-                    + p.models() + " (use one source per slice)");
-        }
+    public int maxModels() {
+        return 1;
     }
 
     @Override

@@ -26,6 +26,11 @@ public sealed interface RecipeMethod permits MergeMethod, AdapterMethod {
         return requiresBase();
     }
 
+    /** The fewest models it merges besides the base (slerp: 1, model_stock: 2); most methods take any number. */
+    default int minModels() {
+        return 0;
+    }
+
     /** The most models it merges besides the base (slerp: 1, nuslerp: 2); most methods take any number. */
     default int maxModels() {
         return Integer.MAX_VALUE;

@@ -37,16 +37,17 @@ public final class SlerpMerge implements MergeMethod {
     }
 
     @Override
+    public int minModels() {
+        return 1;
+    }
+
+    @Override
     public int maxModels() {
         return 1;
     }
 
     @Override
     public void check(TensorParameters p) throws RecipeException {
-        if (p.models() != 1) {
-            throw new RecipeException("slerp interpolates between exactly two models, the base_model and one other;"
-                    + " tensor '" + p.tensor() + "' has " + p.models() + " besides the base");
-        }
         double t = p.number("t");
         if (!(t >= 0 && t <= 1)) {
             throw new RecipeException("t " + t + " for tensor '" + p.tensor() + "' is outside [0, 1]");

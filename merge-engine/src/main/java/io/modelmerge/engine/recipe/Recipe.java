@@ -1,5 +1,6 @@
 package io.modelmerge.engine.recipe;
 
+import io.modelmerge.engine.method.MergeMethods;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -21,12 +22,6 @@ import java.util.function.UnaryOperator;
 public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelSpec> models, List<Slice> slices,
                      Map<String, ParamValue> parameters, Optional<String> dtype, Optional<String> outDtype,
                      boolean allowNonfinite, String yaml) {
-
-    /**
-     * Per-model parameters whose value names another input, read beside the model (the {@code fisher} method's
-     * Fisher files): opened, pinned and relocated like models.
-     */
-    public static final List<String> COMPANION_PARAMETERS = List.of("fisher");
 
     public Recipe {
         models = List.copyOf(models);
@@ -80,9 +75,17 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
                 allowNonfinite, yaml);
     }
 
-    private static Map<String, ParamValue> relocated(Map<String, ParamValue> parameters, UnaryOperator<String> at) {
+    /**
+     * The per-model parameter whose value names another input read beside each model, as the recipe's method
+     * declares it (the {@code fisher} method's Fisher files): opened, pinned and relocated like models.
+     */
+    private List<String> companionParameters() {
+        return MergeMethods.companionParameter(mergeMethod).stream().toList();
+    }
+
+    private Map<String, ParamValue> relocated(Map<String, ParamValue> parameters, UnaryOperator<String> at) {
         Map<String, ParamValue> out = new java.util.LinkedHashMap<>(parameters);
-        for (String name : COMPANION_PARAMETERS) {
+        for (String name : companionParameters()) {
             companion(parameters, name).ifPresent(ref -> out.put(name, new ParamValue.Scalar(at.apply(ref))));
         }
         return out;
@@ -105,7 +108,7 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
             slice.baseModel().ifPresent(refs::add);
             slice.sources().forEach(s -> refs.add(s.model()));
         }
-        for (String name : COMPANION_PARAMETERS) {
+        for (String name : companionParameters()) {
             models.forEach(m -> companion(m.parameters(), name).ifPresent(refs::add));
             slices.forEach(slice -> slice.sources().forEach(s -> companion(s.parameters(), name).ifPresent(refs::add)));
         }

@@ -155,7 +155,7 @@ class MergeExecutorTest {
         String three = "merge_method: slerp\nbase_model: " + a + "\nmodels:\n  - model: " + a + "\n  - model: " + b
                 + "\n  - model: " + llamaModel("slerp-c", 6, DType.F32) + "\nparameters: {t: 0.5}\n";
         RecipeException e = assertThrows(RecipeException.class, () -> merge(three, dir.resolve("slerp3")));
-        assertTrue(e.getMessage().contains("exactly two models"), e.getMessage());
+        assertTrue(e.getMessage().contains("slerp merges exactly one model besides the base_model"), e.getMessage());
     }
 
     /** mergekit's README TIES example as is, but for the model names; parameters resolve per layer. */

@@ -40,9 +40,9 @@ class NearSwapRamFusionTest {
         RecipeException zero = assertThrows(RecipeException.class, () -> method.check(new TensorParameters("w", 4,
                 none(1), Map.of("t", 0.0), 1)));
         assertTrue(zero.getMessage().contains("must be positive"), zero.getMessage());
-        RecipeException two = assertThrows(RecipeException.class, () -> method.check(new TensorParameters("w", 4,
-                none(2), Map.of("t", 0.1), 1)));
-        assertTrue(two.getMessage().contains("exactly two models"), two.getMessage());
+        RecipeException two = assertThrows(RecipeException.class, () -> method.checkModelCount(
+                new TensorParameters("w", 4, none(2), Map.of("t", 0.1), 1)));
+        assertTrue(two.getMessage().contains("exactly one model besides the base_model"), two.getMessage());
     }
 
     // Task vectors over a zero base: element 0 and 4 changed by model 1 alone, 1 by models 1 and 2, 2 by none,

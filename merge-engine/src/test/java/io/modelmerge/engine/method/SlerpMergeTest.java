@@ -2,6 +2,7 @@ package io.modelmerge.engine.method;
 
 import static io.modelmerge.engine.method.MethodHarness.merge;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -72,9 +73,10 @@ class SlerpMergeTest {
     @Test
     void refusesOtherThanTwoModelsAndTOutsideTheUnitInterval() {
         SlerpMerge slerp = new SlerpMerge();
-        RecipeException three = assertThrows(RecipeException.class, () -> slerp.check(
+        RecipeException three = assertThrows(RecipeException.class, () -> slerp.checkModelCount(
                 new TensorParameters("w", 4, List.of(Map.of(), Map.of()), Map.of("t", 0.5), 0)));
-        assertTrue(three.getMessage().contains("exactly two models"), three.getMessage());
+        assertEquals("slerp merges exactly one model besides the base_model per tensor; tensor 'w' has 2",
+                three.getMessage());
         RecipeException far = assertThrows(RecipeException.class, () -> slerp.check(
                 new TensorParameters("w", 4, ONE_MODEL, Map.of("t", 1.5), 0)));
         assertTrue(far.getMessage().contains("t 1.5 for tensor 'w' is outside [0, 1]"), far.getMessage());

@@ -64,9 +64,10 @@ class SphericalMergeTest {
 
     @Test
     void modelStockNeedsTwoFineTunes() {
-        RecipeException e = assertThrows(RecipeException.class, () -> new ModelStockMerge().check(
+        RecipeException e = assertThrows(RecipeException.class, () -> new ModelStockMerge().checkModelCount(
                 new TensorParameters("w", 2, List.of(Map.of()), Map.of(), 0)));
-        assertTrue(e.getMessage().contains("at least two"), e.getMessage());
+        assertEquals("model_stock merges at least two models besides the base_model per tensor; tensor 'w' has 1",
+                e.getMessage());
     }
 
     @Test
