@@ -8,7 +8,6 @@ import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.ParameterDef;
 import io.modelmerge.engine.method.Variant;
-import io.modelmerge.engine.recipe.ParamValue;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
@@ -34,7 +33,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -121,23 +119,13 @@ final class AdapterMerge {
             throw new RecipeException("merge_method " + method.name() + " combines PEFT adapters listed under"
                     + " models; it takes no base_model or slices");
         }
-        Set<String> perModel = names(method.modelParameters());
-        Set<String> any = new TreeSet<>(perModel);
-        any.addAll(names(method.globalParameters()));
-        for (String name : recipe.parameters().keySet()) {
-            if (!any.contains(name)) {
-                throw new RecipeException("unknown parameter '" + name + "' for merge_method " + method.name()
-                        + " (known: " + any + ")");
-            }
-        }
+        ParameterResolver parameters = parameters();
+        List<ParameterDef> any = new ArrayList<>(method.modelParameters());
+        any.addAll(method.globalParameters());
+        parameters.checkNames(recipe.parameters(), any, "parameters");
         List<Input> inputs = new ArrayList<>();
         for (Recipe.ModelSpec spec : recipe.models()) {
-            for (String name : spec.parameters().keySet()) {
-                if (!perModel.contains(name)) {
-                    throw new RecipeException("unknown parameter '" + name + "' of model " + spec.model()
-                            + " for merge_method " + method.name() + " (known: " + perModel + ")");
-                }
-            }
+            parameters.checkNames(spec.parameters(), method.modelParameters(), "parameters of model " + spec.model());
             Located located = options.storage().locate(spec.model());
             stores.add(located.store());
             Checkpoint checkpoint = Checkpoint.open(located.store(), located.key());
@@ -149,8 +137,9 @@ final class AdapterMerge {
             for (LoraModule module : checkpoint.loraModules()) {
                 modules.put(module.module(), module);
             }
-            inputs.add(new Input(spec.model(), number(spec.parameters(), "weight", number(recipe.parameters(), "weight", 1.0)),
-                    checkpoint, checkpoint.adapterConfig().orElseThrow(), modules));
+            double weight = (Double) parameters.resolve(method.modelParameters(), "", 0, spec.parameters(), Map.of())
+                    .get(AdapterMethod.WEIGHT.name());
+            inputs.add(new Input(spec.model(), weight, checkpoint, checkpoint.adapterConfig().orElseThrow(), modules));
         }
         if (inputs.size() < 2) {
             throw new RecipeException("merge_method " + method.name() + " needs at least two adapters");
@@ -158,22 +147,13 @@ final class AdapterMerge {
         return inputs;
     }
 
-    private static Set<String> names(List<ParameterDef> defs) {
-        Set<String> names = new TreeSet<>();
-        defs.forEach(d -> names.add(d.name()));
-        return names;
+    private ParameterResolver parameters() {
+        return new ParameterResolver(method, recipe.parameters());
     }
 
-    private static double number(Map<String, ParamValue> parameters, String name, double otherwise) throws RecipeException {
-        ParamValue value = parameters.get(name);
-        if (value == null) {
-            return otherwise;
-        }
-        if (value instanceof ParamValue.Scalar(Number n) && Double.isFinite(n.doubleValue())) {
-            return n.doubleValue();
-        }
-        throw new RecipeException("parameter '" + name + "' must be a single finite number for merge_method cat/svd, got "
-                + value);
+    /** The merge's global parameters (target_overlap, and rank for svd), resolved and typed. */
+    private Map<String, Object> globals() throws RecipeException {
+        return parameters().resolve(method.globalParameters(), "", 0, Map.of(), Map.of());
     }
 
     /** Checks the adapters fit together; returns the modules to merge. */
@@ -190,9 +170,9 @@ final class AdapterMerge {
                 throw new RecipeException("adapters disagree on fan_in_fan_out: " + first.ref() + " and " + input.ref());
             }
         }
-        String given = recipe.parameters().get("target_overlap") instanceof ParamValue.Scalar(String s) ? s : "refuse";
-        AdapterMethod.TargetOverlap overlap = Variant.parse(AdapterMethod.TargetOverlap.class, given).orElseThrow(() ->
-                new RecipeException("parameter 'target_overlap' is '" + given + "'; expected one of [refuse, intersect]"));
+        Map<String, Object> globals = globals();
+        AdapterMethod.TargetOverlap overlap = Variant.parse(AdapterMethod.TargetOverlap.class,
+                (String) globals.get(AdapterMethod.TARGET_OVERLAP.name())).orElseThrow();
         TreeSet<String> shared = new TreeSet<>(first.modules().keySet());
         TreeSet<String> all = new TreeSet<>(first.modules().keySet());
         for (Input input : inputs) {
@@ -232,8 +212,8 @@ final class AdapterMerge {
             }
         }
         if (method == AdapterMethod.SVD) {
-            double rank = number(recipe.parameters(), "rank", 0);
-            if (rank < 0 || rank != Math.rint(rank)) {
+            double rank = (Double) globals.get(AdapterMethod.RANK.name());
+            if (!AdapterMethod.RANK.range().orElseThrow().contains(rank) || rank != Math.rint(rank)) {
                 throw new RecipeException("parameter 'rank' must be a positive integer (or 0 for the largest input"
                         + " rank), got " + rank);
             }
@@ -250,7 +230,7 @@ final class AdapterMerge {
             throws IOException, RecipeException {
         Map<String, Factors> merged = new LinkedHashMap<>();
         int largestInputRank = inputs.stream().flatMap(i -> i.modules().values().stream()).mapToInt(LoraModule::rank).max().orElse(1);
-        int given = (int) number(recipe.parameters(), "rank", 0);
+        int given = method == AdapterMethod.SVD ? (int) (double) (Double) globals().get(AdapterMethod.RANK.name()) : 0;
         int rank = given == 0 ? largestInputRank : given;
         for (String module : modules) {
             merged.put(module, method == AdapterMethod.CAT ? cat(inputs, mapped, module)

@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -38,10 +37,12 @@ final class MergePlanner {
     private final long seed;
     private final Optional<DType> outDtype;
     private final List<String> notes = new ArrayList<>();
+    private final ParameterResolver parameters;
 
     MergePlanner(Recipe recipe, MergeMethod method, List<InputModel> inputs, long seed) throws RecipeException {
         this.recipe = recipe;
         this.method = method;
+        this.parameters = new ParameterResolver(method, recipe.parameters());
         this.inputs = inputs;
         this.seed = seed;
         for (int i = 0; i < inputs.size(); i++) {
@@ -67,36 +68,17 @@ final class MergePlanner {
     private final List<String> withoutCompanion = new ArrayList<>();
 
     private void checkParameterNames() throws RecipeException {
-        Set<String> modelNames = new HashSet<>();
-        method.modelParameters().forEach(d -> modelNames.add(d.name()));
-        Set<String> globalNames = new HashSet<>();
-        method.globalParameters().forEach(d -> globalNames.add(d.name()));
-        Set<String> any = new HashSet<>(modelNames);
-        any.addAll(globalNames);
-        for (String name : recipe.parameters().keySet()) {
-            check(name, any, "parameters");
-        }
+        List<ParameterDef> any = new ArrayList<>(method.modelParameters());
+        any.addAll(method.globalParameters());
+        parameters.checkNames(recipe.parameters(), any, "parameters");
         for (Recipe.ModelSpec m : recipe.models()) {
-            for (String name : m.parameters().keySet()) {
-                check(name, modelNames, "parameters of model " + m.model());
-            }
+            parameters.checkNames(m.parameters(), method.modelParameters(), "parameters of model " + m.model());
         }
         for (Recipe.Slice slice : recipe.slices()) {
-            for (String name : slice.parameters().keySet()) {
-                check(name, any, "slice parameters");
-            }
+            parameters.checkNames(slice.parameters(), any, "slice parameters");
             for (Recipe.SliceSource s : slice.sources()) {
-                for (String name : s.parameters().keySet()) {
-                    check(name, modelNames, "parameters of source " + s.model());
-                }
+                parameters.checkNames(s.parameters(), method.modelParameters(), "parameters of source " + s.model());
             }
-        }
-    }
-
-    private void check(String name, Set<String> known, String where) throws RecipeException {
-        if (!known.contains(name)) {
-            throw new RecipeException("unknown parameter '" + name + "' in " + where + " for merge_method "
-                    + method.name() + " (known: " + new java.util.TreeSet<>(known) + ")");
         }
     }
 
@@ -273,9 +255,9 @@ final class MergePlanner {
         TensorSpec spec = new TensorSpec(outName, out, like.shape());
         List<Map<String, Object>> perModel = new ArrayList<>();
         for (Member m : members) {
-            perModel.add(resolve(method.modelParameters(), outName, position, m.parameters(), sliceParameters));
+            perModel.add(parameters.resolve(method.modelParameters(), outName, position, m.parameters(), sliceParameters));
         }
-        Map<String, Object> global = resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
+        Map<String, Object> global = parameters.resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
         if (method.companionParameter().isPresent()) {
             List<PlannedTensor.Input> companions = companions(method.companionParameter().get(), members, names, like, outName);
             global.put(MergeMethod.COMPANIONS_PRESENT, !companions.isEmpty());
@@ -322,50 +304,6 @@ final class MergePlanner {
             found.add(new PlannedTensor.Input(indexOfRef.get(ref.get()), names.get(m)));
         }
         return found;
-    }
-
-    private Map<String, Object> resolve(List<ParameterDef> defs, String tensor, double position,
-                                        Map<String, ParamValue> own, Map<String, ParamValue> slice) throws RecipeException {
-        Map<String, Object> values = new LinkedHashMap<>();
-        for (ParameterDef def : defs) {
-            Optional<Object> value = Optional.empty();
-            for (Map<String, ParamValue> level : List.of(own, slice, recipe.parameters())) {
-                ParamValue given = level.get(def.name());
-                if (given != null) {
-                    value = given.at(tensor, position);
-                    if (value.isPresent()) {
-                        break;
-                    }
-                }
-            }
-            Object resolved = value.or(def::defaultValue).orElseThrow(() -> new RecipeException(
-                    "merge_method " + method.name() + " needs parameter '" + def.name() + "' (none given for tensor '"
-                            + tensor + "')"));
-            values.put(def.name(), typed(def, resolved, tensor));
-        }
-        return values;
-    }
-
-    private Object typed(ParameterDef def, Object value, String tensor) throws RecipeException {
-        if (!def.choices().isEmpty()) {
-            String text = String.valueOf(value);
-            if (!def.choices().contains(text)) {
-                throw new RecipeException("parameter '" + def.name() + "' is '" + text + "' for tensor '" + tensor
-                        + "'; expected one of " + def.choices());
-            }
-            return text;
-        }
-        if (def.type() == Double.class && value instanceof Number n && Double.isFinite(n.doubleValue())) {
-            return n.doubleValue();
-        }
-        if (def.type() == Boolean.class && value instanceof Boolean b) {
-            return b;
-        }
-        if (def.type() == String.class && value instanceof String text) {
-            return text;
-        }
-        throw new RecipeException("parameter '" + def.name() + "' must be " + (def.type() == Boolean.class
-                ? "true or false" : "a finite number") + ", got '" + value + "' for tensor '" + tensor + "'");
     }
 
     /** Every parameter within its declared range, then the method's own checks. */

@@ -12,9 +12,12 @@ import java.util.List;
  *                         {@code rank} (0, the default: the largest input rank)
  */
 public record AdapterMethod(String name, List<ParameterDef> globalParameters) implements RecipeMethod {
-    private static final ParameterDef WEIGHT = ParameterDef.number("weight", 1.0);
-    private static final ParameterDef TARGET_OVERLAP = ParameterDef.variant("target_overlap", TargetOverlap.REFUSE,
+    public static final ParameterDef WEIGHT = ParameterDef.number("weight", 1.0);
+    public static final ParameterDef TARGET_OVERLAP = ParameterDef.variant("target_overlap", TargetOverlap.REFUSE,
             TargetOverlap.values());
+    /** For {@code svd}: the output's rank, an integer; 0 takes the largest input rank. */
+    public static final ParameterDef RANK = ParameterDef.number("rank", 0)
+            .within(new ParameterDef.Range(0, true, Integer.MAX_VALUE, true));
 
     /** Adapters adapting different modules: refused, or merged on the modules they share. */
     public enum TargetOverlap implements Variant {
@@ -24,8 +27,7 @@ public record AdapterMethod(String name, List<ParameterDef> globalParameters) im
     /** Stacks the factors: exact, rank Σ rᵢ. */
     public static final AdapterMethod CAT = new AdapterMethod("cat", List.of(TARGET_OVERLAP));
     /** Truncates Σ wᵢsᵢBᵢAᵢ to {@code rank} by its SVD. */
-    public static final AdapterMethod SVD = new AdapterMethod("svd", List.of(TARGET_OVERLAP,
-            ParameterDef.number("rank", 0)));
+    public static final AdapterMethod SVD = new AdapterMethod("svd", List.of(TARGET_OVERLAP, RANK));
 
     public AdapterMethod {
         globalParameters = List.copyOf(globalParameters);

@@ -166,6 +166,16 @@ class AdapterMergeTest {
         assertTrue(partial.getMessage().contains("target_overlap: intersect") && partial.getMessage().contains("c_proj"),
                 partial.getMessage());
         assertThrows(RecipeException.class, () -> merge(recipe("cat", "").replace("weight: 0.5", "weight: 0.5, density: 1"), out));
+        RecipeException overlap = assertThrows(RecipeException.class, () -> merge(
+                recipe("cat", "").replace("target_overlap: intersect", "target_overlap: union"), out));
+        assertTrue(overlap.getMessage().contains("parameter 'target_overlap' is 'union'")
+                && overlap.getMessage().contains("[refuse, intersect]"), overlap.getMessage());
+        for (String rank : List.of("-2", "2.5")) {
+            RecipeException e = assertThrows(RecipeException.class, () -> merge(recipe("svd", "  rank: " + rank + "\n"), out));
+            assertTrue(e.getMessage().contains("parameter 'rank' must be"), e.getMessage());
+        }
+        RecipeException rankOfCat = assertThrows(RecipeException.class, () -> merge(recipe("cat", "  rank: 4\n"), out));
+        assertTrue(rankOfCat.getMessage().contains("unknown parameter 'rank'"), rankOfCat.getMessage());
         assertFalse(Files.exists(out));
         try (Stream<Path> left = Files.list(dir)) {
             assertEquals(List.of(), left.toList());
