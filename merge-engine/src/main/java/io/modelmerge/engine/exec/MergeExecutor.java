@@ -222,7 +222,7 @@ public final class MergeExecutor {
                     : TensorPasses.accumulators(pass, TensorPasses.ranges(blocks, options.threads()));
             TensorPasses.feed(own, blocks, pass.stride(), b -> {
                 checkCancelled();
-                return sources.load(b, block, t.elements(), workspaces.get());
+                return sources.load(b, block, t.elements(), workspaces.get(), pass.inputs());
             }, pass.ordered() ? TensorPasses.Ranges.sequential() : parallel(pool));
             if (!pass.ordered()) {
                 parts.addAll(own);
@@ -243,7 +243,8 @@ public final class MergeExecutor {
         TensorMerge merge = method.forTensor(tensor.parameters());
         Sources sources = Sources.of(tensor, inputs);
         Workspace ws = workspaces.get();
-        TensorPasses.run(merge, 1, 1, b -> sources.load(b, block, tensor.elements(), ws), TensorPasses.Ranges.sequential());
+        TensorPasses.run(merge, 1, 1, (b, only) -> sources.load(b, block, tensor.elements(), ws, only),
+                TensorPasses.Ranges.sequential());
         mergeBlock(merge, tensor, sources, 0, block, output, ws, finiteOnly);
     }
 
@@ -273,9 +274,9 @@ public final class MergeExecutor {
         Sources sources = Sources.of(tensor, inputs);
         long elements = tensor.elements();
         int blocks = BlockBudget.count(elements, block);
-        TensorPasses.run(merge, blocks, options.threads(), b -> {
+        TensorPasses.run(merge, blocks, options.threads(), (b, only) -> {
             checkCancelled();
-            return sources.load(b, block, elements, workspaces.get());
+            return sources.load(b, block, elements, workspaces.get(), only);
         }, parallel(pool));
         run(pool, () -> IntStream.range(0, blocks).parallel().forEach(b -> {
             checkCancelled();

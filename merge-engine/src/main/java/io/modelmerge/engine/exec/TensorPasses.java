@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
+import java.util.function.IntPredicate;
 import java.util.stream.Stream;
 
 /**
@@ -35,12 +36,18 @@ public final class TensorPasses {
         }
     }
 
+    /** Reads block {@code b} of the inputs a pass reads ({@link Pass#inputs}), in the calling worker. */
+    @FunctionalInterface
+    public interface Loader {
+        Block load(int b, Optional<IntPredicate> only);
+    }
+
     /**
      * @param blocks  the tensor's block count
      * @param workers how many ranges the blocks may split into
-     * @param load    block {@code b}, read in the calling worker
+     * @param load    reads a block
      */
-    public static void run(TensorMerge merge, int blocks, int workers, IntFunction<Block> load, Ranges runner)
+    public static void run(TensorMerge merge, int blocks, int workers, Loader load, Ranges runner)
             throws IOException {
         for (Optional<Pass<?>> pass = merge.nextPass(); pass.isPresent(); pass = merge.nextPass()) {
             run(pass.get(), blocks, workers, load, runner);
@@ -48,10 +55,10 @@ public final class TensorPasses {
     }
 
     private static <A extends TensorMerge.Accumulator> void run(Pass<A> pass, int blocks, int workers,
-                                                                IntFunction<Block> load, Ranges runner)
+                                                                Loader load, Ranges runner)
             throws IOException {
         List<A> accumulators = accumulators(pass, pass.ordered() ? 1 : ranges(blocks, workers));
-        feed(accumulators, blocks, pass.stride(), load, runner);
+        feed(accumulators, blocks, pass.stride(), b -> load.load(b, pass.inputs()), runner);
         pass.end().accept(accumulators);
     }
 

@@ -31,7 +31,7 @@ final class FisherNorms implements ModelWidePass {
             for (int m = 0; m < norms.length; m++) {
                 norms[m] = Math.sqrt(squares[m]);
             }
-        }).inOrder());
+        }).inOrder().readingOnly(m -> m >= squares.length)); // the companions follow the models
     }
 
     private void addSquares(Block block) {

@@ -42,7 +42,7 @@ final class MethodHarness {
         int blockSize = merge.rowAligned() ? Math.max(1, anyBlockSize / columns) * columns : anyBlockSize;
         int blocks = (n + blockSize - 1) / blockSize;
         try {
-            TensorPasses.run(merge, blocks, workers, b -> block(b, blockSize, base, models),
+            TensorPasses.run(merge, blocks, workers, (b, only) -> block(b, blockSize, base, models).readingOnly(only),
                     TensorPasses.Ranges.sequential());
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
