@@ -7,8 +7,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Sign election over task vectors: per element, a majority sign is elected and only the task vectors that agree
- * with it (a zero agrees with neither sign) are merged. Full vectors run unmasked, the tail masked, with the
- * same arithmetic.
+ * with it (a zero agrees with neither sign) are merged. TIES runs its one loop over whole vectors, the tail
+ * padded ({@link Tail}); SCE's erase masks its loads.
  */
 public final class SignElection {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
@@ -23,36 +23,40 @@ public final class SignElection {
      */
     public static void ties(float[][] t, float[] weights, boolean paper, boolean normalize, float lambda, float[] base,
                             float[] out, int length) {
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            ties(t, weights, paper, normalize, lambda, base, out, i, FS.maskAll(true));
-        }
-        if (i < length) {
-            ties(t, weights, paper, normalize, lambda, base, out, i, FS.indexInRange(i, length));
+        int tail = Tail.start(length);
+        ties(t, weights, paper, normalize, lambda, base, out, 0, tail);
+        if (tail < length) {
+            float[] merged = new float[FS.length()];
+            ties(Tail.padded(t, t.length, tail, length), weights, paper, normalize, lambda,
+                    Tail.padded(base, tail, length), merged, 0, FS.length());
+            System.arraycopy(merged, 0, out, tail, length - tail);
         }
     }
 
+    /** Over [from, to), whole vectors. */
     private static void ties(float[][] t, float[] weights, boolean paper, boolean normalize, float lambda,
-                             float[] base, float[] out, int i, VectorMask<Float> lanes) {
+                             float[] base, float[] out, int from, int to) {
         FloatVector zero = FloatVector.zero(FS);
-        FloatVector vote = zero;
-        for (int m = 0; m < t.length; m++) {
-            FloatVector v = FloatVector.fromArray(FS, t[m], i, lanes);
-            vote = paper ? vote.add(v) : v.fma(FloatVector.broadcast(FS, weights[m]), vote);
+        for (int i = from; i < to; i += FS.length()) {
+            FloatVector vote = zero;
+            for (int m = 0; m < t.length; m++) {
+                FloatVector v = FloatVector.fromArray(FS, t[m], i);
+                vote = paper ? vote.add(v) : v.fma(FloatVector.broadcast(FS, weights[m]), vote);
+            }
+            VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
+            FloatVector mixed = zero;
+            FloatVector divisor = zero;
+            for (int m = 0; m < t.length; m++) {
+                FloatVector v = FloatVector.fromArray(FS, t[m], i);
+                FloatVector weighted = v.mul(weights[m]);
+                FloatVector judged = paper ? v : weighted;
+                VectorMask<Float> agrees = agrees(judged, positive);
+                mixed = mixed.add(zero.blend(weighted, agrees));
+                divisor = divisor.add(zero.blend(FloatVector.broadcast(FS, paper ? 1f : weights[m]), agrees));
+            }
+            FloatVector delta = normalize ? mixed.div(divisor.blend(1f, divisor.compare(VectorOperators.EQ, 0f))) : mixed;
+            delta.fma(FloatVector.broadcast(FS, lambda), FloatVector.fromArray(FS, base, i)).intoArray(out, i);
         }
-        VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
-        FloatVector mixed = zero;
-        FloatVector divisor = zero;
-        for (int m = 0; m < t.length; m++) {
-            FloatVector v = FloatVector.fromArray(FS, t[m], i, lanes);
-            FloatVector weighted = v.mul(weights[m]);
-            FloatVector judged = paper ? v : weighted;
-            VectorMask<Float> agrees = agrees(judged, positive);
-            mixed = mixed.add(zero.blend(weighted, agrees));
-            divisor = divisor.add(zero.blend(FloatVector.broadcast(FS, paper ? 1f : weights[m]), agrees));
-        }
-        FloatVector delta = normalize ? mixed.div(divisor.blend(1f, divisor.compare(VectorOperators.EQ, 0f))) : mixed;
-        delta.fma(FloatVector.broadcast(FS, lambda), FloatVector.fromArray(FS, base, i, lanes)).intoArray(out, i, lanes);
     }
 
     private static VectorMask<Float> agrees(FloatVector judged, VectorMask<Float> positive) {

@@ -41,56 +41,50 @@ public final class TaskVectors {
 
     /** x[i] ← scale · thinned(x[i] − base[i]) for i < length: the thinned, rescaled task vector, in place. */
     public static void thin(float[] x, float[] base, Thinning thinning, float scale, int length) {
-        // one loop per kind of thinning, so the choice is not made again for every vector
-        int i = 0;
-        int bound = FS.loopBound(length);
-        VectorMask<Float> all = FS.maskAll(true);
+        int tail = Tail.start(length);
+        thin(x, base, thinning, scale, 0, 0, tail);
+        if (tail < length) {
+            float[] padded = Tail.padded(x, tail, length);
+            thin(padded, Tail.padded(base, tail, length), thinning, scale, tail, 0, FS.length());
+            System.arraycopy(padded, 0, x, tail, length - tail);
+        }
+    }
+
+    /**
+     * Over [from, to), whole vectors, element i being element {@code shift + i} of the task vector (for the random
+     * mask). One loop per kind of thinning, so the choice is not made again for every vector.
+     */
+    private static void thin(float[] x, float[] base, Thinning thinning, float scale, long shift, int from, int to) {
+        FloatVector zero = FloatVector.zero(FS);
         switch (thinning) {
             case Thinning.None none -> {
-                for (; i < bound; i += FS.length()) {
-                    scaled(x, base, scale, i, all);
-                }
-                if (i < length) {
-                    scaled(x, base, scale, i, FS.indexInRange(i, length));
+                for (int i = from; i < to; i += FS.length()) {
+                    delta(x, base, i).mul(scale).intoArray(x, i);
                 }
             }
             case Thinning.Magnitude magnitude -> {
-                for (; i < bound; i += FS.length()) {
-                    aboveThreshold(x, base, magnitude.threshold(), scale, i, all);
-                }
-                if (i < length) {
-                    aboveThreshold(x, base, magnitude.threshold(), scale, i, FS.indexInRange(i, length));
+                float threshold = magnitude.threshold();
+                for (int i = from; i < to; i += FS.length()) {
+                    FloatVector d = delta(x, base, i);
+                    zero.blend(d, d.abs().compare(VectorOperators.GE, threshold)).mul(scale).intoArray(x, i);
                 }
             }
             case Thinning.Random mask -> {
-                for (; i < bound; i += FS.length()) {
-                    masked(x, base, mask, scale, i, all);
-                }
-                if (i < length) {
-                    masked(x, base, mask, scale, i, FS.indexInRange(i, length));
+                long offset = mask.offset() + shift;
+                for (int i = from; i < to; i += FS.length()) {
+                    zero.blend(delta(x, base, i), RandomMask.keepLanes(mask.seed(), offset + i, mask.threshold24()))
+                            .mul(scale).intoArray(x, i);
                 }
             }
         }
     }
 
+    private static FloatVector delta(float[] x, float[] base, int i) {
+        return FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i));
+    }
+
     private static FloatVector delta(float[] x, float[] base, int i, VectorMask<Float> lanes) {
         return FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, base, i, lanes));
-    }
-
-    private static void scaled(float[] x, float[] base, float scale, int i, VectorMask<Float> lanes) {
-        delta(x, base, i, lanes).mul(scale).intoArray(x, i, lanes);
-    }
-
-    private static void aboveThreshold(float[] x, float[] base, float threshold, float scale, int i,
-                                       VectorMask<Float> lanes) {
-        FloatVector d = delta(x, base, i, lanes);
-        FloatVector.zero(FS).blend(d, d.abs().compare(VectorOperators.GE, threshold)).mul(scale).intoArray(x, i, lanes);
-    }
-
-    private static void masked(float[] x, float[] base, Thinning.Random mask, float scale, int i,
-                               VectorMask<Float> lanes) {
-        FloatVector.zero(FS).blend(delta(x, base, i, lanes), RandomMask.keepLanes(mask.seed(), mask.offset() + i,
-                mask.threshold24())).mul(scale).intoArray(x, i, lanes);
     }
 
     /** x[i] ← x[i] − base[i] where lower <= |x[i] − base[i]| < upper, else 0, for i < length. */

@@ -24,22 +24,25 @@ public final class WeightedSums {
      * factor onto the base), for i < length.
      */
     public static void onto(float[][] x, float[] weights, float factor, float[] base, float[] out, int length) {
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            onto(x, weights, factor, base, out, i, FS.maskAll(true));
-        }
-        if (i < length) {
-            onto(x, weights, factor, base, out, i, FS.indexInRange(i, length));
+        int tail = Tail.start(length);
+        onto(x, weights, factor, base, out, 0, tail);
+        if (tail < length) {
+            float[] sum = new float[FS.length()];
+            onto(Tail.padded(x, x.length, tail, length), weights, factor, Tail.padded(base, tail, length), sum, 0,
+                    FS.length());
+            System.arraycopy(sum, 0, out, tail, length - tail);
         }
     }
 
-    private static void onto(float[][] x, float[] weights, float factor, float[] base, float[] out, int i,
-                             VectorMask<Float> lanes) {
-        FloatVector acc = FloatVector.zero(FS);
-        for (int m = 0; m < x.length; m++) {
-            acc = FloatVector.fromArray(FS, x[m], i, lanes).fma(FloatVector.broadcast(FS, weights[m]), acc);
+    /** Over [from, to), whole vectors. */
+    private static void onto(float[][] x, float[] weights, float factor, float[] base, float[] out, int from, int to) {
+        for (int i = from; i < to; i += FS.length()) {
+            FloatVector acc = FloatVector.zero(FS);
+            for (int m = 0; m < x.length; m++) {
+                acc = FloatVector.fromArray(FS, x[m], i).fma(FloatVector.broadcast(FS, weights[m]), acc);
+            }
+            acc.fma(FloatVector.broadcast(FS, factor), FloatVector.fromArray(FS, base, i)).intoArray(out, i);
         }
-        acc.fma(FloatVector.broadcast(FS, factor), FloatVector.fromArray(FS, base, i, lanes)).intoArray(out, i, lanes);
     }
 
     /**

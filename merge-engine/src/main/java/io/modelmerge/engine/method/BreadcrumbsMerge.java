@@ -120,52 +120,16 @@ public final class BreadcrumbsMerge implements MergeMethod {
 
         @Override
         public Optional<Pass<?>> nextPass() {
-            for (TopK s : selections) {
-                if (s != null && !s.done()) {
-                    return Optional.of(Pass.of("outlier and keep thresholds", Counts::new, this::end));
-                }
-            }
-            return Optional.empty();
-        }
-
-        /** One worker's counts of each cut model's |δ| in the current round of its selection. */
-        private final class Counts implements Accumulator {
-            final TopK.Counts[] counts = new TopK.Counts[selections.length];
-
-            Counts() {
-                for (int m = 0; m < counts.length; m++) {
-                    counts[m] = selections[m] == null ? null : selections[m].counts();
-                }
-            }
-
-            @Override
-            public void add(Block block) {
-                float[] delta = new float[block.length()];
-                for (int m = 0; m < counts.length; m++) {
-                    if (counts[m] == null) {
-                        continue;
+            return new TaskVectorSelections(selections).nextPass("outlier and keep thresholds", () -> {
+                for (int m = 0; m < cuts.length; m++) {
+                    if (selections[m] != null && cuts[m].top() > 0) {
+                        upper[m] = selections[m].threshold(0);
+                        lower[m] = selections[m].threshold(1);
+                    } else if (selections[m] != null) {
+                        lower[m] = selections[m].threshold(0);
                     }
-                    TaskVectors.delta(block.models()[m], block.base(), delta, block.length());
-                    counts[m].add(delta, block.length());
                 }
-            }
-        }
-
-        private void end(List<Counts> parts) {
-            for (int m = 0; m < cuts.length; m++) {
-                TopK selection = selections[m];
-                if (selection == null) {
-                    continue;
-                }
-                int model = m;
-                selection.end(parts.stream().map(c -> c.counts[model]).toList());
-                if (selection.done() && cuts[m].top() > 0) {
-                    upper[m] = selection.threshold(0);
-                    lower[m] = selection.threshold(1);
-                } else if (selection.done()) {
-                    lower[m] = selection.threshold(0);
-                }
-            }
+            });
         }
 
         /** Each task vector, in place, keeps the entries with lower <= |δ| < upper. */

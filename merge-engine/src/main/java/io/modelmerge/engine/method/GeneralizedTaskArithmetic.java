@@ -148,12 +148,13 @@ public final class GeneralizedTaskArithmetic {
                 if (!settled) {
                     return Optional.of(Pass.of("magnitudes within the brackets", Candidates::new, this::settle));
                 }
-                for (TopK s : exactSelection) {
-                    if (s != null && !s.done()) {
-                        return Optional.of(Pass.of("exact magnitude thresholds", Exact::new, this::endExact));
+                return new TaskVectorSelections(exactSelection).nextPass("exact magnitude thresholds", () -> {
+                    for (int m = 0; m < weights.length; m++) {
+                        if (exactSelection[m] != null) {
+                            magnitudeThreshold[m] = exactSelection[m].threshold();
+                        }
                     }
-                }
-                return Optional.empty();
+                });
             }
             if (l1Rescaled() && !scaled) {
                 return Optional.of(Pass.of("L1 norms of the task vectors", this::l1Sums, this::rescale));
@@ -259,39 +260,6 @@ public final class GeneralizedTaskArithmetic {
                 }
             }
             settled = true;
-        }
-
-        /** Per model whose bracket failed, its counts in the current round of the exact selection. */
-        private final class Exact extends PerModel {
-            final TopK.Counts[] counts = new TopK.Counts[weights.length];
-
-            Exact() {
-                for (int m = 0; m < weights.length; m++) {
-                    counts[m] = exactSelection[m] == null ? null : exactSelection[m].counts();
-                }
-            }
-
-            @Override
-            boolean takes(int m) {
-                return counts[m] != null;
-            }
-
-            @Override
-            void count(int m, float[] delta, int length) {
-                counts[m].add(delta, length);
-            }
-        }
-
-        private void endExact(List<Exact> parts) {
-            for (int m = 0; m < weights.length; m++) {
-                if (exactSelection[m] != null) {
-                    int model = m;
-                    exactSelection[m].end(parts.stream().map(e -> e.counts[model]).toList());
-                    if (exactSelection[m].done()) {
-                        magnitudeThreshold[m] = exactSelection[m].threshold();
-                    }
-                }
-            }
         }
 
         /** Per model, Σ|δ| and Σ|kept δ| for L1 rescaling, over {@link BlockSums#CHUNK}-element runs. */

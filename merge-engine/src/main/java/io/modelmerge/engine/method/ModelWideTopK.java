@@ -1,6 +1,5 @@
 package io.modelmerge.engine.method;
 
-import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.Arrays;
@@ -66,47 +65,13 @@ final class ModelWideTopK implements ModelWidePass {
 
     @Override
     public Optional<Pass<?>> nextPass() {
-        for (TopK s : selection) {
-            if (s != null && !s.done()) {
-                return Optional.of(Pass.of("model-wide magnitude thresholds", Counts::new, this::end));
-            }
-        }
-        return Optional.empty();
-    }
-
-    /** One worker's counts of each model's |δ| in the current round of the selections. */
-    private final class Counts implements TensorMerge.Accumulator {
-        private final TopK.Counts[] counts = new TopK.Counts[selection.length];
-
-        Counts() {
-            for (int m = 0; m < counts.length; m++) {
-                counts[m] = selection[m] == null ? null : selection[m].counts();
-            }
-        }
-
-        @Override
-        public void add(Block block) {
-            for (int m = 0; m < counts.length; m++) {
-                if (counts[m] == null) {
-                    continue;
-                }
-                float[] d = block.models()[m];
-                TaskVectors.delta(d, block.base(), d, block.length());
-                counts[m].add(d, block.length());
-            }
-        }
-    }
-
-    private void end(List<Counts> parts) {
-        for (int m = 0; m < selection.length; m++) {
-            if (selection[m] != null) {
-                int model = m;
-                selection[m].end(parts.stream().map(c -> c.counts[model]).toList());
-                if (selection[m].done()) {
+        return new TaskVectorSelections(selection).nextPass("model-wide magnitude thresholds", () -> {
+            for (int m = 0; m < selection.length; m++) {
+                if (selection[m] != null) {
                     thresholds[m] = selection[m].threshold();
                 }
             }
-        }
+        });
     }
 
     @Override

@@ -1,7 +1,6 @@
 package io.modelmerge.engine.method;
 
 import io.modelmerge.engine.kernel.CompetitionBalance;
-import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
@@ -114,42 +113,17 @@ public final class PcbMerge implements MergeMethod {
         @Override
         public Optional<Pass<?>> nextPass() {
             if (!clips[0].done()) {
-                return Optional.of(Pass.of("clip bounds", Clips::new, this::endClips));
+                return new TaskVectorSelections(clips).nextPass("clip bounds", () -> {
+                    for (int m = 0; m < n; m++) {
+                        low[m] = clips[m].threshold(0);
+                        high[m] = clips[m].threshold(1);
+                    }
+                });
             }
             if (betaSelection[0] == null || !betaSelection[0].done()) {
                 return Optional.of(Pass.of("β threshold", Betas::new, this::endBetas));
             }
             return Optional.empty();
-        }
-
-        private final class Clips implements Accumulator {
-            final TopK.Counts[] counts = new TopK.Counts[n];
-
-            Clips() {
-                for (int m = 0; m < n; m++) {
-                    counts[m] = clips[m].counts();
-                }
-            }
-
-            @Override
-            public void add(Block block) {
-                float[] tau = new float[block.length()];
-                for (int m = 0; m < n; m++) {
-                    TaskVectors.delta(block.models()[m], block.base(), tau, block.length());
-                    counts[m].add(tau, block.length());
-                }
-            }
-        }
-
-        private void endClips(List<Clips> parts) {
-            for (int m = 0; m < n; m++) {
-                int model = m;
-                clips[m].end(parts.stream().map(c -> c.counts[model]).toList());
-                if (clips[m].done()) {
-                    low[m] = clips[m].threshold(0);
-                    high[m] = clips[m].threshold(1);
-                }
-            }
         }
 
         /**
