@@ -54,20 +54,26 @@ public final class Floats {
         }
     }
 
+    /** Whole vectors, unmasked (masked loads from a segment cost twice as much); the tail as one padded vector. */
     private static void widenBf16(MemorySegment src, long byteOffset, float[] dst, int length) {
-        int i = 0;
-        for (int bound = SS.loopBound(length); i < bound; i += SS.length()) {
-            widenBf16(src, byteOffset, dst, i, SS.maskAll(true));
-        }
-        if (i < length) {
-            widenBf16(src, byteOffset, dst, i, SS.indexInRange(i, length));
+        int tail = SS.loopBound(length);
+        widenBf16(src, byteOffset, dst, 0, tail);
+        if (tail < length) {
+            MemorySegment padded = MemorySegment.ofArray(new short[SS.length()]);
+            MemorySegment.copy(src, byteOffset + 2L * tail, padded, 0, 2L * (length - tail));
+            float[] widened = new float[SS.length()];
+            widenBf16(padded, 0, widened, 0, SS.length());
+            System.arraycopy(widened, 0, dst, tail, length - tail);
         }
     }
 
-    private static void widenBf16(MemorySegment src, long byteOffset, float[] dst, int i, VectorMask<Short> lanes) {
-        ShortVector s = ShortVector.fromMemorySegment(SS, src, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN, lanes);
-        IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, IS, 0);
-        bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i, lanes.cast(FS));
+    /** Over elements [from, to), whole vectors. */
+    private static void widenBf16(MemorySegment src, long byteOffset, float[] dst, int from, int to) {
+        for (int i = from; i < to; i += SS.length()) {
+            ShortVector s = ShortVector.fromMemorySegment(SS, src, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, IS, 0);
+            bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
+        }
     }
 
     /** Writes {@code length} floats of {@code src} as {@code dtype} at element {@code to} of {@code dst}. */
@@ -85,25 +91,31 @@ public final class Floats {
         }
     }
 
-    /** Round to nearest even (add 0x7FFF plus the kept part's lowest bit, then truncate); NaN stays a quiet NaN. */
+    /**
+     * Round to nearest even (add 0x7FFF plus the kept part's lowest bit, then truncate); NaN stays a quiet NaN.
+     * Whole vectors unmasked, the tail as one padded vector.
+     */
     private static void narrowBf16(float[] src, int length, MemorySegment dst, long byteOffset) {
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            narrowBf16(src, dst, byteOffset, i, FS.maskAll(true));
-        }
-        if (i < length) {
-            narrowBf16(src, dst, byteOffset, i, FS.indexInRange(i, length));
+        int tail = FS.loopBound(length);
+        narrowBf16(src, dst, byteOffset, 0, tail);
+        if (tail < length) {
+            MemorySegment narrowed = MemorySegment.ofArray(new short[FS.length()]);
+            narrowBf16(Tail.padded(src, tail, length), narrowed, 0, 0, FS.length());
+            MemorySegment.copy(narrowed, 0, dst, byteOffset + 2L * tail, 2L * (length - tail));
         }
     }
 
-    private static void narrowBf16(float[] src, MemorySegment dst, long byteOffset, int i, VectorMask<Float> lanes) {
-        FloatVector f = FloatVector.fromArray(FS, src, i, lanes);
-        IntVector bits = f.reinterpretAsInts();
-        IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
-        IntVector rounded = bits.add(lsb.add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
-        rounded = rounded.blend(0x7FC0, f.test(VectorOperators.IS_NAN).cast(IS));
-        ShortVector s = (ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0);
-        s.intoMemorySegment(dst, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN, lanes.cast(SS));
+    /** Over elements [from, to), whole vectors. */
+    private static void narrowBf16(float[] src, MemorySegment dst, long byteOffset, int from, int to) {
+        for (int i = from; i < to; i += FS.length()) {
+            FloatVector f = FloatVector.fromArray(FS, src, i);
+            IntVector bits = f.reinterpretAsInts();
+            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+            IntVector rounded = bits.add(lsb.add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
+            rounded = rounded.blend(0x7FC0, f.test(VectorOperators.IS_NAN).cast(IS));
+            ShortVector s = (ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0);
+            s.intoMemorySegment(dst, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN);
+        }
     }
 
     /**
@@ -113,21 +125,25 @@ public final class Floats {
      */
     public static int firstNonFinite(float[] values, int length, DType dtype) {
         float limit = largestFinite(dtype);
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            int first = firstBeyond(values, i, limit, FS.maskAll(true));
-            if (first >= 0) {
-                return first;
-            }
+        int tail = FS.loopBound(length);
+        int first = firstBeyond(values, limit, tail);
+        if (first >= 0 || tail == length) {
+            return first;
         }
-        return i < length ? firstBeyond(values, i, limit, FS.indexInRange(i, length)) : -1;
+        first = firstBeyond(Tail.padded(values, tail, length), limit, FS.length()); // zeros pad it: never beyond
+        return first < 0 ? -1 : tail + first;
     }
 
-    /** The index of the first lane of the vector at {@code i} beyond {@code limit} in magnitude (or NaN), or -1. */
-    private static int firstBeyond(float[] values, int i, float limit, VectorMask<Float> lanes) {
-        VectorMask<Float> beyond = FloatVector.fromArray(FS, values, i, lanes).abs()
-                .compare(VectorOperators.LE, limit).not().and(lanes); // NaN compares false, so it is beyond
-        return beyond.anyTrue() ? i + beyond.firstTrue() : -1;
+    /** The first of values[0, to) (whole vectors) beyond {@code limit} in magnitude, or NaN; -1 if none. */
+    private static int firstBeyond(float[] values, float limit, int to) {
+        for (int i = 0; i < to; i += FS.length()) {
+            VectorMask<Float> beyond = FloatVector.fromArray(FS, values, i).abs()
+                    .compare(VectorOperators.LE, limit).not(); // NaN compares false, so it is beyond
+            if (beyond.anyTrue()) {
+                return i + beyond.firstTrue();
+            }
+        }
+        return -1;
     }
 
     /** The largest float that stays finite once narrowed to {@code dtype}. */

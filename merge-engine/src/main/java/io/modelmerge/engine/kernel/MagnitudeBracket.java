@@ -102,20 +102,22 @@ public final class MagnitudeBracket {
             int[] spill = new int[IS.length()];
             int i = 0;
             for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                add(values, i, spill, FS.maskAll(true));
+                add(values, i, spill, null);
             }
             if (i < length) {
                 add(values, i, spill, FS.indexInRange(i, length));
             }
         }
 
+        /** The vector at {@code i}: all its lanes ({@code lanes} null, an unmasked load), or those of {@code lanes}. */
         private void add(float[] values, int i, int[] spill, VectorMask<Float> lanes) {
-            VectorMask<Integer> in = lanes.cast(IS);
-            IntVector bits = FloatVector.fromArray(FS, values, i, lanes).reinterpretAsInts().and(0x7FFFFFFF);
+            FloatVector v = lanes == null ? FloatVector.fromArray(FS, values, i) : FloatVector.fromArray(FS, values, i, lanes);
+            long in = lanes == null ? -1L : lanes.toLong();
+            IntVector bits = v.reinterpretAsInts().and(0x7FFFFFFF);
             IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
-            above += bucket.compare(VectorOperators.GT, high).and(in).trueCount();
-            long hits = bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high)).and(in)
-                    .toLong();
+            above += Long.bitCount(bucket.compare(VectorOperators.GT, high).toLong() & in);
+            long hits = bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high)).toLong()
+                    & in;
             if (hits != 0) {
                 bits.intoArray(spill, 0);
                 for (; hits != 0; hits &= hits - 1) {

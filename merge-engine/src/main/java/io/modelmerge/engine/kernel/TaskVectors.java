@@ -31,11 +31,16 @@ public final class TaskVectors {
         }
     }
 
-    /** delta[i] = x[i] − base[i] for i < length. */
+    /** delta[i] = x[i] − base[i] for i < length (whole vectors, then the tail padded). */
     public static void delta(float[] x, float[] base, float[] delta, int length) {
-        for (int i = 0; i < length; i += FS.length()) {
-            VectorMask<Float> lanes = FS.indexInRange(i, length);
-            delta(x, base, i, lanes).intoArray(delta, i, lanes);
+        int tail = Tail.start(length);
+        for (int i = 0; i < tail; i += FS.length()) {
+            delta(x, base, i).intoArray(delta, i);
+        }
+        if (tail < length) {
+            float[] d = new float[FS.length()];
+            delta(Tail.padded(x, tail, length), Tail.padded(base, tail, length), 0).intoArray(d, 0);
+            System.arraycopy(d, 0, delta, tail, length - tail);
         }
     }
 

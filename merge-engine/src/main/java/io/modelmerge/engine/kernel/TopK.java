@@ -180,17 +180,19 @@ public final class TopK {
         private void countLow(float[] values, int length, int bucket, int at) {
             int i = 0;
             for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                countLow(values, i, bucket, at, FS.maskAll(true));
+                countLow(values, i, bucket, at, null);
             }
             if (i < length) {
                 countLow(values, i, bucket, at, FS.indexInRange(i, length));
             }
         }
 
+        /** The vector at {@code i}: all its lanes ({@code lanes} null, an unmasked load), or those of {@code lanes}. */
         private void countLow(float[] values, int i, int bucket, int at, VectorMask<Float> lanes) {
-            IntVector bits = FloatVector.fromArray(FS, values, i, lanes).reinterpretAsInts().and(0x7FFFFFFF);
-            long set = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, bucket)
-                    .and(lanes.cast(IS)).toLong();
+            FloatVector v = lanes == null ? FloatVector.fromArray(FS, values, i) : FloatVector.fromArray(FS, values, i, lanes);
+            IntVector bits = v.reinterpretAsInts().and(0x7FFFFFFF);
+            long set = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, bucket).toLong()
+                    & (lanes == null ? -1L : lanes.toLong());
             if (set != 0) {
                 bits.intoArray(spill, 0);
                 for (; set != 0; set &= set - 1) {

@@ -63,16 +63,19 @@ public final class WeightedSums {
 
     /** y[i] += alpha·x[i] for i < length: the product rounded to float, then the sum (no fused multiply-add). */
     public static void addScaled(float[] y, float alpha, float[] x, int length) {
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            addScaled(y, alpha, x, i, FS.maskAll(true));
-        }
-        if (i < length) {
-            addScaled(y, alpha, x, i, FS.indexInRange(i, length));
+        int tail = Tail.start(length);
+        addScaled(y, alpha, x, 0, tail);
+        if (tail < length) {
+            float[] sum = Tail.padded(y, tail, length);
+            addScaled(sum, alpha, Tail.padded(x, tail, length), 0, FS.length());
+            System.arraycopy(sum, 0, y, tail, length - tail);
         }
     }
 
-    private static void addScaled(float[] y, float alpha, float[] x, int i, VectorMask<Float> lanes) {
-        FloatVector.fromArray(FS, x, i, lanes).mul(alpha).add(FloatVector.fromArray(FS, y, i, lanes)).intoArray(y, i, lanes);
+    /** Over [from, to), whole vectors. */
+    private static void addScaled(float[] y, float alpha, float[] x, int from, int to) {
+        for (int i = from; i < to; i += FS.length()) {
+            FloatVector.fromArray(FS, x, i).mul(alpha).add(FloatVector.fromArray(FS, y, i)).intoArray(y, i);
+        }
     }
 }
