@@ -11,6 +11,9 @@ import java.util.regex.Pattern;
  */
 final class LayerIndex {
     private static final Pattern LAYER = Pattern.compile("(^|\\.)(layers|layer|h|blocks|block)\\.(\\d+)\\.");
+    /** Token and position embeddings: what mergekit's architecture files list as a model's pre-weights. */
+    private static final Pattern BEFORE_LAYERS = Pattern.compile(
+            "embed_tokens|embed_in\\.|word_embeddings|(^|\\.)(wte|wpe|embeddings)\\.");
 
     private LayerIndex() {
     }
@@ -18,6 +21,14 @@ final class LayerIndex {
     static OptionalInt of(String tensorName) {
         Matcher m = LAYER.matcher(tensorName);
         return m.find() ? OptionalInt.of(Integer.parseInt(m.group(3))) : OptionalInt.empty();
+    }
+
+    /**
+     * Whether a tensor outside the layers comes before them (the embeddings) rather than after (the final norm,
+     * {@code lm_head}, {@code embed_out}).
+     */
+    static boolean beforeLayers(String tensorName) {
+        return BEFORE_LAYERS.matcher(tensorName).find();
     }
 
     /** {@code tensorName} with its layer index replaced by {@code layer}. */

@@ -121,7 +121,7 @@ final class MergePlanner {
         List<PlannedTensor> planned = new ArrayList<>();
         for (TensorInfo t : template.tensors()) {
             OptionalInt layer = LayerIndex.of(t.name());
-            double position = layer.isPresent() && layers > 1 ? layer.getAsInt() / (double) (layers - 1) : 0.0;
+            double position = layer.isPresent() ? position(layer.getAsInt(), layers) : 0.0;
             List<String> names = new ArrayList<>();
             members.forEach(m -> names.add(t.name()));
             planned.add(plan(t.name(), t, template.ref(), base.map(b -> t.name()), base, members, names, Map.of(), position));
@@ -147,7 +147,7 @@ final class MergePlanner {
             int count = first.layerCount();
             InputModel template = input(first.model());
             for (int i = 0; i < count; i++) {
-                double position = count > 1 ? i / (double) (count - 1) : 0.0;
+                double position = position(i, count);
                 int sourceLayer = first.layerStart() + i;
                 boolean found = false;
                 for (TensorInfo t : template.tensors()) {
@@ -175,22 +175,35 @@ final class MergePlanner {
             }
             outputLayer += count;
         }
-        // Tensors outside the layers (embeddings, final norm, lm_head) come from the first slice's sources.
-        Recipe.Slice head = recipe.slices().getFirst();
-        Optional<String> base = head.baseModel().or(recipe::baseModel);
-        List<Member> members = members(mergedSources(head, base));
-        InputModel template = input(head.sources().getFirst().model());
-        List<PlannedTensor> outside = new ArrayList<>();
+        // As mergekit: tensors before the layers (embeddings) come from the first slice's sources, with its
+        // parameters; those after them (final norm, lm_head) from the last slice's; both at t = 0.
+        List<PlannedTensor> before = outsideLayers(recipe.slices().getFirst(), true);
+        List<PlannedTensor> all = new ArrayList<>(before);
+        all.addAll(planned);
+        all.addAll(outsideLayers(recipe.slices().getLast(), false));
+        return all;
+    }
+
+    /** The tensors outside the layers that come before them ({@code before}) or after, planned from {@code slice}. */
+    private List<PlannedTensor> outsideLayers(Recipe.Slice slice, boolean before) throws RecipeException {
+        Optional<String> base = slice.baseModel().or(recipe::baseModel);
+        List<Member> members = members(mergedSources(slice, base));
+        InputModel template = input(slice.sources().getFirst().model());
+        List<PlannedTensor> planned = new ArrayList<>();
         for (TensorInfo t : template.tensors()) {
-            if (LayerIndex.of(t.name()).isEmpty()) {
+            if (LayerIndex.of(t.name()).isEmpty() && LayerIndex.beforeLayers(t.name()) == before) {
                 List<String> names = new ArrayList<>();
                 members.forEach(m -> names.add(t.name()));
-                outside.add(plan(t.name(), t, template.ref(), base.map(b -> t.name()), base, members, names,
-                        head.parameters(), 0.0));
+                planned.add(plan(t.name(), t, template.ref(), base.map(b -> t.name()), base, members, names,
+                        slice.parameters(), 0.0));
             }
         }
-        outside.addAll(planned);
-        return outside;
+        return planned;
+    }
+
+    /** Layer {@code index} of {@code count}'s position t in [0, 1] for gradients; 1 for a single layer, as mergekit. */
+    private static double position(int index, int count) {
+        return count > 1 ? index / (double) (count - 1) : 1.0;
     }
 
     /** Whether {@code ref} is the base, which contributes no task vector (mergekit skips it too). */
@@ -254,8 +267,11 @@ final class MergePlanner {
         DType out = copy ? stored : outDtype.orElse(stored);
         TensorSpec spec = new TensorSpec(outName, out, like.shape());
         List<Map<String, Object>> perModel = new ArrayList<>();
-        for (Member m : members) {
-            perModel.add(parameters.resolve(method.modelParameters(), outName, position, m.parameters(), sliceParameters));
+        for (int m = 0; m < members.size(); m++) {
+            // as mergekit, a model's parameters are resolved against the name of its own input tensor, which
+            // differs from the output's where a slice's layer_range is offset
+            perModel.add(parameters.resolve(method.modelParameters(), names.get(m), position,
+                    members.get(m).parameters(), sliceParameters));
         }
         Map<String, Object> global = parameters.resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
         if (method.companionParameter().isPresent()) {

@@ -6,7 +6,8 @@ import java.util.Optional;
 /**
  * A recipe parameter as mergekit accepts it: a scalar, a gradient (a list of numbers interpolated over the
  * layer position t in [0, 1]), or a filtered list ({@code [{filter: mlp, value: 0.5}, {value: 0}]}, the first
- * entry whose filter is a substring of the tensor name wins; an entry without filter matches everything).
+ * entry whose filter is a substring of the tensor name wins; an entry without filter, or with {@code "*"}, matches
+ * everything), or a list of other scalars, stepped over t (element ⌊t·(n − 1)⌋, as mergekit's evaluate_setting).
  */
 public sealed interface ParamValue {
 
@@ -43,6 +44,21 @@ public sealed interface ParamValue {
         }
     }
 
+    /** A list of strings or booleans: element ⌊t·(n − 1)⌋, as mergekit picks one. */
+    record Steps(List<Object> values) implements ParamValue {
+        public Steps {
+            values = List.copyOf(values);
+            if (values.isEmpty()) {
+                throw new IllegalArgumentException("A list of values needs at least one");
+            }
+        }
+
+        @Override
+        public Optional<Object> at(String tensorName, double t) {
+            return Optional.of(values.get((int) (Math.clamp(t, 0.0, 1.0) * (values.size() - 1))));
+        }
+    }
+
     record Filter(Optional<String> filter, ParamValue value) {
     }
 
@@ -54,7 +70,8 @@ public sealed interface ParamValue {
         @Override
         public Optional<Object> at(String tensorName, double t) {
             for (Filter entry : entries) {
-                if (entry.filter().isEmpty() || tensorName.contains(entry.filter().get())) {
+                if (entry.filter().isEmpty() || entry.filter().get().equals("*")
+                        || tensorName.contains(entry.filter().get())) {
                     return entry.value().at(tensorName, t);
                 }
             }

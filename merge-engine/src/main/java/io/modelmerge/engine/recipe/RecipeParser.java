@@ -195,9 +195,11 @@ public final class RecipeParser {
         if (node.isArray() && !node.isEmpty()) {
             boolean numbers = true;
             boolean mappings = true;
+            boolean scalars = true;
             for (JsonNode item : node) {
                 numbers &= item.isNumber();
                 mappings &= item.isObject();
+                scalars &= item.isValueNode() && !item.isNull();
             }
             if (numbers) {
                 List<Double> points = new ArrayList<>();
@@ -218,6 +220,13 @@ public final class RecipeParser {
                     entries.add(new ParamValue.Filter(filter, value(item.get("value"), at + ".value")));
                 }
                 return new ParamValue.Filtered(entries);
+            }
+            if (scalars) {
+                List<Object> values = new ArrayList<>();
+                for (JsonNode item : node) {
+                    values.add(((ParamValue.Scalar) value(item, where)).value());
+                }
+                return new ParamValue.Steps(values);
             }
         }
         throw new RecipeException(where + " must be a number, a boolean, a gradient list of numbers or a filtered list,"

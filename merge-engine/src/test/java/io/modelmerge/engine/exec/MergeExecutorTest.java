@@ -294,7 +294,7 @@ class MergeExecutorTest {
         cases.put("merge_method: linear\n" + two.formatted(1, "", 1).replace(b.toString(), fewer.toString()),
                 "models do not line up: tensor 'model.layers.3.input_layernorm.weight' (for "
                         + "'model.layers.3.input_layernorm.weight') is missing from " + fewer);
-        cases.put("merge_method: linear\n" + two.formatted("[1, x]", "", 1), "must be a number");
+        cases.put("merge_method: linear\n" + two.formatted("[1, x]", "", 1), "must be a finite number, got 'x'");
         int n = 0;
         for (var c : cases.entrySet()) {
             Path out = dir.resolve("bad" + (n++));
@@ -330,7 +330,10 @@ class MergeExecutorTest {
         }
     }
 
-    /** Slices stack layers: [0, 2) of a, then layers merged from b [2, 4) and c [0, 2) with a weight gradient. */
+    /**
+     * Slices stack layers: [0, 2) of a, then layers merged from b [2, 4) and c [0, 2) with a weight gradient; the
+     * embeddings come from the first slice and lm_head from the last, as in mergekit.
+     */
     @Test
     void slicesStackAndMergeLayerRangesWithGradientsWithinTheSlice() throws Exception {
         Path a = llamaModel("a", 1, DType.F32);
@@ -360,7 +363,15 @@ class MergeExecutorTest {
              SafetensorsFile o = SafetensorsFile.open(out.resolve("model.safetensors"))) {
             String q = ".self_attn.q_proj.weight";
             org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fa, "model.layers.1" + q), floats(o, "model.layers.1" + q));
-            org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fa, "lm_head.weight"), floats(o, "lm_head.weight"));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(floats(fa, "model.embed_tokens.weight"),
+                    floats(o, "model.embed_tokens.weight"));
+            // As mergekit: lm_head from the last slice's sources and parameters at t = 0: b (weight 1) and c (1).
+            float[] bHead = floats(fb, "lm_head.weight");
+            float[] cHead = floats(fc, "lm_head.weight");
+            float[] head = floats(o, "lm_head.weight");
+            for (int i = 0; i < head.length; i++) {
+                assertEquals((bHead[i] + cHead[i]) / 2, head[i], 1e-6f);
+            }
             float[] b2 = floats(fb, "model.layers.2" + q);
             float[] c0 = floats(fc, "model.layers.0" + q);
             float[] layer2 = floats(o, "model.layers.2" + q); // t = 0: weights 1 and 1
@@ -411,7 +422,12 @@ class MergeExecutorTest {
                     assertEquals(0f, Math.abs(v));
                 }
             }
-            assertEquals(fa.tensor("lm_head.weight").data().asByteBuffer(), o.tensor("lm_head.weight").data().asByteBuffer());
+            // as mergekit: the embeddings from the first slice's model, the final norm and lm_head from the last's
+            assertEquals(fa.tensor("model.embed_tokens.weight").data().asByteBuffer(),
+                    o.tensor("model.embed_tokens.weight").data().asByteBuffer());
+            for (String after : List.of("model.norm.weight", "lm_head.weight")) {
+                assertEquals(fb.tensor(after).data().asByteBuffer(), o.tensor(after).data().asByteBuffer(), after);
+            }
         }
         String two = yaml.replace("merge_method: passthrough", "merge_method: passthrough\nbase_model: " + a)
                 .replace("        layer_range: [1, 4]", "        layer_range: [1, 4]\n      - model: " + a + "\n        layer_range: [0, 3]");

@@ -1,0 +1,174 @@
+package io.modelmerge.engine.exec;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.SafetensorsFile;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Where mergekit's planner decides which inputs and parameters a tensor gets (mergekit/plan.py and
+ * config.py's evaluate_setting), ours decides the same: each case is worked out from mergekit's rules on small
+ * Llama-shaped models, with linear merges whose answer is a plain weighted mean.
+ */
+class MergekitPlannerParityTest {
+    private static final String Q = ".self_attn.q_proj.weight";
+
+    @TempDir
+    Path dir;
+
+    private Path model(String name, long seed) throws IOException {
+        return SyntheticCheckpoints.write(dir.resolve(name), SyntheticCheckpoints.llama(4, 16, 32, 32, DType.F32),
+                (tensor, i) -> TestNoise.of(seed, tensor, i));
+    }
+
+    private Path merge(String yaml) throws Exception {
+        Path out = dir.resolve("out-" + Integer.toHexString(yaml.hashCode()));
+        new MergeExecutor(MergeOptions.defaults().withThreads(2).withMemory(64L << 20), p -> { }, new AtomicBoolean())
+                .run(RecipeParser.parse(yaml), out);
+        return out;
+    }
+
+    private static float[] tensor(Path model, String name) throws IOException {
+        try (SafetensorsFile file = SafetensorsFile.open(model.resolve("model.safetensors"))) {
+            return Floats.widen(file.tensor(name));
+        }
+    }
+
+    /** Σ wᵢxᵢ / Σ wᵢ, element by element, in double rounded once (our linear's F32 result within 1 ulp or so). */
+    private static float[] mean(float[][] x, double[] w) {
+        float[] out = new float[x[0].length];
+        double total = 0;
+        for (double wi : w) {
+            total += wi;
+        }
+        for (int i = 0; i < out.length; i++) {
+            double s = 0;
+            for (int m = 0; m < x.length; m++) {
+                s += w[m] * x[m][i];
+            }
+            out[i] = (float) (s / total);
+        }
+        return out;
+    }
+
+    @Test
+    void aGradientOverASingleLayerTakesItsLastValue() throws Exception {
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        // one-layer slice: mergekit's t is 1 there, so a's weight is 3 (the gradient's end), not 1 (its start)
+        Path out = merge("""
+                slices:
+                  - sources:
+                      - model: %s
+                        layer_range: [2, 3]
+                        parameters: {weight: [1, 3]}
+                      - model: %s
+                        layer_range: [2, 3]
+                        parameters: {weight: 1}
+                merge_method: linear
+                """.formatted(a, b));
+        String name = "model.layers.2" + Q;
+        float[] expected = mean(new float[][] {tensor(a, name), tensor(b, name)}, new double[] {3, 1});
+        assertArrayEquals(expected, tensor(out, "model.layers.0" + Q), 1e-6f);
+    }
+
+    @Test
+    void aModelsParameterFiltersMatchItsInputTensorNameNotTheOutputs() throws Exception {
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        // a's layers 2 and 3 land at output layers 0 and 1; its filter names its own layer 2
+        Path out = merge("""
+                slices:
+                  - sources:
+                      - model: %s
+                        layer_range: [2, 4]
+                        parameters:
+                          weight:
+                            - filter: layers.2.
+                              value: 0
+                            - value: 1
+                      - model: %s
+                        layer_range: [0, 2]
+                merge_method: linear
+                parameters: {weight: 1}
+                """.formatted(a, b));
+        assertArrayEquals(tensor(b, "model.layers.0" + Q), tensor(out, "model.layers.0" + Q), 1e-6f);
+        float[] layer1 = mean(new float[][] {tensor(a, "model.layers.3" + Q), tensor(b, "model.layers.1" + Q)},
+                new double[] {1, 1});
+        assertArrayEquals(layer1, tensor(out, "model.layers.1" + Q), 1e-6f);
+    }
+
+    @Test
+    void aStarFilterMatchesEveryTensorAndAListOfWordsStepsOverTheLayers() throws Exception {
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        Path out = merge("""
+                models:
+                  - model: %s
+                    parameters:
+                      weight:
+                        - filter: "*"
+                          value: 2
+                  - model: %s
+                    parameters: {weight: 1}
+                merge_method: linear
+                parameters:
+                  normalize: [true, true, false, false]
+                """.formatted(a, b));
+        // layers 0 and 1 (t = 0, 1/3): normalized, (2a + b) / 3; layers 2 and 3 (t = 2/3, 1): not, 2a + b
+        for (int layer = 0; layer < 4; layer++) {
+            String name = "model.layers." + layer + Q;
+            float[] x = tensor(a, name);
+            float[] y = tensor(b, name);
+            float[] expected = mean(new float[][] {x, y}, new double[] {2, 1});
+            if (layer >= 2) {
+                for (int i = 0; i < expected.length; i++) {
+                    expected[i] = 2 * x[i] + y[i];
+                }
+            }
+            assertArrayEquals(expected, tensor(out, name), 2e-6f, name);
+        }
+        float[] head = mean(new float[][] {tensor(a, "lm_head.weight"), tensor(b, "lm_head.weight")}, new double[] {2, 1});
+        assertArrayEquals(head, tensor(out, "lm_head.weight"), 1e-6f);
+    }
+
+    @Test
+    void embeddingsComeFromTheFirstSliceAndTheFinalNormAndHeadFromTheLast() throws Exception {
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        Path c = model("c", 3);
+        Path out = merge("""
+                slices:
+                  - sources:
+                      - model: %s
+                        layer_range: [0, 2]
+                  - sources:
+                      - model: %s
+                        layer_range: [2, 4]
+                      - model: %s
+                        layer_range: [2, 4]
+                    parameters: {weight: [0.25, 1]}
+                merge_method: linear
+                parameters: {weight: 1, normalize: false}
+                """.formatted(a, b, c));
+        assertArrayEquals(tensor(a, "model.embed_tokens.weight"), tensor(out, "model.embed_tokens.weight"));
+        // after the layers: the last slice's sources b and c, its parameters at t = 0 (weight 0.25 each)
+        for (String name : new String[] {"model.norm.weight", "lm_head.weight"}) {
+            float[] x = tensor(b, name);
+            float[] y = tensor(c, name);
+            float[] merged = tensor(out, name);
+            for (int i = 0; i < merged.length; i++) {
+                assertEquals(0.25 * x[i] + 0.25 * y[i], merged[i], 1e-6, name);
+            }
+        }
+    }
+}
