@@ -13,7 +13,6 @@ import java.util.List;
  * mergekit does, and more are refused, naming the tensor.
  */
 public final class MultiSlerpMerge implements MergeMethod {
-    private static final double EPS = 1e-8;
 
     @Override
     public String name() {
@@ -37,7 +36,8 @@ public final class MultiSlerpMerge implements MergeMethod {
 
     @Override
     public List<ParameterDef> globalParameters() {
-        return List.of(ParameterDef.flag("normalize_weights", true));
+        return List.of(ParameterDef.flag("normalize_weights", true),
+                ParameterDef.number("eps", 1e-8).within(new ParameterDef.Range(0, true, 1, false)));
     }
 
     @Override
@@ -61,10 +61,11 @@ public final class MultiSlerpMerge implements MergeMethod {
                 weights[m] /= sum;
             }
         }
-        return new GramCombination(p, GramCombination.Scope.TENSOR, gram -> coefficients(gram, weights, p.tensor()));
+        return new GramCombination(p, GramCombination.Scope.TENSOR, gram -> coefficients(gram, weights, p.number("eps"), p.tensor()));
     }
 
-    static double[] coefficients(double[][] gram, double[] w, String tensor) {
+    /** The blend's coefficients; {@code eps} steadies the norms' divisions, as mergekit's {@code eps}. */
+    static double[] coefficients(double[][] gram, double[] w, double eps, String tensor) {
         int n = w.length;
         if (n == 1) {
             return new double[]{1};
@@ -74,11 +75,11 @@ public final class MultiSlerpMerge implements MergeMethod {
         double[] mean = new double[n]; // Σ wᵢuᵢ, as coefficients of the vᵢ
         for (int i = 0; i < n; i++) {
             norms[i] = Math.sqrt(Math.max(gram[i][i], 0));
-            unit[i] = 1 / (norms[i] + EPS);
+            unit[i] = 1 / (norms[i] + eps);
             mean[i] = w[i] * unit[i];
         }
         double meanNorm = Math.sqrt(Math.max(GramCombination.product(gram, mean, mean), 0));
-        if (meanNorm < EPS) {
+        if (meanNorm < eps) {
             if (n == 2) {
                 return w.clone();
             }
@@ -97,7 +98,7 @@ public final class MultiSlerpMerge implements MergeMethod {
         for (int i = 0; i < n; i++) {
             tangent[i] = w[i] * unit[i] - dotSum * mean[i];
         }
-        double tangentNorm = Math.sqrt(Math.max(GramCombination.product(gram, tangent, tangent), 0)) + EPS;
+        double tangentNorm = Math.sqrt(Math.max(GramCombination.product(gram, tangent, tangent), 0)) + eps;
         double averageNorm = 0;
         for (int i = 0; i < n; i++) {
             averageNorm += norms[i] * w[i];

@@ -47,14 +47,6 @@ public final class SlerpMerge implements MergeMethod {
     }
 
     @Override
-    public void check(TensorParameters p) throws RecipeException {
-        double t = p.number("t");
-        if (!(t >= 0 && t <= 1)) {
-            throw new RecipeException("t " + t + " for tensor '" + p.tensor() + "' is outside [0, 1]");
-        }
-    }
-
-    @Override
     public TensorMerge forTensor(TensorParameters p) {
         return new Slerp(p.number("t"));
     }

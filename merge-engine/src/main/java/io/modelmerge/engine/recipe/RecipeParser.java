@@ -40,6 +40,8 @@ public final class RecipeParser {
         if (root == null || !root.isObject()) {
             throw new RecipeException("recipe must be a YAML mapping with merge_method and models or slices");
         }
+        refuseUnsupported(root, "modules", "per-module merges (mergekit's modules: key) are not supported yet;"
+                + " write the recipe with models or slices");
         checkKeys(root, TOP_KEYS, "");
         String method = text(root, "merge_method", "").orElseThrow(() -> new RecipeException("recipe has no merge_method"));
         Optional<String> base = modelRef(root.get("base_model"), "base_model");
@@ -84,9 +86,13 @@ public final class RecipeParser {
                 allowNonfinite != null && allowNonfinite.booleanValue(), yaml);
     }
 
-    /** The dtype a recipe's {@code dtype} or {@code out_dtype} names (PyTorch's and mergekit's spellings). */
+    /**
+     * The dtype a recipe's {@code dtype} or {@code out_dtype} names (PyTorch's and mergekit's spellings, with or
+     * without {@code torch.}).
+     */
     public static DType dtype(String name) throws RecipeException {
-        return switch (name) {
+        String plain = name.startsWith("torch.") ? name.substring("torch.".length()) : name;
+        return switch (plain) {
             case "bfloat16", "bf16" -> DType.BF16;
             case "float16", "fp16", "f16", "half" -> DType.F16;
             case "float32", "fp32", "f32", "float" -> DType.F32;
@@ -98,6 +104,8 @@ public final class RecipeParser {
         if (!node.isObject()) {
             throw new RecipeException(where + " must be a mapping with 'sources'");
         }
+        refuseUnsupported(node, "residual_weight", "a slice's residual_weight (mergekit adds the base's layer"
+                + " back, scaled) is not supported yet");
         checkKeys(node, SLICE_KEYS, where + ".");
         JsonNode sourcesNode = node.get("sources");
         if (sourcesNode == null || !sourcesNode.isArray() || sourcesNode.isEmpty()) {
@@ -156,6 +164,13 @@ public final class RecipeParser {
             throw new RecipeException(where + key + " must be a string, got " + node);
         }
         return Optional.of(node.asText());
+    }
+
+    /** A key mergekit knows that we do not implement yet: refused by name, never ignored. */
+    private static void refuseUnsupported(JsonNode node, String key, String why) throws RecipeException {
+        if (node.has(key)) {
+            throw new RecipeException("'" + key + "': " + why);
+        }
     }
 
     private static void checkKeys(JsonNode node, Set<String> allowed, String where) throws RecipeException {

@@ -2,8 +2,11 @@ package io.modelmerge.engine.exec;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
@@ -170,5 +173,31 @@ class MergekitPlannerParityTest {
                 assertEquals(0.25 * x[i] + 0.25 * y[i], merged[i], 1e-6, name);
             }
         }
+    }
+
+    @Test
+    void torchDtypeSpellingsAndMultislerpsEpsAreAcceptedAndUnsupportedKeysRefusedByName() throws Exception {
+        assertEquals(DType.F16, RecipeParser.dtype("torch.float16"));
+        assertEquals(DType.BF16, RecipeParser.dtype("torch.bfloat16"));
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        Path out = merge("""
+                models:
+                  - model: %s
+                    parameters: {weight: 1}
+                  - model: %s
+                    parameters: {weight: 1}
+                merge_method: multislerp
+                parameters: {eps: 0.000001}
+                dtype: torch.float32
+                """.formatted(a, b));
+        assertEquals(tensor(a, "lm_head.weight").length, tensor(out, "lm_head.weight").length);
+        String modules = "modules:\n  text_decoder:\n    models: []\nmerge_method: linear\n";
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeParser.parse(modules));
+        assertTrue(e.getMessage().startsWith("'modules': per-module merges"), e.getMessage());
+        String residual = "slices:\n  - sources:\n      - model: " + a + "\n        layer_range: [0, 2]\n"
+                + "    residual_weight: 0.5\nmerge_method: passthrough\n";
+        e = assertThrows(RecipeException.class, () -> RecipeParser.parse(residual));
+        assertTrue(e.getMessage().startsWith("'residual_weight': a slice's residual_weight"), e.getMessage());
     }
 }

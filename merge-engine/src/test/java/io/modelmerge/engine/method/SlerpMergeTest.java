@@ -77,8 +77,17 @@ class SlerpMergeTest {
                 new TensorParameters("w", 4, List.of(Map.of(), Map.of()), Map.of("t", 0.5), 0)));
         assertEquals("slerp merges exactly one model besides the base_model per tensor; tensor 'w' has 2",
                 three.getMessage());
-        RecipeException far = assertThrows(RecipeException.class, () -> slerp.check(
-                new TensorParameters("w", 4, ONE_MODEL, Map.of("t", 1.5), 0)));
-        assertTrue(far.getMessage().contains("t 1.5 for tensor 'w' is outside [0, 1]"), far.getMessage());
+    }
+
+    /**
+     * mergekit takes t outside [0, 1] and extrapolates along the arc: a = (1, 0) and b = (0, 1) are 90° apart, so
+     * t = 1.5 gives sin(−π/4)·a + sin(3π/4)·b.
+     */
+    @Test
+    void extrapolatesPastTheEndsAsMergekitDoes() {
+        float h = (float) Math.sqrt(0.5);
+        assertArrayEquals(new float[] {-h, h}, slerp(new float[] {1, 0}, new float[] {0, 1}, 1.5), 1e-6f);
+        assertArrayEquals(new float[] {(float) Math.cos(-Math.PI / 4), (float) Math.sin(-Math.PI / 4)},
+                slerp(new float[] {1, 0}, new float[] {0, 1}, -0.5), 1e-6f);
     }
 }
