@@ -48,6 +48,10 @@ final class MergeCommand implements Callable<Integer> {
             description = "largest output shard (default: ${DEFAULT-VALUE})")
     long shardSize;
 
+    @Option(names = "--strict", description = "refuse parameters the recipe's method does not take (by default they are"
+            + " ignored, as mergekit ignores them, and listed as notes)")
+    boolean strict;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -56,7 +60,7 @@ final class MergeCommand implements Callable<Integer> {
         MergeResult result;
         try (StorageResolver storage = mergectl.storage()) {
             MergeOptions options = MergeOptions.defaults().withMemory(memory).withSeed(seed).withOutShardSize(shardSize)
-                    .withStorage(storage);
+                    .withStorage(storage).withStrict(strict);
             if (threads != null) {
                 options = options.withThreads(threads);
             }

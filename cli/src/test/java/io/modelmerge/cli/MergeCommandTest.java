@@ -54,6 +54,23 @@ class MergeCommandTest {
                         .map(JsonNode::asText).sorted().toList());
     }
 
+    /** A parameter linear does not take: a note by default (as mergekit ignores it), refused with --strict. */
+    @Test
+    void anIgnoredParameterIsANoteAndStrictRefusesIt(@TempDir Path dir) throws Exception {
+        Path mnist = Fixtures.real("mnist-tinygrad-full").resolve("model.safetensors");
+        Path recipe = dir.resolve("recipe.yml");
+        Files.writeString(recipe, "merge_method: linear\nmodels:\n  - model: " + mnist + "\n    parameters: {weight: 1}\n"
+                + "  - model: " + mnist + "\n    parameters: {weight: 3, density: 0.5}\n");
+        String[] lenient = run("merge", recipe.toString(), dir.resolve("out").toString(), "--memory", "64m");
+        assertEquals("0", lenient[0], lenient[2]);
+        assertTrue(lenient[1].contains("note: parameter 'density' in parameters of model " + mnist
+                + " is not one merge_method linear takes"), lenient[1]);
+        String[] strict = run("merge", recipe.toString(), dir.resolve("strict").toString(), "--strict");
+        assertEquals(String.valueOf(Mergectl.BAD_INPUT), strict[0]);
+        assertTrue(strict[2].contains("unknown parameter 'density'"), strict[2]);
+        assertFalse(Files.exists(dir.resolve("strict")));
+    }
+
     @Test
     void aBadRecipeIsOneLineAndLeavesNoOutput(@TempDir Path dir) throws Exception {
         Path recipe = dir.resolve("recipe.yml");

@@ -60,16 +60,19 @@ final class AdapterMerge {
     private final AdapterMethod method;
     private final List<String> notes = new ArrayList<>();
 
-    private AdapterMerge(Recipe recipe, AdapterMethod method) {
+    private final ParameterResolver parameters;
+
+    private AdapterMerge(Recipe recipe, AdapterMethod method, boolean strict) {
         this.recipe = recipe;
         this.method = method;
+        this.parameters = new ParameterResolver(method, recipe.parameters(), strict);
     }
 
     /** Every check before data is read; returns the number of modules merged. */
     static int validate(Recipe recipe, AdapterMethod method, MergeOptions options) throws IOException, RecipeException {
         List<BlobStore> stores = new ArrayList<>();
         try {
-            AdapterMerge merge = new AdapterMerge(recipe, method);
+            AdapterMerge merge = new AdapterMerge(recipe, method, options.strict());
             return merge.plan(merge.open(options, stores)).size();
         } finally {
             for (BlobStore store : stores) {
@@ -84,7 +87,7 @@ final class AdapterMerge {
         List<BlobStore> stores = new ArrayList<>();
         List<MappedCheckpoint> mapped = new ArrayList<>();
         try (StagedOutput output = new StagedOutput(outDir)) {
-            AdapterMerge merge = new AdapterMerge(recipe, method);
+            AdapterMerge merge = new AdapterMerge(recipe, method, options.strict());
             List<Input> inputs = merge.open(options, stores);
             List<String> modules = merge.plan(inputs);
             BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
@@ -119,7 +122,6 @@ final class AdapterMerge {
             throw new RecipeException("merge_method " + method.name() + " combines PEFT adapters listed under"
                     + " models; it takes no base_model or slices");
         }
-        ParameterResolver parameters = parameters();
         List<ParameterDef> any = new ArrayList<>(method.modelParameters());
         any.addAll(method.globalParameters());
         parameters.checkNames(recipe.parameters(), any, "parameters");
@@ -144,16 +146,13 @@ final class AdapterMerge {
         if (inputs.size() < 2) {
             throw new RecipeException("merge_method " + method.name() + " needs at least two adapters");
         }
+        notes.addAll(parameters.ignored());
         return inputs;
-    }
-
-    private ParameterResolver parameters() {
-        return new ParameterResolver(method, recipe.parameters());
     }
 
     /** The merge's global parameters (target_overlap, and rank for svd), resolved and typed. */
     private Map<String, Object> globals() throws RecipeException {
-        return parameters().resolve(method.globalParameters(), "", 0, Map.of(), Map.of());
+        return parameters.resolve(method.globalParameters(), "", 0, Map.of(), Map.of());
     }
 
     /** Checks the adapters fit together; returns the modules to merge. */

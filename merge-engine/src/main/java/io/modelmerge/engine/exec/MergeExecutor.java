@@ -71,7 +71,7 @@ public final class MergeExecutor {
             for (String ref : recipe.modelRefs()) {
                 inputs.add(InputModel.open(ref, options, null));   // no cache: nothing is mapped
             }
-            List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed()).plan();
+            List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed(), options.strict()).plan();
             method.modelWidePass(merged(plan)); // its refusals, before any data is read
             BlockBudget.of(plan, options).check(plan, inputs, options);
             return plan.size();
@@ -99,7 +99,7 @@ public final class MergeExecutor {
             for (String ref : recipe.modelRefs()) {
                 inputs.add(InputModel.open(ref, options, cache));
             }
-            MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed());
+            MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed(), options.strict());
             List<PlannedTensor> plan = planner.plan();
             List<String> notes = new ArrayList<>();
             inputs.forEach(i -> notes.addAll(i.notes()));

@@ -19,9 +19,12 @@ import java.nio.file.Path;
  * @param maxBytesPerSecond the highest rate at which the merge writes its output, so a merge shares disks and
  *                     networks with other work (0: as fast as it can)
  * @param backend      where the dense linear algebra runs (LoRA products, adapter factorisations)
+ * @param strict       refuse parameters the recipe's method does not take, rather than ignore them (as mergekit
+ *                     does) and list them in the notes
  */
 public record MergeOptions(long memoryBytes, int threads, long seed, long outShardSize, StorageResolver storage,
-                           Path cacheDir, long cacheBytes, long maxBytesPerSecond, ComputeBackend backend) {
+                           Path cacheDir, long cacheBytes, long maxBytesPerSecond, ComputeBackend backend,
+                           boolean strict) {
 
     public static final long DEFAULT_MEMORY = 2L << 30;
     public static final long DEFAULT_SHARD_SIZE = 5_000_000_000L;
@@ -47,45 +50,51 @@ public record MergeOptions(long memoryBytes, int threads, long seed, long outSha
     public static MergeOptions defaults() {
         return new MergeOptions(DEFAULT_MEMORY, Runtime.getRuntime().availableProcessors(), 0, DEFAULT_SHARD_SIZE,
                 DEFAULT_STORAGE, Path.of(System.getProperty("java.io.tmpdir"), "modelmerge-cache"), 64L << 30, 0,
-                ComputeBackend.cpu());
+                ComputeBackend.cpu(), false);
     }
 
     public MergeOptions withMemory(long bytes) {
         return new MergeOptions(bytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes, maxBytesPerSecond,
-                backend);
+                backend, strict);
     }
 
     public MergeOptions withThreads(int count) {
         return new MergeOptions(memoryBytes, count, seed, outShardSize, storage, cacheDir, cacheBytes, maxBytesPerSecond,
-                backend);
+                backend, strict);
     }
 
     public MergeOptions withSeed(long value) {
         return new MergeOptions(memoryBytes, threads, value, outShardSize, storage, cacheDir, cacheBytes,
-                maxBytesPerSecond, backend);
+                maxBytesPerSecond, backend, strict);
     }
 
     public MergeOptions withOutShardSize(long bytes) {
         return new MergeOptions(memoryBytes, threads, seed, bytes, storage, cacheDir, cacheBytes, maxBytesPerSecond,
-                backend);
+                backend, strict);
     }
 
     public MergeOptions withStorage(StorageResolver resolver) {
         return new MergeOptions(memoryBytes, threads, seed, outShardSize, resolver, cacheDir, cacheBytes,
-                maxBytesPerSecond, backend);
+                maxBytesPerSecond, backend, strict);
     }
 
     public MergeOptions withCache(Path dir, long bytes) {
         return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, dir, bytes, maxBytesPerSecond,
-                backend);
+                backend, strict);
     }
 
     public MergeOptions withMaxBytesPerSecond(long rate) {
-        return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes, rate, backend);
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes, rate, backend,
+                strict);
     }
 
     public MergeOptions withBackend(ComputeBackend compute) {
         return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes,
-                maxBytesPerSecond, compute);
+                maxBytesPerSecond, compute, strict);
+    }
+
+    public MergeOptions withStrict(boolean refuseUnknownParameters) {
+        return new MergeOptions(memoryBytes, threads, seed, outShardSize, storage, cacheDir, cacheBytes,
+                maxBytesPerSecond, backend, refuseUnknownParameters);
     }
 }

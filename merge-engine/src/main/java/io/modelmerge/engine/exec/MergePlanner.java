@@ -39,10 +39,12 @@ final class MergePlanner {
     private final List<String> notes = new ArrayList<>();
     private final ParameterResolver parameters;
 
-    MergePlanner(Recipe recipe, MergeMethod method, List<InputModel> inputs, long seed) throws RecipeException {
+    /** @param strict refuse parameters the method does not take, rather than ignore them and note it */
+    MergePlanner(Recipe recipe, MergeMethod method, List<InputModel> inputs, long seed, boolean strict)
+            throws RecipeException {
         this.recipe = recipe;
         this.method = method;
-        this.parameters = new ParameterResolver(method, recipe.parameters());
+        this.parameters = new ParameterResolver(method, recipe.parameters(), strict);
         this.inputs = inputs;
         this.seed = seed;
         for (int i = 0; i < inputs.size(); i++) {
@@ -54,6 +56,7 @@ final class MergePlanner {
             throw new RecipeException("merge_method " + method.name() + " needs a base_model");
         }
         checkParameterNames();
+        notes.addAll(parameters.ignored());
     }
 
     List<String> notes() {

@@ -40,6 +40,11 @@ class AdapterMergeTest {
                 .run(RecipeParser.parse(yaml), out);
     }
 
+    private MergeResult mergeStrictly(String yaml, Path out) throws Exception {
+        return new MergeExecutor(MergeOptions.defaults().withThreads(2).withStrict(true), p -> { }, new AtomicBoolean())
+                .run(RecipeParser.parse(yaml), out);
+    }
+
     private static String recipe(String method, String extra) {
         return "merge_method: " + method + "\nmodels:\n  - model: " + A + "\n    parameters: {weight: 1.0}\n  - model: " + B
                 + "\n    parameters: {weight: 0.5}\nparameters:\n  target_overlap: intersect\n" + extra;
@@ -165,7 +170,8 @@ class AdapterMergeTest {
                 recipe("cat", "").replace("  target_overlap: intersect\n", "  target_overlap: refuse\n"), out));
         assertTrue(partial.getMessage().contains("target_overlap: intersect") && partial.getMessage().contains("c_proj"),
                 partial.getMessage());
-        assertThrows(RecipeException.class, () -> merge(recipe("cat", "").replace("weight: 0.5", "weight: 0.5, density: 1"), out));
+        assertThrows(RecipeException.class, () -> mergeStrictly(
+                recipe("cat", "").replace("weight: 0.5", "weight: 0.5, density: 1"), out));
         RecipeException overlap = assertThrows(RecipeException.class, () -> merge(
                 recipe("cat", "").replace("target_overlap: intersect", "target_overlap: union"), out));
         assertTrue(overlap.getMessage().contains("parameter 'target_overlap' is 'union'")
@@ -174,7 +180,8 @@ class AdapterMergeTest {
             RecipeException e = assertThrows(RecipeException.class, () -> merge(recipe("svd", "  rank: " + rank + "\n"), out));
             assertTrue(e.getMessage().contains("parameter 'rank' must be"), e.getMessage());
         }
-        RecipeException rankOfCat = assertThrows(RecipeException.class, () -> merge(recipe("cat", "  rank: 4\n"), out));
+        RecipeException rankOfCat = assertThrows(RecipeException.class,
+                () -> mergeStrictly(recipe("cat", "  rank: 4\n"), out));
         assertTrue(rankOfCat.getMessage().contains("unknown parameter 'rank'"), rankOfCat.getMessage());
         assertFalse(Files.exists(out));
         try (Stream<Path> left = Files.list(dir)) {

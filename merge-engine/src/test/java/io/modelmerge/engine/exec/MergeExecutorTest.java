@@ -281,7 +281,6 @@ class MergeExecutorTest {
         Map<String, String> cases = new java.util.LinkedHashMap<>();
         cases.put("merge_method: frankenstein\n" + two.formatted(1, "", 1), "unknown merge_method 'frankenstein'");
         cases.put("merge_method: linear\nmodelz: []\n" + two.formatted(1, "", 1), "unknown key 'modelz'");
-        cases.put("merge_method: linear\n" + two.formatted(1, ", densty: 0.5", 1), "unknown parameter 'densty'");
         cases.put("merge_method: linear\nmodels:\n  - model: " + a + "\n  - model: " + b + "\n", "needs parameter 'weight'");
         cases.put("merge_method: linear\n" + two.formatted(1, "", -1), "weights sum to zero");
         cases.put("merge_method: ties\nbase_model: " + base + "\n" + two.formatted(1, ", density: 1.5", 1),
@@ -310,6 +309,33 @@ class MergeExecutorTest {
         try (Stream<Path> left = Files.list(dir)) {
             assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".partial")), "no staging left");
         }
+    }
+
+    /**
+     * mergekit ignores a parameter the method does not take; so does a merge by default, and says so in its notes
+     * and model card. Strict, the merge and the up-front check refuse it.
+     */
+    @Test
+    void parametersTheMethodDoesNotTakeAreIgnoredAndNotedOrRefusedWhenStrict() throws Exception {
+        Path a = llamaModel("a", 1, DType.F32);
+        Path b = llamaModel("b", 2, DType.F32);
+        String yaml = "merge_method: linear\nmodels:\n  - model: " + a + "\n    parameters: {weight: 1, densty: 0.5}\n"
+                + "  - model: " + b + "\n    parameters: {weight: 1}\nparameters: {lambda: 2}\n";
+        Path out = dir.resolve("lenient");
+        MergeResult result = merge(yaml, out);
+        String densty = "parameter 'densty' in parameters of model " + a + " is not one merge_method linear takes";
+        String lambda = "parameter 'lambda' in parameters is not one merge_method linear takes";
+        assertTrue(result.notes().stream().anyMatch(n -> n.startsWith(densty)), result.notes().toString());
+        assertTrue(result.notes().stream().anyMatch(n -> n.startsWith(lambda)), result.notes().toString());
+        String card = Files.readString(out.resolve("README.md"));
+        assertTrue(card.contains(densty) && card.contains(lambda), card);
+        MergeOptions strict = MergeOptions.defaults().withThreads(2).withMemory(64L << 20).withStrict(true);
+        RecipeException refused = assertThrows(RecipeException.class, () -> merge(yaml, dir.resolve("strict"), strict));
+        assertTrue(refused.getMessage().contains("unknown parameter 'lambda' in parameters"), refused.getMessage());
+        RecipeException checked = assertThrows(RecipeException.class, () -> new MergeExecutor(strict, p -> { },
+                new AtomicBoolean()).validate(RecipeParser.parse(yaml)));
+        assertEquals(refused.getMessage(), checked.getMessage());
+        assertFalse(Files.exists(dir.resolve("strict")));
     }
 
     @Test
