@@ -105,19 +105,22 @@ public final class TaskVectors {
     }
 
     /**
-     * The L1 norm of δ = x − base over [from, from + length), and of the entries the random mask keeps: added to
-     * {@code sums[all]} and {@code sums[kept]}. Each sum runs in F32 lanes over the full vectors, then adds the
-     * lanes and the tail's elements one by one in double, in index order.
+     * The L1 norm of δ = x − base over [from, from + length), and of the entries {@code thinning} keeps (a random
+     * mask's, or those at or above a magnitude threshold): added to {@code sums[all]} and {@code sums[kept]}. Each
+     * sum runs in F32 lanes over the full vectors, then adds the lanes and the tail's elements one by one in
+     * double, in index order.
      */
-    public static void addL1(float[] x, float[] base, Thinning.Random mask, int from, int length, double[] sums,
+    public static void addL1(float[] x, float[] base, Thinning thinning, int from, int length, double[] sums,
                              int all, int kept) {
+        Thinning.Random mask = thinning instanceof Thinning.Random r ? r : null;
+        float threshold = thinning instanceof Thinning.Magnitude m ? m.threshold() : 0f;
         FloatVector a = FloatVector.zero(FS);
         FloatVector k = FloatVector.zero(FS);
         int i = from;
         for (int bound = from + FS.loopBound(length); i < bound; i += FS.length()) {
             FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).abs();
             a = a.add(d);
-            k = k.add(FloatVector.zero(FS).blend(d, RandomMask.keepLanes(mask.seed(), mask.offset() + i, mask.threshold24())));
+            k = k.add(FloatVector.zero(FS).blend(d, kept(d, mask, threshold, i)));
         }
         double sumAll = Lanes.sum(a);
         double sumKept = Lanes.sum(k);
@@ -125,11 +128,16 @@ public final class TaskVectors {
             VectorMask<Float> lanes = FS.indexInRange(i, from + length);
             FloatVector d = delta(x, base, i, lanes).abs();
             sumAll = Lanes.addInOrder(sumAll, d);
-            sumKept = Lanes.addInOrder(sumKept, FloatVector.zero(FS)
-                    .blend(d, RandomMask.keepLanes(mask.seed(), mask.offset() + i, mask.threshold24()).and(lanes)));
+            sumKept = Lanes.addInOrder(sumKept, FloatVector.zero(FS).blend(d, kept(d, mask, threshold, i).and(lanes)));
         }
         sums[all] += sumAll;
         sums[kept] += sumKept;
+    }
+
+    /** The lanes of |δ| (at element i of the block) that survive: the random mask's, or those at the threshold. */
+    private static VectorMask<Float> kept(FloatVector magnitude, Thinning.Random mask, float threshold, int i) {
+        return mask != null ? RandomMask.keepLanes(mask.seed(), mask.offset() + i, mask.threshold24())
+                : magnitude.compare(VectorOperators.GE, threshold);
     }
 
     /**

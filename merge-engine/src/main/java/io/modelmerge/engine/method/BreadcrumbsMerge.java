@@ -50,7 +50,9 @@ public final class BreadcrumbsMerge implements MergeMethod {
     @Override
     public List<ParameterDef> globalParameters() {
         List<ParameterDef> common = List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
-                ParameterDef.variant("breadcrumbs_scope", Scope.TENSOR, Scope.values()), ParameterDef.INT8_MASK);
+                ParameterDef.variant("breadcrumbs_scope", Scope.TENSOR, Scope.values()), ParameterDef.INT8_MASK,
+                // mergekit's rescale; only its default (none) is implemented here, so l1 is refused, not ignored
+                ParameterDef.variant("rescale", Rescale.NONE, Rescale.NONE));
         if (!ties) {
             return common;
         }

@@ -18,8 +18,9 @@ import java.util.Optional;
  * Variant {@code paper} (TIES paper, PEFT): the majority sign is that of the unweighted Σ δᵢ, and the sum of
  * agreeing weighted deltas is divided by the number of agreeing models.
  *
- * <p>DARE rescale, variant {@code l1} (mergekit): the kept entries are scaled so the task vector keeps its L1
- * norm; {@code inverse_density} (DARE paper, PEFT): kept entries are divided by the density.
+ * <p>Rescale, variant {@code l1} (mergekit; DARE's default, and offered on the magnitude methods as mergekit
+ * offers it): the kept entries are scaled so the task vector keeps its L1 norm; {@code inverse_density} (DARE
+ * paper, PEFT): kept entries are divided by the density.
  *
  * <p>Random masks are {@link RandomMask}'s, seeded per model: the result does not depend on block sizes or thread
  * scheduling.
@@ -36,7 +37,7 @@ public final class GeneralizedTaskArithmetic {
      *
      * @param sparsification how task vectors are thinned before merging
      * @param election       how the task vectors combine
-     * @param rescale        for RANDOM: how the kept entries are scaled ({@code L1}, {@code INVERSE_DENSITY}, {@code NONE})
+     * @param rescale        how the kept entries are scaled ({@code L1}; for RANDOM also {@code INVERSE_DENSITY}; {@code NONE})
      */
     public static TensorMerge forTensor(TensorParameters p, Sparsification sparsification, Election election,
                                         boolean normalize, double lambda, Rescale rescale) {
@@ -111,7 +112,7 @@ public final class GeneralizedTaskArithmetic {
         }
 
         private boolean l1Rescaled() {
-            if (sparsification != Sparsification.RANDOM || rescale != Rescale.L1) {
+            if (sparsification == Sparsification.NONE || rescale != Rescale.L1) {
                 return false;
             }
             for (boolean s : sparse) {
@@ -135,7 +136,7 @@ public final class GeneralizedTaskArithmetic {
         /**
          * Magnitude thresholds: a sampled pass brackets each model's threshold, a second pass settles it within
          * the bracket; models whose bracket was too wide or missed take the two exact rounds of a radix select.
-         * L1 rescaling: one pass of the norms.
+         * L1 rescaling (after the thresholds, for magnitude): one pass of the norms.
          */
         @Override
         public Optional<Pass<?>> nextPass() {
@@ -148,13 +149,17 @@ public final class GeneralizedTaskArithmetic {
                 if (!settled) {
                     return Optional.of(Pass.of("magnitudes within the brackets", Candidates::new, this::settle));
                 }
-                return new TaskVectorSelections(exactSelection).nextPass("exact magnitude thresholds", () -> {
-                    for (int m = 0; m < weights.length; m++) {
-                        if (exactSelection[m] != null) {
-                            magnitudeThreshold[m] = exactSelection[m].threshold();
-                        }
-                    }
-                });
+                Optional<Pass<?>> exact = new TaskVectorSelections(exactSelection).nextPass("exact magnitude thresholds",
+                        () -> {
+                            for (int m = 0; m < weights.length; m++) {
+                                if (exactSelection[m] != null) {
+                                    magnitudeThreshold[m] = exactSelection[m].threshold();
+                                }
+                            }
+                        });
+                if (exact.isPresent()) {
+                    return exact;
+                }
             }
             if (l1Rescaled() && !scaled) {
                 return Optional.of(Pass.of("L1 norms of the task vectors", this::l1Sums, this::rescale));
@@ -268,8 +273,8 @@ public final class GeneralizedTaskArithmetic {
             return new BlockSums(2 * n, (block, from, length, sums) -> {
                 for (int m = 0; m < n; m++) {
                     if (sparse[m]) {
-                        TaskVectors.addL1(block.models()[m], block.base(), mask(m, block.offset()), from, length, sums,
-                                m, n + m);
+                        TaskVectors.addL1(block.models()[m], block.base(), thinning(m, block.offset()), from, length,
+                                sums, m, n + m);
                     }
                 }
             });

@@ -68,6 +68,12 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
      */
     public static final ParameterDef INT8_MASK = flag("int8_mask", false);
 
+    /**
+     * mergekit's {@code rescale} on the magnitude methods: {@code l1} ({@code true}) scales the kept entries so each
+     * task vector keeps its L1 norm; {@code none} ({@code false}, the default) leaves them.
+     */
+    public static final ParameterDef MAGNITUDE_RESCALE = variant("rescale", Rescale.NONE, Rescale.NONE, Rescale.L1);
+
     /** TIES' sign election: {@code mergekit} (weighted deltas) or {@code paper} (unweighted; PEFT). */
     public static final ParameterDef ELECTION = variant("election", Election.MERGEKIT, Election.MERGEKIT,
             Election.PAPER);

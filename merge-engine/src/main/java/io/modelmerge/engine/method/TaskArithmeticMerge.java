@@ -35,7 +35,7 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", pruned), ParameterDef.number("lambda", 1.0),
-                ParameterDef.TOPK_SCOPE, ParameterDef.INT8_MASK);
+                ParameterDef.TOPK_SCOPE, ParameterDef.INT8_MASK, ParameterDef.MAGNITUDE_RESCALE);
     }
 
     @Override
@@ -51,6 +51,7 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
     @Override
     public TensorMerge forTensor(TensorParameters p) {
         return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE,
-                Election.NONE, p.flag("normalize"), p.number("lambda"), Rescale.NONE);
+                Election.NONE, p.flag("normalize"), p.number("lambda"),
+                p.variant("rescale", Rescale.class));
     }
 }

@@ -24,7 +24,7 @@ public final class TiesMerge extends TaskVectorMerge {
         return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0),
                 ParameterDef.ELECTION,
                 ParameterDef.INT8_MASK,
-                ParameterDef.TOPK_SCOPE);
+                ParameterDef.TOPK_SCOPE, ParameterDef.MAGNITUDE_RESCALE);
     }
 
     @Override
@@ -35,6 +35,7 @@ public final class TiesMerge extends TaskVectorMerge {
     @Override
     public TensorMerge forTensor(TensorParameters p) {
         return GeneralizedTaskArithmetic.forTensor(p, GeneralizedTaskArithmetic.Sparsification.MAGNITUDE,
-                p.variant("election", Election.class), p.flag("normalize"), p.number("lambda"), Rescale.NONE);
+                p.variant("election", Election.class), p.flag("normalize"), p.number("lambda"),
+                p.variant("rescale", Rescale.class));
     }
 }

@@ -49,6 +49,22 @@ class HandComputedMergeTest {
         assertArrayEquals(new float[] {1.0f, 1.3f, 1.1f, 0.7f, 1.3f, 0.6f}, out, EPS);
     }
 
+    /**
+     * mergekit's rescale on a magnitude method: each kept task vector is scaled back to its L1 norm. t1 keeps 1.2
+     * of 1.5 (×1.25), t2 0.9 of 1.1 (×11/9), t3 1.5 of 2.0 (×4/3).
+     */
+    @Test
+    void taskArithmeticWithRescaleKeepsEachTaskVectorsL1Norm() {
+        float[] out = merge(new TaskArithmeticMerge(false), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1),
+                Map.of("rescale", "l1"));
+        double s2 = 11.0 / 9;
+        assertArrayEquals(new float[] {(float) (1 + 0.625 + 0.4 * s2 - 1.2), (float) (1 + 0.3 * s2),
+                (float) (1 - 0.2 * s2 + 0.4), 0.6f, 1.375f, 0.5f}, out, EPS);
+        // rescale: true is mergekit's spelling of l1
+        assertArrayEquals(out, merge(new TaskArithmeticMerge(false), BASE, MODELS, weightsAndDensity(0.5, 1, 1, 1),
+                Map.of("rescale", "true")), 0f);
+    }
+
     @Test
     void tiesElectsSignOnWeightedDeltasAndDividesByAgreeingWeights() {
         // equal weights: votes [0.0, .3, .1, -.3, .3, -.4]; entry 0 elects + (zero counts as +): (.5 + .4) / 2
