@@ -110,6 +110,14 @@ final class MergePlanner {
             }
             members.add(new Member(m.model(), m.parameters()));
         }
+        if (base.isPresent() && !method.usesBase()
+                && recipe.models().stream().noneMatch(m -> m.model().equals(base.get()))) {
+            // As mergekit: a base_model named but not listed is merged as one more input by a method that does
+            // not subtract it (karcher weighs it like the others; linear needs a weight for it, e.g. a global one).
+            members.add(new Member(base.get(), Map.of()));
+            notes.add("base_model " + base.get() + " is merged as one more input, as mergekit adds it (merge_method "
+                    + method.name() + " does not subtract a base)");
+        }
         if (members.isEmpty()) {
             throw new RecipeException("recipe merges no model besides the base");
         }

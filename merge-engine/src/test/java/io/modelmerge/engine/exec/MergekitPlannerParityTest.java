@@ -200,4 +200,24 @@ class MergekitPlannerParityTest {
         e = assertThrows(RecipeException.class, () -> RecipeParser.parse(residual));
         assertTrue(e.getMessage().startsWith("'residual_weight': a slice's residual_weight"), e.getMessage());
     }
+
+    @Test
+    void aBaseNamedButNotListedIsOneMoreInputForMethodsThatDoNotSubtractIt() throws Exception {
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        Path c = model("c", 3);
+        // mergekit's plan appends the base to the models; karcher then weighs all three alike
+        Path named = merge("merge_method: karcher\nbase_model: %s\nmodels:\n  - model: %s\n  - model: %s\n"
+                .formatted(c, a, b));
+        Path listed = merge("merge_method: karcher\nmodels:\n  - model: %s\n  - model: %s\n  - model: %s\n"
+                .formatted(a, b, c));
+        for (String name : new String[] {"model.layers.1" + Q, "lm_head.weight"}) {
+            assertArrayEquals(tensor(listed, name), tensor(named, name), name);
+        }
+        Path linear = merge("merge_method: linear\nbase_model: %s\nmodels:\n  - model: %s\n  - model: %s\n"
+                .formatted(c, a, b) + "parameters: {weight: 1}\n");
+        String name = "model.layers.3" + Q;
+        assertArrayEquals(mean(new float[][] {tensor(a, name), tensor(b, name), tensor(c, name)}, new double[] {1, 1, 1}),
+                tensor(linear, name), 1e-6f);
+    }
 }
