@@ -285,6 +285,7 @@ final class MergePlanner {
                     members.get(m).parameters(), sliceParameters));
         }
         Map<String, Object> global = parameters.resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
+        global.put(MergeMethod.TENSOR_RANK, like.shape().length);
         if (method.companionParameter().isPresent()) {
             List<PlannedTensor.Input> companions = companions(method.companionParameter().get(), members, names, like, outName);
             global.put(MergeMethod.COMPANIONS_PRESENT, !companions.isEmpty());

@@ -15,6 +15,9 @@ public non-sealed interface MergeMethod extends RecipeMethod {
     /** Set by the planner per tensor: whether the companion inputs' tensors follow the models' in each block. */
     String COMPANIONS_PRESENT = "companions_present";
 
+    /** Set by the planner per tensor: how many dimensions it has (1 for a vector such as a norm's weight). */
+    String TENSOR_RANK = "tensor_rank";
+
     /** Refuses a tensor merged from fewer than {@link #minModels} or more than {@link #maxModels} models. */
     default void checkModelCount(TensorParameters p) throws RecipeException {
         int models = p.models();

@@ -51,7 +51,9 @@ public final class NuSlerpMerge implements MergeMethod {
         double w0 = p.modelNumber(0, "weight");
         double w1 = p.modelNumber(1, "weight");
         double t = Math.abs(w0 + w1) < 1e-6 ? 0.5 : w1 / (w0 + w1);
-        GramCombination.Scope scope = p.flag("nuslerp_flatten") ? GramCombination.Scope.TENSOR
+        // A vector has one row: mergekit's row-wise transpose leaves it whole, so it takes one angle, as flattened.
+        boolean vector = Integer.valueOf(1).equals(p.global().get(MergeMethod.TENSOR_RANK));
+        GramCombination.Scope scope = p.flag("nuslerp_flatten") || vector ? GramCombination.Scope.TENSOR
                 : p.flag("nuslerp_row_wise") ? GramCombination.Scope.COLUMN : GramCombination.Scope.ROW;
         return new GramCombination(p, scope, gram -> coefficients(gram, t));
     }

@@ -171,6 +171,13 @@ class SphericalMergeTest {
                 assertEquals(base[r * columns + c] + column[r], perColumn[r * columns + c], 1e-5f);
             }
         }
+        // A vector (a norm's weight) row-wise: mergekit's transpose leaves it whole, so one angle, as flattened.
+        float[] vectorBase = java.util.Arrays.copyOf(base, columns);
+        float[][] vectors = {java.util.Arrays.copyOf(models[0], columns), java.util.Arrays.copyOf(models[1], columns)};
+        float[] rowWiseVector = merge(new NuSlerpMerge(), vectorBase, vectors, weights(1, 3), Map.of("nuslerp_flatten", false,
+                "nuslerp_row_wise", true, MergeMethod.TENSOR_RANK, 1), 0, 50, 2, columns);
+        assertArrayEquals(plus(vectorBase, ReferenceMerges.slerp(delta(vectors[0], vectorBase), delta(vectors[1], vectorBase),
+                0.75)), rowWiseVector, 1e-5f);
         // without a base the models themselves are interpolated; t = 0 and 1 return the endpoints
         assertArrayEquals(models[0], merge(new NuSlerpMerge(), null, models, weights(1, 0), Map.of()), 1e-6f);
         assertArrayEquals(models[1], merge(new NuSlerpMerge(), null, models, weights(0, 1), Map.of()), 1e-6f);
