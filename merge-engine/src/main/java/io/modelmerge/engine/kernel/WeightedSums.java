@@ -20,6 +20,31 @@ public final class WeightedSums {
     }
 
     /**
+     * out[i] = (Σₘ weights[m]·x[m][i]) / divisor as PyTorch computes {@code (w * x).sum(0) / w.sum()}: each product
+     * rounded, the products added in model order, then one division; for i < length.
+     */
+    public static void sumOfProducts(float[][] x, float[] weights, float divisor, float[] out, int length) {
+        int tail = Tail.start(length);
+        sumOfProducts(x, weights, divisor, out, 0, tail);
+        if (tail < length) {
+            float[] sum = new float[FS.length()];
+            sumOfProducts(Tail.padded(x, x.length, tail, length), weights, divisor, sum, 0, FS.length());
+            System.arraycopy(sum, 0, out, tail, length - tail);
+        }
+    }
+
+    /** Over [from, to), whole vectors. */
+    private static void sumOfProducts(float[][] x, float[] weights, float divisor, float[] out, int from, int to) {
+        for (int i = from; i < to; i += FS.length()) {
+            FloatVector acc = FloatVector.fromArray(FS, x[0], i).mul(weights[0]);
+            for (int m = 1; m < x.length; m++) {
+                acc = acc.add(FloatVector.fromArray(FS, x[m], i).mul(weights[m]));
+            }
+            acc.div(divisor).intoArray(out, i);
+        }
+    }
+
+    /**
      * out[i] = base[i] + factor·Σₘ weights[m]·x[m][i], by fused multiply-adds (the sum in model order, then the
      * factor onto the base), for i < length.
      */

@@ -6,8 +6,9 @@ import java.util.List;
 
 /**
  * {@code linear}: the weighted average Σ wᵢθᵢ / Σ wᵢ (model soups; equal weights give the uniform soup), as
- * mergekit's linear.py. With {@code normalize: false} the weighted sum is not divided. A base model, if named,
- * is one of the averaged models like any other.
+ * mergekit's linear.py, in its order of operations: the products wᵢθᵢ summed, then divided by Σ wᵢ once (so an
+ * F32 merge agrees with mergekit's bit for bit, rounding midpoints included). With {@code normalize: false} the
+ * weighted sum is not divided. A base model, if named, is one of the averaged models like any other.
  */
 public final class LinearMerge implements MergeMethod {
 
@@ -40,16 +41,12 @@ public final class LinearMerge implements MergeMethod {
     public TensorMerge forTensor(TensorParameters p) {
         int n = p.models();
         float[] weights = new float[n];
-        double sum = 0;
+        float sum = 0;
         for (int m = 0; m < n; m++) {
             weights[m] = (float) p.modelNumber(m, "weight");
             sum += weights[m];
         }
-        if (p.flag("normalize")) {
-            for (int m = 0; m < n; m++) {
-                weights[m] = (float) (weights[m] / sum);
-            }
-        }
-        return (block, out) -> WeightedSums.weightedSum(block.models(), weights, out, block.length());
+        float divisor = p.flag("normalize") ? sum : 1f;
+        return (block, out) -> WeightedSums.sumOfProducts(block.models(), weights, divisor, out, block.length());
     }
 }

@@ -163,12 +163,16 @@ class MethodKernelsTest {
             WeightedSums.blend(x, 2, weights, base, 0.3f, blend, 0, length);
             float[] sum = new float[length];
             WeightedSums.weightedSum(x, weights, sum, length);
+            float[] products = new float[length];
+            WeightedSums.sumOfProducts(x, weights, 1.25f, products, length);
             for (int i = 0; i < length; i++) {
                 float acc = 0;
                 for (int m = 0; m < MODELS; m++) {
                     acc = Math.fma(x[m][i], weights[m], acc);
                 }
                 assertEquals(acc, sum[i]);
+                // PyTorch's (w * x).sum(0) / w.sum(): products rounded, added in order, one division
+                assertEquals((x[0][i] * weights[0] + x[1][i] * weights[1] + x[2][i] * weights[2]) / 1.25f, products[i]);
                 assertEquals(Math.fma(acc, 0.7f, base[i]), onto[i]);
                 float blended = Math.fma(x[1][i], weights[1], Math.fma(x[0][i], weights[0], base[i] * 0.3f));
                 assertEquals(blended, blend[i]);
