@@ -72,6 +72,7 @@ public final class MergeExecutor {
                 inputs.add(InputModel.open(ref, options, null));   // no cache: nothing is mapped
             }
             List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed(), options.strict()).plan();
+            TokenizerSource.of(recipe, inputs);
             method.modelWidePass(merged(plan)); // its refusals, before any data is read
             BlockBudget.of(plan, options).check(plan, inputs, options);
             return plan.size();
@@ -101,6 +102,7 @@ public final class MergeExecutor {
             }
             MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed(), options.strict());
             List<PlannedTensor> plan = planner.plan();
+            Optional<InputModel> tokenizer = TokenizerSource.of(recipe, inputs);
             List<String> notes = new ArrayList<>();
             inputs.forEach(i -> notes.addAll(i.notes()));
             notes.addAll(planner.notes());
@@ -114,6 +116,9 @@ public final class MergeExecutor {
             }
             Checkpoint first = inputs.getFirst().checkpoint();
             copyTagAlong(first, staging);
+            if (tokenizer.isPresent()) {
+                TokenizerSource.copy(tokenizer.get(), staging);
+            }
             if (!first.ignoredFiles().isEmpty()) {
                 notes.add("files beside " + first.location() + " that no checkpoint layout defines were not copied: "
                         + String.join(", ", first.ignoredFiles()));

@@ -22,7 +22,7 @@ import java.util.Set;
 public final class RecipeParser {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Set<String> TOP_KEYS = Set.of("merge_method", "base_model", "models", "slices", "parameters",
-            "dtype", "out_dtype", "tokenizer_source", "tokenizer", "chat_template", "name", "allow_nonfinite");
+            "dtype", "out_dtype", "tokenizer_source", "name", "allow_nonfinite");
     private static final Set<String> MODEL_KEYS = Set.of("model", "parameters");
     private static final Set<String> SLICE_KEYS = Set.of("sources", "parameters", "base_model");
     private static final Set<String> SOURCE_KEYS = Set.of("model", "layer_range", "parameters");
@@ -42,6 +42,10 @@ public final class RecipeParser {
         }
         refuseUnsupported(root, "modules", "per-module merges (mergekit's modules: key) are not supported yet;"
                 + " write the recipe with models or slices");
+        refuseUnsupported(root, "tokenizer", "mergekit's tokenizer: settings (added tokens, embedding sources) are not"
+                + " supported yet; tokenizer_source: base or a model's ref is");
+        refuseUnsupported(root, "chat_template", "setting a chat template is not supported yet; the output keeps the"
+                + " tokenizer source's tokenizer_config.json");
         checkKeys(root, TOP_KEYS, "");
         String method = text(root, "merge_method", "").orElseThrow(() -> new RecipeException("recipe has no merge_method"));
         Optional<String> base = modelRef(root.get("base_model"), "base_model");
@@ -82,7 +86,7 @@ public final class RecipeParser {
             throw new RecipeException("allow_nonfinite must be true or false, got " + allowNonfinite);
         }
         return new Recipe(method, base, models, slices, parameters(root.get("parameters"), "parameters"),
-                text(root, "dtype", ""), text(root, "out_dtype", ""),
+                text(root, "dtype", ""), text(root, "out_dtype", ""), tokenizerSource(root, base),
                 allowNonfinite != null && allowNonfinite.booleanValue(), yaml);
     }
 
@@ -164,6 +168,22 @@ public final class RecipeParser {
             throw new RecipeException(where + key + " must be a string, got " + node);
         }
         return Optional.of(node.asText());
+    }
+
+    /** {@code tokenizer_source}: {@code base} (which needs a base_model) or a model; {@code union} is refused. */
+    private static Optional<String> tokenizerSource(JsonNode root, Optional<String> base) throws RecipeException {
+        Optional<String> source = text(root, "tokenizer_source", "");
+        if (source.isEmpty()) {
+            return source;
+        }
+        if (source.get().equals("union")) {
+            throw new RecipeException("tokenizer_source: union (a merged vocabulary, embeddings re-ordered to it) is not"
+                    + " supported yet; use base or one model's ref");
+        }
+        if (source.get().equals("base") && base.isEmpty()) {
+            throw new RecipeException("tokenizer_source: base needs a base_model");
+        }
+        return source;
     }
 
     /** A key mergekit knows that we do not implement yet: refused by name, never ignored. */

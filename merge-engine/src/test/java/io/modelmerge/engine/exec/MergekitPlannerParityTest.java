@@ -27,6 +27,7 @@ class MergekitPlannerParityTest {
 
     @TempDir
     Path dir;
+    private int outputs;
 
     private Path model(String name, long seed) throws IOException {
         return SyntheticCheckpoints.write(dir.resolve(name), SyntheticCheckpoints.llama(4, 16, 32, 32, DType.F32),
@@ -34,7 +35,7 @@ class MergekitPlannerParityTest {
     }
 
     private Path merge(String yaml) throws Exception {
-        Path out = dir.resolve("out-" + Integer.toHexString(yaml.hashCode()));
+        Path out = dir.resolve("out-" + outputs++);
         new MergeExecutor(MergeOptions.defaults().withThreads(2).withMemory(64L << 20), p -> { }, new AtomicBoolean())
                 .run(RecipeParser.parse(yaml), out);
         return out;
@@ -219,5 +220,31 @@ class MergekitPlannerParityTest {
         String name = "model.layers.3" + Q;
         assertArrayEquals(mean(new float[][] {tensor(a, name), tensor(b, name), tensor(c, name)}, new double[] {1, 1, 1}),
                 tensor(linear, name), 1e-6f);
+    }
+
+    @Test
+    void tokenizerSourceTakesThatModelsTokenizerFilesAndRefusesWhatItCannotDo() throws Exception {
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        java.nio.file.Files.writeString(a.resolve("tokenizer.json"), "{\"vocab\": [\"x\", \"y\"]}");
+        java.nio.file.Files.writeString(b.resolve("tokenizer.json"), "{\"vocab\": [\"x\", \"y\"]}");
+        java.nio.file.Files.writeString(a.resolve("tokenizer_config.json"), "{\"from\": \"a\"}");
+        java.nio.file.Files.writeString(b.resolve("tokenizer_config.json"), "{\"from\": \"b\"}");
+        String recipe = "merge_method: linear\nbase_model: %s\nmodels:\n  - model: %s\n  - model: %s\n"
+                .formatted(a, a, b) + "parameters: {weight: 1}\n";
+        Path first = merge(recipe);
+        assertEquals("{\"from\": \"a\"}", java.nio.file.Files.readString(first.resolve("tokenizer_config.json")));
+        Path fromB = merge(recipe + "tokenizer_source: " + b + "\n");
+        assertEquals("{\"from\": \"b\"}", java.nio.file.Files.readString(fromB.resolve("tokenizer_config.json")));
+        Path fromBase = merge(recipe + "tokenizer_source: base\n");
+        assertEquals("{\"from\": \"a\"}", java.nio.file.Files.readString(fromBase.resolve("tokenizer_config.json")));
+        java.nio.file.Files.writeString(b.resolve("tokenizer.json"), "{\"vocab\": [\"y\", \"x\"]}");
+        RecipeException differs = assertThrows(RecipeException.class, () -> merge(recipe + "tokenizer_source: " + b + "\n"));
+        assertTrue(differs.getMessage().contains("has a different tokenizer.json"), differs.getMessage());
+        for (String refused : new String[] {"tokenizer_source: union\n", "chat_template: chatml\n",
+                "tokenizer:\n  source: union\n"}) {
+            RecipeException e = assertThrows(RecipeException.class, () -> RecipeParser.parse(recipe + refused));
+            assertTrue(e.getMessage().contains("not supported yet"), e.getMessage());
+        }
     }
 }
