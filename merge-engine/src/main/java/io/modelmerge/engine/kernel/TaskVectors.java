@@ -142,21 +142,34 @@ public final class TaskVectors {
 
     /**
      * variance[j] = the population variance of τₘ = x[m][i] − base[i] over the n models, at i = from + j for
-     * j < length: Σ (τₘ − mean)² / n in F32, the mean Σ τₘ / n.
+     * j < length: Σ (τₘ − mean)² / n in F32, the mean Σ τₘ / n, both sums taken over the τₘ sorted ascending, so
+     * the result does not depend on the order the models are listed in.
      */
     public static void variance(float[][] x, int n, float[] base, int from, int length, float[] variance) {
+        float[][] sorted = new float[n][FS.length()];
         for (int j = 0; j < length; j += FS.length()) {
             VectorMask<Float> lanes = FS.indexInRange(j, length);
             int i = from + j;
             FloatVector b = FloatVector.fromArray(FS, base, i, lanes);
+            for (int m = 0; m < n; m++) {
+                FloatVector.fromArray(FS, x[m], i, lanes).sub(b).intoArray(sorted[m], 0);
+            }
+            for (int pass = 0; pass < n - 1; pass++) { // a sorting network, lane by lane
+                for (int m = 0; m < n - 1 - pass; m++) {
+                    FloatVector lo = FloatVector.fromArray(FS, sorted[m], 0);
+                    FloatVector hi = FloatVector.fromArray(FS, sorted[m + 1], 0);
+                    lo.min(hi).intoArray(sorted[m], 0);
+                    lo.max(hi).intoArray(sorted[m + 1], 0);
+                }
+            }
             FloatVector mean = FloatVector.zero(FS);
             for (int m = 0; m < n; m++) {
-                mean = mean.add(FloatVector.fromArray(FS, x[m], i, lanes).sub(b));
+                mean = mean.add(FloatVector.fromArray(FS, sorted[m], 0));
             }
             mean = mean.div(n);
             FloatVector sum = FloatVector.zero(FS);
             for (int m = 0; m < n; m++) {
-                FloatVector d = FloatVector.fromArray(FS, x[m], i, lanes).sub(b).sub(mean);
+                FloatVector d = FloatVector.fromArray(FS, sorted[m], 0).sub(mean);
                 sum = d.fma(d, sum);
             }
             sum.div(n).intoArray(variance, j, lanes);

@@ -91,6 +91,9 @@ class MethodKernelsTest {
             int from = length / 3;
             float[] variance = new float[length - from];
             TaskVectors.variance(x, MODELS, base, from, length - from, variance);
+            float[] reversed = new float[length - from];
+            TaskVectors.variance(new float[][] {x[2], x[0], x[1]}, MODELS, base, from, length - from, reversed);
+            assertArrayEquals(variance, reversed, "the models' order does not matter");
             for (int i = 0; i < length; i++) {
                 assertEquals(x[0][i] - base[i], delta[i]);
                 float d = x[1][i] - base[i];
@@ -98,14 +101,19 @@ class MethodKernelsTest {
             }
             for (int j = 0; j < variance.length; j++) {
                 int i = from + j;
-                float mean = 0;
+                float[] tau = new float[MODELS];
                 for (int m = 0; m < MODELS; m++) {
-                    mean += x[m][i] - base[i];
+                    tau[m] = x[m][i] - base[i];
+                }
+                java.util.Arrays.sort(tau); // summed in ascending order, whatever the models' order
+                float mean = 0;
+                for (float t : tau) {
+                    mean += t;
                 }
                 mean /= MODELS;
                 float sum = 0;
-                for (int m = 0; m < MODELS; m++) {
-                    float d = x[m][i] - base[i] - mean;
+                for (float t : tau) {
+                    float d = t - mean;
                     sum = Math.fma(d, d, sum);
                 }
                 assertEquals(sum / MODELS, variance[j], "length " + length + " element " + i);
