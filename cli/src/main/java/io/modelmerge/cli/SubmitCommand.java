@@ -44,6 +44,10 @@ final class SubmitCommand extends ServiceCommand.JobCommand {
     @Option(names = "--priority", description = "Higher runs first. Default: 0.")
     int priority;
 
+    @Option(names = "--strict", description = "Refuse parameters the recipe's method does not take (by default they are"
+            + " ignored, as mergekit ignores them, and listed in the job's notes).")
+    boolean strict;
+
     @Option(names = "--idempotency-key", description = "Submitting again with the same key returns the same job.")
     String idempotencyKey = "";
 
@@ -56,7 +60,7 @@ final class SubmitCommand extends ServiceCommand.JobCommand {
                 .setRecipeYaml(Files.readString(recipe))
                 .setOutput(Output.newBuilder().setModel(output).setAlias(alias).putAllTags(tags).setDescription(description))
                 .setOptions(Options.newBuilder().setSeed(seed).setMemoryBytes(memory).setOutDtype(outDtype)
-                        .setPriority(priority))
+                        .setPriority(priority).setStrict(strict))
                 .setIdempotencyKey(idempotencyKey)
                 .build();
         Job job = stub.submitMerge(request);

@@ -253,6 +253,13 @@ class MergeServiceIT {
         assertTrue(incompatible.getStatus().getDescription().contains("model.layers.0.mlp.up_proj.weight"),
                 incompatible.getMessage());
 
+        // a parameter linear does not take: refused when the job asks to be strict (by default, ignored and noted)
+        SubmitMergeRequest strict = request(recipe("linear").replace("{weight: 0.5}", "{weight: 0.5, density: 0.6}"),
+                "team/never").toBuilder().setOptions(Options.newBuilder().setStrict(true)).build();
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> jobs.submitMerge(strict));
+        assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode()); // as the recipe's other checks
+        assertTrue(refused.getStatus().getDescription().contains("unknown parameter 'density'"), refused.getMessage());
+
         StatusRuntimeException badOutput = assertThrows(StatusRuntimeException.class, () -> jobs.submitMerge(
                 request(recipe("linear"), "Team/../x")));
         assertEquals(Status.Code.INVALID_ARGUMENT, badOutput.getStatus().getCode());

@@ -25,7 +25,7 @@ final class JobMessages {
         Options o = r.getOptions();
         return new JobRequest(r.getRecipeYaml(), out.getModel(), out.getAlias(), out.getTagsMap(), out.getDescription(),
                 o.getSeed(), o.getMemoryBytes(), o.getShardSizeBytes(), o.getOutDtype(), o.getPriority(),
-                r.getIdempotencyKey(), Map.of());
+                o.getStrict(), r.getIdempotencyKey(), Map.of());
     }
 
     static Job job(MergeJob job) {
@@ -38,7 +38,8 @@ final class JobMessages {
                 .setOutput(Output.newBuilder().setModel(r.outputModel()).setAlias(r.outputAlias())
                         .putAllTags(r.outputTags()).setDescription(r.outputDescription()))
                 .setOptions(Options.newBuilder().setSeed(r.seed()).setMemoryBytes(r.memoryBytes())
-                        .setShardSizeBytes(r.shardSizeBytes()).setOutDtype(r.outDtype()).setPriority(r.priority()))
+                        .setShardSizeBytes(r.shardSizeBytes()).setOutDtype(r.outDtype()).setPriority(r.priority())
+                        .setStrict(r.strict()))
                 .setIdempotencyKey(r.idempotencyKey())
                 .setAttempts(job.attempts())
                 .setError(job.error())

@@ -73,7 +73,8 @@ public final class JobRecipes {
                 .withOutShardSize(request.shardSizeBytes())
                 .withCache(config.dataDir().resolve("cache"), config.cacheBytes())
                 .withStorage(storage)
-                .withMaxBytesPerSecond(config.maxBytesPerSecond());
+                .withMaxBytesPerSecond(config.maxBytesPerSecond())
+                .withStrict(request.strict());
         return config.threads().map(options::withThreads).orElse(options);
     }
 }

@@ -10,7 +10,7 @@ import java.util.TreeMap;
 /** A job as submitted and checked, its inputs pinned, ready to be queued. */
 public record JobRequest(String recipe, String outputModel, String outputAlias, Map<String, String> outputTags,
                          String outputDescription, long seed, long memoryBytes, long shardSizeBytes, String outDtype,
-                         int priority, String idempotencyKey, Map<String, Pin> pinned) {
+                         int priority, boolean strict, String idempotencyKey, Map<String, Pin> pinned) {
     public JobRequest {
         outputTags = Map.copyOf(outputTags);
         pinned = Map.copyOf(pinned);
@@ -24,7 +24,7 @@ public record JobRequest(String recipe, String outputModel, String outputAlias, 
         StringBuilder canonical = new StringBuilder();
         for (String field : new String[] {recipe, outputModel, outputAlias, new TreeMap<>(outputTags).toString(),
                 outputDescription, Long.toString(seed), Long.toString(memoryBytes), Long.toString(shardSizeBytes),
-                outDtype, Integer.toString(priority)}) {
+                outDtype, Integer.toString(priority), Boolean.toString(strict)}) {
             canonical.append(field.length()).append(':').append(field).append('\n');
         }
         try {

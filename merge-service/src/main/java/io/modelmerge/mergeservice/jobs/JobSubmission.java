@@ -94,7 +94,7 @@ public class JobSubmission {
                 request.outputTags(), request.outputDescription(), request.seed(),
                 request.memoryBytes() == 0 ? config.defaultMemoryBytes() : request.memoryBytes(),
                 request.shardSizeBytes() == 0 ? MergeOptions.DEFAULT_SHARD_SIZE : request.shardSizeBytes(),
-                request.outDtype(), request.priority(), request.idempotencyKey(), pinned);
+                request.outDtype(), request.priority(), request.strict(), request.idempotencyKey(), pinned);
         try {
             new MergeExecutor(JobRecipes.options(config, complete, storage), p -> { }, new AtomicBoolean())
                     .validate(JobRecipes.located(recipe, pinned, complete.outDtype()));

@@ -35,8 +35,8 @@ public final class JobTable {
         try (PreparedStatement s = c.prepareStatement("""
                 INSERT INTO merge_job (id, idempotency_key, state, recipe, output_model, output_alias, output_tags,
                                        output_description, seed, memory_bytes, shard_size_bytes, out_dtype, priority,
-                                       pinned, max_attempts, request_digest)
-                VALUES (?, ?, 'QUEUED', ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)
+                                       pinned, max_attempts, request_digest, strict)
+                VALUES (?, ?, 'QUEUED', ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)
                 ON CONFLICT (idempotency_key) DO NOTHING""")) {
             s.setObject(1, id);
             s.setString(2, r.idempotencyKey().isEmpty() ? null : r.idempotencyKey());
@@ -53,6 +53,7 @@ public final class JobTable {
             s.setString(13, write(r.pinned()));
             s.setInt(14, maxAttempts);
             s.setString(15, digest);
+            s.setBoolean(16, r.strict());
             if (s.executeUpdate() == 1) {
                 return find(c, id).orElseThrow();
             }
@@ -243,7 +244,7 @@ public final class JobTable {
                 rs.getString("output_alias"), read(rs.getString("output_tags"), STRING_MAP),
                 rs.getString("output_description"), rs.getLong("seed"), rs.getLong("memory_bytes"),
                 rs.getLong("shard_size_bytes"), rs.getString("out_dtype"), rs.getInt("priority"),
-                key == null ? "" : key, read(rs.getString("pinned"), PIN_MAP));
+                rs.getBoolean("strict"), key == null ? "" : key, read(rs.getString("pinned"), PIN_MAP));
         String progress = rs.getString("progress");
         return new MergeJob(rs.getObject("id", UUID.class), request, rs.getString("request_digest"),
                 JobStatus.valueOf(rs.getString("state")),
