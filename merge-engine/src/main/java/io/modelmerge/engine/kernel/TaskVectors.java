@@ -56,6 +56,19 @@ public final class TaskVectors {
     }
 
     /**
+     * Counts over elements [from, to) of δ = x − base: how many have |δ| > threshold ({@code counts[0]}) and
+     * how many equal it ({@code counts[1]}), added to {@code counts}.
+     */
+    public static void countAgainst(float[] x, float[] base, float threshold, int from, int to, long[] counts) {
+        for (int i = from; i < to; i += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(i, to);
+            FloatVector magnitude = delta(x, base, i, lanes).abs();
+            counts[0] += magnitude.compare(VectorOperators.GT, threshold, lanes).trueCount();
+            counts[1] += magnitude.compare(VectorOperators.EQ, threshold, lanes).trueCount();
+        }
+    }
+
+    /**
      * Over [from, to), whole vectors, element i being element {@code shift + i} of the task vector (for the random
      * mask). One loop per kind of thinning, so the choice is not made again for every vector.
      */

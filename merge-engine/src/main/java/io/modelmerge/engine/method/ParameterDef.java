@@ -74,6 +74,10 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
      */
     public static final ParameterDef MAGNITUDE_RESCALE = variant("rescale", Rescale.NONE, Rescale.NONE, Rescale.L1);
 
+    /** Entries tied with a per-tensor top-k threshold: exactly k kept, by position, or all ({@link ThresholdTies}). */
+    public static final ParameterDef THRESHOLD_TIES = variant("threshold_ties", ThresholdTies.POSITION,
+            ThresholdTies.values());
+
     /** TIES' sign election: {@code mergekit} (weighted deltas) or {@code paper} (unweighted; PEFT). */
     public static final ParameterDef ELECTION = variant("election", Election.MERGEKIT, Election.MERGEKIT,
             Election.PAPER);

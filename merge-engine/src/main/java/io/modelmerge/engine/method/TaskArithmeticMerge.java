@@ -35,7 +35,8 @@ public final class TaskArithmeticMerge extends TaskVectorMerge {
     @Override
     public List<ParameterDef> globalParameters() {
         return List.of(ParameterDef.flag("normalize", pruned), ParameterDef.number("lambda", 1.0),
-                ParameterDef.TOPK_SCOPE, ParameterDef.INT8_MASK, ParameterDef.MAGNITUDE_RESCALE);
+                ParameterDef.TOPK_SCOPE, ParameterDef.INT8_MASK, ParameterDef.MAGNITUDE_RESCALE,
+                ParameterDef.THRESHOLD_TIES);
     }
 
     @Override

@@ -24,7 +24,7 @@ public final class TiesMerge extends TaskVectorMerge {
         return List.of(ParameterDef.flag("normalize", true), ParameterDef.number("lambda", 1.0),
                 ParameterDef.ELECTION,
                 ParameterDef.INT8_MASK,
-                ParameterDef.TOPK_SCOPE, ParameterDef.MAGNITUDE_RESCALE);
+                ParameterDef.TOPK_SCOPE, ParameterDef.MAGNITUDE_RESCALE, ParameterDef.THRESHOLD_TIES);
     }
 
     @Override

@@ -65,6 +65,27 @@ class HandComputedMergeTest {
                 Map.of("rescale", "true")), 0f);
     }
 
+    /**
+     * Entries tied with the threshold: k = 2 of t = [.5, −.5, .5, .1, −.5, 0], all four 0.5s tied. By default
+     * exactly k are kept, the first by position, as mergekit keeps k; {@code threshold_ties: all} keeps every tie.
+     * The tie pass must find them across blocks and workers alike.
+     */
+    @Test
+    void exactlyKEntriesSurviveATiedThresholdByPosition() {
+        float[] base = {0, 0, 0, 0, 0, 0};
+        float[][] one = {{0.5f, -0.5f, 0.5f, 0.1f, -0.5f, 0f}};
+        List<Map<String, Object>> perModel = List.of(Map.of("weight", 1.0, "density", 0.34)); // k = 2
+        for (int block : new int[] {6, 4, 1}) {
+            for (int workers : new int[] {1, 3}) {
+                float[] exact = merge(new TaskArithmeticMerge(false), base, one, perModel,
+                        Map.of("threshold_ties", "position"), 7, block, workers);
+                assertArrayEquals(new float[] {0.5f, -0.5f, 0, 0, 0, 0}, exact, 0f, block + " " + workers);
+            }
+        }
+        float[] all = merge(new TaskArithmeticMerge(false), base, one, perModel, Map.of("threshold_ties", "all"));
+        assertArrayEquals(new float[] {0.5f, -0.5f, 0.5f, 0, -0.5f, 0}, all, 0f);
+    }
+
     @Test
     void tiesElectsSignOnWeightedDeltasAndDividesByAgreeingWeights() {
         // equal weights: votes [0.0, .3, .1, -.3, .3, -.4]; entry 0 elects + (zero counts as +): (.5 + .4) / 2

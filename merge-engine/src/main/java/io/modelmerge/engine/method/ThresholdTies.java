@@ -1,0 +1,10 @@
+package io.modelmerge.engine.method;
+
+/**
+ * Which entries tied with a top-k magnitude threshold are kept: exactly k in all, the tied ones by position
+ * (lowest index first; mergekit keeps exactly k, breaking ties as its sort happens to), or every tied entry
+ * ({@code all}: a few more than k where magnitudes repeat, as BF16 ones often do).
+ */
+public enum ThresholdTies implements Variant {
+    POSITION, ALL
+}
