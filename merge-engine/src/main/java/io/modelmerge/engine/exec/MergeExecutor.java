@@ -29,6 +29,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Predicate;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
@@ -324,10 +325,18 @@ public final class MergeExecutor {
     }
 
     private static void copyTagAlong(Checkpoint source, Path dir) throws IOException {
+        // the merge writes its own card and recipe
+        copyTagAlong(source, dir, name -> !name.equals("README.md") && !name.equals("merge_recipe.yml")
+                && !name.startsWith("."));
+    }
+
+    /** Copies the tag-along files of {@code source} whose names {@code copied} accepts into {@code dir}. */
+    static void copyTagAlong(Checkpoint source, Path dir, Predicate<String> copied)
+            throws IOException {
         for (var file : source.tagAlongFiles()) {
             String name = file.fileName();
-            if (name.equals("README.md") || name.equals("merge_recipe.yml") || name.startsWith(".")) {
-                continue; // the merge writes its own card and recipe
+            if (!copied.test(name)) {
+                continue;
             }
             try (var in = source.store().read(file.key())) {
                 Files.copy(in, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);

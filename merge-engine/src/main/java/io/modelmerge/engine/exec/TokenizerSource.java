@@ -6,9 +6,7 @@ import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
@@ -58,14 +56,7 @@ final class TokenizerSource {
 
     /** Writes the source's tokenizer files into {@code dir}, over any already there. */
     static void copy(InputModel source, Path dir) throws IOException {
-        Checkpoint checkpoint = source.checkpoint();
-        for (BlobInfo file : checkpoint.tagAlongFiles()) {
-            if (FILES.contains(file.fileName())) {
-                try (InputStream in = checkpoint.store().read(file.key())) {
-                    Files.copy(in, dir.resolve(file.fileName()), StandardCopyOption.REPLACE_EXISTING);
-                }
-            }
-        }
+        MergeExecutor.copyTagAlong(source.checkpoint(), dir, FILES::contains);
     }
 
     private static Optional<byte[]> read(Checkpoint checkpoint, String name) throws IOException {

@@ -1,7 +1,7 @@
 package io.modelmerge.engine.kernel;
 
 import java.util.List;
-import java.util.OptionalDouble;
+import java.util.Optional;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
@@ -131,8 +131,14 @@ public final class MagnitudeBracket {
         return new Candidates();
     }
 
+    /**
+     * A threshold and how many values lie at or above it: more than k where values tie with the threshold.
+     */
+    public record Threshold(float value, long atOrAbove) {
+    }
+
     /** The exact threshold from the full pass, or empty when the k-th lies outside the bracket. */
-    public OptionalDouble threshold(List<Candidates> parts, long k) {
+    public Optional<Threshold> threshold(List<Candidates> parts, long k) {
         long above = 0;
         for (Candidates c : parts) {
             above += c.above;
@@ -140,16 +146,16 @@ public final class MagnitudeBracket {
         long seen = above;
         int size = (high - low + 1) << 15;
         if (seen >= k) {
-            return OptionalDouble.empty(); // the k-th lies above the bracket
+            return Optional.empty(); // the k-th lies above the bracket
         }
         for (int index = size - 1; index >= 0; index--) {
             for (Candidates c : parts) {
                 seen += c.counts[index];
             }
             if (seen >= k) {
-                return OptionalDouble.of(Float.intBitsToFloat((low << 15) + index));
+                return Optional.of(new Threshold(Float.intBitsToFloat((low << 15) + index), seen));
             }
         }
-        return OptionalDouble.empty(); // the k-th lies below the bracket
+        return Optional.empty(); // the k-th lies below the bracket
     }
 }

@@ -56,12 +56,12 @@ public final class TaskVectors {
     }
 
     /**
-     * Counts over elements [from, to) of δ = x − base: how many have |δ| > threshold ({@code counts[0]}) and
+     * Counts over elements [0, length) of δ = x − base: how many have |δ| > threshold ({@code counts[0]}) and
      * how many equal it ({@code counts[1]}), added to {@code counts}.
      */
-    public static void countAgainst(float[] x, float[] base, float threshold, int from, int to, long[] counts) {
-        for (int i = from; i < to; i += FS.length()) {
-            VectorMask<Float> lanes = FS.indexInRange(i, to);
+    public static void countAgainst(float[] x, float[] base, float threshold, int length, long[] counts) {
+        for (int i = 0; i < length; i += FS.length()) {
+            VectorMask<Float> lanes = FS.indexInRange(i, length);
             FloatVector magnitude = delta(x, base, i, lanes).abs();
             counts[0] += magnitude.compare(VectorOperators.GT, threshold, lanes).trueCount();
             counts[1] += magnitude.compare(VectorOperators.EQ, threshold, lanes).trueCount();

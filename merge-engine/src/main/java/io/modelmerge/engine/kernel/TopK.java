@@ -32,6 +32,7 @@ public final class TopK {
     private int[] buckets;
     private long[] aboveBucket;
     private float[] thresholds;
+    private long[] atOrAbove;
 
     /** Selects the thresholds of {@code ranks} (each at least 1); none: they are given after the first round. */
     public TopK(long... ranks) {
@@ -82,8 +83,9 @@ public final class TopK {
             add(low, part.counts);
         }
         thresholds = new float[ranks.length];
+        atOrAbove = new long[ranks.length];
         for (int r = 0; r < ranks.length; r++) {
-            thresholds[r] = threshold(r, low);
+            threshold(r, low);
         }
     }
 
@@ -121,15 +123,19 @@ public final class TopK {
         }
     }
 
-    private float threshold(int r, long[] low) {
+    /** Rank r's threshold, and how many values lie at or above it. */
+    private void threshold(int r, long[] low) {
         long seen = aboveBucket[r];
         for (int b = LOW_BUCKETS - 1; b >= 0; b--) {
             seen += low[r * LOW_BUCKETS + b];
             if (seen >= ranks[r]) {
-                return Float.intBitsToFloat((buckets[r] << 15) | b);
+                thresholds[r] = Float.intBitsToFloat((buckets[r] << 15) | b);
+                atOrAbove[r] = seen;
+                return;
             }
         }
-        return 0f;
+        thresholds[r] = 0f;
+        atOrAbove[r] = seen;
     }
 
     /** The threshold of the only rank. */
@@ -143,6 +149,14 @@ public final class TopK {
             throw new IllegalStateException("the selection is not done");
         }
         return thresholds[r];
+    }
+
+    /** How many values lie at or above the only rank's threshold: more than k where values tie with it. */
+    public long atOrAbove() {
+        if (!done()) {
+            throw new IllegalStateException("the selection is not done");
+        }
+        return atOrAbove[0];
     }
 
     /** What one worker counts in one round. */

@@ -4,8 +4,11 @@ import io.modelmerge.engine.kernel.MagnitudeBracket;
 import io.modelmerge.engine.kernel.RandomMask;
 import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.TreeMap;
 
 /**
  * Task arithmetic in mergekit's general form (generalized_task_arithmetic.py), one fused pass per block:
@@ -70,6 +73,8 @@ public final class GeneralizedTaskArithmetic {
         private boolean scaled;
         /** Exactly k entries per selected model, ties at the threshold kept by position (else all of them). */
         private final boolean exactK;
+        /** Per model: how many entries lie at or above its selected threshold (more than k where some tie with it). */
+        private final long[] atOrAbove;
         /** Per model, once the tie pass is done: the block where kept ties end, and how many of its ties are kept. */
         private long[] cutoffBlock;
         private long[] keptInCutoff;
@@ -93,6 +98,7 @@ public final class GeneralizedTaskArithmetic {
             this.sparse = new boolean[n];
             this.brackets = new MagnitudeBracket[n];
             this.exactSelection = new TopK[n];
+            this.atOrAbove = new long[n];
             this.exactK = sparsification == Sparsification.MAGNITUDE && p.modelThresholds().isEmpty()
                     && p.global().containsKey(ParameterDef.THRESHOLD_TIES.name())
                     && p.variant(ParameterDef.THRESHOLD_TIES.name(), ThresholdTies.class) == ThresholdTies.POSITION;
@@ -154,24 +160,25 @@ public final class GeneralizedTaskArithmetic {
             if (selectingAny()) {
                 if (brackets[firstSelecting()] == null) {
                     // Tensors this large sample one block in 16 for the bracket; smaller ones read all of it.
-                    return Optional.of(Pass.of("sampled magnitude brackets", Samples::new, this::bracket)
+                    return Optional.of(Pass.of("sampled magnitude brackets", this::samples, this::bracket)
                             .sampling(p.elements() >= (1L << 22) ? 16 : 1));
                 }
                 if (!settled) {
-                    return Optional.of(Pass.of("magnitudes within the brackets", Candidates::new, this::settle));
+                    return Optional.of(Pass.of("magnitudes within the brackets", this::candidates, this::settle));
                 }
                 Optional<Pass<?>> exact = new TaskVectorSelections(exactSelection).nextPass("exact magnitude thresholds",
                         () -> {
                             for (int m = 0; m < weights.length; m++) {
                                 if (exactSelection[m] != null) {
                                     magnitudeThreshold[m] = exactSelection[m].threshold();
+                                    atOrAbove[m] = exactSelection[m].atOrAbove();
                                 }
                             }
                         });
                 if (exact.isPresent()) {
                     return exact;
                 }
-                if (exactK && cutoffBlock == null) {
+                if (exactK && cutoffBlock == null && dropsTiesAny()) {
                     return Optional.of(Pass.of("entries tied at the thresholds", TieCounts::new, this::cutTies));
                 }
             }
@@ -179,6 +186,20 @@ public final class GeneralizedTaskArithmetic {
                 return Optional.of(Pass.of("L1 norms of the task vectors", this::l1Sums, this::rescale));
             }
             return Optional.empty();
+        }
+
+        /** Whether keeping exactly k of model m's entries drops some tied with its threshold. */
+        private boolean dropsTies(int m) {
+            return selecting(m) && atOrAbove[m] > k(m);
+        }
+
+        private boolean dropsTiesAny() {
+            for (int m = 0; m < weights.length; m++) {
+                if (dropsTies(m)) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         private int firstSelecting() {
@@ -189,54 +210,20 @@ public final class GeneralizedTaskArithmetic {
             return m;
         }
 
-        /** An accumulator that hands |δ| of each model it takes to that model's counter. */
-        private abstract class PerModel implements Accumulator {
-            private float[] delta = new float[0];
-
-            abstract boolean takes(int m);
-
-            abstract void count(int m, float[] delta, int length);
-
-            @Override
-            public void add(Block block) {
-                if (delta.length < block.length()) {
-                    delta = new float[block.length()];
-                }
-                for (int m = 0; m < weights.length; m++) {
-                    if (takes(m)) {
-                        TaskVectors.delta(block.models()[m], block.base(), delta, block.length());
-                        count(m, delta, block.length());
-                    }
-                }
-            }
-        }
-
         /** Per selecting model, a sampled histogram of |δ|. */
-        private final class Samples extends PerModel {
-            final MagnitudeBracket.Sample[] samples = new MagnitudeBracket.Sample[weights.length];
-
-            Samples() {
-                for (int m = 0; m < weights.length; m++) {
-                    samples[m] = selecting(m) ? new MagnitudeBracket.Sample() : null;
-                }
+        private TaskVectorCounts<MagnitudeBracket.Sample> samples() {
+            List<MagnitudeBracket.Sample> samples = new ArrayList<>();
+            for (int m = 0; m < weights.length; m++) {
+                samples.add(selecting(m) ? new MagnitudeBracket.Sample() : null);
             }
-
-            @Override
-            boolean takes(int m) {
-                return samples[m] != null;
-            }
-
-            @Override
-            void count(int m, float[] delta, int length) {
-                samples[m].add(delta, length);
-            }
+            return new TaskVectorCounts<>(samples, MagnitudeBracket.Sample::add);
         }
 
-        private void bracket(List<Samples> parts) {
+        private void bracket(List<TaskVectorCounts<MagnitudeBracket.Sample>> parts) {
             for (int m = 0; m < weights.length; m++) {
                 if (selecting(m)) {
                     int model = m;
-                    brackets[m] = MagnitudeBracket.of(parts.stream().map(s -> s.samples[model]).toList(), k(m),
+                    brackets[m] = MagnitudeBracket.of(parts.stream().map(s -> s.counter(model)).toList(), k(m),
                             p.elements(), p.elements() < (1L << 22));
                     if (!brackets[m].usable()) {
                         exactSelection[m] = new TopK(k(m));
@@ -246,33 +233,22 @@ public final class GeneralizedTaskArithmetic {
         }
 
         /** Per model with a usable bracket, the exact count above it and the values inside it. */
-        private final class Candidates extends PerModel {
-            final MagnitudeBracket.Candidates[] candidates = new MagnitudeBracket.Candidates[weights.length];
-
-            Candidates() {
-                for (int m = 0; m < weights.length; m++) {
-                    candidates[m] = selecting(m) && exactSelection[m] == null ? brackets[m].candidates() : null;
-                }
+        private TaskVectorCounts<MagnitudeBracket.Candidates> candidates() {
+            List<MagnitudeBracket.Candidates> candidates = new ArrayList<>();
+            for (int m = 0; m < weights.length; m++) {
+                candidates.add(selecting(m) && exactSelection[m] == null ? brackets[m].candidates() : null);
             }
-
-            @Override
-            boolean takes(int m) {
-                return candidates[m] != null;
-            }
-
-            @Override
-            void count(int m, float[] delta, int length) {
-                candidates[m].add(delta, length);
-            }
+            return new TaskVectorCounts<>(candidates, MagnitudeBracket.Candidates::add);
         }
 
-        private void settle(List<Candidates> parts) {
+        private void settle(List<TaskVectorCounts<MagnitudeBracket.Candidates>> parts) {
             for (int m = 0; m < weights.length; m++) {
                 if (selecting(m) && exactSelection[m] == null) {
                     int model = m;
-                    var threshold = brackets[m].threshold(parts.stream().map(c -> c.candidates[model]).toList(), k(m));
+                    var threshold = brackets[m].threshold(parts.stream().map(c -> c.counter(model)).toList(), k(m));
                     if (threshold.isPresent()) {
-                        magnitudeThreshold[m] = (float) threshold.getAsDouble();
+                        magnitudeThreshold[m] = threshold.get().value();
+                        atOrAbove[m] = threshold.get().atOrAbove();
                     } else {
                         exactSelection[m] = new TopK(k(m)); // the sample misled: two more passes, exact
                     }
@@ -286,24 +262,24 @@ public final class GeneralizedTaskArithmetic {
          * the threshold; and in all, how many lie above it.
          */
         private final class TieCounts implements Accumulator {
-            final java.util.List<java.util.TreeMap<Long, Long>> equal = new java.util.ArrayList<>();
+            final List<TreeMap<Long, Long>> equal = new ArrayList<>();
             final long[] above = new long[weights.length];
             private final long[] counts = new long[2];
 
             TieCounts() {
                 for (int m = 0; m < weights.length; m++) {
-                    equal.add(new java.util.TreeMap<>());
+                    equal.add(new TreeMap<>());
                 }
             }
 
             @Override
             public void add(Block block) {
                 for (int m = 0; m < weights.length; m++) {
-                    if (selecting(m)) {
+                    if (dropsTies(m)) {
                         counts[0] = 0;
                         counts[1] = 0;
-                        TaskVectors.countAgainst(block.models()[m], block.base(), magnitudeThreshold[m], 0,
-                                block.length(), counts);
+                        TaskVectors.countAgainst(block.models()[m], block.base(), magnitudeThreshold[m], block.length(),
+                                counts);
                         above[m] += counts[0];
                         equal.get(m).put(block.offset(), counts[1]);
                     }
@@ -318,13 +294,13 @@ public final class GeneralizedTaskArithmetic {
             keptInCutoff = new long[n];
             tiesTotal = new long[n];
             tiesKept = new long[n];
-            java.util.Arrays.fill(cutoffBlock, Long.MAX_VALUE); // every tie kept: the threshold alone decides
+            Arrays.fill(cutoffBlock, Long.MAX_VALUE); // every tie kept: the threshold alone decides
             for (int m = 0; m < n; m++) {
-                if (!selecting(m)) {
+                if (!dropsTies(m)) {
                     continue;
                 }
                 long above = 0;
-                java.util.TreeMap<Long, Long> equal = new java.util.TreeMap<>();
+                TreeMap<Long, Long> equal = new TreeMap<>();
                 for (TieCounts part : parts) {
                     above += part.above[m];
                     equal.putAll(part.equal.get(m));
@@ -366,7 +342,7 @@ public final class GeneralizedTaskArithmetic {
             int n = weights.length;
             double[] sums = BlockSums.total(accumulators);
             for (int m = 0; m < n; m++) {
-                if (tiesTotal != null && selecting(m)) {
+                if (tiesTotal != null && dropsTies(m)) {
                     // the kept sum counted every tie at the threshold; only tiesKept of them are kept
                     sums[n + m] -= (double) (tiesTotal[m] - tiesKept[m]) * magnitudeThreshold[m];
                 }

@@ -1,7 +1,8 @@
 package io.modelmerge.engine.method;
 
-import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -22,11 +23,11 @@ final class TaskVectorSelections {
         if (done()) {
             return Optional.empty();
         }
-        return Optional.of(Pass.of(name, Counts::new, parts -> {
+        return Optional.of(Pass.of(name, this::counts, parts -> {
             for (int m = 0; m < selections.length; m++) {
                 if (selections[m] != null) {
                     int model = m;
-                    selections[m].end(parts.stream().map(c -> c.counts[model]).toList());
+                    selections[m].end(parts.stream().map(c -> c.counter(model)).toList());
                 }
             }
             if (done()) {
@@ -45,27 +46,11 @@ final class TaskVectorSelections {
     }
 
     /** One worker's counts of each selecting model's |δ| in the current round. */
-    private final class Counts implements TensorMerge.Accumulator {
-        final TopK.Counts[] counts = new TopK.Counts[selections.length];
-        private float[] delta = new float[0];
-
-        Counts() {
-            for (int m = 0; m < counts.length; m++) {
-                counts[m] = selections[m] == null ? null : selections[m].counts();
-            }
+    private TaskVectorCounts<TopK.Counts> counts() {
+        List<TopK.Counts> counts = new ArrayList<>();
+        for (TopK s : selections) {
+            counts.add(s == null ? null : s.counts());
         }
-
-        @Override
-        public void add(Block block) {
-            if (delta.length < block.length()) {
-                delta = new float[block.length()];
-            }
-            for (int m = 0; m < counts.length; m++) {
-                if (counts[m] != null) {
-                    TaskVectors.delta(block.models()[m], block.base(), delta, block.length());
-                    counts[m].add(delta, block.length());
-                }
-            }
-        }
+        return new TaskVectorCounts<>(counts, TopK.Counts::add);
     }
 }

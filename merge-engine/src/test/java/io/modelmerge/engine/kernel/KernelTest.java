@@ -115,6 +115,9 @@ class KernelTest {
             assertEquals(magnitudes[(int) (n - k)], known.threshold(0), "n=" + n + " k=" + k);
             assertEquals(magnitudes[(int) (n - other)], known.threshold(1), "n=" + n + " k=" + other);
             assertEquals(magnitudes[(int) (n - k)], later.threshold(), "n=" + n + " k=" + k);
+            float t = later.threshold();
+            assertEquals(java.util.stream.IntStream.range(0, n).filter(i -> magnitudes[i] >= t).count(), later.atOrAbove(),
+                    "values at or above the threshold, ties included");
         }
     }
 
