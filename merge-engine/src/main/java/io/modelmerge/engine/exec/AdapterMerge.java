@@ -122,6 +122,10 @@ final class AdapterMerge {
             throw new RecipeException("merge_method " + method.name() + " combines PEFT adapters listed under"
                     + " models; it takes no base_model or slices");
         }
+        if (recipe.tokenizerSource().isPresent() || recipe.chatTemplate().isPresent() || recipe.computeInRecipeDtype()) {
+            throw new RecipeException("merge_method " + method.name() + " writes an adapter, which has no tokenizer"
+                    + " and is computed in F32: tokenizer_source, chat_template and compute_dtype: recipe do not apply");
+        }
         List<ParameterDef> any = new ArrayList<>(method.modelParameters());
         any.addAll(method.globalParameters());
         parameters.checkNames(recipe.parameters(), any, "parameters");

@@ -67,6 +67,9 @@ public final class MergeExecutor {
             return AdapterMerge.validate(recipe, adapters, options);
         }
         MergeMethod method = (MergeMethod) named;
+        if (recipe.chatTemplate().isPresent()) {
+            ChatTemplate.check(recipe.chatTemplate().get());
+        }
         List<InputModel> inputs = new ArrayList<>();
         try {
             for (String ref : recipe.modelRefs()) {
@@ -94,6 +97,9 @@ public final class MergeExecutor {
             return AdapterMerge.run(recipe, adapters, outDir, options);
         }
         MergeMethod method = (MergeMethod) named;
+        if (recipe.chatTemplate().isPresent()) {
+            ChatTemplate.check(recipe.chatTemplate().get());
+        }
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         List<InputModel> inputs = new ArrayList<>();
         try (StagedOutput output = new StagedOutput(outDir)) {
@@ -119,6 +125,9 @@ public final class MergeExecutor {
             copyTagAlong(first, staging);
             if (tokenizer.isPresent()) {
                 TokenizerSource.copy(tokenizer.get(), staging);
+            }
+            if (recipe.chatTemplate().isPresent()) {
+                notes.addAll(ChatTemplate.apply(recipe.chatTemplate().get(), inputs, staging));
             }
             if (!first.ignoredFiles().isEmpty()) {
                 notes.add("files beside " + first.location() + " that no checkpoint layout defines were not copied: "

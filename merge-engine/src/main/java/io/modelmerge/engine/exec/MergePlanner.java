@@ -36,6 +36,7 @@ final class MergePlanner {
     private final Map<String, Integer> indexOfRef = new HashMap<>();
     private final long seed;
     private final Optional<DType> outDtype;
+    private final Optional<DType> computeDtype;
     private final List<String> notes = new ArrayList<>();
     private final ParameterResolver parameters;
 
@@ -51,6 +52,7 @@ final class MergePlanner {
             indexOfRef.put(inputs.get(i).ref(), i);
         }
         this.outDtype = dtype(recipe.outDtype().or(recipe::dtype));
+        this.computeDtype = dtype(recipe.dtype());
         if (method.requiresBase() && recipe.baseModel().isEmpty()
                 && recipe.slices().stream().allMatch(s -> s.baseModel().isEmpty())) {
             throw new RecipeException("merge_method " + method.name() + " needs a base_model");
@@ -286,6 +288,9 @@ final class MergePlanner {
         }
         Map<String, Object> global = parameters.resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
         global.put(MergeMethod.TENSOR_RANK, like.shape().length);
+        if (recipe.computeInRecipeDtype() && !copy && computeDtype.orElse(stored) != DType.F32) {
+            global.put(MergeMethod.COMPUTE_DTYPE, computeDtype.orElse(stored));
+        }
         if (method.companionParameter().isPresent()) {
             List<PlannedTensor.Input> companions = companions(method.companionParameter().get(), members, names, like, outName);
             global.put(MergeMethod.COMPANIONS_PRESENT, !companions.isEmpty());

@@ -1,20 +1,27 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.method.Block;
+import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.Pass;
+import io.modelmerge.storage.safetensors.DType;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.IntPredicate;
+import java.util.function.UnaryOperator;
 
 /** A planned tensor's inputs, opened: the base's tensor (null without a base) and each model's. */
 record Sources(TensorSource base, List<TensorSource> models) {
 
     static Sources of(PlannedTensor tensor, List<InputModel> inputs) {
-        TensorSource base = tensor.base().map(in -> inputs.get(in.model()).source(in.tensor())).orElse(null);
+        Object computeDtype = tensor.parameters().global().get(MergeMethod.COMPUTE_DTYPE);
+        UnaryOperator<TensorSource> converted = source -> computeDtype instanceof DType dtype
+                && source.info().dtype() != dtype ? new RoundedSource(source, dtype) : source;
+        TensorSource base = tensor.base().map(in -> converted.apply(inputs.get(in.model()).source(in.tensor())))
+                .orElse(null);
         List<TensorSource> models = new ArrayList<>();
         for (PlannedTensor.Input in : tensor.models()) {
-            models.add(inputs.get(in.model()).source(in.tensor()));
+            models.add(converted.apply(inputs.get(in.model()).source(in.tensor())));
         }
         return new Sources(base, models);
     }

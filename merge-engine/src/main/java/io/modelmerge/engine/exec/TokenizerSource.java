@@ -59,7 +59,8 @@ final class TokenizerSource {
         MergeExecutor.copyTagAlong(source.checkpoint(), dir, FILES::contains);
     }
 
-    private static Optional<byte[]> read(Checkpoint checkpoint, String name) throws IOException {
+    /** The bytes of the tag-along file {@code name} of {@code checkpoint}, if it has one. */
+    static Optional<byte[]> read(Checkpoint checkpoint, String name) throws IOException {
         for (BlobInfo file : checkpoint.tagAlongFiles()) {
             if (file.fileName().equals(name)) {
                 try (InputStream in = checkpoint.store().read(file.key())) {

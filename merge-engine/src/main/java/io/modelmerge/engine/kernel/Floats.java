@@ -118,6 +118,29 @@ public final class Floats {
         }
     }
 
+    /** {@code value} rounded to the nearest {@code dtype} value (ties to even), as narrowing then widening it does. */
+    public static float round(float value, DType dtype) {
+        return switch (dtype) {
+            case F32 -> value;
+            case BF16 -> {
+                if (Float.isNaN(value)) {
+                    yield value;
+                }
+                int bits = Float.floatToRawIntBits(value);
+                yield Float.intBitsToFloat(((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16) << 16);
+            }
+            case F16 -> Float.float16ToFloat(Float.floatToFloat16(value));
+            default -> throw new IllegalArgumentException("Cannot round floats to " + dtype);
+        };
+    }
+
+    /** Rounds {@code values[0..length)} to {@code dtype} in place (a conversion mergekit makes; not a hot path). */
+    public static void round(float[] values, int length, DType dtype) {
+        for (int i = 0; i < length; i++) {
+            values[i] = round(values[i], dtype);
+        }
+    }
+
     /**
      * The index of the first of {@code values[0..length)} that is NaN or infinite, or that would become infinite
      * when narrowed to {@code dtype} (BF16 and F16 round their largest floats up to infinity); -1 when all are

@@ -1,5 +1,6 @@
 package io.modelmerge.engine.kernel;
 
+import io.modelmerge.storage.safetensors.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -30,6 +31,22 @@ public final class WeightedSums {
             float[] sum = new float[FS.length()];
             sumOfProducts(Tail.padded(x, x.length, tail, length), weights, divisor, sum, 0, FS.length());
             System.arraycopy(sum, 0, out, tail, length - tail);
+        }
+    }
+
+    /**
+     * {@link #sumOfProducts} as PyTorch computes it in a 16-bit {@code dtype}: each product rounded to it, the
+     * products summed in F32 (PyTorch accumulates a reduction of 16-bit floats in F32) and the sum rounded, then
+     * divided and rounded again. The weights and divisor are {@code dtype} values already. Element by element: it
+     * serves {@code compute_dtype: recipe}, where agreeing with mergekit matters more than speed.
+     */
+    public static void sumOfProducts(float[][] x, float[] weights, float divisor, float[] out, int length, DType dtype) {
+        for (int i = 0; i < length; i++) {
+            float sum = 0;
+            for (int m = 0; m < x.length; m++) {
+                sum += Floats.round(weights[m] * x[m][i], dtype);
+            }
+            out[i] = Floats.round(Floats.round(sum, dtype) / divisor, dtype);
         }
     }
 

@@ -18,6 +18,13 @@ public non-sealed interface MergeMethod extends RecipeMethod {
     /** Set by the planner per tensor: how many dimensions it has (1 for a vector such as a norm's weight). */
     String TENSOR_RANK = "tensor_rank";
 
+    /**
+     * Set by the planner per tensor under {@code compute_dtype: recipe}: the {@code DType} mergekit computes this
+     * tensor in (the recipe's dtype, else the input's). Inputs are rounded to it as they are read; a method whose
+     * mergekit counterpart rounds its intermediate results rounds them too. Absent: F32 throughout.
+     */
+    String COMPUTE_DTYPE = "compute_dtype";
+
     /** Refuses a tensor merged from fewer than {@link #minModels} or more than {@link #maxModels} models. */
     default void checkModelCount(TensorParameters p) throws RecipeException {
         int models = p.models();

@@ -17,13 +17,19 @@ import java.util.function.UnaryOperator;
  *                   the output dtype when {@code out_dtype} is absent
  * @param tokenizerSource {@code tokenizer_source}: {@code base} or a model whose tokenizer files the output takes
  *                   (the first input's when absent)
+ * @param chatTemplate {@code chat_template}: {@code auto}, a template's name or a Jinja template, set in the
+ *                   output's tokenizer files
+ * @param computeInRecipeDtype {@code compute_dtype: recipe}: round inputs (and, where mergekit's method does, its
+ *                   intermediate results) to the recipe's {@code dtype}, to reproduce a mergekit merge bit for bit;
+ *                   {@code compute_dtype: float32}, the default, computes in F32 throughout
  * @param allowNonfinite {@code allow_nonfinite: true}: write an output holding NaN or infinity rather than
  *                   refuse it (off by default: such a merge fails naming the tensor)
  * @param yaml       the recipe's text, kept for the output's model card and {@code merge_recipe.yml}
  */
 public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelSpec> models, List<Slice> slices,
                      Map<String, ParamValue> parameters, Optional<String> dtype, Optional<String> outDtype,
-                     Optional<String> tokenizerSource, boolean allowNonfinite, String yaml) {
+                     Optional<String> tokenizerSource, Optional<String> chatTemplate, boolean computeInRecipeDtype,
+                     boolean allowNonfinite, String yaml) {
 
     public Recipe {
         models = List.copyOf(models);
@@ -68,14 +74,14 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
                 slices.stream().map(slice -> new Slice(slice.sources().stream()
                         .map(src -> new SliceSource(at.apply(src.model()), src.layerStart(), src.layerEnd(),
                                 relocated(src.parameters(), at))).toList(), slice.parameters(), slice.baseModel().map(at))).toList(),
-                parameters, dtype, outDtype, tokenizerSource.map(t -> t.equals("base") ? t : at.apply(t)), allowNonfinite,
-                yaml);
+                parameters, dtype, outDtype, tokenizerSource.map(t -> t.equals("base") ? t : at.apply(t)), chatTemplate,
+                computeInRecipeDtype, allowNonfinite, yaml);
     }
 
     /** The same recipe written out as {@code outDtype}. */
     public Recipe withOutDtype(String outDtype) {
         return new Recipe(mergeMethod, baseModel, models, slices, parameters, dtype, Optional.of(outDtype),
-                tokenizerSource, allowNonfinite, yaml);
+                tokenizerSource, chatTemplate, computeInRecipeDtype, allowNonfinite, yaml);
     }
 
     /**

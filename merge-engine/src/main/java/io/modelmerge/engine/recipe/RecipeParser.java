@@ -22,7 +22,7 @@ import java.util.Set;
 public final class RecipeParser {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Set<String> TOP_KEYS = Set.of("merge_method", "base_model", "models", "slices", "parameters",
-            "dtype", "out_dtype", "tokenizer_source", "name", "allow_nonfinite");
+            "dtype", "out_dtype", "tokenizer_source", "chat_template", "compute_dtype", "name", "allow_nonfinite");
     private static final Set<String> MODEL_KEYS = Set.of("model", "parameters");
     private static final Set<String> SLICE_KEYS = Set.of("sources", "parameters", "base_model");
     private static final Set<String> SOURCE_KEYS = Set.of("model", "layer_range", "parameters");
@@ -44,8 +44,6 @@ public final class RecipeParser {
                 + " write the recipe with models or slices");
         refuseUnsupported(root, "tokenizer", "mergekit's tokenizer: settings (added tokens, embedding sources) are not"
                 + " supported yet; tokenizer_source: base or a model's ref is");
-        refuseUnsupported(root, "chat_template", "setting a chat template is not supported yet; the output keeps the"
-                + " tokenizer source's tokenizer_config.json");
         checkKeys(root, TOP_KEYS, "");
         String method = text(root, "merge_method", "").orElseThrow(() -> new RecipeException("recipe has no merge_method"));
         Optional<String> base = modelRef(root.get("base_model"), "base_model");
@@ -87,7 +85,20 @@ public final class RecipeParser {
         }
         return new Recipe(method, base, models, slices, parameters(root.get("parameters"), "parameters"),
                 text(root, "dtype", ""), text(root, "out_dtype", ""), tokenizerSource(root, base),
-                allowNonfinite != null && allowNonfinite.booleanValue(), yaml);
+                text(root, "chat_template", ""), computeInRecipeDtype(root), allowNonfinite != null && allowNonfinite.booleanValue(),
+                yaml);
+    }
+
+    private static boolean computeInRecipeDtype(JsonNode root) throws RecipeException {
+        Optional<String> named = text(root, "compute_dtype", "");
+        if (named.isEmpty() || named.get().equals("float32")) {
+            return false;
+        }
+        if (named.get().equals("recipe")) {
+            return true;
+        }
+        throw new RecipeException("compute_dtype must be float32 (the default: compute in F32) or recipe (round to the"
+                + " recipe's dtype where mergekit does), got '" + named.get() + "'");
     }
 
     /**

@@ -241,10 +241,56 @@ class MergekitPlannerParityTest {
         java.nio.file.Files.writeString(b.resolve("tokenizer.json"), "{\"vocab\": [\"y\", \"x\"]}");
         RecipeException differs = assertThrows(RecipeException.class, () -> merge(recipe + "tokenizer_source: " + b + "\n"));
         assertTrue(differs.getMessage().contains("has a different tokenizer.json"), differs.getMessage());
-        for (String refused : new String[] {"tokenizer_source: union\n", "chat_template: chatml\n",
-                "tokenizer:\n  source: union\n"}) {
+        for (String refused : new String[] {"tokenizer_source: union\n", "tokenizer:\n  source: union\n"}) {
             RecipeException e = assertThrows(RecipeException.class, () -> RecipeParser.parse(recipe + refused));
             assertTrue(e.getMessage().contains("not supported yet"), e.getMessage());
         }
+    }
+
+    @Test
+    void chatTemplateIsSetByNameByPluralityOrAsWrittenInTheTokenizerTheOutputCarries() throws Exception {
+        Path a = model("a", 1);
+        Path b = model("b", 2);
+        Path c = model("c", 3);
+        String x = "{% for m in messages %}X{{ m['content'] }}{% endfor %}";
+        String y = "{% for m in messages %}Y{{ m['content'] }}{% endfor %}";
+        java.nio.file.Files.writeString(a.resolve("tokenizer_config.json"),
+                "{\"model_max_length\": 2048, \"chat_template\": \"" + x + "\"}");
+        java.nio.file.Files.writeString(b.resolve("chat_template.jinja"), y + "\n");
+        java.nio.file.Files.writeString(c.resolve("tokenizer_config.json"),
+                "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"T\"}, {\"name\": \"default\", \"template\": \""
+                        + y + "\"}]}");
+        String recipe = "merge_method: linear\nmodels:\n  - model: %s\n  - model: %s\n  - model: %s\n".formatted(a, b, c)
+                + "parameters: {weight: 1}\n";
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+
+        // auto: b and c carry y (one as a file, one as the default of a list), a carries x: y wins
+        com.fasterxml.jackson.databind.JsonNode auto = json.readTree(merge(recipe + "chat_template: auto\n")
+                .resolve("tokenizer_config.json").toFile());
+        assertEquals(y, auto.get("chat_template").asText());
+        assertEquals(2048, auto.get("model_max_length").asInt(), "the rest of the config is kept");
+
+        String chatml = json.readTree(merge(recipe + "chat_template: chatml\n").resolve("tokenizer_config.json")
+                .toFile()).get("chat_template").asText();
+        assertTrue(chatml.startsWith("{% for message in messages %}{{ '<|im_start|>' + message['role']"), chatml);
+
+        String written = "\"{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}\"";
+        assertEquals("{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}",
+                json.readTree(merge(recipe + "chat_template: " + written + "\n").resolve("tokenizer_config.json")
+                        .toFile()).get("chat_template").asText());
+
+        // an output whose tokenizer keeps its template in chat_template.jinja gets it there
+        Path fromB = merge(recipe + "tokenizer_source: " + b + "\nchat_template: llama3\n");
+        assertTrue(java.nio.file.Files.readString(fromB.resolve("chat_template.jinja")).contains("<|start_header_id|>"));
+
+        RecipeException invalid = assertThrows(RecipeException.class, () -> merge(recipe + "chat_template: chatm\n"));
+        assertEquals("chat_template 'chatm' is neither auto, one of [alpaca, chatml, llama3, mistral] nor a Jinja template",
+                invalid.getMessage());
+        Path bare = model("bare", 4);
+        MergeResult none = new MergeExecutor(MergeOptions.defaults().withThreads(2), p -> { }, new AtomicBoolean())
+                .run(RecipeParser.parse("merge_method: linear\nmodels:\n  - model: %s\n  - model: %s\n".formatted(bare, c)
+                        + "parameters: {weight: 1}\nchat_template: chatml\n"), dir.resolve("bare-out"));
+        assertTrue(none.notes().contains("chat_template was given but the output has no tokenizer files; no template"
+                + " was written"), none.notes().toString());
     }
 }
