@@ -1,8 +1,10 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.compute.ComputeBackend;
+import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.blob.LocalBlobStore;
 import io.modelmerge.storage.blob.Located;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
@@ -10,7 +12,7 @@ import io.modelmerge.storage.checkpoint.LoraModule;
 import io.modelmerge.storage.checkpoint.MappedCheckpoint;
 import io.modelmerge.storage.safetensors.Tensor;
 import io.modelmerge.storage.safetensors.TensorInfo;
-import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.storage.torch.TorchCheckpoints;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
@@ -108,6 +110,12 @@ final class InputModel implements AutoCloseable {
             throws IOException {
         Located located = options.storage().locate(location);
         stores.add(located.store());
+        if (TorchCheckpoints.isTorch(located.store(), located.key())) {
+            LocalBlobStore converted = new LocalBlobStore(TorchCheckpoints.converted(located.store(), located.key(),
+                    options.cacheDir().resolve("converted")));
+            stores.add(converted);
+            return Checkpoint.open(converted, "");
+        }
         return located.file() ? Checkpoint.openFile(located.store(), located.key())
                 : Checkpoint.open(located.store(), located.key());
     }

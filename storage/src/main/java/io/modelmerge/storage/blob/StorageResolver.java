@@ -51,7 +51,7 @@ public final class StorageResolver implements AutoCloseable {
     /**
      * The store and key behind {@code location}: a local file becomes its directory's store and its name, a local
      * directory a store rooted there (under configured roots: the root's store, confined to it, and the path's
-     * key), an S3 prefix a store rooted there; an S3 location is a file when it ends in {@code .safetensors}.
+     * key), an S3 prefix a store rooted there; an S3 location is a file when it ends in {@code .safetensors} or {@code .bin}.
      */
     public Located locate(String location) throws IOException {
         String scheme = location.matches("[a-zA-Z][a-zA-Z0-9+.-]*://.*")
@@ -71,7 +71,7 @@ public final class StorageResolver implements AutoCloseable {
     private Located s3(String location) throws IOException {
         try {
             S3Client client = s3Client.updateAndGet(c -> c != null ? c : S3BlobStore.client(s3));
-            if (location.endsWith(".safetensors")) {
+            if (location.endsWith(".safetensors") || location.endsWith(".bin")) {
                 int slash = location.lastIndexOf('/');
                 return new Located(S3BlobStore.on(client, URI.create(location.substring(0, slash + 1)), s3),
                         location.substring(slash + 1), true);

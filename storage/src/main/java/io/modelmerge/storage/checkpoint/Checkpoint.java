@@ -106,7 +106,9 @@ public final class Checkpoint {
         if (single == null) {
             throw new InvalidCheckpointException(location + (children.isEmpty()
                     ? ": nothing here (no such directory or prefix, or it is empty)"
-                    : ": no safetensors checkpoint here (found " + String.join(", ", children.keySet()) + ")"));
+                    : ": no safetensors checkpoint here (found " + String.join(", ", children.keySet()) + ")"
+                    + (children.keySet().stream().anyMatch(n -> n.endsWith(".bin"))
+                    ? "; PyTorch .bin weights are read by merges, which convert them, but not indexed here" : "")));
         }
         return new Checkpoint(store, location, CheckpointFormat.SAFETENSORS,
                 List.of(readShard(store, children.get(single))), Layout.of(children, List.of(single)), Optional.empty());
