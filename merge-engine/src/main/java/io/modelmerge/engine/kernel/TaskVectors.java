@@ -105,15 +105,15 @@ public final class TaskVectors {
         return FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, base, i, lanes));
     }
 
-    /** x[i] ← x[i] − base[i] where lower <= |x[i] − base[i]| < upper, else 0, for i < length. */
-    public static void keepBand(float[] x, float[] base, float lower, float upper, int length) {
+    /** x[i] ← (x[i] − base[i])·scale where lower <= |x[i] − base[i]| < upper, else 0, for i < length. */
+    public static void keepBand(float[] x, float[] base, float lower, float upper, float scale, int length) {
         for (int i = 0; i < length; i += FS.length()) {
             VectorMask<Float> lanes = FS.indexInRange(i, length);
             FloatVector d = delta(x, base, i, lanes);
             FloatVector magnitude = d.abs();
             VectorMask<Float> kept = magnitude.compare(VectorOperators.GE, lower)
                     .and(magnitude.compare(VectorOperators.LT, upper));
-            FloatVector.zero(FS).blend(d, kept).intoArray(x, i, lanes);
+            FloatVector.zero(FS).blend(d, kept).mul(scale).intoArray(x, i, lanes);
         }
     }
 

@@ -153,10 +153,15 @@ public final class TopK {
 
     /** How many values lie at or above the only rank's threshold: more than k where values tie with it. */
     public long atOrAbove() {
+        return atOrAbove(0);
+    }
+
+    /** How many values lie at or above rank r's threshold: more than the rank where values tie with it. */
+    public long atOrAbove(int r) {
         if (!done()) {
             throw new IllegalStateException("the selection is not done");
         }
-        return atOrAbove[0];
+        return atOrAbove[r];
     }
 
     /** What one worker counts in one round. */

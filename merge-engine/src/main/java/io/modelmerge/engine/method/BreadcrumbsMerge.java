@@ -14,7 +14,11 @@ import java.util.Optional;
  * scaled by λ and added to the base. {@code density: 1} keeps the task vector whole.
  *
  * <p>{@code breadcrumbs_scope: tensor} (mergekit) ranks over the whole tensor, with two exact magnitude
- * thresholds found by radix select (entries equal to the outlier threshold go with the outliers);
+ * thresholds found by radix select. As mergekit, exactly ⌊density·n⌋ entries are kept: in the order |δ|
+ * descending, ties by position, the entries ranked after the outliers ({@link RankWindow}); one more pass finds
+ * where the kept ties end when some entries tie with a threshold. {@code threshold_ties: all} decides by the
+ * thresholds alone instead (entries equal to the outlier threshold go with the outliers, those equal to the keep
+ * threshold are kept);
  * {@code row} (the paper's code) ranks within each row, by exact counts. When ⌊γ·n⌋ = 0 no outlier is dropped
  * and the top {@code density} is kept: mergekit's slice {@code [n_bot:-0]} drops the whole tensor there.
  */
@@ -52,7 +56,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
         List<ParameterDef> common = List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
                 ParameterDef.variant("breadcrumbs_scope", Scope.TENSOR, Scope.values()), ParameterDef.INT8_MASK,
                 // mergekit's rescale; only its default (none) is implemented here, so l1 is refused, not ignored
-                ParameterDef.variant("rescale", Rescale.NONE, Rescale.NONE));
+                ParameterDef.variant("rescale", Rescale.NONE, Rescale.NONE), ParameterDef.THRESHOLD_TIES);
         if (!ties) {
             return common;
         }
@@ -100,10 +104,15 @@ public final class BreadcrumbsMerge implements MergeMethod {
         private final TopK[] selections;
         private final float[] upper;
         private final float[] lower;
+        /** Exactly the ranks between the outliers and the dropped small entries, ties by position. */
+        private final boolean exact;
+        private final RankWindow window;
 
         PerTensor(TensorParameters p, TaskVectorSum sum) {
             this.sum = sum;
             int n = p.models();
+            exact = p.variant(ParameterDef.THRESHOLD_TIES.name(), ThresholdTies.class) == ThresholdTies.POSITION;
+            window = new RankWindow(n);
             cuts = new Cut[n];
             selections = new TopK[n];
             upper = new float[n];
@@ -122,24 +131,48 @@ public final class BreadcrumbsMerge implements MergeMethod {
 
         @Override
         public Optional<Pass<?>> nextPass() {
-            return new TaskVectorSelections(selections).nextPass("outlier and keep thresholds", () -> {
-                for (int m = 0; m < cuts.length; m++) {
-                    if (selections[m] != null && cuts[m].top() > 0) {
-                        upper[m] = selections[m].threshold(0);
-                        lower[m] = selections[m].threshold(1);
-                    } else if (selections[m] != null) {
-                        lower[m] = selections[m].threshold(0);
-                    }
-                }
-            });
+            Optional<Pass<?>> thresholds = new TaskVectorSelections(selections).nextPass("outlier and keep thresholds",
+                    this::thresholdsFound);
+            if (thresholds.isPresent()) {
+                return thresholds;
+            }
+            return exact && window.any() && !window.counted() ? Optional.of(window.pass()) : Optional.empty();
         }
 
-        /** Each task vector, in place, keeps the entries with lower <= |δ| < upper. */
+        /** The band's edges; where entries tie with one across its rank, a window to keep exactly the band's ranks. */
+        private void thresholdsFound() {
+            for (int m = 0; m < cuts.length; m++) {
+                TopK s = selections[m];
+                if (s == null) {
+                    continue;
+                }
+                long top = cuts[m].top();
+                long end = top + cuts[m].kept();
+                boolean straddled;
+                if (top > 0) {
+                    upper[m] = s.threshold(0);
+                    lower[m] = s.threshold(1);
+                    straddled = s.atOrAbove(0) > top || s.atOrAbove(1) > end;
+                } else {
+                    lower[m] = s.threshold(0);
+                    straddled = s.atOrAbove(0) > end;
+                }
+                if (exact && straddled) {
+                    window.set(m, top, end, upper[m], lower[m]);
+                }
+            }
+        }
+
+        /** Each task vector, in place, keeps the entries ranked in its band (or those with lower <= |δ| < upper). */
         @Override
         public void merge(Block block, float[] out) {
             int length = block.length();
             for (int m = 0; m < cuts.length; m++) {
-                TaskVectors.keepBand(block.models()[m], block.base(), lower[m], upper[m], length);
+                if (window.counted() && window.cuts(m)) {
+                    window.thin(block, m, 1f);
+                } else {
+                    TaskVectors.keepBand(block.models()[m], block.base(), lower[m], upper[m], 1f, length);
+                }
             }
             sum.into(block.models(), block.base(), out, length);
         }

@@ -5,10 +5,8 @@ import io.modelmerge.engine.kernel.RandomMask;
 import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
-import java.util.TreeMap;
 
 /**
  * Task arithmetic in mergekit's general form (generalized_task_arithmetic.py), one fused pass per block:
@@ -75,12 +73,8 @@ public final class GeneralizedTaskArithmetic {
         private final boolean exactK;
         /** Per model: how many entries lie at or above its selected threshold (more than k where some tie with it). */
         private final long[] atOrAbove;
-        /** Per model, once the tie pass is done: the block where kept ties end, and how many of its ties are kept. */
-        private long[] cutoffBlock;
-        private long[] keptInCutoff;
-        /** Per model: tied entries in all, and how many of them are kept. */
-        private long[] tiesTotal;
-        private long[] tiesKept;
+        /** Exactly k entries for the models whose threshold has more entries at or above it than k. */
+        private final RankWindow window;
 
         Merge(TensorParameters p, Sparsification sparsification, Election election, boolean normalize, float lambda,
               Rescale rescale, float[] weights, double[] density) {
@@ -99,6 +93,7 @@ public final class GeneralizedTaskArithmetic {
             this.brackets = new MagnitudeBracket[n];
             this.exactSelection = new TopK[n];
             this.atOrAbove = new long[n];
+            this.window = new RankWindow(n);
             this.exactK = sparsification == Sparsification.MAGNITUDE && p.modelThresholds().isEmpty()
                     && p.global().containsKey(ParameterDef.THRESHOLD_TIES.name())
                     && p.variant(ParameterDef.THRESHOLD_TIES.name(), ThresholdTies.class) == ThresholdTies.POSITION;
@@ -178,8 +173,13 @@ public final class GeneralizedTaskArithmetic {
                 if (exact.isPresent()) {
                     return exact;
                 }
-                if (exactK && cutoffBlock == null && dropsTiesAny()) {
-                    return Optional.of(Pass.of("entries tied at the thresholds", TieCounts::new, this::cutTies));
+                if (exactK && !window.counted() && dropsTiesAny()) {
+                    for (int m = 0; m < weights.length; m++) {
+                        if (dropsTies(m)) {
+                            window.set(m, 0, k(m), Float.POSITIVE_INFINITY, magnitudeThreshold[m]);
+                        }
+                    }
+                    return Optional.of(window.pass());
                 }
             }
             if (l1Rescaled() && !scaled) {
@@ -257,74 +257,6 @@ public final class GeneralizedTaskArithmetic {
             settled = true;
         }
 
-        /**
-         * Per selecting model and per block (by its offset; the merge reads the same blocks): how many entries equal
-         * the threshold; and in all, how many lie above it.
-         */
-        private final class TieCounts implements Accumulator {
-            final List<TreeMap<Long, Long>> equal = new ArrayList<>();
-            final long[] above = new long[weights.length];
-            private final long[] counts = new long[2];
-
-            TieCounts() {
-                for (int m = 0; m < weights.length; m++) {
-                    equal.add(new TreeMap<>());
-                }
-            }
-
-            @Override
-            public void add(Block block) {
-                for (int m = 0; m < weights.length; m++) {
-                    if (dropsTies(m)) {
-                        counts[0] = 0;
-                        counts[1] = 0;
-                        TaskVectors.countAgainst(block.models()[m], block.base(), magnitudeThreshold[m], block.length(),
-                                counts);
-                        above[m] += counts[0];
-                        equal.get(m).put(block.offset(), counts[1]);
-                    }
-                }
-            }
-        }
-
-        /** Where each model's kept ties end: k − (entries above) of them, the first by position. */
-        private void cutTies(List<TieCounts> parts) {
-            int n = weights.length;
-            cutoffBlock = new long[n];
-            keptInCutoff = new long[n];
-            tiesTotal = new long[n];
-            tiesKept = new long[n];
-            Arrays.fill(cutoffBlock, Long.MAX_VALUE); // every tie kept: the threshold alone decides
-            for (int m = 0; m < n; m++) {
-                if (!dropsTies(m)) {
-                    continue;
-                }
-                long above = 0;
-                TreeMap<Long, Long> equal = new TreeMap<>();
-                for (TieCounts part : parts) {
-                    above += part.above[m];
-                    equal.putAll(part.equal.get(m));
-                }
-                for (long e : equal.values()) {
-                    tiesTotal[m] += e;
-                }
-                long keep = Math.max(0, k(m) - above);
-                tiesKept[m] = Math.min(keep, tiesTotal[m]);
-                if (tiesKept[m] == tiesTotal[m]) {
-                    continue;
-                }
-                long seen = 0;
-                for (var block : equal.entrySet()) {
-                    if (seen + block.getValue() >= keep) {
-                        cutoffBlock[m] = block.getKey();
-                        keptInCutoff[m] = keep - seen;
-                        break;
-                    }
-                    seen += block.getValue();
-                }
-            }
-        }
-
         /** Per model, Σ|δ| and Σ|kept δ| for L1 rescaling, over {@link BlockSums#CHUNK}-element runs. */
         private BlockSums l1Sums() {
             int n = weights.length;
@@ -342,9 +274,9 @@ public final class GeneralizedTaskArithmetic {
             int n = weights.length;
             double[] sums = BlockSums.total(accumulators);
             for (int m = 0; m < n; m++) {
-                if (tiesTotal != null && dropsTies(m)) {
-                    // the kept sum counted every tie at the threshold; only tiesKept of them are kept
-                    sums[n + m] -= (double) (tiesTotal[m] - tiesKept[m]) * magnitudeThreshold[m];
+                if (window.counted() && window.cuts(m)) {
+                    // the kept sum counted every tie at the threshold; the window drops some
+                    sums[n + m] -= window.droppedAtLower(m);
                 }
                 // As mergekit's rescaled_masked_tensor: leave the mask unscaled when either norm is ~0.
                 scale[m] = sparse[m] && sums[m] >= 1e-7 && sums[n + m] >= 1e-7 ? (float) (sums[m] / sums[n + m]) : 1f;
@@ -359,36 +291,14 @@ public final class GeneralizedTaskArithmetic {
         @Override
         public void merge(Block block, float[] out) {
             for (int m = 0; m < weights.length; m++) {
-                if (cutoffBlock != null && cutoffBlock[m] != Long.MAX_VALUE) {
-                    thinExactly(block, m);
+                if (window.counted() && window.cuts(m)) {
+                    window.thin(block, m, scale[m]);
                 } else {
                     TaskVectors.thin(block.models()[m], block.base(), thinning(m, block.offset()), scale[m],
                             block.length());
                 }
             }
             combination.into(block.models(), block.base(), out, block.length());
-        }
-
-        /**
-         * Model m's task vector thinned to exactly k entries: ties at the threshold are kept in the blocks before the
-         * cutoff block, the first few of its own, and none after it.
-         */
-        private void thinExactly(Block block, int m) {
-            float[] x = block.models()[m];
-            float[] base = block.base();
-            float threshold = magnitudeThreshold[m];
-            if (block.offset() != cutoffBlock[m]) {
-                float bar = block.offset() < cutoffBlock[m] ? threshold : Math.nextUp(threshold);
-                TaskVectors.thin(x, base, new TaskVectors.Thinning.Magnitude(bar), scale[m], block.length());
-                return;
-            }
-            long ties = 0;
-            for (int i = 0; i < block.length(); i++) {
-                float d = x[i] - base[i];
-                float magnitude = Math.abs(d);
-                boolean keep = magnitude > threshold || (magnitude == threshold && ties++ < keptInCutoff[m]);
-                x[i] = keep ? d * scale[m] : 0f;
-            }
         }
 
         /** Model m's random mask over a block whose first element is element {@code offset} of the tensor. */

@@ -87,7 +87,7 @@ class MethodKernelsTest {
             float[] delta = new float[length];
             TaskVectors.delta(x[0], base, delta, length);
             float[] band = x[1].clone();
-            TaskVectors.keepBand(band, base, 0.25f, 1f, length);
+            TaskVectors.keepBand(band, base, 0.25f, 1f, 1f, length);
             int from = length / 3;
             float[] variance = new float[length - from];
             TaskVectors.variance(x, MODELS, base, from, length - from, variance);

@@ -86,6 +86,35 @@ class HandComputedMergeTest {
         assertArrayEquals(new float[] {0.5f, -0.5f, 0.5f, 0, -0.5f, 0}, all, 0f);
     }
 
+    /**
+     * Breadcrumbs keeps exactly ⌊density·n⌋ entries after the ⌊γ·n⌋ outliers, in the order |δ| descending, ties
+     * by position. n = 10, density 0.4, γ 0.2: ranks 2 to 5 stay. t = [.5, −.5, .5, .3, .3, −.3, .3, .1, .5, 0]:
+     * the 0.5s (positions 0, 1, 2, 8) hold ranks 0–3, the 0.3s (3, 4, 5, 6) ranks 4–7; positions 0 and 1 are the
+     * outliers, 2, 8, 3 and 4 stay. Where one value spans both edges (the 0.5s of the second vector hold ranks
+     * 0–6), positions 1 and 2 go as outliers and 3 to 6 stay. {@code threshold_ties: all} decides by the
+     * thresholds: |δ| in [0.3, 0.5), and nothing in [0.5, 0.5).
+     */
+    @Test
+    void breadcrumbsKeepsExactlyItsBandOfRanksByPosition() {
+        float[] base = new float[10];
+        float[][] straddled = {{0.5f, -0.5f, 0.5f, 0.3f, 0.3f, -0.3f, 0.3f, 0.1f, 0.5f, 0f}};
+        float[][] oneValue = {{0.2f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.1f, 0f, 0.5f}};
+        List<Map<String, Object>> perModel = List.of(Map.of("weight", 1.0, "density", 0.4, "gamma", 0.2));
+        for (int block : new int[] {10, 4, 3, 1}) {
+            for (int workers : new int[] {1, 3}) {
+                String where = block + " " + workers;
+                assertArrayEquals(new float[] {0, 0, 0.5f, 0.3f, 0.3f, 0, 0, 0, 0.5f, 0},
+                        merge(new BreadcrumbsMerge(false), base, straddled, perModel, Map.of(), 7, block, workers), 0f, where);
+                assertArrayEquals(new float[] {0, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f, 0, 0, 0},
+                        merge(new BreadcrumbsMerge(false), base, oneValue, perModel, Map.of(), 7, block, workers), 0f, where);
+            }
+        }
+        Map<String, Object> all = Map.of("threshold_ties", "all");
+        assertArrayEquals(new float[] {0, 0, 0, 0.3f, 0.3f, -0.3f, 0.3f, 0, 0, 0},
+                merge(new BreadcrumbsMerge(false), base, straddled, perModel, all), 0f);
+        assertArrayEquals(new float[10], merge(new BreadcrumbsMerge(false), base, oneValue, perModel, all), 0f);
+    }
+
     @Test
     void tiesElectsSignOnWeightedDeltasAndDividesByAgreeingWeights() {
         // equal weights: votes [0.0, .3, .1, -.3, .3, -.4]; entry 0 elects + (zero counts as +): (.5 + .4) / 2
