@@ -55,8 +55,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
     public List<ParameterDef> globalParameters() {
         List<ParameterDef> common = List.of(ParameterDef.flag("normalize", false), ParameterDef.number("lambda", 1.0),
                 ParameterDef.variant("breadcrumbs_scope", Scope.TENSOR, Scope.values()), ParameterDef.INT8_MASK,
-                // mergekit's rescale; only its default (none) is implemented here, so l1 is refused, not ignored
-                ParameterDef.variant("rescale", Rescale.NONE, Rescale.NONE), ParameterDef.THRESHOLD_TIES);
+                ParameterDef.MAGNITUDE_RESCALE, ParameterDef.THRESHOLD_TIES);
         if (!ties) {
             return common;
         }
@@ -96,9 +95,91 @@ public final class BreadcrumbsMerge implements MergeMethod {
         }
     }
 
-    /** Ranks over the whole tensor: per model, the outlier and the keep threshold, in one radix select. */
-    private static final class PerTensor implements TensorMerge {
+    /**
+     * A breadcrumbs merge of one tensor: each model's task vector thinned to its band of ranks, rescaled to keep its
+     * L1 norm when {@code rescale: l1} (mergekit's rescaled_masked_tensor: both norms over the whole tensor, no
+     * scaling when either is below 1e-7), then combined.
+     */
+    private abstract static class Band implements TensorMerge {
         private final TaskVectorSum sum;
+        private final boolean rescaled;
+        private final float[] scale;
+        private boolean scaled;
+
+        Band(TensorParameters p, TaskVectorSum sum) {
+            this.sum = sum;
+            this.rescaled = p.variant("rescale", Rescale.class) == Rescale.L1;
+            this.scale = new float[p.models()];
+            java.util.Arrays.fill(scale, 1f);
+        }
+
+        /** The passes that choose what each model keeps; empty once chosen. */
+        abstract Optional<Pass<?>> selectionPass();
+
+        /** Turns model m's block, in place, into its kept task vector entries times {@code scale}, the rest zero. */
+        abstract void thin(Block block, int m, float scale);
+
+        /** The unit of the L1 sums: fixed places of the tensor the executor's blocks are made of. */
+        abstract int unit();
+
+        @Override
+        public final Optional<Pass<?>> nextPass() {
+            Optional<Pass<?>> selection = selectionPass();
+            if (selection.isPresent() || !rescaled || scaled) {
+                return selection;
+            }
+            return Optional.of(Pass.of("L1 norms of the task vectors", this::l1Sums, this::rescale));
+        }
+
+        /**
+         * Per model, Σ|δ| (sums[m]) and Σ|kept δ| (sums[n + m]): each block's kept entries are thinned into copies
+         * first. addL1 adds two sums at once; the second of each call, not needed, goes to sums[2n].
+         */
+        private BlockSums l1Sums() {
+            int n = scale.length;
+            float[][] kept = new float[n][];
+            float[][] zeros = new float[1][0];
+            return new BlockSums(2 * n + 1, unit(), (block, from, length, sums) -> {
+                if (from == 0) { // BlockSums walks each block from its start: thin the copies once per block
+                    for (int m = 0; m < n; m++) {
+                        kept[m] = java.util.Arrays.copyOf(block.models()[m], block.length());
+                    }
+                    Block copy = new Block(block.offset(), block.length(), block.base(), kept);
+                    for (int m = 0; m < n; m++) {
+                        thin(copy, m, 1f);
+                    }
+                    if (zeros[0].length < block.length()) {
+                        zeros[0] = new float[block.length()];
+                    }
+                }
+                TaskVectors.Thinning none = new TaskVectors.Thinning.None();
+                for (int m = 0; m < n; m++) {
+                    TaskVectors.addL1(block.models()[m], block.base(), none, from, length, sums, m, 2 * n);
+                    TaskVectors.addL1(kept[m], zeros[0], none, from, length, sums, n + m, 2 * n);
+                }
+            });
+        }
+
+        private void rescale(List<BlockSums> parts) {
+            int n = scale.length;
+            double[] sums = BlockSums.total(parts);
+            for (int m = 0; m < n; m++) {
+                scale[m] = sums[m] >= 1e-7 && sums[n + m] >= 1e-7 ? (float) (sums[m] / sums[n + m]) : 1f;
+            }
+            scaled = true;
+        }
+
+        @Override
+        public final void merge(Block block, float[] out) {
+            for (int m = 0; m < scale.length; m++) {
+                thin(block, m, scale[m]);
+            }
+            sum.into(block.models(), block.base(), out, block.length());
+        }
+    }
+
+    /** Ranks over the whole tensor: per model, the outlier and the keep threshold, in one radix select. */
+    private static final class PerTensor extends Band {
         private final Cut[] cuts;
         /** Per model that is cut: the ranks top (when outliers go) and top + kept. */
         private final TopK[] selections;
@@ -109,7 +190,7 @@ public final class BreadcrumbsMerge implements MergeMethod {
         private final RankWindow window;
 
         PerTensor(TensorParameters p, TaskVectorSum sum) {
-            this.sum = sum;
+            super(p, sum);
             int n = p.models();
             exact = p.variant(ParameterDef.THRESHOLD_TIES.name(), ThresholdTies.class) == ThresholdTies.POSITION;
             window = new RankWindow(n);
@@ -130,7 +211,12 @@ public final class BreadcrumbsMerge implements MergeMethod {
         }
 
         @Override
-        public Optional<Pass<?>> nextPass() {
+        int unit() {
+            return BlockSums.CHUNK;
+        }
+
+        @Override
+        Optional<Pass<?>> selectionPass() {
             Optional<Pass<?>> thresholds = new TaskVectorSelections(selections).nextPass("outlier and keep thresholds",
                     this::thresholdsFound);
             if (thresholds.isPresent()) {
@@ -163,29 +249,24 @@ public final class BreadcrumbsMerge implements MergeMethod {
             }
         }
 
-        /** Each task vector, in place, keeps the entries ranked in its band (or those with lower <= |δ| < upper). */
+        /** The entries ranked in the band (or, with threshold_ties: all, those with lower <= |δ| < upper). */
         @Override
-        public void merge(Block block, float[] out) {
-            int length = block.length();
-            for (int m = 0; m < cuts.length; m++) {
-                if (window.counted() && window.cuts(m)) {
-                    window.thin(block, m, 1f);
-                } else {
-                    TaskVectors.keepBand(block.models()[m], block.base(), lower[m], upper[m], 1f, length);
-                }
+        void thin(Block block, int m, float scale) {
+            if (window.counted() && window.cuts(m)) {
+                window.thin(block, m, scale);
+            } else {
+                TaskVectors.keepBand(block.models()[m], block.base(), lower[m], upper[m], scale, block.length());
             }
-            sum.into(block.models(), block.base(), out, length);
         }
     }
 
     /** Ranks within each row, by exact counts (ties in index order). */
-    private static final class PerRow implements TensorMerge {
-        private final TaskVectorSum sum;
+    private static final class PerRow extends Band {
         private final int columns;
         private final Cut[] cuts;
 
         PerRow(TensorParameters p, TaskVectorSum sum) {
-            this.sum = sum;
+            super(p, sum);
             this.columns = (int) p.columns();
             cuts = new Cut[p.models()];
             for (int m = 0; m < cuts.length; m++) {
@@ -199,15 +280,22 @@ public final class BreadcrumbsMerge implements MergeMethod {
         }
 
         @Override
-        public void merge(Block block, float[] out) {
-            for (int m = 0; m < cuts.length; m++) {
-                float[] x = block.models()[m];
-                for (int i = 0; i < block.length(); i++) {
-                    x[i] -= block.base()[i];
-                }
-                if (cuts[m].whole(columns)) {
-                    continue;
-                }
+        Optional<Pass<?>> selectionPass() {
+            return Optional.empty();
+        }
+
+        @Override
+        int unit() {
+            return columns;
+        }
+
+        @Override
+        void thin(Block block, int m, float scale) {
+            float[] x = block.models()[m];
+            for (int i = 0; i < block.length(); i++) {
+                x[i] -= block.base()[i];
+            }
+            if (!cuts[m].whole(columns)) {
                 long bottom = columns - cuts[m].top() - cuts[m].kept();
                 for (int row = 0; row < block.length(); row += columns) {
                     int[] order = RowRanks.ascendingByMagnitude(x, row, columns);
@@ -218,7 +306,11 @@ public final class BreadcrumbsMerge implements MergeMethod {
                     }
                 }
             }
-            sum.into(block.models(), block.base(), out, block.length());
+            if (scale != 1f) {
+                for (int i = 0; i < block.length(); i++) {
+                    x[i] *= scale;
+                }
+            }
         }
     }
 }

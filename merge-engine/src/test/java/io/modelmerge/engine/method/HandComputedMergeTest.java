@@ -115,6 +115,35 @@ class HandComputedMergeTest {
         assertArrayEquals(new float[10], merge(new BreadcrumbsMerge(false), base, oneValue, perModel, all), 0f);
     }
 
+    /**
+     * mergekit's rescale on breadcrumbs: the kept band is scaled by Σ|δ| / Σ|kept δ| of the whole tensor. Above,
+     * Σ|t| = 4·0.5 + 4·0.3 + 0.1 and the kept 0.5 + 0.5 + 0.3 + 0.3; per row (one row here, distinct values),
+     * the same rule over the row's own band.
+     */
+    @Test
+    void breadcrumbsRescaleKeepsEachTaskVectorsL1Norm() {
+        float[] base = new float[10];
+        float[] t = {0.5f, -0.5f, 0.5f, 0.3f, 0.3f, -0.3f, 0.3f, 0.1f, 0.5f, 0f};
+        List<Map<String, Object>> perModel = List.of(Map.of("weight", 1.0, "density", 0.4, "gamma", 0.2));
+        double all = 4 * 0.5 + 4 * (double) 0.3f + 0.1f;
+        float scale = (float) (all / (1.0 + 2 * (double) 0.3f));
+        for (int block : new int[] {10, 3}) {
+            assertArrayEquals(new float[] {0, 0, 0.5f * scale, 0.3f * scale, 0.3f * scale, 0, 0, 0, 0.5f * scale, 0},
+                    merge(new BreadcrumbsMerge(false), base, new float[][] {t}, perModel, Map.of("rescale", "l1"), 7,
+                            block, 2), 0f, "block " + block);
+        }
+        // distinct magnitudes, one row: outliers .9 and .8 go, .7 .6 .5 .4 stay, .3 .2 .1 0 go
+        float[] row = {0.1f, -0.9f, 0.5f, 0.3f, -0.6f, 0.8f, 0f, 0.2f, 0.4f, -0.7f};
+        double rowAll = 0;
+        for (float v : row) {
+            rowAll += Math.abs(v);
+        }
+        float rowScale = (float) (rowAll / ((double) 0.5f + 0.6f + 0.4f + 0.7f));
+        assertArrayEquals(new float[] {0, 0, 0.5f * rowScale, 0, -0.6f * rowScale, 0, 0, 0, 0.4f * rowScale,
+                -0.7f * rowScale}, merge(new BreadcrumbsMerge(false), base, new float[][] {row}, perModel,
+                Map.of("rescale", "l1", "breadcrumbs_scope", "row")), 0f);
+    }
+
     @Test
     void tiesElectsSignOnWeightedDeltasAndDividesByAgreeingWeights() {
         // equal weights: votes [0.0, .3, .1, -.3, .3, -.4]; entry 0 elects + (zero counts as +): (.5 + .4) / 2
