@@ -8,6 +8,7 @@ import io.modelmerge.storage.blob.LocalBlobStore;
 import io.modelmerge.storage.blob.Located;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
+import io.modelmerge.storage.checkpoint.ContentDigest;
 import io.modelmerge.storage.checkpoint.LoraModule;
 import io.modelmerge.storage.checkpoint.MappedCheckpoint;
 import io.modelmerge.storage.safetensors.Tensor;
@@ -157,6 +158,14 @@ final class InputModel implements AutoCloseable {
     long materializedBytes(String name) {
         return loraByWeight.containsKey(name) || savedModules.containsKey(name)
                 ? checkpoint.tensor(name).orElseThrow().elementCount() * 4 : 0;
+    }
+
+    /** The content digest of the files this model is read from (its adapter's too), as the registry records it. */
+    String contentDigest() throws IOException {
+        if (adapterCheckpoint.isEmpty()) {
+            return ContentDigest.of(checkpoint);
+        }
+        return ContentDigest.of(List.of(ContentDigest.of(checkpoint), ContentDigest.of(adapterCheckpoint.get())));
     }
 
     /** The stored tensor {@code name} of the base checkpoint, as its raw bytes. */

@@ -315,9 +315,13 @@ public final class MergeExecutor {
     }
 
     private static void run(ForkJoinPool pool, Runnable work) throws IOException {
-        Future<?> future = pool.submit(work);
+        await(pool.submit(work));
+    }
+
+    /** The result of {@code future}, its failure rethrown as the I/O or runtime exception it was. */
+    static <T> T await(Future<T> future) throws IOException {
         try {
-            future.get();
+            return future.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CancellationException("merge interrupted");
@@ -325,6 +329,9 @@ public final class MergeExecutor {
             Throwable cause = e.getCause();
             if (cause instanceof UncheckedIOException io) {
                 throw io.getCause();
+            }
+            if (cause instanceof IOException io) {
+                throw io;
             }
             if (cause instanceof RuntimeException runtime) {
                 throw runtime;

@@ -34,6 +34,11 @@ final class StagedOutput implements AutoCloseable {
         Files.writeString(staging.resolve("merge_recipe.yml"), recipe.yaml(), StandardCharsets.UTF_8);
         Files.writeString(staging.resolve("README.md"), ModelCard.write(target.getFileName().toString(), recipe, notes),
                 StandardCharsets.UTF_8);
+        publish();
+    }
+
+    /** Moves the staged directory into place (over an empty one). */
+    void publish() throws IOException {
         if (Files.isDirectory(target)) {
             Files.delete(target);
         }

@@ -42,6 +42,19 @@ public final class RandomMask {
         return (h >>> 8) < threshold24;
     }
 
+    /** How many of elements [from, from + length) survive the mask. */
+    public static long count(int seed, long from, long length, int threshold24) {
+        long kept = 0;
+        long i = from;
+        for (long bound = from + length - length % FS.length(); i < bound; i += FS.length()) {
+            kept += keepLanes(seed, i, threshold24).trueCount();
+        }
+        for (; i < from + length; i++) {
+            kept += keeps(seed, i, threshold24) ? 1 : 0;
+        }
+        return kept;
+    }
+
     /** The lanes of elements [index, index + lanes) that survive: {@link #keeps}, a vector at a time. */
     static VectorMask<Float> keepLanes(int seed, long index, int threshold24) {
         int high = (int) (index >>> 32) * 0x85EBCA6B;

@@ -33,6 +33,7 @@ public final class TopK {
     private long[] aboveBucket;
     private float[] thresholds;
     private long[] atOrAbove;
+    private long[] tiedAt;
 
     /** Selects the thresholds of {@code ranks} (each at least 1); none: they are given after the first round. */
     public TopK(long... ranks) {
@@ -84,6 +85,7 @@ public final class TopK {
         }
         thresholds = new float[ranks.length];
         atOrAbove = new long[ranks.length];
+        tiedAt = new long[ranks.length];
         for (int r = 0; r < ranks.length; r++) {
             threshold(r, low);
         }
@@ -131,6 +133,7 @@ public final class TopK {
             if (seen >= ranks[r]) {
                 thresholds[r] = Float.intBitsToFloat((buckets[r] << 15) | b);
                 atOrAbove[r] = seen;
+                tiedAt[r] = low[r * LOW_BUCKETS + b];
                 return;
             }
         }
@@ -154,6 +157,14 @@ public final class TopK {
     /** How many values lie at or above the only rank's threshold: more than k where values tie with it. */
     public long atOrAbove() {
         return atOrAbove(0);
+    }
+
+    /** How many values equal rank r's threshold (0 when fewer values than the rank were seen). */
+    public long tiedAt(int r) {
+        if (!done()) {
+            throw new IllegalStateException("the selection is not done");
+        }
+        return tiedAt[r];
     }
 
     /** How many values lie at or above rank r's threshold: more than the rank where values tie with it. */

@@ -4,13 +4,11 @@ import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.ChecksumMismatchException;
 import io.modelmerge.storage.blob.Crc32c;
+import io.modelmerge.storage.checkpoint.ContentDigest;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.zip.CRC32C;
@@ -24,7 +22,7 @@ final class FileDigests {
     }
 
     static StoredFile of(BlobStore store, BlobInfo blob, String path) throws IOException {
-        MessageDigest sha256 = sha256();
+        MessageDigest sha256 = ContentDigest.sha256();
         CRC32C crc = new CRC32C();
         long size = 0;
         byte[] buffer = new byte[1 << 20];
@@ -51,19 +49,6 @@ final class FileDigests {
     static String contentDigest(Iterable<StoredFile> files) {
         List<String> sums = new ArrayList<>();
         files.forEach(f -> sums.add(f.sha256()));
-        Collections.sort(sums);
-        MessageDigest digest = sha256();
-        for (String sum : sums) {
-            digest.update((sum + "\n").getBytes(StandardCharsets.US_ASCII));
-        }
-        return "sha256:" + HexFormat.of().formatHex(digest.digest());
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JDK has SHA-256", e);
-        }
+        return ContentDigest.of(sums);
     }
 }

@@ -1,0 +1,519 @@
+package io.modelmerge.engine.exec;
+
+import io.modelmerge.engine.delta.Bits;
+import io.modelmerge.engine.delta.DeltaEdit;
+import io.modelmerge.engine.delta.DeltaManifest;
+import io.modelmerge.engine.delta.DeltaManifest.Encoding;
+import io.modelmerge.engine.delta.DeltaManifest.TensorEntry;
+import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.kernel.RandomMask;
+import io.modelmerge.engine.kernel.TopK;
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.storage.blob.BlobCache;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.SafetensorsLayout;
+import io.modelmerge.storage.safetensors.SafetensorsWriter;
+import io.modelmerge.storage.safetensors.TensorInfo;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * Takes a fine-tune's delta from its base and stores it as a {@link DeltaEdit} says: {@code delta.safetensors}
+ * with each tensor in its encoding, {@code delta.json} ({@link DeltaManifest}), the fine-tune's tag-along files,
+ * and, for dense tensors, {@code delta-exact.safetensors} with the exact values of the few elements where
+ * base + Δ in F32, rounded to the fine-tune's dtype, misses it, so {@code apply} gives the fine-tune back bit for
+ * bit. Tensors stream in chunks on worker threads, one tensor per worker at a time, within the memory budget.
+ */
+public final class DeltaExtraction {
+    private final MergeOptions options;
+
+    public DeltaExtraction(MergeOptions options) {
+        this.options = options;
+    }
+
+    /** What one output tensor of the fine-tune becomes, with what the plan could decide without reading data. */
+    private record Planned(TensorInfo fineTune, Encoding encoding, long kept, List<TensorSpec> stored) {
+        String name() {
+            return fineTune.name();
+        }
+    }
+
+    /** Extracts the delta of {@code fineTuneRef} from {@code baseRef} into the new directory {@code outDir}. */
+    public DeltaManifest run(String baseRef, String fineTuneRef, DeltaEdit edit, Path outDir)
+            throws IOException, RecipeException {
+        if (Files.exists(outDir) && (!Files.isDirectory(outDir) || Files.list(outDir).findAny().isPresent())) {
+            throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
+        }
+        BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
+        try (InputModel base = InputModel.open(baseRef, options, cache);
+             InputModel fineTune = InputModel.open(fineTuneRef, options, cache);
+             StagedOutput output = new StagedOutput(outDir)) {
+            Map<String, String> tied = tiedWeights(fineTune);
+            List<Planned> plan = plan(base, fineTune, edit, tied);
+            Files.createDirectories(output.dir());
+            List<TensorSpec> specs = new ArrayList<>();
+            plan.forEach(p -> specs.addAll(p.stored()));
+            SafetensorsLayout layout = SafetensorsLayout.of(specs, Map.of("format", "modelmerge-delta"));
+            List<TensorEntry> entries = new ArrayList<>();
+            Map<String, Exact> exact = new LinkedHashMap<>();
+            try (SafetensorsWriter writer = SafetensorsWriter.create(output.dir().resolve(DeltaManifest.WEIGHTS), layout)) {
+                ExecutorService pool = Executors.newFixedThreadPool(options.threads(),
+                        Thread.ofPlatform().daemon().name("delta-", 0).factory());
+                try {
+                    List<Future<Result>> results = new ArrayList<>();
+                    for (Planned p : plan) {
+                        results.add(pool.submit(() -> new TensorJob(p, base, fineTune, edit, writer).run()));
+                    }
+                    for (Future<Result> f : results) {
+                        Result r = MergeExecutor.await(f);
+                        entries.add(r.entry());
+                        if (r.exact().count() > 0) {
+                            exact.put(r.entry().name(), r.exact());
+                        }
+                    }
+                } finally {
+                    pool.shutdownNow();
+                }
+                writer.commit();
+            }
+            long deltaBytes = layout.tensors().stream().mapToLong(TensorInfo::byteLength).sum();
+            if (!exact.isEmpty()) {
+                deltaBytes += writeExact(exact, output.dir().resolve(DeltaManifest.EXACT));
+            }
+            long fineTuneBytes = fineTune.tensors().stream().mapToLong(TensorInfo::byteLength).sum();
+            MergeExecutor.copyTagAlong(fineTune.checkpoint(), output.dir(), name -> !name.equals("README.md")
+                    && !name.equals("merge_recipe.yml") && !name.startsWith("."));
+            DeltaManifest manifest = new DeltaManifest(DeltaManifest.FORMAT_VERSION, edit.operation(), edit.parameters(),
+                    new DeltaManifest.Source(baseRef, base.contentDigest()),
+                    new DeltaManifest.Source(fineTuneRef, fineTune.contentDigest()), entries, tied, deltaBytes,
+                    fineTuneBytes);
+            Files.write(output.dir().resolve(DeltaManifest.FILE_NAME), manifest.toJson());
+            Files.writeString(output.dir().resolve("README.md"), DeltaCard.write(outDir.getFileName().toString(), manifest));
+            output.publish();
+            return manifest;
+        }
+    }
+
+    /**
+     * Tensors stored once for several names: an output head tied to the input embedding (same shape, dtype and
+     * bytes) is recorded as tied and not stored again.
+     */
+    private static Map<String, String> tiedWeights(InputModel fineTune) {
+        Map<String, String> tied = new LinkedHashMap<>();
+        for (TensorInfo head : fineTune.tensors()) {
+            if (!head.name().equals("lm_head.weight") && !head.name().endsWith("embed_out.weight")) {
+                continue;
+            }
+            for (TensorInfo embedding : fineTune.tensors()) {
+                boolean candidate = embedding != head && (embedding.name().endsWith("embed_tokens.weight")
+                        || embedding.name().endsWith("wte.weight") || embedding.name().endsWith("embed_in.weight"));
+                if (candidate && embedding.dtype() == head.dtype() && Arrays.equals(embedding.shape(), head.shape())
+                        && fineTune.rawTensor(head.name()).data().mismatch(fineTune.rawTensor(embedding.name()).data()) < 0) {
+                    tied.put(head.name(), embedding.name());
+                }
+            }
+        }
+        return tied;
+    }
+
+    private List<Planned> plan(InputModel base, InputModel fineTune, DeltaEdit edit, Map<String, String> tied)
+            throws RecipeException {
+        List<Planned> plan = new ArrayList<>();
+        for (TensorInfo t : fineTune.tensors()) {
+            if (tied.containsKey(t.name())) {
+                continue;
+            }
+            var inBase = base.tensor(t.name());
+            boolean comparable = inBase.isPresent() && Arrays.equals(inBase.get().shape(), t.shape())
+                    && Floats.supports(t.dtype()) && Floats.supports(inBase.get().dtype());
+            long n = t.elementCount();
+            String name = t.name();
+            if (!comparable) {
+                plan.add(new Planned(t, Encoding.WHOLE, n, List.of(new TensorSpec(name, t.dtype(), t.shape()))));
+                continue;
+            }
+            if (n > Integer.MAX_VALUE - 8 && !(edit instanceof DeltaEdit.Dense)) {
+                throw new RecipeException("tensor '" + name + "' has " + n + " elements; edits take tensors of up to 2^31");
+            }
+            switch (edit) {
+                case DeltaEdit.Dare dare when edit.edits(name, t.rank()) -> {
+                    long kept = RandomMask.count(RandomMask.seed(dare.seed() ^ fnv1a(name), 0), 0, n,
+                            RandomMask.threshold(1 - dare.p()));
+                    plan.add(sparse(t, kept));
+                }
+                case DeltaEdit.Magnitude magnitude when edit.edits(name, t.rank()) -> {
+                    long columns = columns(t);
+                    long kept = magnitude.scope() == DeltaEdit.Scope.ROW
+                            ? (long) Math.floor(magnitude.density() * columns) * (n / columns)
+                            : (long) Math.floor(magnitude.density() * n);
+                    plan.add(sparse(t, kept));
+                }
+                case DeltaEdit.BitDelta bits when edit.edits(name, t.rank()) -> {
+                    long scales = bits.scope() == DeltaEdit.Scope.ROW ? t.dim(0) : 1;
+                    plan.add(new Planned(t, Encoding.SIGNS, n, List.of(
+                            new TensorSpec(name + ".signs", DType.U8, new long[] {Bits.bytesFor(n)}),
+                            new TensorSpec(name + ".scale", DType.F32, new long[] {scales}))));
+                }
+                default -> plan.add(new Planned(t, Encoding.DENSE, n, List.of(new TensorSpec(name, DType.F32, t.shape()))));
+            }
+        }
+        return plan;
+    }
+
+    /** Kept values with a bitmap (n/8 bytes) or 4- or 8-byte indices, whichever is smaller. */
+    private static Planned sparse(TensorInfo t, long kept) {
+        long n = t.elementCount();
+        DType index = n > Integer.MAX_VALUE ? DType.I64 : DType.I32;
+        TensorSpec positions = Bits.bytesFor(n) <= kept * (index.bits() / 8)
+                ? new TensorSpec(t.name() + ".bitmap", DType.U8, new long[] {Bits.bytesFor(n)})
+                : new TensorSpec(t.name() + ".indices", index, new long[] {kept});
+        return new Planned(t, Encoding.SPARSE, kept, List.of(new TensorSpec(t.name() + ".values", DType.F32,
+                new long[] {kept}), positions));
+    }
+
+    private static long columns(TensorInfo t) {
+        return t.rank() == 0 ? 1 : Math.max(1, t.dim(t.rank() - 1));
+    }
+
+    static long fnv1a(String s) {
+        long h = 0xcbf29ce484222325L;
+        for (byte b : s.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            h = (h ^ (b & 0xFF)) * 0x100000001b3L;
+        }
+        return h;
+    }
+
+    /** Elements of a dense tensor whose exact fine-tune values are stored beside the delta. */
+    private static final class Exact {
+        private long[] index = new long[16];
+        private float[] value = new float[16];
+        private int count;
+        private final DType dtype;
+
+        Exact(DType dtype) {
+            this.dtype = dtype;
+        }
+
+        void add(long i, float v) {
+            if (count == index.length) {
+                index = Arrays.copyOf(index, count * 2);
+                value = Arrays.copyOf(value, count * 2);
+            }
+            index[count] = i;
+            value[count++] = v;
+        }
+
+        int count() {
+            return count;
+        }
+    }
+
+    private record Result(TensorEntry entry, Exact exact) {
+    }
+
+    private static long writeExact(Map<String, Exact> exact, Path file) throws IOException {
+        List<TensorSpec> specs = new ArrayList<>();
+        exact.forEach((name, e) -> {
+            specs.add(new TensorSpec(name + ".index", DType.I64, new long[] {e.count()}));
+            specs.add(new TensorSpec(name + ".value", e.dtype, new long[] {e.count()}));
+        });
+        SafetensorsLayout layout = SafetensorsLayout.of(specs, Map.of("format", "modelmerge-delta-exact"));
+        try (SafetensorsWriter writer = SafetensorsWriter.create(file, layout)) {
+            for (var entry : exact.entrySet()) {
+                Exact e = entry.getValue();
+                ByteBuffer indices = ByteBuffer.allocate(e.count() * 8).order(ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < e.count(); i++) {
+                    indices.putLong(e.index[i]);
+                }
+                writer.write(entry.getKey() + ".index", 0, MemorySegment.ofArray(indices.array()));
+                MemorySegment values = MemorySegment.ofArray(new byte[e.count() * (e.dtype.bits() / 8)]);
+                Floats.narrow(e.value, e.count(), values, e.dtype, 0);
+                writer.write(entry.getKey() + ".value", 0, values);
+            }
+            writer.commit();
+        }
+        return layout.tensors().stream().mapToLong(TensorInfo::byteLength).sum();
+    }
+
+    /** One tensor's extraction, on one worker: the passes its encoding needs, then the one that writes it. */
+    private final class TensorJob {
+        private final Planned planned;
+        private final InputModel base;
+        private final InputModel fineTune;
+        private final DeltaEdit edit;
+        private final SafetensorsWriter writer;
+        private final String name;
+        private final long n;
+        private final int chunk;
+        private final float[] b;
+        private final float[] f;
+        private final float[] d;
+        /** Σ θ², Σ (θ̂ − θ)², Σ Δ², Σ (Δ̂ − Δ)², in double. */
+        private double normFineTune;
+        private double errorFineTune;
+        private double normDelta;
+        private double errorDelta;
+
+        TensorJob(Planned planned, InputModel base, InputModel fineTune, DeltaEdit edit, SafetensorsWriter writer) {
+            this.planned = planned;
+            this.base = base;
+            this.fineTune = fineTune;
+            this.edit = edit;
+            this.writer = writer;
+            this.name = planned.name();
+            this.n = planned.fineTune().elementCount();
+            long columns = columns(planned.fineTune());
+            long perWorker = Math.max(1 << 13, options.memoryBytes() / options.threads() / 16);
+            long rows = Math.max(1, perWorker / columns);
+            long size = Math.min(n, Math.max(columns, rows * columns));
+            this.chunk = (int) Math.min(size, Integer.MAX_VALUE - 8);
+            if (chunk % 8 != 0 && chunk < n && planned.encoding() != Encoding.DENSE) {
+                throw new IllegalStateException("chunks must hold whole bytes of bits");
+            }
+            this.b = new float[chunk];
+            this.f = new float[chunk];
+            this.d = new float[chunk];
+        }
+
+        /** Reads chunk [from, from + length) of base and fine-tune, and Δ = f − b. */
+        private int load(long from) {
+            int length = (int) Math.min(chunk, n - from);
+            base.source(name).read(from, length, b);
+            fineTune.source(name).read(from, length, f);
+            for (int i = 0; i < length; i++) {
+                d[i] = f[i] - b[i];
+            }
+            return length;
+        }
+
+        Result run() throws IOException {
+            DType dtype = planned.fineTune().dtype();
+            Exact exact = new Exact(dtype);
+            switch (planned.encoding()) {
+                case WHOLE -> writer.write(name, 0, fineTune.rawTensor(name).data());
+                case DENSE -> dense(exact);
+                case SPARSE -> {
+                    if (edit instanceof DeltaEdit.Dare dare) {
+                        dare(dare);
+                    } else {
+                        magnitude((DeltaEdit.Magnitude) edit);
+                    }
+                }
+                case SIGNS -> signs((DeltaEdit.BitDelta) edit);
+            }
+            double relative = normFineTune == 0 ? Math.sqrt(errorFineTune) : Math.sqrt(errorFineTune / normFineTune);
+            double deltaRelative = normDelta == 0 ? Math.sqrt(errorDelta) : Math.sqrt(errorDelta / normDelta);
+            return new Result(new TensorEntry(name, planned.encoding(), dtype, planned.fineTune().shape(),
+                    planned.kept(), exact.count(), relative, deltaRelative), exact);
+        }
+
+        /** Adds element i's reconstruction error: Δ̂ stored for Δ, the fine-tune rebuilt as apply rebuilds it. */
+        private void account(int i, float stored) {
+            DType dtype = planned.fineTune().dtype();
+            float target = Floats.round(f[i], dtype);
+            float rebuilt = Floats.round(b[i] + stored, dtype);
+            normFineTune += (double) target * target;
+            errorFineTune += ((double) rebuilt - target) * ((double) rebuilt - target);
+            normDelta += (double) d[i] * d[i];
+            errorDelta += ((double) stored - d[i]) * ((double) stored - d[i]);
+        }
+
+        private void dense(Exact exact) throws IOException {
+            DType dtype = planned.fineTune().dtype();
+            MemorySegment out = MemorySegment.ofArray(new byte[chunk * 4]);
+            for (long from = 0; from < n; from += chunk) {
+                int length = load(from);
+                for (int i = 0; i < length; i++) {
+                    float target = Floats.round(f[i], dtype);
+                    if (Float.floatToRawIntBits(Floats.round(b[i] + d[i], dtype)) != Float.floatToRawIntBits(target)) {
+                        exact.add(from + i, target);
+                    }
+                    normFineTune += (double) target * target;
+                    normDelta += (double) d[i] * d[i];
+                }
+                Floats.narrow(d, length, out, DType.F32, 0);
+                writer.write(name, from * 4, out.asSlice(0, length * 4L));
+            }
+        }
+
+        private void dare(DeltaEdit.Dare dare) throws IOException {
+            int seed = RandomMask.seed(dare.seed() ^ fnv1a(name), 0);
+            int threshold = RandomMask.threshold(1 - dare.p());
+            float scale = switch (dare.rescale()) {
+                case INVERSE -> (float) (1 / (1 - dare.p()));
+                case NONE -> 1f;
+                case L1 -> l1Scale(i -> RandomMask.keeps(seed, i, threshold));
+            };
+            writeSparse((from, i) -> RandomMask.keeps(seed, from + i, threshold), scale);
+        }
+
+        /** Σ|Δ| / Σ|kept Δ| over the tensor (1 when either is below mergekit's 1e-7). */
+        private float l1Scale(java.util.function.LongPredicate kept) {
+            double all = 0;
+            double keptSum = 0;
+            for (long from = 0; from < n; from += chunk) {
+                int length = load(from);
+                for (int i = 0; i < length; i++) {
+                    double magnitude = Math.abs(d[i]);
+                    all += magnitude;
+                    keptSum += kept.test(from + i) ? magnitude : 0;
+                }
+            }
+            return all >= 1e-7 && keptSum >= 1e-7 ? (float) (all / keptSum) : 1f;
+        }
+
+        /** Whether element {@code from + i} is kept, given the chunk loaded at {@code from}. */
+        @FunctionalInterface
+        private interface Keep {
+            boolean test(long from, int i);
+        }
+
+        /**
+         * Exactly k entries by |Δ|: a radix select finds the k-th largest and how many tie with it; the write pass
+         * keeps those above it and the first of the tied ones, in index order, until k are kept.
+         */
+        private void magnitude(DeltaEdit.Magnitude magnitude) throws IOException {
+            if (magnitude.scope() == DeltaEdit.Scope.ROW) {
+                writeSparseRows((int) columns(planned.fineTune()),
+                        (int) Math.floor(magnitude.density() * columns(planned.fineTune())));
+                return;
+            }
+            long k = planned.kept();
+            if (k == 0) {
+                writeSparse((from, i) -> false, 1f);
+                return;
+            }
+            TopK top = new TopK(k);
+            while (!top.done()) {
+                TopK.Counts counts = top.counts();
+                for (long from = 0; from < n; from += chunk) {
+                    counts.add(d, load(from));
+                }
+                top.end(List.of(counts));
+            }
+            float threshold = top.threshold();
+            long tiesKept = k - (top.atOrAbove() - top.tiedAt(0));
+            long[] ties = {0};
+            writeSparse((from, i) -> {
+                float magnitudeOfDelta = Math.abs(d[i]);
+                return magnitudeOfDelta > threshold || magnitudeOfDelta == threshold && ties[0]++ < tiesKept;
+            }, 1f);
+        }
+
+        /** Per row, the kPerRow largest |Δ|, ties by position. */
+        private void writeSparseRows(int columns, int kPerRow) throws IOException {
+            boolean[] keep = new boolean[chunk];
+            writeSparse((from, i) -> {
+                if (i % columns == 0) {
+                    Integer[] order = new Integer[columns];
+                    for (int c = 0; c < columns; c++) {
+                        order[c] = c;
+                    }
+                    final int row = i;
+                    Arrays.sort(order, (x, y) -> {
+                        int byMagnitude = Float.compare(Math.abs(d[row + y]), Math.abs(d[row + x]));
+                        return byMagnitude != 0 ? byMagnitude : Integer.compare(x, y);
+                    });
+                    for (int c = 0; c < columns; c++) {
+                        keep[row + order[c]] = c < kPerRow;
+                    }
+                }
+                return keep[i];
+            }, 1f);
+        }
+
+        /** The write pass of a sparse tensor: kept values times {@code scale}, and their bitmap or indices. */
+        private void writeSparse(Keep kept, float scale) throws IOException {
+            boolean bitmap = planned.stored().get(1).name().endsWith(".bitmap");
+            DType indexType = planned.stored().get(1).dtype();
+            float[] values = new float[chunk];
+            byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
+            ByteBuffer indices = ByteBuffer.allocate(chunk * (indexType.bits() / 8)).order(ByteOrder.LITTLE_ENDIAN);
+            MemorySegment valueBytes = MemorySegment.ofArray(new byte[chunk * 4]);
+            long written = 0;
+            for (long from = 0; from < n; from += chunk) {
+                int length = load(from);
+                int count = 0;
+                Arrays.fill(bits, (byte) 0);
+                indices.clear();
+                for (int i = 0; i < length; i++) {
+                    boolean keep = kept.test(from, i);
+                    float stored = keep ? d[i] * scale : 0f;
+                    account(i, stored);
+                    if (!keep) {
+                        continue;
+                    }
+                    values[count++] = stored;
+                    if (bitmap) {
+                        Bits.set(bits, i, true);
+                    } else if (indexType == DType.I64) {
+                        indices.putLong(from + i);
+                    } else {
+                        indices.putInt((int) (from + i));
+                    }
+                }
+                if (written + count > planned.kept()) {
+                    throw new IllegalStateException("tensor '" + name + "' keeps more entries than planned");
+                }
+                Floats.narrow(values, count, valueBytes, DType.F32, 0);
+                writer.write(name + ".values", written * 4, valueBytes.asSlice(0, count * 4L));
+                if (bitmap) {
+                    writer.write(name + ".bitmap", from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
+                } else {
+                    writer.write(name + ".indices", written * (indexType.bits() / 8),
+                            MemorySegment.ofArray(indices.array()).asSlice(0, (long) count * (indexType.bits() / 8)));
+                }
+                written += count;
+            }
+            if (written != planned.kept()) {
+                throw new IllegalStateException("tensor '" + name + "' kept " + written + " entries, planned "
+                        + planned.kept());
+            }
+        }
+
+        private void signs(DeltaEdit.BitDelta bitDelta) throws IOException {
+            long columns = columns(planned.fineTune());
+            boolean perRow = bitDelta.scope() == DeltaEdit.Scope.ROW;
+            double[] sums = new double[perRow ? (int) (n / columns) : 1];
+            for (long from = 0; from < n; from += chunk) {
+                int length = load(from);
+                for (int i = 0; i < length; i++) {
+                    sums[perRow ? (int) ((from + i) / columns) : 0] += Math.abs(d[i]);
+                }
+            }
+            float[] alpha = new float[sums.length];
+            double count = perRow ? columns : n;
+            for (int r = 0; r < alpha.length; r++) {
+                alpha[r] = (float) (sums[r] / count);
+            }
+            byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
+            for (long from = 0; from < n; from += chunk) {
+                int length = load(from);
+                Arrays.fill(bits, (byte) 0);
+                for (int i = 0; i < length; i++) {
+                    boolean positive = d[i] > 0 || d[i] == 0 && 1 / d[i] > 0;
+                    Bits.set(bits, i, positive);
+                    float a = alpha[perRow ? (int) ((from + i) / columns) : 0];
+                    account(i, positive ? a : -a);
+                }
+                writer.write(name + ".signs", from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
+            }
+            MemorySegment scale = MemorySegment.ofArray(new byte[alpha.length * 4]);
+            Floats.narrow(alpha, alpha.length, scale, DType.F32, 0);
+            writer.write(name + ".scale", 0, scale);
+        }
+    }
+}

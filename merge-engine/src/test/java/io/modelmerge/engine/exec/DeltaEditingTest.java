@@ -1,0 +1,274 @@
+package io.modelmerge.engine.exec;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.modelmerge.engine.delta.DeltaEdit;
+import io.modelmerge.engine.delta.DeltaManifest;
+import io.modelmerge.engine.delta.DeltaManifest.Encoding;
+import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
+import io.modelmerge.storage.safetensors.DType;
+import io.modelmerge.storage.safetensors.SafetensorsFile;
+import io.modelmerge.storage.safetensors.TensorSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Delta extraction and application on synthetic Llama-shaped models: exactness, each edit's rule, refusals. */
+class DeltaEditingTest {
+    private static final String UP = "model.layers.1.mlp.up_proj.weight";
+
+    @TempDir
+    Path dir;
+    private int outputs;
+
+    private MergeOptions options(int threads) {
+        return MergeOptions.defaults().withThreads(threads).withMemory(16L << 20).withCache(dir.resolve("cache"), 1L << 30);
+    }
+
+    /** A base and a fine-tune a small step away, of {@code dtype}; the fine-tune's vocabulary has one more row. */
+    private Path[] models(DType dtype) throws IOException {
+        List<TensorSpec> baseSpecs = SyntheticCheckpoints.llama(2, 16, 40, 32, dtype);
+        List<TensorSpec> tunedSpecs = new ArrayList<>(SyntheticCheckpoints.llama(2, 16, 40, 33, dtype));
+        Path base = SyntheticCheckpoints.write(dir.resolve("base-" + dtype), baseSpecs,
+                (tensor, i) -> TestNoise.of(1, tensor, i));
+        Path tuned = SyntheticCheckpoints.write(dir.resolve("tuned-" + dtype), tunedSpecs,
+                (tensor, i) -> TestNoise.of(1, tensor, i) + 0.01 * TestNoise.of(2, tensor, i) + (i % 97 == 0 ? 3 : 0));
+        return new Path[] {base, tuned};
+    }
+
+    private Path out(String name) {
+        return dir.resolve(name + "-" + outputs++);
+    }
+
+    private static float[] tensor(Path model, String file, String name) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(model.resolve(file))) {
+            return Floats.widen(f.tensor(name));
+        }
+    }
+
+    @Test
+    void extractThenApplyGivesTheFineTuneBackBitForBit() throws Exception {
+        for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            Path[] m = models(dtype);
+            Path delta = out("delta");
+            DeltaManifest manifest = new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                    new DeltaEdit.Dense(), delta);
+            assertEquals(Encoding.WHOLE, manifest.tensor("model.embed_tokens.weight").orElseThrow().encoding(),
+                    "a tensor shaped differently from the base's is stored whole");
+            assertEquals(Encoding.DENSE, manifest.tensor(UP).orElseThrow().encoding());
+            assertEquals(0.0, manifest.worst().orElseThrow().relativeError());
+            if (dtype == DType.F32) { // base + (f − b) rounds away from f for some elements; their values are kept exactly
+                assertTrue(manifest.tensors().stream().mapToLong(DeltaManifest.TensorEntry::exact).sum() > 0);
+                assertTrue(Files.exists(delta.resolve(DeltaManifest.EXACT)));
+            }
+            assertTrue(Files.exists(delta.resolve("config.json")));
+            Path rebuilt = out("rebuilt");
+            new DeltaApplication(options(2)).apply(m[0].toString(), List.of(new DeltaApplication.Part(delta.toString(), 1)),
+                    rebuilt);
+            try (SafetensorsFile original = SafetensorsFile.open(m[1].resolve("model.safetensors"));
+                 SafetensorsFile back = SafetensorsFile.open(rebuilt.resolve("model.safetensors"))) {
+                assertEquals(original.tensors().size(), back.tensors().size());
+                for (var t : original.tensors()) {
+                    assertEquals(-1, original.tensor(t).data().mismatch(back.tensor(t.name()).data()), dtype + " " + t.name());
+                    assertEquals(t.dtype(), back.tensor(t.name()).dtype());
+                }
+            }
+        }
+    }
+
+    @Test
+    void aHeadTiedToTheEmbeddingIsStoredOnceAndWrittenTwice() throws Exception {
+        List<TensorSpec> specs = SyntheticCheckpoints.llama(1, 16, 40, 32, DType.BF16);
+        SyntheticCheckpoints.ElementValues tiedValues = (tensor, i) -> TestNoise.of(3,
+                tensor.equals("lm_head.weight") ? "model.embed_tokens.weight" : tensor, i);
+        Path base = SyntheticCheckpoints.write(dir.resolve("tb"), specs, (t, i) -> TestNoise.of(4, t, i));
+        Path tuned = SyntheticCheckpoints.write(dir.resolve("tt"), specs, tiedValues);
+        Path delta = out("tied");
+        DeltaManifest manifest = new DeltaExtraction(options(1)).run(base.toString(), tuned.toString(),
+                new DeltaEdit.Dense(), delta);
+        assertEquals(java.util.Map.of("lm_head.weight", "model.embed_tokens.weight"), manifest.tied());
+        assertTrue(manifest.tensor("lm_head.weight").isEmpty());
+        Path rebuilt = out("tied-rebuilt");
+        new DeltaApplication(options(1)).apply(base.toString(), List.of(new DeltaApplication.Part(delta.toString(), 1)), rebuilt);
+        assertArrayEquals(tensor(tuned, "model.safetensors", "lm_head.weight"),
+                tensor(rebuilt, "model.safetensors", "lm_head.weight"));
+    }
+
+    @Test
+    void dareWithPZeroIsTheDenseDeltaAndASeedGivesTheSameBytesAtAnyThreadCount() throws Exception {
+        Path[] m = models(DType.F32);
+        Path dense = out("dense");
+        new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(), new DeltaEdit.Dense(), dense);
+        Path p0 = out("p0");
+        DeltaManifest manifest = new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                new DeltaEdit.Dare(0, DeltaEdit.DareRescale.INVERSE, 5), p0);
+        assertEquals(manifest.tensor(UP).orElseThrow().elements(), manifest.tensor(UP).orElseThrow().kept());
+        assertArrayEquals(tensor(dense, DeltaManifest.WEIGHTS, UP), tensor(p0, DeltaManifest.WEIGHTS, UP + ".values"));
+        Path one = out("dare1");
+        Path two = out("dare2");
+        new DeltaExtraction(options(1)).run(m[0].toString(), m[1].toString(),
+                new DeltaEdit.Dare(0.9, DeltaEdit.DareRescale.INVERSE, 11), one);
+        new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                new DeltaEdit.Dare(0.9, DeltaEdit.DareRescale.INVERSE, 11), two);
+        assertArrayEquals(Files.readAllBytes(one.resolve(DeltaManifest.WEIGHTS)), Files.readAllBytes(two.resolve(DeltaManifest.WEIGHTS)));
+    }
+
+    /** DARE's rescaled drop is unbiased: over many seeds the mean of Δ̂ approaches Δ (error shrinks as 1/√seeds). */
+    @Test
+    void dareAveragedOverSeedsConvergesToTheDelta() throws Exception {
+        Path[] m = models(DType.F32);
+        float[] delta = null;
+        int seeds = 64;
+        double[] sum = null;
+        for (int s = 0; s < seeds; s++) {
+            Path d = out("dare-seed");
+            new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                    new DeltaEdit.Dare(0.5, DeltaEdit.DareRescale.INVERSE, s), d);
+            Path rebuilt = out("dare-rebuilt");
+            new DeltaApplication(options(2)).apply(m[0].toString(), List.of(new DeltaApplication.Part(d.toString(), 1)), rebuilt);
+            float[] got = tensor(rebuilt, "model.safetensors", UP);
+            if (sum == null) {
+                sum = new double[got.length];
+                float[] base = tensor(m[0], "model.safetensors", UP);
+                float[] tuned = tensor(m[1], "model.safetensors", UP);
+                delta = new float[got.length];
+                for (int i = 0; i < got.length; i++) {
+                    delta[i] = tuned[i] - base[i];
+                }
+                for (int i = 0; i < got.length; i++) {
+                    sum[i] -= seeds * (double) base[i];
+                }
+            }
+            for (int i = 0; i < got.length; i++) {
+                sum[i] += got[i];
+            }
+        }
+        double error = 0;
+        double norm = 0;
+        for (int i = 0; i < sum.length; i++) {
+            error += Math.pow(sum[i] / seeds - delta[i], 2);
+            norm += (double) delta[i] * delta[i];
+        }
+        // one seed's relative error is √(p/(1−p)) = 1; the mean of 64 is 1/8 of that, give or take
+        assertTrue(Math.sqrt(error / norm) < 0.2, "relative error of the mean " + Math.sqrt(error / norm));
+    }
+
+    @Test
+    void magnitudeKeepsExactlyTheTopDensityAndStoresItSmaller() throws Exception {
+        Path[] m = models(DType.BF16);
+        Path d = out("magnitude");
+        DeltaManifest manifest = new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                new DeltaEdit.Magnitude(0.1, DeltaEdit.Scope.TENSOR), d);
+        var up = manifest.tensor(UP).orElseThrow();
+        assertEquals((long) Math.floor(0.1 * up.elements()), up.kept());
+        float[] values = tensor(d, DeltaManifest.WEIGHTS, UP + ".values");
+        float[] base = tensor(m[0], "model.safetensors", UP);
+        float[] tuned = tensor(m[1], "model.safetensors", UP);
+        float[] magnitudes = new float[base.length];
+        for (int i = 0; i < base.length; i++) {
+            magnitudes[i] = Math.abs(tuned[i] - base[i]);
+        }
+        float[] sorted = magnitudes.clone();
+        java.util.Arrays.sort(sorted);
+        float kth = sorted[sorted.length - (int) up.kept()];
+        for (float v : values) {
+            assertTrue(Math.abs(v) >= kth, v + " below the k-th largest " + kth);
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(d.resolve(DeltaManifest.WEIGHTS))) {
+            assertTrue(f.header().tensor(UP + ".bitmap").isPresent() || f.header().tensor(UP + ".indices").isPresent());
+        }
+        assertTrue(manifest.deltaBytes() < manifest.fineTuneBytes(), manifest.deltaBytes() + " vs " + manifest.fineTuneBytes());
+        assertTrue(up.relativeError() > 0 && up.deltaError() > 0 && up.deltaError() < 1);
+    }
+
+    /** BitDelta's α = mean|Δ| minimises ‖α·sign(Δ) − Δ‖ over α: the stored error is below that of α ± 1%. */
+    @Test
+    void bitDeltaScaleIsTheL2OptimumAndOnlyLinearWeightsAreBinarised() throws Exception {
+        Path[] m = models(DType.F32);
+        Path d = out("bits");
+        DeltaManifest manifest = new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                DeltaEdit.BitDelta.defaults(), d);
+        assertEquals(Encoding.SIGNS, manifest.tensor(UP).orElseThrow().encoding());
+        assertEquals(Encoding.DENSE, manifest.tensor("model.norm.weight").orElseThrow().encoding());
+        assertFalse(DeltaEdit.BitDelta.defaults().edits("lm_head.weight", 2));
+        assertFalse(DeltaEdit.BitDelta.defaults().edits("model.embed_tokens.weight", 2));
+        float alpha = tensor(d, DeltaManifest.WEIGHTS, UP + ".scale")[0];
+        float[] base = tensor(m[0], "model.safetensors", UP);
+        float[] tuned = tensor(m[1], "model.safetensors", UP);
+        double best = error(base, tuned, alpha);
+        assertTrue(best < error(base, tuned, alpha * 1.01f) && best < error(base, tuned, alpha * 0.99f));
+        assertEquals(Math.sqrt(best / norm(base, tuned)), manifest.tensor(UP).orElseThrow().deltaError(), 1e-6);
+        Path rebuilt = out("bits-rebuilt");
+        new DeltaApplication(options(2)).apply(m[0].toString(), List.of(new DeltaApplication.Part(d.toString(), 1)), rebuilt);
+        float[] got = tensor(rebuilt, "model.safetensors", UP);
+        for (int i = 0; i < got.length; i++) {
+            float delta = tuned[i] - base[i];
+            assertEquals(base[i] + (delta >= 0 ? alpha : -alpha), got[i], 0f);
+        }
+    }
+
+    private static double error(float[] base, float[] tuned, float alpha) {
+        double e = 0;
+        for (int i = 0; i < base.length; i++) {
+            double d = tuned[i] - base[i];
+            e += Math.pow((d >= 0 ? alpha : -alpha) - d, 2);
+        }
+        return e;
+    }
+
+    private static double norm(float[] base, float[] tuned) {
+        double e = 0;
+        for (int i = 0; i < base.length; i++) {
+            e += Math.pow(tuned[i] - base[i], 2);
+        }
+        return e;
+    }
+
+    @Test
+    void aDeltaAppliedToAnotherBaseIsRefusedNamingBothAndNothingIsWritten() throws Exception {
+        Path[] m = models(DType.F32);
+        Path d = out("refuse");
+        new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(), new DeltaEdit.Dense(), d);
+        Path target = out("not-written");
+        RecipeException e = assertThrows(RecipeException.class, () -> new DeltaApplication(options(2)).apply(
+                m[1].toString(), List.of(new DeltaApplication.Part(d.toString(), 1)), target));
+        assertTrue(e.getMessage().startsWith("delta " + d + " was taken from base " + m[0] + " (sha256:"), e.getMessage());
+        assertTrue(e.getMessage().contains("not from " + m[1] + " (sha256:"), e.getMessage());
+        assertFalse(Files.exists(target));
+        assertThrows(IllegalArgumentException.class, () -> new DeltaEdit.Dare(1.0, DeltaEdit.DareRescale.INVERSE, 0));
+    }
+
+    @Test
+    void composeAddsScaledDeltasAndApplyingTheSumEqualsApplyingTheParts() throws Exception {
+        Path[] m = models(DType.F32);
+        Path a = out("a");
+        Path b = out("b");
+        new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(), new DeltaEdit.Dense(), a);
+        new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                new DeltaEdit.BitDelta(DeltaEdit.Scope.ROW, Pattern.compile(""), DeltaEdit.BitDelta.DEFAULT_EXCLUDED), b);
+        List<DeltaApplication.Part> parts = List.of(new DeltaApplication.Part(a.toString(), 0.5),
+                new DeltaApplication.Part(b.toString(), 0.25));
+        Path composed = out("composed");
+        new DeltaApplication(options(2)).compose(m[0].toString(), parts, composed);
+        Path viaSum = out("via-sum");
+        new DeltaApplication(options(2)).apply(m[0].toString(), List.of(new DeltaApplication.Part(composed.toString(), 1)), viaSum);
+        Path direct = out("direct");
+        new DeltaApplication(options(2)).apply(m[0].toString(), parts, direct);
+        float[] x = tensor(viaSum, "model.safetensors", UP);
+        float[] y = tensor(direct, "model.safetensors", UP);
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(y[i], x[i], Math.ulp(y[i]) * 4, "element " + i);
+        }
+    }
+}
