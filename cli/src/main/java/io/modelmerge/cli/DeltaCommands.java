@@ -1,0 +1,215 @@
+package io.modelmerge.cli;
+
+import io.modelmerge.engine.delta.DeltaEdit;
+import io.modelmerge.engine.delta.DeltaManifest;
+import io.modelmerge.engine.exec.DeltaApplication;
+import io.modelmerge.engine.exec.DeltaExtraction;
+import io.modelmerge.engine.exec.MergeOptions;
+import io.modelmerge.storage.blob.StorageResolver;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code mergectl delta ...}: take, edit and apply deltas Δ = θ_ft − θ_base locally. */
+@Command(name = "delta", mixinStandardHelpOptions = true,
+        description = "Store fine-tunes as deltas from their base (dense, sparse, 1-bit) and apply them.",
+        subcommands = {DeltaCommands.Extract.class, DeltaCommands.Sparsify.class, DeltaCommands.BitDeltaCommand.class,
+                DeltaCommands.Apply.class, DeltaCommands.Compose.class})
+final class DeltaCommands {
+    @ParentCommand
+    Mergectl mergectl;
+
+    /** Options every delta command takes. */
+    static final class Run {
+        @Option(names = "--memory", defaultValue = "2g", converter = ByteSize.class,
+                description = "memory budget for work buffers (default: ${DEFAULT-VALUE})")
+        long memory;
+
+        @Option(names = "--threads", description = "worker threads (default: all cores)")
+        Integer threads;
+
+        MergeOptions options(StorageResolver storage) {
+            MergeOptions options = MergeOptions.defaults().withMemory(memory).withStorage(storage);
+            return threads == null ? options : options.withThreads(threads);
+        }
+    }
+
+    /** What taking a delta needs: the base, the fine-tune and where to write. */
+    abstract static class Take implements Callable<Integer> {
+        @Spec
+        picocli.CommandLine.Model.CommandSpec spec;
+
+        @ParentCommand
+        DeltaCommands delta;
+
+        @Mixin
+        Run run;
+
+        @Option(names = "--base", required = true, paramLabel = "BASE", description = "the base model")
+        String base;
+
+        @Option(names = "--model", required = true, paramLabel = "FT", description = "the fine-tune")
+        String model;
+
+        @Parameters(index = "0", paramLabel = "OUT", description = "output directory (must not exist or be empty)")
+        Path out;
+
+        abstract DeltaEdit edit();
+
+        @Override
+        public Integer call() throws Exception {
+            DeltaManifest m;
+            try (StorageResolver storage = delta.mergectl.storage()) {
+                m = new DeltaExtraction(run.options(storage)).run(base, model, edit(), out);
+            }
+            PrintWriter out = spec.commandLine().getOut();
+            out.printf(Locale.ROOT, "%s: %d tensors, %,d bytes for the fine-tune's %,d (%.2fx smaller)%n", this.out,
+                    m.tensors().size(), m.deltaBytes(), m.fineTuneBytes(), m.compressionRatio());
+            m.worst().ifPresent(w -> out.printf(Locale.ROOT,
+                    "worst reconstruction: %s, relative Frobenius error %.3g against the fine-tune%n", w.name(),
+                    w.relativeError()));
+            out.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "extract", mixinStandardHelpOptions = true,
+            description = "Store FT as its dense delta from BASE (apply gives FT back bit for bit).")
+    static final class Extract extends Take {
+        @Override
+        DeltaEdit edit() {
+            return new DeltaEdit.Dense();
+        }
+    }
+
+    @Command(name = "sparsify", mixinStandardHelpOptions = true,
+            description = "Store FT's delta sparse: DARE (random drop) or by magnitude.")
+    static final class Sparsify extends Take {
+        @Option(names = "--method", defaultValue = "dare", description = "dare or magnitude (default: ${DEFAULT-VALUE})")
+        String method;
+
+        @Option(names = "--p", defaultValue = "0.9", description = "DARE: drop probability in [0, 1) (default: ${DEFAULT-VALUE})")
+        double p;
+
+        @Option(names = "--rescale", defaultValue = "inverse",
+                description = "DARE: inverse (1/(1-p), the paper), l1 (mergekit) or none (default: ${DEFAULT-VALUE})")
+        String rescale;
+
+        @Option(names = "--seed", defaultValue = "0", description = "DARE: mask seed (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        @Option(names = "--density", defaultValue = "0.1",
+                description = "magnitude: fraction kept (default: ${DEFAULT-VALUE})")
+        double density;
+
+        @Option(names = "--scope", defaultValue = "tensor", description = "magnitude: tensor or row (default: ${DEFAULT-VALUE})")
+        String scope;
+
+        @Override
+        DeltaEdit edit() {
+            return switch (method) {
+                case "dare" -> new DeltaEdit.Dare(p, DeltaEdit.DareRescale.valueOf(rescale.toUpperCase(Locale.ROOT)), seed);
+                case "magnitude" -> new DeltaEdit.Magnitude(density, DeltaEdit.Scope.valueOf(scope.toUpperCase(Locale.ROOT)));
+                default -> throw new IllegalArgumentException("--method must be dare or magnitude, got '" + method + "'");
+            };
+        }
+    }
+
+    @Command(name = "bitdelta", mixinStandardHelpOptions = true,
+            description = {"Store FT's delta as alpha * sign(delta) (BitDelta, data-free scales).",
+                    "Scale distillation, which needs data and a GPU, is not done."})
+    static final class BitDeltaCommand extends Take {
+        @Option(names = "--scope", defaultValue = "tensor", description = "one alpha per tensor or per row (default: ${DEFAULT-VALUE})")
+        String scope;
+
+        @Option(names = "--include", defaultValue = "", description = "binarise only 2-D tensors whose names match this regex")
+        String include;
+
+        @Option(names = "--exclude", description = "keep tensors whose names match this regex dense (default: embeddings and heads)")
+        String exclude;
+
+        @Override
+        DeltaEdit edit() {
+            return new DeltaEdit.BitDelta(DeltaEdit.Scope.valueOf(scope.toUpperCase(Locale.ROOT)), Pattern.compile(include),
+                    exclude == null ? DeltaEdit.BitDelta.DEFAULT_EXCLUDED : Pattern.compile(exclude));
+        }
+    }
+
+    /** What applying deltas needs: the base, the deltas with their scales and where to write. */
+    abstract static class Combine implements Callable<Integer> {
+        @Spec
+        picocli.CommandLine.Model.CommandSpec spec;
+
+        @ParentCommand
+        DeltaCommands delta;
+
+        @Mixin
+        Run run;
+
+        @Option(names = "--base", required = true, paramLabel = "BASE", description = "the base the deltas were taken from")
+        String base;
+
+        @Option(names = "--lambda", split = ",", description = "scale of each delta, in order (default: 1 each)")
+        List<Double> lambdas;
+
+        @Parameters(arity = "2..*", paramLabel = "DELTA... OUT", description = "the deltas, then the output directory")
+        List<String> args;
+
+        List<DeltaApplication.Part> parts() {
+            List<DeltaApplication.Part> parts = new ArrayList<>();
+            List<String> deltas = args.subList(0, args.size() - 1);
+            if (lambdas != null && lambdas.size() != deltas.size()) {
+                throw new IllegalArgumentException("--lambda gives " + lambdas.size() + " scales for " + deltas.size()
+                        + " deltas");
+            }
+            for (int i = 0; i < deltas.size(); i++) {
+                parts.add(new DeltaApplication.Part(deltas.get(i), lambdas == null ? 1 : lambdas.get(i)));
+            }
+            return parts;
+        }
+
+        Path out() {
+            return Path.of(args.getLast());
+        }
+    }
+
+    @Command(name = "apply", mixinStandardHelpOptions = true,
+            description = "Write BASE + sum of lambda * DELTA as a checkpoint in OUT.")
+    static final class Apply extends Combine {
+        @Override
+        public Integer call() throws Exception {
+            int tensors;
+            try (StorageResolver storage = delta.mergectl.storage()) {
+                tensors = new DeltaApplication(run.options(storage)).apply(base, parts(), out());
+            }
+            spec.commandLine().getOut().printf("applied %d delta(s) to %s: %d tensors in %s%n", parts().size(), base,
+                    tensors, out());
+            spec.commandLine().getOut().flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "compose", mixinStandardHelpOptions = true,
+            description = "Write the sum of lambda * DELTA as one dense delta of BASE in OUT.")
+    static final class Compose extends Combine {
+        @Override
+        public Integer call() throws Exception {
+            try (StorageResolver storage = delta.mergectl.storage()) {
+                new DeltaApplication(run.options(storage)).compose(base, parts(), out());
+            }
+            spec.commandLine().getOut().printf("composed %d deltas into %s%n", parts().size(), out());
+            spec.commandLine().getOut().flush();
+            return 0;
+        }
+    }
+}
