@@ -1,6 +1,7 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.compute.ComputeBackend;
+import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.blob.BlobStore;
@@ -37,14 +38,21 @@ final class InputModel implements AutoCloseable {
     private final Map<String, LoraModule> loraByWeight;
     private final Map<String, String> savedModules;
     private final List<String> notes;
+    /** When the model is a stored delta: the delta, and its base, which it is applied to tensor by tensor. */
+    private final Optional<DeltaInput> delta;
+
+    private record DeltaInput(StoredDelta stored, InputModel base) {
+    }
     // Mapped on first data access, so that planning (headers only) downloads nothing from S3.
     private MappedCheckpoint mapped;
     private MappedCheckpoint adapter;
 
     private InputModel(String ref, Checkpoint checkpoint, Optional<Checkpoint> adapterCheckpoint, BlobCache cache,
                        List<BlobStore> stores, Map<String, LoraModule> loraByWeight,
-                       Map<String, String> savedModules, List<String> notes, ComputeBackend backend) {
+                       Map<String, String> savedModules, List<String> notes, ComputeBackend backend,
+                       Optional<DeltaInput> delta) {
         this.ref = ref;
+        this.delta = delta;
         this.backend = backend;
         this.checkpoint = checkpoint;
         this.adapterCheckpoint = adapterCheckpoint;
@@ -56,6 +64,9 @@ final class InputModel implements AutoCloseable {
     }
 
     static InputModel open(String ref, MergeOptions options, BlobCache cache) throws IOException, RecipeException {
+        if (StoredDelta.isDelta(ref, options)) {
+            return openDelta(ref, options, cache == null ? new BlobCache(options.cacheDir(), options.cacheBytes()) : cache);
+        }
         int plus = ref.indexOf('+');
         String baseRef = plus < 0 ? ref : ref.substring(0, plus);
         List<BlobStore> stores = new ArrayList<>();
@@ -66,7 +77,7 @@ final class InputModel implements AutoCloseable {
             }
             if (plus < 0) {
                 return new InputModel(ref, base, Optional.empty(), cache, stores, Map.of(), Map.of(), List.of(),
-                        options.backend());
+                        options.backend(), Optional.empty());
             }
             Checkpoint adapter = openCheckpoint(ref.substring(plus + 1), options, stores);
             if (adapter.format() != CheckpointFormat.PEFT_ADAPTER) {
@@ -98,10 +109,40 @@ final class InputModel implements AutoCloseable {
                 }
             }
             return new InputModel(ref, base, Optional.of(adapter), cache, stores, byWeight, saved, notes,
-                    options.backend());
+                    options.backend(), Optional.empty());
         } catch (IOException | RecipeException | RuntimeException e) {
             for (BlobStore store : stores) {
                 store.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * A stored delta read as the model it was taken from: its recorded base, checked against the digest the delta
+     * records, with the delta applied tensor by tensor as the merge reads it (rounded to each tensor's dtype, and
+     * for a dense delta with its exact values, so it reads as the fine-tune itself).
+     */
+    private static InputModel openDelta(String ref, MergeOptions options, BlobCache cache)
+            throws IOException, RecipeException {
+        StoredDelta stored = StoredDelta.open(ref, options, cache);
+        InputModel base = null;
+        try {
+            base = open(stored.manifest().base().ref(), options, cache);
+            String digest = base.contentDigest();
+            if (!digest.equals(stored.manifest().base().digest())) {
+                throw new RecipeException("delta " + ref + " was taken from base " + stored.manifest().base().ref()
+                        + " (" + stored.manifest().base().digest() + "), but that location now holds " + digest);
+            }
+            Checkpoint files = Checkpoint.open(stored.store(), stored.dir());
+            return new InputModel(ref, files, Optional.empty(), cache, List.of(), Map.of(), Map.of(),
+                    List.of("model " + ref + " is a delta (" + stored.manifest().operation() + ") of "
+                            + stored.manifest().base().ref() + ", applied as it is read"),
+                    options.backend(), Optional.of(new DeltaInput(stored, base)));
+        } catch (IOException | RecipeException | RuntimeException e) {
+            stored.close();
+            if (base != null) {
+                base.close();
             }
             throw e;
         }
@@ -147,11 +188,30 @@ final class InputModel implements AutoCloseable {
     }
 
     List<TensorInfo> tensors() {
+        if (delta.isPresent()) {
+            List<TensorInfo> out = new ArrayList<>();
+            DeltaManifest manifest = delta.get().stored().manifest();
+            manifest.tensors().forEach(t -> out.add(info(t.name())));
+            manifest.tied().keySet().forEach(name -> out.add(info(name)));
+            return out;
+        }
         return checkpoint.tensors();
     }
 
     Optional<TensorInfo> tensor(String name) {
+        if (delta.isPresent()) {
+            DeltaManifest manifest = delta.get().stored().manifest();
+            return manifest.tensor(name).isPresent() || manifest.tied().containsKey(name) ? Optional.of(info(name))
+                    : Optional.empty();
+        }
         return checkpoint.tensor(name);
+    }
+
+    /** A delta's tensor as the fine-tune holds it (its data range is nominal: it is read through the delta). */
+    private TensorInfo info(String name) {
+        DeltaManifest.TensorEntry entry = delta.orElseThrow().stored().entry(name);
+        long bytes = entry.elements() * entry.dtype().bits() / 8;
+        return new TensorInfo(name, entry.dtype(), entry.shape(), 0, bytes);
     }
 
     /** Bytes a source for {@code name} holds in memory (LoRA-applied tensors are materialised as F32). */
@@ -162,7 +222,7 @@ final class InputModel implements AutoCloseable {
 
     /** The content digest of the files this model is read from (its adapter's too), as the registry records it. */
     String contentDigest() throws IOException {
-        if (adapterCheckpoint.isEmpty()) {
+        if (adapterCheckpoint.isEmpty() || delta.isPresent()) {
             return ContentDigest.of(checkpoint);
         }
         return ContentDigest.of(List.of(ContentDigest.of(checkpoint), ContentDigest.of(adapterCheckpoint.get())));
@@ -170,10 +230,18 @@ final class InputModel implements AutoCloseable {
 
     /** The stored tensor {@code name} of the base checkpoint, as its raw bytes. */
     Tensor rawTensor(String name) {
+        if (delta.isPresent()) {
+            return new Tensor(info(name), delta.get().stored().raw(name));
+        }
         return mapped().tensor(name);
     }
 
     TensorSource source(String name) {
+        if (delta.isPresent()) {
+            StoredDelta.Reader reader = delta.get().stored().reader(name);
+            boolean whole = reader.entry().encoding() == DeltaManifest.Encoding.WHOLE;
+            return new DeltaSource(info(name), whole ? null : delta.get().base().source(reader.entry().name()), reader);
+        }
         LoraModule module = loraByWeight.get(name);
         if (module != null) {
             return LoraApplication.apply(mapped().tensor(name), adapter(), module, backend);
@@ -210,6 +278,10 @@ final class InputModel implements AutoCloseable {
 
     @Override
     public synchronized void close() throws IOException {
+        if (delta.isPresent()) {
+            delta.get().stored().close();
+            delta.get().base().close();
+        }
         if (mapped != null) {
             mapped.close();
         }

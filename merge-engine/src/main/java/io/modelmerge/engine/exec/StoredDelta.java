@@ -1,6 +1,5 @@
 package io.modelmerge.engine.exec;
 
-import io.modelmerge.engine.delta.Bits;
 import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.delta.DeltaManifest.TensorEntry;
 import io.modelmerge.engine.kernel.Floats;
@@ -8,15 +7,13 @@ import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.Located;
 import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
+import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.SafetensorsFile;
 import io.modelmerge.storage.safetensors.TensorInfo;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -39,6 +36,21 @@ final class StoredDelta implements AutoCloseable {
         this.manifest = manifest;
         this.weights = weights;
         this.exact = exact;
+    }
+
+    /** Whether {@code location} holds a stored delta (a directory with {@code delta.json}). */
+    static boolean isDelta(String location, MergeOptions options) throws IOException {
+        if (location.contains("+")) {
+            return false;
+        }
+        Located located = options.storage().locate(location);
+        try (BlobStore store = located.store()) {
+            if (located.file()) {
+                return false;
+            }
+            String dir = located.key().isEmpty() || located.key().endsWith("/") ? located.key() : located.key() + "/";
+            return store.head(dir + DeltaManifest.FILE_NAME).isPresent();
+        }
     }
 
     static StoredDelta open(String location, MergeOptions options, BlobCache cache) throws IOException {
@@ -94,25 +106,66 @@ final class StoredDelta implements AutoCloseable {
         return new Reader(entry(name));
     }
 
-    /** Decodes one tensor's Δ̂ in increasing chunks. */
+    /**
+     * Decodes one tensor's Δ̂ over any range, from any thread: a sparse bitmap's values are found through the count
+     * of kept entries before each run of {@link #RUN} elements (counted once), an index list's by binary search.
+     */
     final class Reader {
+        private static final int RUN = 1 << 16;
         private final TensorEntry entry;
-        private long valueCursor;
-        private long indexCursor;
-        private long nextIndex = -1;
-        private float[] scales;
-        private final Map<Long, Float> exactValues;
+        private final long[] keptBefore;
+        private final float[] scales;
+        private final long[] exactIndex;
+        private final float[] exactValue;
 
         Reader(TensorEntry entry) {
             this.entry = entry;
-            this.exactValues = entry.exact() > 0 ? loadExact(entry.name()) : Map.of();
+            Optional<TensorInfo> bitmap = entry.encoding() == DeltaManifest.Encoding.SPARSE
+                    ? weights.header().tensor(entry.name() + ".bitmap") : Optional.empty();
+            this.keptBefore = bitmap.map(this::keptBefore).orElse(null);
+            if (entry.encoding() == DeltaManifest.Encoding.SIGNS) {
+                TensorInfo scale = tensor(entry.name() + ".scale");
+                scales = new float[(int) scale.elementCount()];
+                read(scale, 0, scales.length, scales);
+            } else {
+                scales = null;
+            }
+            if (entry.exact() > 0) {
+                SafetensorsFile file = exact.orElseThrow(() -> new UncheckedIOException(new InvalidCheckpointException(
+                        location + ": the manifest lists exact values for '" + entry.name() + "' but "
+                                + DeltaManifest.EXACT + " is missing")));
+                TensorInfo index = file.header().tensor(entry.name() + ".index").orElseThrow();
+                TensorInfo value = file.header().tensor(entry.name() + ".value").orElseThrow();
+                int count = (int) index.elementCount();
+                exactIndex = new long[count];
+                file.tensor(index).data().asByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(exactIndex);
+                exactValue = new float[count];
+                Floats.widen(file.tensor(value).data(), value.dtype(), 0, exactValue, count);
+            } else {
+                exactIndex = new long[0];
+                exactValue = new float[0];
+            }
         }
 
         TensorEntry entry() {
             return entry;
         }
 
-        /** Adds λ·Δ̂[from, from + length) to {@code out} (sets it, for a WHOLE tensor). {@code from} only grows. */
+        private long[] keptBefore(TensorInfo bitmap) {
+            long n = entry.elements();
+            long[] before = new long[(int) ((n + RUN - 1) / RUN) + 1];
+            MemorySegment bits = weights.tensor(bitmap).data();
+            long kept = 0;
+            for (int r = 0; r < before.length - 1; r++) {
+                before[r] = kept;
+                long end = Math.min(n, (long) (r + 1) * RUN);
+                kept += countBits(bits, (long) r * RUN, end);
+            }
+            before[before.length - 1] = kept;
+            return before;
+        }
+
+        /** Adds λ·Δ̂[from, from + length) to {@code out} (sets it, for a WHOLE tensor). */
         void addTo(long from, int length, float lambda, float[] out) {
             switch (entry.encoding()) {
                 case WHOLE -> read(tensor(entry.name()), from, length, out);
@@ -129,73 +182,92 @@ final class StoredDelta implements AutoCloseable {
         }
 
         /**
-         * For elements of this tensor whose exact fine-tune value the delta stores, that value: where a single delta
-         * is applied whole (λ = 1), it replaces the rebuilt element, so the fine-tune comes back bit for bit.
+         * Where the delta stores the exact fine-tune value of an element of [from, from + length), puts it in
+         * {@code rebuilt}: applied whole (λ = 1) to its base, a dense delta gives the fine-tune back bit for bit.
          */
         void correct(long from, int length, float[] rebuilt) {
-            if (exactValues.isEmpty()) {
-                return;
-            }
-            for (int i = 0; i < length; i++) {
-                Float v = exactValues.get(from + i);
-                if (v != null) {
-                    rebuilt[i] = v;
-                }
+            int i = java.util.Arrays.binarySearch(exactIndex, from);
+            for (i = i < 0 ? -i - 1 : i; i < exactIndex.length && exactIndex[i] < from + length; i++) {
+                rebuilt[(int) (exactIndex[i] - from)] = exactValue[i];
             }
         }
 
         private void addSparse(long from, int length, float lambda, float[] out) {
-            Optional<TensorInfo> bitmap = weights.header().tensor(entry.name() + ".bitmap");
             TensorInfo values = tensor(entry.name() + ".values");
-            if (bitmap.isPresent()) {
-                byte[] bits = bytes(bitmap.get(), from / 8, (int) Bits.bytesFor(length));
-                int kept = 0;
-                for (int i = 0; i < length; i++) {
-                    kept += Bits.get(bits, i) ? 1 : 0;
-                }
-                float[] v = new float[kept];
-                read(values, valueCursor, kept, v);
+            if (keptBefore != null) {
+                MemorySegment bits = weights.tensor(tensor(entry.name() + ".bitmap")).data();
+                long run = from / RUN;
+                long first = keptBefore[(int) run] + countBits(bits, run * RUN, from);
+                long kept = countBits(bits, from, from + length);
+                float[] v = new float[(int) kept];
+                read(values, first, v.length, v);
                 int j = 0;
                 for (int i = 0; i < length; i++) {
-                    if (Bits.get(bits, i)) {
+                    if (bit(bits, from + i)) {
                         out[i] += lambda * v[j++];
                     }
                 }
-                valueCursor += kept;
                 return;
             }
             TensorInfo indices = tensor(entry.name() + ".indices");
-            int width = indices.dtype().bits() / 8;
+            MemorySegment index = weights.tensor(indices).data();
+            boolean wide = indices.dtype() == DType.I64;
             long count = indices.elementCount();
-            while (indexCursor < count) {
-                if (nextIndex < 0) {
-                    ByteBuffer b = ByteBuffer.wrap(bytes(indices, indexCursor * width, width)).order(ByteOrder.LITTLE_ENDIAN);
-                    nextIndex = width == 8 ? b.getLong() : b.getInt() & 0xFFFFFFFFL;
+            long lo = 0;
+            long hi = count;
+            while (lo < hi) { // the first stored index at or after from
+                long mid = (lo + hi) >>> 1;
+                if (indexAt(index, wide, mid) < from) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
                 }
-                if (nextIndex >= from + length) {
-                    break;
-                }
-                float[] v = new float[1];
-                read(values, indexCursor, 1, v);
-                out[(int) (nextIndex - from)] += lambda * v[0];
-                indexCursor++;
-                nextIndex = -1;
+            }
+            long end = lo;
+            while (end < count && indexAt(index, wide, end) < from + length) {
+                end++;
+            }
+            float[] v = new float[(int) (end - lo)];
+            read(values, lo, v.length, v);
+            for (long k = lo; k < end; k++) {
+                out[(int) (indexAt(index, wide, k) - from)] += lambda * v[(int) (k - lo)];
             }
         }
 
         private void addSigns(long from, int length, float lambda, float[] out) {
-            if (scales == null) {
-                TensorInfo scale = tensor(entry.name() + ".scale");
-                scales = new float[(int) scale.elementCount()];
-                read(scale, 0, scales.length, scales);
-            }
             long columns = entry.shape().length == 0 ? 1 : entry.shape()[entry.shape().length - 1];
-            byte[] bits = bytes(tensor(entry.name() + ".signs"), from / 8, (int) Bits.bytesFor(length));
+            MemorySegment bits = weights.tensor(tensor(entry.name() + ".signs")).data();
             for (int i = 0; i < length; i++) {
                 float alpha = scales.length == 1 ? scales[0] : scales[(int) ((from + i) / columns)];
-                out[i] += lambda * (Bits.get(bits, i) ? alpha : -alpha);
+                out[i] += lambda * (bit(bits, from + i) ? alpha : -alpha);
             }
         }
+    }
+
+    private static long indexAt(MemorySegment index, boolean wide, long k) {
+        return wide ? index.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 8 * k)
+                : index.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4 * k)
+                & 0xFFFFFFFFL;
+    }
+
+    private static boolean bit(MemorySegment bits, long i) {
+        return (bits.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i >>> 3) >>> (i & 7) & 1) != 0;
+    }
+
+    /** Set bits among bits [from, to) of a packed bitmap. */
+    private static long countBits(MemorySegment bits, long from, long to) {
+        long count = 0;
+        long i = from;
+        for (; i < to && (i & 7) != 0; i++) {
+            count += bit(bits, i) ? 1 : 0;
+        }
+        for (; i + 8 <= to; i += 8) {
+            count += Integer.bitCount(bits.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i >>> 3) & 0xFF);
+        }
+        for (; i < to; i++) {
+            count += bit(bits, i) ? 1 : 0;
+        }
+        return count;
     }
 
     private TensorInfo tensor(String name) {
@@ -206,29 +278,6 @@ final class StoredDelta implements AutoCloseable {
     /** Elements [from, from + length) of {@code info} widened to F32 into {@code dst}. */
     private void read(TensorInfo info, long from, int length, float[] dst) {
         Floats.widen(weights.tensor(info).data(), info.dtype(), from, dst, length);
-    }
-
-    private byte[] bytes(TensorInfo info, long offset, int length) {
-        byte[] out = new byte[length];
-        MemorySegment.copy(weights.tensor(info).data(), offset, MemorySegment.ofArray(out), 0, length);
-        return out;
-    }
-
-    private Map<Long, Float> loadExact(String name) {
-        SafetensorsFile file = exact.orElseThrow(() -> new UncheckedIOException(new InvalidCheckpointException(
-                location + ": the manifest lists exact values for '" + name + "' but " + DeltaManifest.EXACT
-                        + " is missing")));
-        TensorInfo index = file.header().tensor(name + ".index").orElseThrow();
-        TensorInfo value = file.header().tensor(name + ".value").orElseThrow();
-        int count = (int) index.elementCount();
-        ByteBuffer indices = file.tensor(index).data().asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        float[] values = new float[count];
-        Floats.widen(file.tensor(value).data(), value.dtype(), 0, values, count);
-        Map<Long, Float> out = new HashMap<>();
-        for (int i = 0; i < count; i++) {
-            out.put(indices.getLong(8 * i), values[i]);
-        }
-        return out;
     }
 
     @Override

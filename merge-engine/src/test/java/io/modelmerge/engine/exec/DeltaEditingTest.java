@@ -271,4 +271,46 @@ class DeltaEditingTest {
             assertEquals(y[i], x[i], Math.ulp(y[i]) * 4, "element " + i);
         }
     }
+
+    /**
+     * A recipe may name deltas as models: a TIES merge of dense deltas equals the TIES merge of the fine-tunes
+     * byte for byte, and one of BitDelta deltas equals the merge of those deltas applied.
+     */
+    @Test
+    void aMergeReadsDeltasAsTheModelsTheyRebuild() throws Exception {
+        List<TensorSpec> specs = SyntheticCheckpoints.llama(2, 16, 40, 32, DType.BF16);
+        Path[] m = {SyntheticCheckpoints.write(dir.resolve("mb"), specs, (tensor, i) -> TestNoise.of(1, tensor, i)),
+                SyntheticCheckpoints.write(dir.resolve("mt"), specs,
+                        (tensor, i) -> TestNoise.of(1, tensor, i) + 0.02 * TestNoise.of(4, tensor, i))};
+        Path other = SyntheticCheckpoints.write(dir.resolve("other"), specs,
+                (tensor, i) -> TestNoise.of(1, tensor, i) - 0.02 * TestNoise.of(5, tensor, i));
+        String base = m[0].toString();
+        Path denseA = out("dense-a");
+        Path denseB = out("dense-b");
+        new DeltaExtraction(options(2)).run(base, m[1].toString(), new DeltaEdit.Dense(), denseA);
+        new DeltaExtraction(options(2)).run(base, other.toString(), new DeltaEdit.Dense(), denseB);
+        String ties = "merge_method: ties\nbase_model: %s\nmodels:\n  - model: %s\n    parameters: {weight: 0.6, density: 0.5}\n"
+                + "  - model: %s\n    parameters: {weight: 0.4, density: 0.5}\n";
+        Path full = merge(ties.formatted(base, m[1], other));
+        Path viaDeltas = merge(ties.formatted(base, denseA, denseB));
+        assertEquals(-1, Files.mismatch(full.resolve("model.safetensors"), viaDeltas.resolve("model.safetensors")));
+
+        Path bitsA = out("bits-a");
+        Path bitsB = out("bits-b");
+        new DeltaExtraction(options(2)).run(base, m[1].toString(), DeltaEdit.BitDelta.defaults(), bitsA);
+        new DeltaExtraction(options(2)).run(base, other.toString(), DeltaEdit.BitDelta.defaults(), bitsB);
+        Path appliedA = out("applied-a");
+        Path appliedB = out("applied-b");
+        new DeltaApplication(options(2)).apply(base, List.of(new DeltaApplication.Part(bitsA.toString(), 1)), appliedA);
+        new DeltaApplication(options(2)).apply(base, List.of(new DeltaApplication.Part(bitsB.toString(), 1)), appliedB);
+        assertEquals(-1, Files.mismatch(merge(ties.formatted(base, appliedA, appliedB)).resolve("model.safetensors"),
+                merge(ties.formatted(base, bitsA, bitsB)).resolve("model.safetensors")));
+    }
+
+    private Path merge(String yaml) throws Exception {
+        Path out = out("merged");
+        new MergeExecutor(options(2), p -> { }, new java.util.concurrent.atomic.AtomicBoolean())
+                .run(io.modelmerge.engine.recipe.RecipeParser.parse(yaml), out);
+        return out;
+    }
 }

@@ -10,6 +10,8 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The identity of a checkpoint's content, as the registry records it for a version: SHA-256 over the sorted
@@ -31,8 +33,35 @@ public final class ContentDigest {
         return "sha256:" + HexFormat.of().formatHex(digest.digest());
     }
 
-    /** Reads every layout file of {@code checkpoint} once and returns its digest. */
+    /** Digests computed in this process, by the files' locations, sizes and checksums or modification times. */
+    private static final Map<String, String> KNOWN = new ConcurrentHashMap<>();
+
+    /**
+     * Reads every layout file of {@code checkpoint} once and returns its digest; files unchanged since this process
+     * last digested them (same location, size, and checksum or modification time) are not read again.
+     */
     public static String of(Checkpoint checkpoint) throws IOException {
+        StringBuilder stamp = new StringBuilder();
+        for (BlobInfo file : checkpoint.layoutFiles()) {
+            var local = checkpoint.store().localFile(file.key());
+            stamp.append(checkpoint.store().describe(file.key())).append(' ').append(file.size()).append(' ')
+                    .append(file.crc32c().orElse(local.isPresent()
+                            ? java.nio.file.Files.getLastModifiedTime(local.get()).toString() : "?")).append('\n');
+        }
+        String key = stamp.toString();
+        String known = key.contains(" ?\n") ? null : KNOWN.get(key);
+        if (known != null) {
+            return known;
+        }
+        String digest = read(checkpoint);
+        if (KNOWN.size() > 4096) {
+            KNOWN.clear();
+        }
+        KNOWN.put(key, digest);
+        return digest;
+    }
+
+    private static String read(Checkpoint checkpoint) throws IOException {
         List<String> sums = new ArrayList<>();
         byte[] buffer = new byte[1 << 20];
         for (BlobInfo file : checkpoint.layoutFiles()) {
