@@ -24,7 +24,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "delta", mixinStandardHelpOptions = true,
         description = "Store fine-tunes as deltas from their base (dense, sparse, 1-bit) and apply them.",
         subcommands = {DeltaCommands.Extract.class, DeltaCommands.Sparsify.class, DeltaCommands.BitDeltaCommand.class,
-                DeltaCommands.Apply.class, DeltaCommands.Compose.class})
+                DeltaCommands.LowRank.class, DeltaCommands.Extrapolate.class, DeltaCommands.Apply.class,
+                DeltaCommands.Compose.class})
 final class DeltaCommands {
     @ParentCommand
     Mergectl mergectl;
@@ -142,6 +143,117 @@ final class DeltaCommands {
         DeltaEdit edit() {
             return new DeltaEdit.BitDelta(DeltaEdit.Scope.valueOf(scope.toUpperCase(Locale.ROOT)), Pattern.compile(include),
                     exclude == null ? DeltaEdit.BitDelta.DEFAULT_EXCLUDED : Pattern.compile(exclude));
+        }
+    }
+
+    @Command(name = "lowrank", mixinStandardHelpOptions = true,
+            description = {"Write FT's delta as a PEFT LoRA adapter of BASE (truncated randomized SVD per 2-D tensor,",
+                    "as mergekit's extract_lora); changed tensors that are not low-ranked go to modules_to_save."})
+    static final class LowRank implements Callable<Integer> {
+        @Spec
+        picocli.CommandLine.Model.CommandSpec spec;
+
+        @ParentCommand
+        DeltaCommands delta;
+
+        @Mixin
+        Run run;
+
+        @Option(names = "--base", required = true, paramLabel = "BASE", description = "the base model")
+        String base;
+
+        @Option(names = "--model", required = true, paramLabel = "FT", description = "the fine-tune")
+        String model;
+
+        @Option(names = "--max-rank", defaultValue = "32", description = "largest rank (default: ${DEFAULT-VALUE})")
+        int maxRank;
+
+        @Option(names = "--sv-epsilon", defaultValue = "0", description = "drop singular values at or below this")
+        double svEpsilon;
+
+        @Option(names = "--energy", defaultValue = "0",
+                description = "smallest rank keeping this fraction of the squared Frobenius norm (0: off)")
+        double energy;
+
+        @Option(names = "--include", defaultValue = "", description = "low-rank only 2-D weights whose names match this regex")
+        String include;
+
+        @Option(names = "--exclude", description = "save these whole (default: embeddings and heads)")
+        String exclude;
+
+        @Parameters(index = "0", paramLabel = "OUT", description = "output directory (must not exist or be empty)")
+        Path out;
+
+        @Override
+        public Integer call() throws Exception {
+            io.modelmerge.engine.exec.DeltaLowRank.Result result;
+            try (StorageResolver storage = delta.mergectl.storage()) {
+                result = new io.modelmerge.engine.exec.DeltaLowRank(run.options(storage)).run(base, model,
+                        new io.modelmerge.engine.exec.DeltaLowRank.Spec(maxRank, svEpsilon, energy, Pattern.compile(include),
+                                exclude == null ? io.modelmerge.engine.exec.DeltaLowRank.Spec.DEFAULT_EXCLUDED
+                                        : Pattern.compile(exclude)), out);
+            }
+            PrintWriter printer = spec.commandLine().getOut();
+            printer.printf("%s: LoRA of %d modules, ranks %s; saved whole: %s%n", out, result.ranks().size(),
+                    new java.util.TreeSet<>(result.ranks().values()), result.savedWhole());
+            printer.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "extrapolate", mixinStandardHelpOptions = true,
+            description = "ExPO: write ALIGNED + alpha * (ALIGNED - SFT) in OUT (the extrapolate merge method).")
+    static final class Extrapolate implements Callable<Integer> {
+        @Spec
+        picocli.CommandLine.Model.CommandSpec spec;
+
+        @ParentCommand
+        DeltaCommands delta;
+
+        @Mixin
+        Run run;
+
+        @Option(names = "--base", required = true, paramLabel = "SFT", description = "the SFT model")
+        String base;
+
+        @Option(names = "--model", required = true, paramLabel = "ALIGNED", description = "the aligned model")
+        String model;
+
+        @Option(names = "--alpha", required = true, description = "how far to extrapolate")
+        double alpha;
+
+        @Option(names = "--filter", description = "extrapolate only tensors whose names contain one of these"
+                + " (mergekit's filter); the others are the aligned model's")
+        List<String> filters;
+
+        @Parameters(index = "0", paramLabel = "OUT", description = "output directory (must not exist or be empty)")
+        Path out;
+
+        @Override
+        public Integer call() throws Exception {
+            String value = String.valueOf(alpha);
+            if (filters != null && !filters.isEmpty()) {
+                StringBuilder steps = new StringBuilder("[");
+                for (String f : filters) {
+                    steps.append("{filter: ").append(quoted(f)).append(", value: ").append(alpha).append("}, ");
+                }
+                value = steps.append("{value: 0}]").toString();
+            }
+            String yaml = "merge_method: extrapolate\nbase_model: " + quoted(base) + "\nmodels:\n  - model: "
+                    + quoted(model) + "\nparameters:\n  alpha: " + value + "\n";
+            io.modelmerge.engine.exec.MergeResult result;
+            try (StorageResolver storage = delta.mergectl.storage()) {
+                result = new io.modelmerge.engine.exec.MergeExecutor(run.options(storage), p -> { },
+                        new java.util.concurrent.atomic.AtomicBoolean())
+                        .run(io.modelmerge.engine.recipe.RecipeParser.parse(yaml), out);
+            }
+            spec.commandLine().getOut().printf("extrapolated %d tensors into %s%n", result.tensors(), out);
+            spec.commandLine().getOut().flush();
+            return 0;
+        }
+
+        private static String quoted(String s) {
+            return "'" + s.replace("'", "''") + "'";
         }
     }
 

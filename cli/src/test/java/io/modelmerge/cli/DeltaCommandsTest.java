@@ -46,6 +46,13 @@ class DeltaCommandsTest {
         String[] composed = run("delta", "compose", "--base", base.toString(), "--lambda", "0.5,0.5",
                 dir.resolve("bits").toString(), dir.resolve("sparse").toString(), dir.resolve("both").toString());
         assertEquals("0", composed[0], composed[2]);
+        String[] lowrank = run("delta", "lowrank", "--base", base.toString(), "--model", tuned.toString(), "--max-rank", "4",
+                dir.resolve("lora").toString());
+        assertEquals("0", lowrank[0], lowrank[2]);
+        assertTrue(Files.exists(dir.resolve("lora/adapter_config.json")) && Files.exists(dir.resolve("lora/adapter_model.safetensors")));
+        String[] expo = run("delta", "extrapolate", "--base", base.toString(), "--model", tuned.toString(), "--alpha", "0.5",
+                "--filter", "layers.1", dir.resolve("expo").toString());
+        assertEquals("0", expo[0], expo[2]);
         String[] wrongBase = run("delta", "apply", "--base", tuned.toString(), dir.resolve("dense").toString(),
                 dir.resolve("never").toString());
         assertEquals(String.valueOf(Mergectl.BAD_INPUT), wrongBase[0]);

@@ -15,7 +15,7 @@ public final class MergeMethods {
                 new DareLinearMerge(), new DareTiesMerge(), new TaskArithmeticMerge(true), new SlerpMerge(),
                 new BreadcrumbsMerge(false), new BreadcrumbsMerge(true), new DellaMerge(false), new DellaMerge(true),
                 new ModelStockMerge(), new MultiSlerpMerge(), new KarcherMerge(), new NuSlerpMerge(), new SceMerge(),
-                new PcbMerge(), new PassthroughMerge(), new FisherMerge(), new NearSwapMerge(), new RamMerge(false),
+                new PcbMerge(), new PassthroughMerge(), new FisherMerge(), new NearSwapMerge(), new ExtrapolateMerge(), new RamMerge(false),
                 new RamMerge(true), new ArceeFusionMerge(),
                 AdapterMethod.CAT, AdapterMethod.SVD)) {
             BY_NAME.put(method.name(), method);

@@ -175,6 +175,7 @@ class ReproducibleMergeTest {
         recipes.put("karcher", models("karcher", null, fts, "weight: 1.0", ""));
         recipes.put("passthrough", models("passthrough", null, fts.subList(0, 1), "scale: 0.5", ""));
         recipes.put("nearswap", models("nearswap", base, fts.subList(0, 1), null, "t: 0.005"));
+        recipes.put("extrapolate", models("extrapolate", base, fts.subList(0, 1), null, "alpha: 0.3"));
         // deltas are about 0.01: an epsilon there leaves entries changed by one, several or no model
         recipes.put("ram", models("ram", base, fts, null, "epsilon: 0.01"));
         recipes.put("ramplus_tl", models("ramplus_tl", base, fts, null, "epsilon: 0.01, r: 0.5, alpha: 0.5"));
