@@ -64,7 +64,7 @@ public final class DeltaLowRank {
     }
 
     /** One module's factors: A [r, in], B [out, r]. */
-    private record Factors(String module, int rank, int in, int out, float[] a, float[] b) {
+    record Factors(String module, int rank, int in, int out, float[] a, float[] b) {
     }
 
     /** What was written: ranks per module, modules saved whole. */
