@@ -92,6 +92,11 @@ final class BenchCommand implements Callable<Integer> {
                 options = options.withThreads(threads);
             }
             for (String method : methods) {
+                if (method.startsWith("delta-")) {
+                    out.println(new ObjectMapper().writeValueAsString(deltaBench(method, inputs, work, options, type)));
+                    out.flush();
+                    continue;
+                }
                 // Both timings start with no dirty pages pending, so neither pays for the other's write-back.
                 // Floor and merge alternate, each run starting with no dirty pages pending; the best run of
                 // each is reported, so the ratio compares the machine's best case with the merge's.
@@ -145,6 +150,81 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * A delta operation of model-1 from model-0 ({@code delta-extract}, {@code delta-dare}, {@code delta-magnitude},
+     * {@code delta-bitdelta}), against the floor of reading both and writing what it wrote; or
+     * {@code delta-lowrank}: the time to factor one 4096 × 4096 delta at rank 64.
+     */
+    private Map<String, Object> deltaBench(String method, List<Path> inputs, Path work, MergeOptions options, DType type)
+            throws Exception {
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("method", method);
+        if (method.equals("delta-lowrank")) {
+            java.util.Random random = new java.util.Random(1);
+            float[] values = new float[4096 * 4096];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = (float) random.nextGaussian();
+            }
+            double best = Double.MAX_VALUE;
+            for (int run = 0; run < repeat; run++) {
+                long start = System.nanoTime();
+                io.modelmerge.engine.exec.DeltaLowRank.factor("bench", new io.modelmerge.engine.compute.Matrix(4096, 4096,
+                        values), io.modelmerge.engine.exec.DeltaLowRank.Spec.ofRank(64), options.backend(), "bench");
+                best = Math.min(best, (System.nanoTime() - start) / 1e9);
+            }
+            line.put("seconds_per_4096x4096_rank64", round(best, 6));
+            line.put("threads", options.threads());
+            return line;
+        }
+        io.modelmerge.engine.delta.DeltaEdit edit = switch (method) {
+            case "delta-extract" -> new io.modelmerge.engine.delta.DeltaEdit.Dense();
+            case "delta-dare" -> new io.modelmerge.engine.delta.DeltaEdit.Dare(0.9,
+                    io.modelmerge.engine.delta.DeltaEdit.DareRescale.INVERSE, 0);
+            case "delta-magnitude" -> new io.modelmerge.engine.delta.DeltaEdit.Magnitude(0.1,
+                    io.modelmerge.engine.delta.DeltaEdit.Scope.TENSOR);
+            case "delta-bitdelta" -> io.modelmerge.engine.delta.DeltaEdit.BitDelta.defaults();
+            default -> throw new IllegalArgumentException("unknown delta bench '" + method + "'");
+        };
+        List<Path> used = inputs.subList(0, 2);
+        long usedBytes = 0;
+        for (Path model : used) {
+            usedBytes += Files.size(model.resolve(Checkpoint.SINGLE_FILE));
+        }
+        Path output = work.resolve("out-" + method);
+        double seconds = Double.MAX_VALUE;
+        Floor best = null;
+        long peak = 0;
+        io.modelmerge.engine.delta.DeltaManifest manifest = null;
+        for (int run = 0; run < repeat; run++) {
+            deleteRecursively(output);
+            syncFilesystems();
+            System.gc();
+            RssSampler sampler = RssSampler.start();
+            long start = System.nanoTime();
+            manifest = new io.modelmerge.engine.exec.DeltaExtraction(options).run(used.get(0).toString(),
+                    used.get(1).toString(), edit, output);
+            seconds = Math.min(seconds, (System.nanoTime() - start) / 1e9);
+            peak = Math.max(peak, sampler.stop());
+            deleteRecursively(output);
+            syncFilesystems();
+            Floor floor = floor(used, work.resolve("floor.bin"), manifest.deltaBytes());
+            best = best == null || floor.total() < best.total() ? floor : best;
+        }
+        double opSeconds = round(seconds, 6);
+        double floorSeconds = round(best.total(), 6);
+        line.put("input_GB", round(usedBytes / 1e9, 3));
+        line.put("output_GB", round(manifest.deltaBytes() / 1e9, 3));
+        line.put("compression", round(manifest.compressionRatio(), 3));
+        line.put("worst_relative_error", manifest.worst().map(w -> w.relativeError()).orElse(0.0));
+        line.put("merge_s", opSeconds);
+        line.put("floor_s", floorSeconds);
+        line.put("ratio", ratio(floorSeconds, opSeconds));
+        line.put("peak_anon_MB", round(peak / 1e6, 1));
+        line.put("threads", options.threads());
+        line.put("dtype", type.name());
+        return line;
     }
 
     /** floor_s / merge_s to 3 decimals, as printed. */

@@ -5,6 +5,7 @@ import io.modelmerge.engine.delta.DeltaEdit;
 import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.delta.DeltaManifest.Encoding;
 import io.modelmerge.engine.delta.DeltaManifest.TensorEntry;
+import io.modelmerge.engine.kernel.DeltaKernels;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.kernel.RandomMask;
 import io.modelmerge.engine.kernel.TopK;
@@ -38,10 +39,51 @@ import java.util.concurrent.Future;
  * bit. Tensors stream in chunks on worker threads, one tensor per worker at a time, within the memory budget.
  */
 public final class DeltaExtraction {
+    /** The most elements a chunk holds: 4 Mi (16 MiB per F32 buffer), fewer under a small budget. */
+    private static final int MAX_CHUNK = 1 << 22;
+    /** Bytes a worker holds per element of its chunk: base, fine-tune, Δ, kept values, their bytes and indices. */
+    private static final int BYTES_PER_ELEMENT = 40;
+
     private final MergeOptions options;
+    /** Each worker's buffers, sized once for the largest chunk and reused for every tensor it takes. */
+    private final ThreadLocal<Scratch> scratch;
+    private final int maxChunk;
 
     public DeltaExtraction(MergeOptions options) {
         this.options = options;
+        long perWorker = options.memoryBytes() / 2 / options.threads() / BYTES_PER_ELEMENT;
+        this.maxChunk = (int) Math.max(1 << 13, Math.min(MAX_CHUNK, perWorker)) & ~7;
+        this.scratch = ThreadLocal.withInitial(() -> new Scratch(maxChunk));
+    }
+
+    /** One worker's buffers. */
+    private static final class Scratch {
+        float[] b;
+        float[] f;
+        float[] d;
+        float[] values;
+        byte[] bytes;
+        ByteBuffer indices;
+        boolean[] keep;
+        int[] misses;
+
+        Scratch(int elements) {
+            ensure(elements);
+        }
+
+        void ensure(int elements) {
+            if (b != null && b.length >= elements) {
+                return;
+            }
+            b = new float[elements];
+            f = new float[elements];
+            d = new float[elements];
+            values = new float[elements];
+            bytes = new byte[elements * 4];
+            indices = ByteBuffer.allocate(elements * 8).order(ByteOrder.LITTLE_ENDIAN);
+            keep = new boolean[elements];
+            misses = new int[elements];
+        }
     }
 
     /** What one output tensor of the fine-tune becomes, with what the plan could decide without reading data. */
@@ -61,6 +103,15 @@ public final class DeltaExtraction {
         try (InputModel base = InputModel.open(baseRef, options, cache);
              InputModel fineTune = InputModel.open(fineTuneRef, options, cache);
              StagedOutput output = new StagedOutput(outDir)) {
+            // the content digests read both models once more; they run beside the extraction
+            java.util.concurrent.CompletableFuture<String[]> digests = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> {
+                        try {
+                            return new String[] {base.contentDigest(), fineTune.contentDigest()};
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }, work -> Thread.ofPlatform().daemon().name("delta-digest").start(work));
             Map<String, String> tied = tiedWeights(fineTune);
             List<Planned> plan = plan(base, fineTune, edit, tied);
             Files.createDirectories(output.dir());
@@ -97,8 +148,8 @@ public final class DeltaExtraction {
             MergeExecutor.copyTagAlong(fineTune.checkpoint(), output.dir(), name -> !name.equals("README.md")
                     && !name.equals("merge_recipe.yml") && !name.startsWith("."));
             DeltaManifest manifest = new DeltaManifest(DeltaManifest.FORMAT_VERSION, edit.operation(), edit.parameters(),
-                    new DeltaManifest.Source(baseRef, base.contentDigest()),
-                    new DeltaManifest.Source(fineTuneRef, fineTune.contentDigest()), entries, tied, deltaBytes,
+                    new DeltaManifest.Source(baseRef, MergeExecutor.await(digests)[0]),
+                    new DeltaManifest.Source(fineTuneRef, MergeExecutor.await(digests)[1]), entries, tied, deltaBytes,
                     fineTuneBytes);
             Files.write(output.dir().resolve(DeltaManifest.FILE_NAME), manifest.toJson());
             Files.writeString(output.dir().resolve("README.md"), DeltaCard.write(outDir.getFileName().toString(), manifest));
@@ -261,6 +312,7 @@ public final class DeltaExtraction {
         private final float[] b;
         private final float[] f;
         private final float[] d;
+        private final Scratch buffers;
         /** Σ θ², Σ (θ̂ − θ)², Σ Δ², Σ (Δ̂ − Δ)², in double. */
         private double normFineTune;
         private double errorFineTune;
@@ -276,16 +328,21 @@ public final class DeltaExtraction {
             this.name = planned.name();
             this.n = planned.fineTune().elementCount();
             long columns = columns(planned.fineTune());
-            long perWorker = Math.max(1 << 13, options.memoryBytes() / options.threads() / 16);
-            long rows = Math.max(1, perWorker / columns);
-            long size = Math.min(n, Math.max(columns, rows * columns));
-            this.chunk = (int) Math.min(size, Integer.MAX_VALUE - 8);
-            if (chunk % 8 != 0 && chunk < n && planned.encoding() != Encoding.DENSE) {
-                throw new IllegalStateException("chunks must hold whole bytes of bits");
+            // whole rows (per-row edits work row by row), a multiple of 8 elements (bits pack whole bytes)
+            long rows = Math.max(1, maxChunk / columns);
+            while (rows > 1 && rows * columns % 8 != 0) {
+                rows--;
             }
-            this.b = new float[chunk];
-            this.f = new float[chunk];
-            this.d = new float[chunk];
+            this.chunk = (int) Math.min(n, Math.max(columns, rows * columns));
+            if (chunk % 8 != 0 && chunk < n && planned.encoding() != Encoding.DENSE) {
+                throw new IllegalStateException("tensor '" + name + "': rows of " + columns + " elements cannot be"
+                        + " chunked in whole bytes of bits");
+            }
+            this.buffers = scratch.get();
+            buffers.ensure(chunk);
+            this.b = buffers.b;
+            this.f = buffers.f;
+            this.d = buffers.d;
         }
 
         /** Reads chunk [from, from + length) of base and fine-tune, and Δ = f − b. */
@@ -331,18 +388,18 @@ public final class DeltaExtraction {
             errorDelta += ((double) stored - d[i]) * ((double) stored - d[i]);
         }
 
+        /** Δ in F32, and the exact values where base + Δ misses the fine-tune: exact by construction (error 0). */
         private void dense(Exact exact) throws IOException {
             DType dtype = planned.fineTune().dtype();
-            MemorySegment out = MemorySegment.ofArray(new byte[chunk * 4]);
+            MemorySegment out = MemorySegment.ofArray(buffers.bytes);
+            int[] misses = buffers.misses;
             for (long from = 0; from < n; from += chunk) {
-                int length = load(from);
-                for (int i = 0; i < length; i++) {
-                    float target = Floats.round(f[i], dtype);
-                    if (Float.floatToRawIntBits(Floats.round(b[i] + d[i], dtype)) != Float.floatToRawIntBits(target)) {
-                        exact.add(from + i, target);
-                    }
-                    normFineTune += (double) target * target;
-                    normDelta += (double) d[i] * d[i];
+                int length = (int) Math.min(chunk, n - from);
+                base.source(name).read(from, length, b);
+                fineTune.source(name).read(from, length, f);
+                int missed = DeltaKernels.delta(b, f, d, length, dtype, misses);
+                for (int k = 0; k < missed; k++) {
+                    exact.add(from + misses[k], Floats.round(f[misses[k]], dtype));
                 }
                 Floats.narrow(d, length, out, DType.F32, 0);
                 writer.write(name, from * 4, out.asSlice(0, length * 4L));
@@ -415,7 +472,7 @@ public final class DeltaExtraction {
 
         /** Per row, the kPerRow largest |Δ|, ties by position. */
         private void writeSparseRows(int columns, int kPerRow) throws IOException {
-            boolean[] keep = new boolean[chunk];
+            boolean[] keep = buffers.keep;
             writeSparse((from, i) -> {
                 if (i % columns == 0) {
                     Integer[] order = new Integer[columns];
@@ -439,10 +496,10 @@ public final class DeltaExtraction {
         private void writeSparse(Keep kept, float scale) throws IOException {
             boolean bitmap = planned.stored().get(1).name().endsWith(".bitmap");
             DType indexType = planned.stored().get(1).dtype();
-            float[] values = new float[chunk];
+            float[] values = buffers.values;
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
-            ByteBuffer indices = ByteBuffer.allocate(chunk * (indexType.bits() / 8)).order(ByteOrder.LITTLE_ENDIAN);
-            MemorySegment valueBytes = MemorySegment.ofArray(new byte[chunk * 4]);
+            ByteBuffer indices = buffers.indices;
+            MemorySegment valueBytes = MemorySegment.ofArray(buffers.bytes);
             long written = 0;
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);

@@ -64,7 +64,7 @@ public final class DeltaLowRank {
     }
 
     /** One module's factors: A [r, in], B [out, r]. */
-    record Factors(String module, int rank, int in, int out, float[] a, float[] b) {
+    public record Factors(String module, int rank, int in, int out, float[] a, float[] b) {
     }
 
     /** What was written: ranks per module, modules saved whole. */
@@ -165,7 +165,7 @@ public final class DeltaLowRank {
     }
 
     /** B = U_r·√S_r [out, r] and A = √S_r·V_rᵀ [r, in] of m [out, in]. */
-    static Factors factor(String module, Matrix m, Spec spec, ComputeBackend backend, String tensor) throws RecipeException {
+    public static Factors factor(String module, Matrix m, Spec spec, ComputeBackend backend, String tensor) throws RecipeException {
         int out = m.rows();
         int in = m.columns();
         int smaller = Math.min(out, in);
