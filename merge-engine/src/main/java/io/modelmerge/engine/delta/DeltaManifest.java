@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.safetensors.DType;
 import java.io.IOException;
 import java.util.Comparator;
@@ -26,10 +27,10 @@ import java.util.Optional;
 public record DeltaManifest(int formatVersion, String operation, Map<String, Object> parameters, Source base,
                             Source fineTune, List<TensorEntry> tensors, Map<String, String> tied, long deltaBytes,
                             long fineTuneBytes) {
-    public static final String FILE_NAME = "delta.json";
-    public static final String WEIGHTS = "delta.safetensors";
+    public static final String FILE_NAME = Checkpoint.DELTA_MANIFEST;
+    public static final String WEIGHTS = Checkpoint.DELTA_WEIGHTS;
     /** The exact values of the few elements where base + Δ (in F32, rounded to the dtype) misses the fine-tune. */
-    public static final String EXACT = "delta-exact.safetensors";
+    public static final String EXACT = Checkpoint.DELTA_EXACT;
     public static final int FORMAT_VERSION = 1;
 
     private static final ObjectMapper JSON = new ObjectMapper()

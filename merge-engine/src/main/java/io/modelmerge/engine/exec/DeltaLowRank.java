@@ -34,7 +34,8 @@ import java.util.regex.Pattern;
  * {@code maxRank}, the count of singular values above {@code svEpsilon}, and (when {@code energy} > 0) the
  * smallest r with Σᵢ≤ᵣ sᵢ² ≥ energy·‖Δ‖²; ranks that differ from the most common one go to rank_pattern.
  * Changed tensors that are not low-ranked (1-D ones, and those {@code excluded}: embeddings and heads by
- * default) are saved whole, their modules in modules_to_save.
+ * default) are saved whole: a changed bias of a LoRA module as PEFT's {@code bias: lora_only} saves it, any other
+ * changed tensor's module in modules_to_save with all its tensors.
  *
  * <p>The SVD is randomized (Halko, Martinsson and Tropp): a seeded Gaussian sketch of maxRank + 8 columns, two
  * power iterations, and the exact SVD of the small projected matrix; a matrix whose smaller side is within twice
@@ -87,8 +88,7 @@ public final class DeltaLowRank {
              StagedOutput output = new StagedOutput(outDir)) {
             boolean conv1d = isGpt2(fineTune);
             List<Factors> factors = new ArrayList<>();
-            Map<String, float[]> whole = new LinkedHashMap<>();
-            Map<String, TensorInfo> wholeInfo = new LinkedHashMap<>();
+            List<TensorInfo> changedElsewhere = new ArrayList<>();
             for (TensorInfo t : fineTune.tensors()) {
                 var inBase = base.tensor(t.name());
                 if (inBase.isEmpty() || !Arrays.equals(inBase.get().shape(), t.shape()) || !Floats.supports(t.dtype())) {
@@ -99,26 +99,42 @@ public final class DeltaLowRank {
                 if (isZero(delta)) {
                     continue;
                 }
-                String module = t.name().endsWith(".weight") || t.name().endsWith(".bias")
-                        ? t.name().substring(0, t.name().lastIndexOf('.')) : t.name();
                 boolean lowRanked = t.rank() == 2 && t.name().endsWith(".weight") && spec.included().matcher(t.name()).find()
                         && (spec.excluded().pattern().isEmpty() || !spec.excluded().matcher(t.name()).find());
                 if (!lowRanked) {
-                    float[] values = new float[delta.length];
-                    fineTune.source(t.name()).read(0, values.length, values);
-                    whole.put(t.name(), values);
-                    wholeInfo.put(t.name(), t);
+                    changedElsewhere.add(t);
                     continue;
                 }
                 int rows = (int) t.dim(0);
                 int cols = (int) t.dim(1);
                 // PEFT's ΔW = B·A for a Linear weight [out, in]; for a Conv1D weight [in, out], ΔW = (B·A)ᵀ
                 Matrix m = conv1d ? new Matrix(rows, cols, delta).transpose() : new Matrix(rows, cols, delta);
-                factors.add(factor(module, m, spec, options.backend(), t.name()));
+                factors.add(factor(module(t.name()), m, spec, options.backend(), t.name()));
+            }
+            // A changed bias of a LoRA module is saved as PEFT's bias "lora_only" saves it; any other changed tensor's
+            // module goes to modules_to_save, every tensor of that module saved whole, as PEFT saves such modules.
+            java.util.Set<String> loraModules = new java.util.HashSet<>();
+            factors.forEach(f -> loraModules.add(f.module()));
+            java.util.Set<String> savedModules = new java.util.LinkedHashSet<>();
+            Map<String, float[]> whole = new LinkedHashMap<>();
+            Map<String, TensorInfo> wholeInfo = new LinkedHashMap<>();
+            boolean loraBiases = false;
+            for (TensorInfo t : changedElsewhere) {
+                if (loraModules.contains(module(t.name())) && t.name().endsWith(".bias")) {
+                    loraBiases = true;
+                    keep(fineTune, t, whole, wholeInfo);
+                } else {
+                    savedModules.add(module(t.name()));
+                }
+            }
+            for (TensorInfo t : fineTune.tensors()) {
+                if (savedModules.contains(module(t.name()))) {
+                    keep(fineTune, t, whole, wholeInfo);
+                }
             }
             Files.createDirectories(output.dir());
             write(factors, whole, wholeInfo, output.dir());
-            writeConfig(factors, whole.keySet(), conv1d, baseRef, output.dir().resolve(AdapterConfig.FILE_NAME));
+            writeConfig(factors, savedModules, loraBiases, conv1d, baseRef, output.dir().resolve(AdapterConfig.FILE_NAME));
             Files.writeString(output.dir().resolve("README.md"), "# " + outDir.getFileName() + "\n\nA LoRA adapter of `"
                     + baseRef + "` extracted from `" + fineTuneRef + "` by modelmerge (truncated randomized SVD of each"
                     + " delta, max rank " + spec.maxRank() + ").\n");
@@ -127,6 +143,19 @@ public final class DeltaLowRank {
             factors.forEach(f -> ranks.put(f.module(), f.rank()));
             return new Result(ranks, List.copyOf(whole.keySet()));
         }
+    }
+
+    /** The module a tensor belongs to: its name without the last component ({@code weight}, {@code bias}). */
+    private static String module(String tensor) {
+        int dot = tensor.lastIndexOf('.');
+        return dot < 0 ? tensor : tensor.substring(0, dot);
+    }
+
+    private static void keep(InputModel fineTune, TensorInfo t, Map<String, float[]> whole, Map<String, TensorInfo> info) {
+        float[] values = new float[(int) t.elementCount()];
+        fineTune.source(t.name()).read(0, values.length, values);
+        whole.put(t.name(), values);
+        info.put(t.name(), t);
     }
 
     private static boolean isGpt2(InputModel model) throws IOException {
@@ -261,8 +290,8 @@ public final class DeltaLowRank {
     }
 
     /** PEFT's adapter_config.json: r the most common rank, the others in rank_pattern; lora_alpha = r throughout. */
-    private static void writeConfig(List<Factors> factors, Iterable<String> whole, boolean conv1d, String baseRef,
-                                    Path file) throws IOException {
+    private static void writeConfig(List<Factors> factors, java.util.Collection<String> savedModules, boolean loraBiases,
+                                    boolean conv1d, String baseRef, Path file) throws IOException {
         Map<Integer, Integer> counts = new HashMap<>();
         factors.forEach(f -> counts.merge(f.rank(), 1, Integer::sum));
         int r = counts.entrySet().stream().max(Map.Entry.<Integer, Integer>comparingByValue()
@@ -282,24 +311,14 @@ public final class DeltaLowRank {
                 alphas.put(f.module(), f.rank());
             }
         }
-        ArrayNode saved = JSON.createArrayNode();
-        for (String name : whole) {
-            String module = name.substring(0, name.lastIndexOf('.'));
-            boolean listed = false;
-            for (var node : saved) {
-                listed |= node.asText().equals(module);
-            }
-            if (!listed) {
-                saved.add(module);
-            }
-        }
-        if (saved.isEmpty()) {
+        if (savedModules.isEmpty()) {
             config.putNull("modules_to_save");
         } else {
-            config.set("modules_to_save", saved);
+            ArrayNode saved = config.putArray("modules_to_save");
+            savedModules.forEach(saved::add);
         }
         config.put("fan_in_fan_out", conv1d);
-        config.put("bias", "none");
+        config.put("bias", loraBiases ? "lora_only" : "none");
         config.put("lora_dropout", 0.0);
         config.put("use_rslora", false);
         config.put("use_dora", false);

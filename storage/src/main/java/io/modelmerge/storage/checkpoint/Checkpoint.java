@@ -30,6 +30,10 @@ public final class Checkpoint {
     public static final String ADAPTER_WEIGHTS = "adapter_model.safetensors";
     /** What PEFT puts before the base model's tensor names when it saves an adapter. */
     public static final String PEFT_PREFIX = "base_model.model.";
+    /** A stored delta's manifest, tensors and exact values ({@link CheckpointFormat#DELTA}). */
+    public static final String DELTA_MANIFEST = "delta.json";
+    public static final String DELTA_WEIGHTS = "delta.safetensors";
+    public static final String DELTA_EXACT = "delta-exact.safetensors";
 
     /**
      * The files beside the weights that a Hugging Face checkpoint or PEFT adapter defines: configs, tokenizer
@@ -95,6 +99,9 @@ public final class Checkpoint {
         if (children.containsKey(AdapterConfig.FILE_NAME)) {
             return openAdapter(store, location, children);
         }
+        if (children.containsKey(DELTA_MANIFEST)) {
+            return openDelta(store, location, children);
+        }
         Optional<String> indexName = children.keySet().stream().filter(n -> n.endsWith(".safetensors.index.json"))
                 .findFirst();
         if (indexName.isPresent()) {
@@ -137,6 +144,21 @@ public final class Checkpoint {
                 Layout.of(children, List.of(AdapterConfig.FILE_NAME, ADAPTER_WEIGHTS)), Optional.of(config));
         checkpoint.loraModules();
         return checkpoint;
+    }
+
+    private static Checkpoint openDelta(BlobStore store, String location, Map<String, BlobInfo> children)
+            throws IOException {
+        BlobInfo weights = children.get(DELTA_WEIGHTS);
+        if (weights == null) {
+            throw new InvalidCheckpointException(location + ": a delta (" + DELTA_MANIFEST + ") without " + DELTA_WEIGHTS);
+        }
+        List<ShardFile> files = new ArrayList<>(List.of(readShard(store, weights)));
+        List<String> own = new ArrayList<>(List.of(DELTA_MANIFEST, DELTA_WEIGHTS));
+        if (children.containsKey(DELTA_EXACT)) {
+            files.add(readShard(store, children.get(DELTA_EXACT)));
+            own.add(DELTA_EXACT);
+        }
+        return new Checkpoint(store, location, CheckpointFormat.DELTA, files, Layout.of(children, own), Optional.empty());
     }
 
     private static Checkpoint openSharded(BlobStore store, String location, Map<String, BlobInfo> children,
