@@ -29,6 +29,52 @@ class LineageAndAliasTest extends RegistryTest {
                 "recipe", "merge_method: ties\n")).then().statusCode(201).extract().jsonPath().getString("ref");
     }
 
+    /**
+     * A stored delta (as mergectl delta writes it: delta.json beside delta.safetensors) registers as format delta
+     * with its base (relation delta) and its fine-tune (delta_of); its summary shows the operation, the compression
+     * ratio and the worst tensor; a delta recording another base's digest is refused naming both.
+     */
+    @Test
+    void aDeltaVersionNamesItsBaseAndItsFineTuneAndIsCheckedAgainstTheBase() throws Exception {
+        String ns = unique("deltas");
+        String base = version(ns + "/base", Map.of());
+        String tuned = version(ns + "/tuned", Map.of(base, "finetune"));
+        String baseDigest = given().get("/api/v1/models/" + ns + "/base/versions/1").then().extract().jsonPath()
+                .getString("content_digest");
+        Path delta = localDir("delta");
+        TinyCheckpoints.write(delta, 7);
+        java.nio.file.Files.move(delta.resolve("model.safetensors"), delta.resolve("delta.safetensors"));
+        String manifest = """
+                {"format_version": 1, "operation": "bitdelta", "parameters": {"scope": "tensor"},
+                 "base": {"ref": "%s", "digest": "%s"}, "fine_tune": {"ref": "%s", "digest": "sha256:00"},
+                 "tensors": [{"name": "a", "encoding": "SIGNS", "relative_error": 0.02},
+                             {"name": "b", "encoding": "DENSE", "relative_error": 0.0}],
+                 "tied": {}, "delta_bytes": 1000, "fine_tune_bytes": 16000}""";
+        java.nio.file.Files.writeString(delta.resolve("delta.json"), manifest.formatted(base, baseDigest, tuned));
+        given().contentType(ContentType.JSON).body(Map.of("name", ns + "/tuned-bits")).post("/api/v1/models");
+        String ref = register(ns + "/tuned-bits", Map.of("storage_uri", delta.toUri().toString(), "parents",
+                List.of(Map.of("ref", base, "relation", "delta"), Map.of("ref", tuned, "relation", "delta_of"))))
+                .then().statusCode(201).body("format", equalTo("delta"))
+                .body("summary.delta.operation", equalTo("bitdelta"))
+                .body("summary.delta.compression_ratio", equalTo(16.0f))
+                .body("summary.delta.worst_tensor", equalTo("a"))
+                .extract().jsonPath().getString("ref");
+        given().get("/api/v1/models/" + ns + "/tuned-bits/versions/1/lineage").then().statusCode(200)
+                .body("nodes.ref", containsInAnyOrder(ref, base, tuned))
+                .body("edges.findAll { it.child == '" + ref + "' }.relation", containsInAnyOrder("delta", "delta_of"));
+
+        Path other = localDir("delta-other");
+        TinyCheckpoints.write(other, 8);
+        java.nio.file.Files.move(other.resolve("model.safetensors"), other.resolve("delta.safetensors"));
+        java.nio.file.Files.writeString(other.resolve("delta.json"), manifest.formatted(base, "sha256:feed", tuned));
+        register(ns + "/tuned-bits", Map.of("storage_uri", other.toUri().toString(), "parents",
+                List.of(Map.of("ref", base, "relation", "delta")))).then().statusCode(422)
+                .body("detail", org.hamcrest.Matchers.containsString("taken from a base with content sha256:feed, but "
+                        + base + " holds " + baseDigest));
+        register(ns + "/tuned-bits", Map.of("storage_uri", other.toUri().toString(), "format", "checkpoint")).then()
+                .statusCode(422).body("detail", org.hamcrest.Matchers.containsString("holds a stored delta"));
+    }
+
     @Test
     void lineageOfASecondGenerationMergeIsTheWholeDag() throws Exception {
         String ns = unique("lab");

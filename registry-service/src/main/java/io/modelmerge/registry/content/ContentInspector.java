@@ -74,7 +74,8 @@ public class ContentInspector {
             checkExpected(field, normalized, files, expectedSha256);
             boolean allF32 = checkpoint.tensors().stream().allMatch(t -> t.dtype() == DType.F32);
             return new StoredContent(normalized, StorageLocations.uriOf(store, dir),
-                    checkpoint.format() == CheckpointFormat.PEFT_ADAPTER, files, summarize(store, dir, blobs, checkpoint),
+                    checkpoint.format() == CheckpointFormat.PEFT_ADAPTER, checkpoint.format() == CheckpointFormat.DELTA,
+                    files, summarize(store, dir, blobs, checkpoint),
                     FileDigests.contentDigest(files), allF32);
         } catch (InvalidCheckpointException | SafetensorsFormatException | ChecksumMismatchException e) {
             throw RegistryException.unprocessable(field, e.getMessage());
@@ -145,7 +146,45 @@ public class ContentInspector {
         }
         return new ContentSummary(checkpoint.tensors().size(), checkpoint.parameterCount(), checkpoint.tensorBytes(),
                 dtypes, checkpoint.metadata(), architecture, config,
-                checkpoint.adapterConfig().map(ContentInspector::adapterFields).orElse(null), checkpoint.ignoredFiles());
+                checkpoint.adapterConfig().map(ContentInspector::adapterFields).orElse(null), checkpoint.ignoredFiles(),
+                checkpoint.format() == CheckpointFormat.DELTA ? deltaFields(store, dir + Checkpoint.DELTA_MANIFEST) : null);
+    }
+
+    /** What a delta's manifest says that a user compares deltas by. */
+    private static Map<String, Object> deltaFields(BlobStore store, String key) throws IOException {
+        com.fasterxml.jackson.databind.JsonNode m;
+        try {
+            m = new com.fasterxml.jackson.databind.ObjectMapper().readTree(store.readAllBytes(key));
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new InvalidCheckpointException(store.describe(key) + ": not a delta manifest (" + e.getOriginalMessage() + ")");
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("operation", m.path("operation").asText());
+        out.put("parameters", new com.fasterxml.jackson.databind.ObjectMapper().convertValue(m.path("parameters"), Map.class));
+        out.put("base", m.path("base").path("ref").asText());
+        out.put("base_digest", m.path("base").path("digest").asText());
+        out.put("fine_tune", m.path("fine_tune").path("ref").asText());
+        long deltaBytes = m.path("delta_bytes").asLong();
+        long fineTuneBytes = m.path("fine_tune_bytes").asLong();
+        out.put("delta_bytes", deltaBytes);
+        out.put("fine_tune_bytes", fineTuneBytes);
+        out.put("compression_ratio", deltaBytes == 0 ? 0.0 : Math.round(1000.0 * fineTuneBytes / deltaBytes) / 1000.0);
+        String worst = null;
+        double error = -1;
+        Map<String, Integer> encodings = new TreeMap<>();
+        for (var t : m.path("tensors")) {
+            encodings.merge(t.path("encoding").asText(), 1, Integer::sum);
+            if (t.path("relative_error").isNumber() && t.path("relative_error").asDouble() > error) {
+                error = t.path("relative_error").asDouble();
+                worst = t.path("name").asText();
+            }
+        }
+        out.put("encodings", encodings);
+        if (worst != null) {
+            out.put("worst_tensor", worst);
+            out.put("worst_relative_error", error);
+        }
+        return out;
     }
 
     private static Map<String, Object> configFields(BlobStore store, String key) throws IOException {

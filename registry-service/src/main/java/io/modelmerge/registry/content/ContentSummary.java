@@ -11,10 +11,12 @@ import java.util.Map;
  * @param config       selected config.json fields, when the version has one
  * @param adapter      base model, rank, alpha and targets of a PEFT adapter
  * @param ignoredFiles files of the directory that no checkpoint layout defines: not part of the version
+ * @param delta        a stored delta's operation, parameters, base and fine-tune digests, compression ratio and
+ *                     worst reconstruction error, from its delta.json
  */
 public record ContentSummary(int tensorCount, long parameterCount, long tensorBytes, Map<String, Long> dtypes,
                              Map<String, String> metadata, String architecture, Map<String, Object> config,
-                             Map<String, Object> adapter, List<String> ignoredFiles) {
+                             Map<String, Object> adapter, List<String> ignoredFiles, Map<String, Object> delta) {
     public ContentSummary {
         ignoredFiles = ignoredFiles == null ? List.of() : List.copyOf(ignoredFiles);
     }

@@ -9,8 +9,9 @@ import java.util.List;
  * @param storageUri  the URI, normalised (directories end in {@code /})
  * @param fileBaseUri the directory file paths are relative to (the URI itself, or a file's directory)
  * @param adapter     whether a PEFT adapter was found
+ * @param delta       whether a stored delta was found
  */
-public record StoredContent(String storageUri, String fileBaseUri, boolean adapter, List<StoredFile> files,
+public record StoredContent(String storageUri, String fileBaseUri, boolean adapter, boolean delta, List<StoredFile> files,
                             ContentSummary summary, String contentDigest, boolean allTensorsF32) {
     public StoredContent {
         files = List.copyOf(files);

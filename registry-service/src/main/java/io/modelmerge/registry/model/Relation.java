@@ -3,9 +3,12 @@ package io.modelmerge.registry.model;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
-/** How a version came from one of its parents. */
+/**
+ * How a version came from one of its parents. A stored delta names its base ({@code delta}: the checkpoint it
+ * applies to) and the fine-tune it was taken from ({@code delta_of}).
+ */
 public enum Relation {
-    FINETUNE, MERGE, ADAPTER, DELTA, FISHER_OF;
+    FINETUNE, MERGE, ADAPTER, DELTA, DELTA_OF, FISHER_OF;
 
     public String wire() {
         return name().toLowerCase();

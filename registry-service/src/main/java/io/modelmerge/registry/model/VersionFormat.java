@@ -9,7 +9,10 @@ public enum VersionFormat {
     CHECKPOINT,
     /** A PEFT adapter directory: adapter_config.json and adapter_model.safetensors. */
     PEFT_ADAPTER,
-    /** Differences to a parent checkpoint (relation {@code delta}). */
+    /**
+     * A stored delta from a parent checkpoint (relation {@code delta}; the fine-tune it came from, {@code delta_of}):
+     * delta.json, delta.safetensors, as {@code mergectl delta} writes them.
+     */
     DELTA,
     /** A diagonal Fisher of a parent checkpoint (relation {@code fisher_of}): F32 tensors named as the model's. */
     FISHER;

@@ -103,6 +103,14 @@ public class VersionRegistration {
             for (int i = 0; i < parentRefs.size(); i++) {
                 long parentId = VersionLookup.find(c, parentRefs.get(i)).orElseThrow(unknownParent(i, parentRefs.get(i)));
                 pinned.add(new NewVersion.Parent(parentId, relations.get(i)));
+                if (resolvedFormat == VersionFormat.DELTA && relations.get(i) == Relation.DELTA) {
+                    String recorded = String.valueOf(content.summary().delta().get("base_digest"));
+                    String actual = VersionTable.view(c, parentId).contentDigest();
+                    if (!recorded.equals(actual)) {
+                        throw RegistryException.unprocessable("parents[" + i + "].ref", "the delta was taken from a base"
+                                + " with content " + recorded + ", but " + parentRefs.get(i) + " holds " + actual);
+                    }
+                }
             }
             int number = ModelTable.takeVersionNumber(c, modelId);
             long id = VersionTable.insert(c, modelId, number, new NewVersion(resolvedFormat, content, pinned,
@@ -119,11 +127,17 @@ public class VersionRegistration {
     /** The format the request names, checked against what the files are; by default what the files are. */
     private static VersionFormat checkFormat(Optional<VersionFormat> requested, StoredContent content,
                                              List<Relation> relations) {
-        VersionFormat found = content.adapter() ? VersionFormat.PEFT_ADAPTER : VersionFormat.CHECKPOINT;
+        VersionFormat found = content.adapter() ? VersionFormat.PEFT_ADAPTER
+                : content.delta() ? VersionFormat.DELTA : VersionFormat.CHECKPOINT;
         VersionFormat format = requested.orElse(found);
         if ((format == VersionFormat.PEFT_ADAPTER) != content.adapter()) {
             throw RegistryException.unprocessable("format", content.storageUri() + " holds "
                     + (content.adapter() ? "a PEFT adapter" : "no adapter_config.json") + ", so it cannot be registered as "
+                    + format.wire());
+        }
+        if ((format == VersionFormat.DELTA) != content.delta()) {
+            throw RegistryException.unprocessable("format", content.storageUri() + " holds "
+                    + (content.delta() ? "a stored delta" : "no delta.json") + ", so it cannot be registered as "
                     + format.wire());
         }
         if (format == VersionFormat.FISHER) {
