@@ -319,6 +319,67 @@ class MergeServiceIT {
                 work.resolve("local/big-2").toUri());
     }
 
+    private static String fileSha(JsonNode version, String path) {
+        for (JsonNode f : version.get("files")) {
+            if (f.get("path").asText().equals(path)) {
+                return f.get("sha256").asText();
+            }
+        }
+        throw new AssertionError(version.get("ref") + " has no " + path);
+    }
+
+    private static Job delta(String method, String fineTune, String output, String parameters) {
+        String yaml = "merge_method: " + method + "\nbase_model: team/llama-base@1\nmodels:\n  - model: " + fineTune
+                + "\n" + parameters;
+        Job done = watch(jobs.submitMerge(SubmitMergeRequest.newBuilder().setRecipeYaml(yaml)
+                .setOutput(Output.newBuilder().setModel(output)).setOptions(Options.newBuilder().setSeed(3)).build()).getId());
+        assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        return done;
+    }
+
+    /**
+     * Delta jobs go through the same queue as merges and register versions with the right format and lineage; a TIES
+     * merge whose models are dense delta versions writes the same bytes as the TIES merge of the fine-tunes.
+     */
+    @Test
+    @Order(7)
+    void deltaJobsRegisterDeltasAndAMergeOfDeltasEqualsTheMergeOfTheFineTunes() throws Exception {
+        delta("delta_extract", "team/llama-ft-1@1", "team/llama-ft-1-delta", "");
+        delta("delta_extract", "team/llama-ft-2@1", "team/llama-ft-2-delta", "");
+        delta("delta_bitdelta", "team/llama-ft-3@1", "team/llama-ft-3-bits", "parameters: {scope: row}\n");
+        delta("delta_lowrank", "team/llama-ft-1@1", "team/llama-ft-1-lora", "parameters: {max_rank: 4}\n");
+
+        JsonNode dense = get("resolve?ref=team/llama-ft-1-delta@1");
+        assertEquals("delta", dense.get("format").asText());
+        Map<String, String> relations = new java.util.TreeMap<>();
+        dense.get("parents").forEach(p -> relations.put(p.get("ref").asText(), p.get("relation").asText()));
+        assertEquals(Map.of("team/llama-base@1", "delta", "team/llama-ft-1@1", "delta_of"), relations);
+        JsonNode bits = get("resolve?ref=team/llama-ft-3-bits@1");
+        assertEquals("bitdelta", bits.get("summary").get("delta").get("operation").asText());
+        assertTrue(bits.get("summary").get("delta").get("compression_ratio").asDouble() > 1);
+        assertEquals("peft_adapter", get("resolve?ref=team/llama-ft-1-lora@1").get("format").asText());
+
+        String ties = """
+                merge_method: ties
+                base_model: team/llama-base@1
+                models:
+                  - model: %s
+                    parameters: {weight: 0.6, density: 0.5}
+                  - model: %s
+                    parameters: {weight: 0.4, density: 0.5}
+                dtype: float32
+                """;
+        for (String[] models : List.of(new String[] {"team/llama-ft-1@1", "team/llama-ft-2@1", "team/llama-ties-full"},
+                new String[] {"team/llama-ft-1-delta@1", "team/llama-ft-2-delta@1", "team/llama-ties-deltas"})) {
+            Job done = watch(jobs.submitMerge(SubmitMergeRequest.newBuilder()
+                    .setRecipeYaml(ties.formatted(models[0], models[1])).setOutput(Output.newBuilder().setModel(models[2]))
+                    .setOptions(Options.newBuilder().setSeed(3)).build()).getId());
+            assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        }
+        assertEquals(fileSha(get("resolve?ref=team/llama-ties-full@1"), "model.safetensors"),
+                fileSha(get("resolve?ref=team/llama-ties-deltas@1"), "model.safetensors"));
+    }
+
     private static void waitForProgress(String id) {
         system.waitForProgress(id);
     }

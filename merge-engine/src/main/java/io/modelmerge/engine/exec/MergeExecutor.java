@@ -2,6 +2,7 @@ package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.method.AdapterMethod;
+import io.modelmerge.engine.method.DeltaMethod;
 import io.modelmerge.engine.method.Block;
 import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
@@ -66,6 +67,9 @@ public final class MergeExecutor {
         if (named instanceof AdapterMethod adapters) {
             return AdapterMerge.validate(recipe, adapters, options);
         }
+        if (named instanceof DeltaMethod delta) {
+            return DeltaRecipes.validate(recipe, delta, options);
+        }
         MergeMethod method = (MergeMethod) named;
         if (recipe.chatTemplate().isPresent()) {
             ChatTemplate.check(recipe.chatTemplate().get());
@@ -95,6 +99,9 @@ public final class MergeExecutor {
         RecipeMethod named = MergeMethods.named(recipe.mergeMethod());
         if (named instanceof AdapterMethod adapters) {
             return AdapterMerge.run(recipe, adapters, outDir, options);
+        }
+        if (named instanceof DeltaMethod delta) {
+            return DeltaRecipes.run(recipe, delta, outDir, options);
         }
         MergeMethod method = (MergeMethod) named;
         if (recipe.chatTemplate().isPresent()) {

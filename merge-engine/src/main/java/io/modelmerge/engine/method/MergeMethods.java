@@ -17,7 +17,8 @@ public final class MergeMethods {
                 new ModelStockMerge(), new MultiSlerpMerge(), new KarcherMerge(), new NuSlerpMerge(), new SceMerge(),
                 new PcbMerge(), new PassthroughMerge(), new FisherMerge(), new NearSwapMerge(), new ExtrapolateMerge(), new RamMerge(false),
                 new RamMerge(true), new ArceeFusionMerge(),
-                AdapterMethod.CAT, AdapterMethod.SVD)) {
+                AdapterMethod.CAT, AdapterMethod.SVD, DeltaMethod.EXTRACT, DeltaMethod.SPARSIFY, DeltaMethod.BITDELTA,
+                DeltaMethod.LOWRANK)) {
             BY_NAME.put(method.name(), method);
         }
     }

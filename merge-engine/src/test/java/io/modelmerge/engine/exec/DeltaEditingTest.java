@@ -313,4 +313,25 @@ class DeltaEditingTest {
                 .run(io.modelmerge.engine.recipe.RecipeParser.parse(yaml), out);
         return out;
     }
+
+    /** The delta operations as recipes (what the merge service and mergectl merge run): same bytes as the API. */
+    @Test
+    void deltaRecipesDoWhatTheOperationsDo() throws Exception {
+        Path[] m = models(DType.BF16);
+        Path viaApi = out("api");
+        new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
+                new DeltaEdit.Dare(0.5, DeltaEdit.DareRescale.INVERSE, 9), viaApi);
+        Path viaRecipe = out("recipe");
+        MergeResult result = new MergeExecutor(options(2).withSeed(9), p -> { }, new java.util.concurrent.atomic.AtomicBoolean())
+                .run(io.modelmerge.engine.recipe.RecipeParser.parse(("merge_method: delta_sparsify\nbase_model: %s\n"
+                        + "models:\n  - model: %s\nparameters: {method: dare, p: 0.5}\n").formatted(m[0], m[1])), viaRecipe);
+        assertEquals(-1, Files.mismatch(viaApi.resolve(DeltaManifest.WEIGHTS), viaRecipe.resolve(DeltaManifest.WEIGHTS)));
+        assertTrue(result.files().contains(DeltaManifest.FILE_NAME) && result.notes().getFirst().startsWith("delta sparsify"),
+                result.toString());
+        RecipeException bad = assertThrows(RecipeException.class, () -> new MergeExecutor(options(2), p -> { },
+                new java.util.concurrent.atomic.AtomicBoolean()).validate(io.modelmerge.engine.recipe.RecipeParser.parse(
+                ("merge_method: delta_sparsify\nbase_model: %s\nmodels:\n  - model: %s\nparameters: {p: 1.5}\n")
+                        .formatted(m[0], m[1]))));
+        assertTrue(bad.getMessage().contains("p"), bad.getMessage());
+    }
 }

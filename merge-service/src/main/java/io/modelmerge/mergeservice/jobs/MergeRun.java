@@ -2,7 +2,9 @@ package io.modelmerge.mergeservice.jobs;
 
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeResult;
+import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.registry.client.RegistryClient;
 import io.modelmerge.service.db.Database;
@@ -298,9 +300,19 @@ public class MergeRun {
         List<Map<String, String>> parents = job.request().pinned().values().stream()
                 .filter(p -> !p.version().isEmpty()).map(Pin::version).distinct()
                 .map(v -> Map.of("ref", v, "relation", "merge")).toList();
+        String format = "checkpoint";
+        Recipe recipe = parsed(job.request().recipe());
+        if (recipe != null && recipe.mergeMethod().startsWith("delta_")) {
+            // a delta names its base (delta; adapter for a low-rank one, a PEFT adapter) and its fine-tune (delta_of)
+            boolean lowRank = recipe.mergeMethod().equals("delta_lowrank");
+            format = lowRank ? "peft_adapter" : "delta";
+            parents = new java.util.ArrayList<>();
+            addParent(parents, job.request().pinned().get(recipe.baseModel().orElse("")), lowRank ? "adapter" : "delta");
+            addParent(parents, job.request().pinned().get(recipe.models().getFirst().model()), "delta_of");
+        }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("storage_uri", target);
-        body.put("format", "checkpoint");
+        body.put("format", format);
         body.put("parents", parents);
         body.put("recipe", job.request().recipe());
         body.put("parameters", parameters);
@@ -308,6 +320,20 @@ public class MergeRun {
         body.put("tags", job.request().outputTags());
         body.put("description", job.request().outputDescription());
         return body;
+    }
+
+    private static Recipe parsed(String yaml) {
+        try {
+            return RecipeParser.parse(yaml);
+        } catch (RecipeException e) {
+            return null; // accepted at submission, so it parses; a merge is registered as one either way
+        }
+    }
+
+    private static void addParent(List<Map<String, String>> parents, Pin pin, String relation) {
+        if (pin != null && !pin.version().isEmpty()) {
+            parents.add(Map.of("ref", pin.version(), "relation", relation));
+        }
     }
 
     private static String engineVersion() {
