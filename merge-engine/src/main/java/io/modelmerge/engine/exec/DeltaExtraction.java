@@ -62,9 +62,9 @@ public final class DeltaExtraction {
         float[] f;
         float[] d;
         float[] values;
+        float[] stored;
         byte[] bytes;
         ByteBuffer indices;
-        boolean[] keep;
         int[] misses;
 
         Scratch(int elements) {
@@ -79,9 +79,9 @@ public final class DeltaExtraction {
             f = new float[elements];
             d = new float[elements];
             values = new float[elements];
+            stored = new float[elements];
             bytes = new byte[elements * 4];
             indices = ByteBuffer.allocate(elements * 8).order(ByteOrder.LITTLE_ENDIAN);
-            keep = new boolean[elements];
             misses = new int[elements];
         }
     }
@@ -377,15 +377,14 @@ public final class DeltaExtraction {
                     planned.kept(), exact.count(), relative, deltaRelative), exact);
         }
 
-        /** Adds element i's reconstruction error: Δ̂ stored for Δ, the fine-tune rebuilt as apply rebuilds it. */
-        private void account(int i, float stored) {
-            DType dtype = planned.fineTune().dtype();
-            float target = Floats.round(f[i], dtype);
-            float rebuilt = Floats.round(b[i] + stored, dtype);
-            normFineTune += (double) target * target;
-            errorFineTune += ((double) rebuilt - target) * ((double) rebuilt - target);
-            normDelta += (double) d[i] * d[i];
-            errorDelta += ((double) stored - d[i]) * ((double) stored - d[i]);
+        /** Adds a chunk's reconstruction errors: Δ̂ stored for Δ, the fine-tune rebuilt as apply rebuilds it. */
+        private void account(float[] stored, int length) {
+            double[] sums = new double[4];
+            DeltaKernels.errors(b, f, d, stored, length, planned.fineTune().dtype(), sums);
+            normFineTune += sums[0];
+            errorFineTune += sums[1];
+            normDelta += sums[2];
+            errorDelta += sums[3];
         }
 
         /** Δ in F32, and the exact values where base + Δ misses the fine-tune: exact by construction (error 0). */
@@ -412,30 +411,33 @@ public final class DeltaExtraction {
             float scale = switch (dare.rescale()) {
                 case INVERSE -> (float) (1 / (1 - dare.p()));
                 case NONE -> 1f;
-                case L1 -> l1Scale(i -> RandomMask.keeps(seed, i, threshold));
+                case L1 -> l1Scale(seed, threshold);
             };
-            writeSparse((from, i) -> RandomMask.keeps(seed, from + i, threshold), scale);
+            writeSparse((from, length, stored, bits) -> DeltaKernels.dare(d, length, from, seed, threshold, scale, stored,
+                    bits));
         }
 
         /** Σ|Δ| / Σ|kept Δ| over the tensor (1 when either is below mergekit's 1e-7). */
-        private float l1Scale(java.util.function.LongPredicate kept) {
+        private float l1Scale(int seed, int threshold) {
             double all = 0;
             double keptSum = 0;
+            float[] stored = buffers.values;
+            byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
+                DeltaKernels.dare(d, length, from, seed, threshold, 1f, stored, bits);
                 for (int i = 0; i < length; i++) {
-                    double magnitude = Math.abs(d[i]);
-                    all += magnitude;
-                    keptSum += kept.test(from + i) ? magnitude : 0;
+                    all += Math.abs(d[i]);
+                    keptSum += Math.abs(stored[i]);
                 }
             }
             return all >= 1e-7 && keptSum >= 1e-7 ? (float) (all / keptSum) : 1f;
         }
 
-        /** Whether element {@code from + i} is kept, given the chunk loaded at {@code from}. */
+        /** Fills a chunk's stored values (kept Δ̂, else 0) and bitmap (cleared beforehand); returns how many kept. */
         @FunctionalInterface
-        private interface Keep {
-            boolean test(long from, int i);
+        private interface Selection {
+            int select(long from, int length, float[] stored, byte[] bits);
         }
 
         /**
@@ -450,7 +452,10 @@ public final class DeltaExtraction {
             }
             long k = planned.kept();
             if (k == 0) {
-                writeSparse((from, i) -> false, 1f);
+                writeSparse((from, length, stored, bits) -> {
+                    Arrays.fill(stored, 0, length, 0f);
+                    return 0;
+                });
                 return;
             }
             TopK top = new TopK(k);
@@ -462,40 +467,44 @@ public final class DeltaExtraction {
                 top.end(List.of(counts));
             }
             float threshold = top.threshold();
-            long tiesKept = k - (top.atOrAbove() - top.tiedAt(0));
-            long[] ties = {0};
-            writeSparse((from, i) -> {
-                float magnitudeOfDelta = Math.abs(d[i]);
-                return magnitudeOfDelta > threshold || magnitudeOfDelta == threshold && ties[0]++ < tiesKept;
-            }, 1f);
+            long[] tiesLeft = {k - (top.atOrAbove() - top.tiedAt(0))};
+            writeSparse((from, length, stored, bits) -> DeltaKernels.magnitude(d, length, threshold, tiesLeft, stored,
+                    bits));
         }
 
         /** Per row, the kPerRow largest |Δ|, ties by position. */
         private void writeSparseRows(int columns, int kPerRow) throws IOException {
-            boolean[] keep = buffers.keep;
-            writeSparse((from, i) -> {
-                if (i % columns == 0) {
-                    Integer[] order = new Integer[columns];
+            writeSparse((from, length, stored, bits) -> {
+                int kept = 0;
+                Integer[] order = new Integer[columns];
+                for (int row = 0; row < length; row += columns) {
                     for (int c = 0; c < columns; c++) {
                         order[c] = c;
                     }
-                    final int row = i;
+                    final int at = row;
                     Arrays.sort(order, (x, y) -> {
-                        int byMagnitude = Float.compare(Math.abs(d[row + y]), Math.abs(d[row + x]));
+                        int byMagnitude = Float.compare(Math.abs(d[at + y]), Math.abs(d[at + x]));
                         return byMagnitude != 0 ? byMagnitude : Integer.compare(x, y);
                     });
                     for (int c = 0; c < columns; c++) {
-                        keep[row + order[c]] = c < kPerRow;
+                        int i = row + order[c];
+                        boolean keep = c < kPerRow;
+                        stored[i] = keep ? d[i] : 0f;
+                        if (keep) {
+                            bits[i >>> 3] |= (byte) (1 << (i & 7));
+                            kept++;
+                        }
                     }
                 }
-                return keep[i];
-            }, 1f);
+                return kept;
+            });
         }
 
-        /** The write pass of a sparse tensor: kept values times {@code scale}, and their bitmap or indices. */
-        private void writeSparse(Keep kept, float scale) throws IOException {
+        /** The write pass of a sparse tensor: the kept values, and their bitmap or indices. */
+        private void writeSparse(Selection selection) throws IOException {
             boolean bitmap = planned.stored().get(1).name().endsWith(".bitmap");
             DType indexType = planned.stored().get(1).dtype();
+            float[] stored = buffers.stored;
             float[] values = buffers.values;
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
             ByteBuffer indices = buffers.indices;
@@ -503,27 +512,24 @@ public final class DeltaExtraction {
             long written = 0;
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
-                int count = 0;
                 Arrays.fill(bits, (byte) 0);
                 indices.clear();
-                for (int i = 0; i < length; i++) {
-                    boolean keep = kept.test(from, i);
-                    float stored = keep ? d[i] * scale : 0f;
-                    account(i, stored);
-                    if (!keep) {
-                        continue;
-                    }
-                    values[count++] = stored;
-                    if (bitmap) {
-                        Bits.set(bits, i, true);
-                    } else if (indexType == DType.I64) {
-                        indices.putLong(from + i);
-                    } else {
-                        indices.putInt((int) (from + i));
-                    }
-                }
+                int count = selection.select(from, length, stored, bits);
                 if (written + count > planned.kept()) {
                     throw new IllegalStateException("tensor '" + name + "' keeps more entries than planned");
+                }
+                account(stored, length);
+                int at = 0;
+                for (int byteIndex = 0; byteIndex < Bits.bytesFor(length); byteIndex++) {
+                    for (int set = bits[byteIndex] & 0xFF; set != 0; set &= set - 1) {
+                        int i = byteIndex * 8 + Integer.numberOfTrailingZeros(set);
+                        values[at++] = stored[i];
+                        if (!bitmap && indexType == DType.I64) {
+                            indices.putLong(from + i);
+                        } else if (!bitmap) {
+                            indices.putInt((int) (from + i));
+                        }
+                    }
                 }
                 Floats.narrow(values, count, valueBytes, DType.F32, 0);
                 writer.write(name + ".values", written * 4, valueBytes.asSlice(0, count * 4L));
@@ -557,15 +563,16 @@ public final class DeltaExtraction {
                 alpha[r] = (float) (sums[r] / count);
             }
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
+            float[] stored = buffers.stored;
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
                 Arrays.fill(bits, (byte) 0);
+                DeltaKernels.signs(d, length, bits);
                 for (int i = 0; i < length; i++) {
-                    boolean positive = d[i] > 0 || d[i] == 0 && 1 / d[i] > 0;
-                    Bits.set(bits, i, positive);
                     float a = alpha[perRow ? (int) ((from + i) / columns) : 0];
-                    account(i, positive ? a : -a);
+                    stored[i] = (bits[i >>> 3] >>> (i & 7) & 1) != 0 ? a : -a;
                 }
+                account(stored, length);
                 writer.write(name + ".signs", from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
             }
             MemorySegment scale = MemorySegment.ofArray(new byte[alpha.length * 4]);

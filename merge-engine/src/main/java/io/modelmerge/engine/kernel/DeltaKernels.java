@@ -58,4 +58,139 @@ public final class DeltaKernels {
         IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
         return bits.add(lsb.add(0x7FFF)).and(0xFFFF0000);
     }
+
+    /** Sets bits [i, i + lanes) of {@code bits} (cleared beforehand) from a mask's lanes; i is a multiple of 8. */
+    private static void put(byte[] bits, int i, long lanes, int count) {
+        for (int k = 0; k < count; k += 8) {
+            bits[(i + k) >>> 3] = (byte) (lanes >>> k);
+        }
+    }
+
+    /**
+     * DARE over one chunk whose first element is element {@code offset} of the tensor: stored[i] = d[i]·scale where
+     * the seeded mask keeps element offset + i, else 0, and that bit set in {@code bits} (cleared beforehand).
+     * Returns how many were kept.
+     */
+    public static int dare(float[] d, int length, long offset, int seed, int threshold24, float scale, float[] stored,
+                           byte[] bits) {
+        int kept = 0;
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            VectorMask<Float> keep = RandomMask.keepLanes(seed, offset + i, threshold24);
+            FloatVector.zero(FS).blend(FloatVector.fromArray(FS, d, i).mul(scale), keep).intoArray(stored, i);
+            put(bits, i, keep.toLong(), FS.length());
+            kept += keep.trueCount();
+        }
+        for (; i < length; i++) {
+            boolean keep = RandomMask.keeps(seed, offset + i, threshold24);
+            stored[i] = keep ? d[i] * scale : 0f;
+            if (keep) {
+                bits[i >>> 3] |= (byte) (1 << (i & 7));
+                kept++;
+            }
+        }
+        return kept;
+    }
+
+    /**
+     * Magnitude selection over one chunk: entries with |d| above {@code threshold} are kept, and those equal to it
+     * in index order while {@code tiesLeft[0]} lasts (it is counted down). stored and bits as {@link #dare}.
+     */
+    public static int magnitude(float[] d, int length, float threshold, long[] tiesLeft, float[] stored, byte[] bits) {
+        int kept = 0;
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            FloatVector v = FloatVector.fromArray(FS, d, i);
+            FloatVector magnitude = v.abs();
+            VectorMask<Float> keep = magnitude.compare(VectorOperators.GT, threshold);
+            VectorMask<Float> tied = magnitude.compare(VectorOperators.EQ, threshold);
+            long lanes = keep.toLong();
+            for (long t = tied.toLong(); t != 0 && tiesLeft[0] > 0; t &= t - 1) {
+                lanes |= t & -t;
+                tiesLeft[0]--;
+            }
+            VectorMask<Float> all = VectorMask.fromLong(FS, lanes);
+            FloatVector.zero(FS).blend(v, all).intoArray(stored, i);
+            put(bits, i, lanes, FS.length());
+            kept += Long.bitCount(lanes);
+        }
+        for (; i < length; i++) {
+            float magnitude = Math.abs(d[i]);
+            boolean keep = magnitude > threshold || magnitude == threshold && tiesLeft[0]-- > 0;
+            stored[i] = keep ? d[i] : 0f;
+            if (keep) {
+                bits[i >>> 3] |= (byte) (1 << (i & 7));
+                kept++;
+            }
+        }
+        return kept;
+    }
+
+    /** Sets bit i of {@code bits} (cleared beforehand) where d[i]'s sign bit is clear (+0 and positives). */
+    public static void signs(float[] d, int length, byte[] bits) {
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            IntVector v = FloatVector.fromArray(FS, d, i).reinterpretAsInts();
+            put(bits, i, v.compare(VectorOperators.GE, 0).toLong(), FS.length());
+        }
+        for (; i < length; i++) {
+            if (Float.floatToRawIntBits(d[i]) >= 0) {
+                bits[i >>> 3] |= (byte) (1 << (i & 7));
+            }
+        }
+    }
+
+    /**
+     * Adds to {@code sums} the reconstruction's squared errors over one chunk: [0] Σ t², [1] Σ (r − t)², [2] Σ d²,
+     * [3] Σ (s − d)², with t the fine-tune f and r the base b plus the stored s, both rounded to {@code dtype}.
+     * Runs of 1,024 elements are summed in F32 lanes, each run's total added in double.
+     */
+    public static void errors(float[] b, float[] f, float[] d, float[] stored, int length, DType dtype, double[] sums) {
+        if (dtype == DType.F16) {
+            for (int i = 0; i < length; i++) {
+                double t = Floats.round(f[i], dtype);
+                double r = Floats.round(b[i] + stored[i], dtype);
+                sums[0] += t * t;
+                sums[1] += (r - t) * (r - t);
+                sums[2] += (double) d[i] * d[i];
+                sums[3] += ((double) stored[i] - d[i]) * ((double) stored[i] - d[i]);
+            }
+            return;
+        }
+        boolean bf16 = dtype == DType.BF16;
+        int i = 0;
+        int bound = FS.loopBound(length);
+        while (i < bound) {
+            FloatVector tt = FloatVector.zero(FS);
+            FloatVector rt = FloatVector.zero(FS);
+            FloatVector dd = FloatVector.zero(FS);
+            FloatVector sd = FloatVector.zero(FS);
+            for (int end = Math.min(bound, i + 1024); i < end; i += FS.length()) {
+                FloatVector s = FloatVector.fromArray(FS, stored, i);
+                FloatVector delta = FloatVector.fromArray(FS, d, i);
+                IntVector tBits = FloatVector.fromArray(FS, f, i).reinterpretAsInts();
+                IntVector rBits = FloatVector.fromArray(FS, b, i).add(s).reinterpretAsInts();
+                FloatVector t = (bf16 ? roundBf16(tBits) : tBits).reinterpretAsFloats();
+                FloatVector r = (bf16 ? roundBf16(rBits) : rBits).reinterpretAsFloats();
+                FloatVector e = r.sub(t);
+                FloatVector g = s.sub(delta);
+                tt = t.fma(t, tt);
+                rt = e.fma(e, rt);
+                dd = delta.fma(delta, dd);
+                sd = g.fma(g, sd);
+            }
+            sums[0] += tt.reduceLanes(VectorOperators.ADD);
+            sums[1] += rt.reduceLanes(VectorOperators.ADD);
+            sums[2] += dd.reduceLanes(VectorOperators.ADD);
+            sums[3] += sd.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < length; i++) {
+            double t = Floats.round(f[i], dtype);
+            double r = Floats.round(b[i] + stored[i], dtype);
+            sums[0] += t * t;
+            sums[1] += (r - t) * (r - t);
+            sums[2] += (double) d[i] * d[i];
+            sums[3] += ((double) stored[i] - d[i]) * ((double) stored[i] - d[i]);
+        }
+    }
 }
