@@ -1,5 +1,6 @@
 package io.modelmerge.engine.exec;
 
+import io.modelmerge.engine.delta.Bits;
 import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.delta.DeltaManifest.TensorEntry;
 import io.modelmerge.engine.kernel.Floats;
@@ -203,7 +204,7 @@ final class StoredDelta implements AutoCloseable {
                 read(values, first, v.length, v);
                 int j = 0;
                 for (int i = 0; i < length; i++) {
-                    if (bit(bits, from + i)) {
+                    if (Bits.get(bits, from + i)) {
                         out[i] += lambda * v[j++];
                     }
                 }
@@ -239,7 +240,7 @@ final class StoredDelta implements AutoCloseable {
             MemorySegment bits = weights.tensor(tensor(entry.name() + ".signs")).data();
             for (int i = 0; i < length; i++) {
                 float alpha = scales.length == 1 ? scales[0] : scales[(int) ((from + i) / columns)];
-                out[i] += lambda * (bit(bits, from + i) ? alpha : -alpha);
+                out[i] += lambda * (Bits.get(bits, from + i) ? alpha : -alpha);
             }
         }
     }
@@ -250,22 +251,18 @@ final class StoredDelta implements AutoCloseable {
                 & 0xFFFFFFFFL;
     }
 
-    private static boolean bit(MemorySegment bits, long i) {
-        return (bits.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i >>> 3) >>> (i & 7) & 1) != 0;
-    }
-
     /** Set bits among bits [from, to) of a packed bitmap. */
     private static long countBits(MemorySegment bits, long from, long to) {
         long count = 0;
         long i = from;
         for (; i < to && (i & 7) != 0; i++) {
-            count += bit(bits, i) ? 1 : 0;
+            count += Bits.get(bits, i) ? 1 : 0;
         }
         for (; i + 8 <= to; i += 8) {
             count += Integer.bitCount(bits.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i >>> 3) & 0xFF);
         }
         for (; i < to; i++) {
-            count += bit(bits, i) ? 1 : 0;
+            count += Bits.get(bits, i) ? 1 : 0;
         }
         return count;
     }
