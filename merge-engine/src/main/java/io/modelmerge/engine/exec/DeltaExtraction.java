@@ -30,6 +30,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Takes a fine-tune's delta from its base and stores it as a {@link DeltaEdit} says: {@code delta.safetensors}
@@ -45,12 +46,24 @@ public final class DeltaExtraction {
     private static final int BYTES_PER_ELEMENT = 40;
 
     private final MergeOptions options;
+    private final MergeExecutor.MergeListener listener;
+    private final AtomicBoolean cancelled;
     /** Each worker's buffers, sized once for the largest chunk and reused for every tensor it takes. */
     private final ThreadLocal<Scratch> scratch;
     private final int maxChunk;
 
     public DeltaExtraction(MergeOptions options) {
+        this(options, p -> { }, new AtomicBoolean());
+    }
+
+    /**
+     * @param listener  told the tensors and input bytes done, as merges tell theirs
+     * @param cancelled set to stop the extraction: it ends with a CancellationException, leaving nothing behind
+     */
+    public DeltaExtraction(MergeOptions options, MergeExecutor.MergeListener listener, AtomicBoolean cancelled) {
         this.options = options;
+        this.listener = listener;
+        this.cancelled = cancelled;
         long perWorker = options.memoryBytes() / 2 / options.threads() / BYTES_PER_ELEMENT;
         this.maxChunk = (int) Math.max(1 << 13, Math.min(MAX_CHUNK, perWorker)) & ~7;
         this.scratch = ThreadLocal.withInitial(() -> new Scratch(maxChunk));
@@ -120,13 +133,19 @@ public final class DeltaExtraction {
             SafetensorsLayout layout = SafetensorsLayout.of(specs, Map.of("format", "modelmerge-delta"));
             List<TensorEntry> entries = new ArrayList<>();
             Map<String, Exact> exact = new LinkedHashMap<>();
+            ProgressReporter progress = new ProgressReporter(listener, new WriteThrottle(options.maxBytesPerSecond(),
+                    cancelled), plan.size(), plan.stream().mapToLong(p -> p.fineTune().byteLength()).sum());
             try (SafetensorsWriter writer = SafetensorsWriter.create(output.dir().resolve(DeltaManifest.WEIGHTS), layout)) {
                 ExecutorService pool = Executors.newFixedThreadPool(options.threads(),
                         Thread.ofPlatform().daemon().name("delta-", 0).factory());
                 try {
                     List<Future<Result>> results = new ArrayList<>();
                     for (Planned p : plan) {
-                        results.add(pool.submit(() -> new TensorJob(p, base, fineTune, edit, writer).run()));
+                        results.add(pool.submit(() -> {
+                            Result r = new TensorJob(p, base, fineTune, edit, writer, progress).run();
+                            progress.tensorDone();
+                            return r;
+                        }));
                     }
                     for (Future<Result> f : results) {
                         Result r = MergeExecutor.await(f);
@@ -140,6 +159,7 @@ public final class DeltaExtraction {
                 }
                 writer.commit();
             }
+            progress.finished();
             long deltaBytes = layout.tensors().stream().mapToLong(TensorInfo::byteLength).sum();
             if (!exact.isEmpty()) {
                 deltaBytes += writeExact(exact, output.dir().resolve(DeltaManifest.EXACT));
@@ -319,7 +339,11 @@ public final class DeltaExtraction {
         private double normDelta;
         private double errorDelta;
 
-        TensorJob(Planned planned, InputModel base, InputModel fineTune, DeltaEdit edit, SafetensorsWriter writer) {
+        private final ProgressReporter progress;
+
+        TensorJob(Planned planned, InputModel base, InputModel fineTune, DeltaEdit edit, SafetensorsWriter writer,
+                  ProgressReporter progress) {
+            this.progress = progress;
             this.planned = planned;
             this.base = base;
             this.fineTune = fineTune;
@@ -347,6 +371,7 @@ public final class DeltaExtraction {
 
         /** Reads chunk [from, from + length) of base and fine-tune, and Δ = f − b. */
         private int load(long from) {
+            checkCancelled();
             int length = (int) Math.min(chunk, n - from);
             base.source(name).read(from, length, b);
             fineTune.source(name).read(from, length, f);
@@ -356,11 +381,25 @@ public final class DeltaExtraction {
             return length;
         }
 
+        private void checkCancelled() {
+            if (cancelled.get() || Thread.currentThread().isInterrupted()) {
+                throw new java.util.concurrent.CancellationException("delta extraction cancelled");
+            }
+        }
+
+        /** The final pass wrote the chunk of {@code length} elements: that much of the fine-tune is done. */
+        private void done(int length) {
+            progress.written((long) length * planned.fineTune().dtype().bits() / 8);
+        }
+
         Result run() throws IOException {
             DType dtype = planned.fineTune().dtype();
             Exact exact = new Exact(dtype);
             switch (planned.encoding()) {
-                case WHOLE -> writer.write(name, 0, fineTune.rawTensor(name).data());
+                case WHOLE -> {
+                    writer.write(name, 0, fineTune.rawTensor(name).data());
+                    done((int) Math.min(Integer.MAX_VALUE, n));
+                }
                 case DENSE -> dense(exact);
                 case SPARSE -> {
                     if (edit instanceof DeltaEdit.Dare dare) {
@@ -393,6 +432,7 @@ public final class DeltaExtraction {
             MemorySegment out = MemorySegment.ofArray(buffers.bytes);
             int[] misses = buffers.misses;
             for (long from = 0; from < n; from += chunk) {
+                checkCancelled();
                 int length = (int) Math.min(chunk, n - from);
                 base.source(name).read(from, length, b);
                 fineTune.source(name).read(from, length, f);
@@ -402,6 +442,7 @@ public final class DeltaExtraction {
                 }
                 Floats.narrow(d, length, out, DType.F32, 0);
                 writer.write(name, from * 4, out.asSlice(0, length * 4L));
+                done(length);
             }
         }
 
@@ -540,6 +581,7 @@ public final class DeltaExtraction {
                             MemorySegment.ofArray(indices.array()).asSlice(0, (long) count * (indexType.bits() / 8)));
                 }
                 written += count;
+                done(length);
             }
             if (written != planned.kept()) {
                 throw new IllegalStateException("tensor '" + name + "' kept " + written + " entries, planned "
@@ -574,6 +616,7 @@ public final class DeltaExtraction {
                 }
                 account(stored, length);
                 writer.write(name + ".signs", from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
+                done(length);
             }
             MemorySegment scale = MemorySegment.ofArray(new byte[alpha.length * 4]);
             Floats.narrow(alpha, alpha.length, scale, DType.F32, 0);

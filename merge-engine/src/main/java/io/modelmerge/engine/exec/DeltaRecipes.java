@@ -33,7 +33,8 @@ final class DeltaRecipes {
         }
     }
 
-    static MergeResult run(Recipe recipe, DeltaMethod method, Path outDir, MergeOptions options)
+    static MergeResult run(Recipe recipe, DeltaMethod method, Path outDir, MergeOptions options,
+                           MergeExecutor.MergeListener listener, java.util.concurrent.atomic.AtomicBoolean cancelled)
             throws IOException, RecipeException {
         long start = System.nanoTime();
         String[] refs = refs(recipe, method);
@@ -48,7 +49,8 @@ final class DeltaRecipes {
             notes = List.of("LoRA of " + result.ranks().size() + " modules, ranks " + new java.util.TreeSet<>(
                     result.ranks().values()) + (result.savedWhole().isEmpty() ? "" : "; saved whole: " + result.savedWhole()));
         } else {
-            DeltaManifest m = new DeltaExtraction(options).run(refs[0], refs[1], (DeltaEdit) edit, outDir);
+            DeltaManifest m = new DeltaExtraction(options, listener, cancelled).run(refs[0], refs[1], (DeltaEdit) edit,
+                    outDir);
             tensors = m.tensors().size();
             bytes = m.deltaBytes();
             notes = List.of(String.format(java.util.Locale.ROOT, "delta %s: %.2fx smaller than the fine-tune%s",

@@ -101,7 +101,7 @@ public final class MergeExecutor {
             return AdapterMerge.run(recipe, adapters, outDir, options);
         }
         if (named instanceof DeltaMethod delta) {
-            return DeltaRecipes.run(recipe, delta, outDir, options);
+            return DeltaRecipes.run(recipe, delta, outDir, options, listener, cancelled);
         }
         MergeMethod method = (MergeMethod) named;
         if (recipe.chatTemplate().isPresent()) {

@@ -334,4 +334,27 @@ class DeltaEditingTest {
                         .formatted(m[0], m[1]))));
         assertTrue(bad.getMessage().contains("p"), bad.getMessage());
     }
+
+    /** A delta job reports progress as merges do, and a cancelled one stops and leaves nothing behind. */
+    @Test
+    void extractionReportsProgressAndStopsWhenCancelled() throws Exception {
+        Path[] m = models(DType.BF16);
+        List<MergeProgress> reports = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Path done = out("progress");
+        DeltaManifest manifest = new DeltaExtraction(options(2), reports::add, new java.util.concurrent.atomic.AtomicBoolean())
+                .run(m[0].toString(), m[1].toString(), DeltaEdit.BitDelta.defaults(), done);
+        MergeProgress last = reports.getLast();
+        assertEquals(manifest.tensors().size(), last.tensorsDone());
+        assertEquals(last.tensorsTotal(), last.tensorsDone());
+        assertEquals(1.0, last.fraction());
+
+        java.util.concurrent.atomic.AtomicBoolean cancelled = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Path never = out("cancelled");
+        assertThrows(java.util.concurrent.CancellationException.class, () -> new DeltaExtraction(options(2), p -> { },
+                cancelled).run(m[0].toString(), m[1].toString(), new DeltaEdit.Dense(), never));
+        assertFalse(Files.exists(never));
+        try (var left = Files.list(dir)) {
+            assertTrue(left.noneMatch(p -> p.getFileName().toString().contains("cancelled")), "no staging left behind");
+        }
+    }
 }
