@@ -1,8 +1,8 @@
 package io.modelmerge.engine.exec;
 
-import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.delta.DeltaManifest.Encoding;
 import io.modelmerge.engine.delta.DeltaManifest.TensorEntry;
+import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
@@ -21,7 +21,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -59,9 +58,7 @@ public final class DeltaApplication {
         if (parts.isEmpty()) {
             throw new RecipeException("no delta given");
         }
-        if (Files.exists(outDir) && (!Files.isDirectory(outDir) || Files.list(outDir).findAny().isPresent())) {
-            throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
-        }
+        StagedOutput.checkTarget(outDir);
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         List<StoredDelta> deltas = new ArrayList<>();
         try (InputModel base = InputModel.open(baseRef, options, cache); StagedOutput output = new StagedOutput(outDir)) {

@@ -109,9 +109,7 @@ public final class DeltaExtraction {
     /** Extracts the delta of {@code fineTuneRef} from {@code baseRef} into the new directory {@code outDir}. */
     public DeltaManifest run(String baseRef, String fineTuneRef, DeltaEdit edit, Path outDir)
             throws IOException, RecipeException {
-        if (Files.exists(outDir) && (!Files.isDirectory(outDir) || Files.list(outDir).findAny().isPresent())) {
-            throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
-        }
+        StagedOutput.checkTarget(outDir);
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         try (InputModel base = InputModel.open(baseRef, options, cache);
              InputModel fineTune = InputModel.open(fineTuneRef, options, cache);
@@ -221,7 +219,7 @@ public final class DeltaExtraction {
             }
             switch (edit) {
                 case DeltaEdit.Dare dare when edit.edits(name, t.rank()) -> {
-                    long kept = RandomMask.count(RandomMask.seed(dare.seed() ^ fnv1a(name), 0), 0, n,
+                    long kept = RandomMask.count(RandomMask.seed(RandomMask.tensorSeed(dare.seed(), name), 0), 0, n,
                             RandomMask.threshold(1 - dare.p()));
                     plan.add(sparse(t, kept));
                 }
@@ -257,14 +255,6 @@ public final class DeltaExtraction {
 
     private static long columns(TensorInfo t) {
         return t.rank() == 0 ? 1 : Math.max(1, t.dim(t.rank() - 1));
-    }
-
-    static long fnv1a(String s) {
-        long h = 0xcbf29ce484222325L;
-        for (byte b : s.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
-            h = (h ^ (b & 0xFF)) * 0x100000001b3L;
-        }
-        return h;
     }
 
     /** Elements of a dense tensor whose exact fine-tune values are stored beside the delta. */
@@ -447,7 +437,7 @@ public final class DeltaExtraction {
         }
 
         private void dare(DeltaEdit.Dare dare) throws IOException {
-            int seed = RandomMask.seed(dare.seed() ^ fnv1a(name), 0);
+            int seed = RandomMask.seed(RandomMask.tensorSeed(dare.seed(), name), 0);
             int threshold = RandomMask.threshold(1 - dare.p());
             float scale = switch (dare.rescale()) {
                 case INVERSE -> (float) (1 / (1 - dare.p()));

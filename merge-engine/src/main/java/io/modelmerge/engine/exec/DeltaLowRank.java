@@ -79,9 +79,7 @@ public final class DeltaLowRank {
     }
 
     public Result run(String baseRef, String fineTuneRef, Spec spec, Path outDir) throws IOException, RecipeException {
-        if (Files.exists(outDir) && (!Files.isDirectory(outDir) || Files.list(outDir).findAny().isPresent())) {
-            throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
-        }
+        StagedOutput.checkTarget(outDir);
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         try (InputModel base = InputModel.open(baseRef, options, cache);
              InputModel fineTune = InputModel.open(fineTuneRef, options, cache);

@@ -2,8 +2,8 @@ package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.method.AdapterMethod;
-import io.modelmerge.engine.method.DeltaMethod;
 import io.modelmerge.engine.method.Block;
+import io.modelmerge.engine.method.DeltaMethod;
 import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.method.ModelWidePass;
@@ -32,7 +32,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
 import java.util.stream.IntStream;
-import java.util.stream.Stream;
 
 /**
  * Runs a recipe: opens the inputs (headers only), plans every output tensor and checks the plan, then streams
@@ -93,9 +92,7 @@ public final class MergeExecutor {
 
     public MergeResult run(Recipe recipe, Path outDir) throws IOException, RecipeException {
         long start = System.nanoTime();
-        if (Files.exists(outDir) && (!Files.isDirectory(outDir) || !isEmpty(outDir))) {
-            throw new RecipeException("output " + outDir + " already exists and is not an empty directory");
-        }
+        StagedOutput.checkTarget(outDir);
         RecipeMethod named = MergeMethods.named(recipe.mergeMethod());
         if (named instanceof AdapterMethod adapters) {
             return AdapterMerge.run(recipe, adapters, outDir, options);
@@ -364,12 +361,6 @@ public final class MergeExecutor {
             try (var in = source.store().read(file.key())) {
                 Files.copy(in, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
             }
-        }
-    }
-
-    private static boolean isEmpty(Path dir) throws IOException {
-        try (Stream<Path> entries = Files.list(dir)) {
-            return entries.findAny().isEmpty();
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.kernel.RandomMask;
 import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.ParameterDef;
 import io.modelmerge.engine.method.TensorParameters;
@@ -11,7 +12,6 @@ import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorInfo;
 import io.modelmerge.storage.safetensors.TensorSpec;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -299,7 +299,7 @@ final class MergePlanner {
         long[] shape = like.shape();
         long columns = shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]);
         TensorParameters parameters = new TensorParameters(outName, like.elementCount(), columns, perModel, global,
-                seed ^ fnv1a(outName));
+                RandomMask.tensorSeed(seed, outName));
         if (!copy) {
             validate(parameters, members);
         }
@@ -361,14 +361,5 @@ final class MergePlanner {
         }
         method.checkModelCount(p);
         method.check(p);
-    }
-
-    private static long fnv1a(String text) {
-        long hash = 0xcbf29ce484222325L;
-        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
-            hash ^= b & 0xff;
-            hash *= 0x100000001b3L;
-        }
-        return hash;
     }
 }

@@ -1,6 +1,7 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.recipe.Recipe;
+import io.modelmerge.engine.recipe.RecipeException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,6 +19,22 @@ import java.util.stream.Stream;
 final class StagedOutput implements AutoCloseable {
     private final Path target;
     private final Path staging;
+
+    /** Refuses a target that exists and is not an empty directory, before any work is done. */
+    static void checkTarget(Path target) throws IOException, RecipeException {
+        if (!Files.exists(target)) {
+            return;
+        }
+        boolean empty = false;
+        if (Files.isDirectory(target)) {
+            try (Stream<Path> entries = Files.list(target)) {
+                empty = entries.findAny().isEmpty();
+            }
+        }
+        if (!empty) {
+            throw new RecipeException("output " + target + " already exists and is not an empty directory");
+        }
+    }
 
     StagedOutput(Path target) {
         this.target = target;

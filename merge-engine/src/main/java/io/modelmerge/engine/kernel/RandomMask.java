@@ -18,6 +18,16 @@ public final class RandomMask {
     private RandomMask() {
     }
 
+    /** A tensor's seed: the job's, mixed with the FNV-1a hash of the tensor's name. */
+    public static long tensorSeed(long jobSeed, String tensor) {
+        long hash = 0xcbf29ce484222325L;
+        for (byte b : tensor.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            hash ^= b & 0xff;
+            hash *= 0x100000001b3L;
+        }
+        return jobSeed ^ hash;
+    }
+
     /** The seed of model {@code m}'s mask in a tensor whose seed is {@code tensorSeed} (splitmix64's mixer). */
     public static int seed(long tensorSeed, int m) {
         long z = tensorSeed + 0x9E3779B97F4A7C15L * (m + 1);
