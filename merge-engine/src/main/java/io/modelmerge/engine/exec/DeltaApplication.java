@@ -6,7 +6,7 @@ import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
-import io.modelmerge.storage.blob.BlobInfo;
+import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.SafetensorsLayout;
@@ -14,11 +14,9 @@ import io.modelmerge.storage.safetensors.SafetensorsWriter;
 import io.modelmerge.storage.safetensors.TensorInfo;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -61,9 +59,10 @@ public final class DeltaApplication {
         StagedOutput.checkTarget(outDir);
         BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         List<StoredDelta> deltas = new ArrayList<>();
+        List<BlobStore> stores = new ArrayList<>();
         try (InputModel base = InputModel.open(baseRef, options, cache); StagedOutput output = new StagedOutput(outDir)) {
             for (Part part : parts) {
-                deltas.add(StoredDelta.open(part.location(), options, cache));
+                deltas.add(StoredDelta.open(InputModel.openCheckpoint(part.location(), options, stores), cache));
             }
             String digest = base.contentDigest();
             for (StoredDelta delta : deltas) {
@@ -117,15 +116,7 @@ public final class DeltaApplication {
                 }
                 writer.commit();
             }
-            StoredDelta source = deltas.getFirst();
-            for (BlobInfo blob : source.store().listDirectory(source.dir())) {
-                String name = blob.key().substring(source.dir().length());
-                if (Checkpoint.TAG_ALONG_NAMES.contains(name) && !name.equals("README.md")) {
-                    try (InputStream in = source.store().read(blob.key())) {
-                        Files.copy(in, output.dir().resolve(name), StandardCopyOption.REPLACE_EXISTING);
-                    }
-                }
-            }
+            MergeExecutor.copyTagAlong(deltas.getFirst().checkpoint(), output.dir(), name -> !name.equals("README.md"));
             if (compose) {
                 List<DeltaManifest.TensorEntry> entries = new ArrayList<>();
                 for (String name : first.tensors().stream().map(TensorEntry::name).toList()) {
@@ -145,8 +136,9 @@ public final class DeltaApplication {
             output.publish();
             return specs.size();
         } finally {
-            for (StoredDelta delta : deltas) {
-                delta.close();
+            deltas.forEach(StoredDelta::close);
+            for (BlobStore store : stores) {
+                store.close();
             }
         }
     }

@@ -10,6 +10,7 @@ import io.modelmerge.storage.blob.Located;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.CheckpointFormat;
 import io.modelmerge.storage.checkpoint.ContentDigest;
+import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
 import io.modelmerge.storage.checkpoint.LoraModule;
 import io.modelmerge.storage.checkpoint.MappedCheckpoint;
 import io.modelmerge.storage.safetensors.Tensor;
@@ -64,14 +65,18 @@ final class InputModel implements AutoCloseable {
     }
 
     static InputModel open(String ref, MergeOptions options, BlobCache cache) throws IOException, RecipeException {
-        if (StoredDelta.isDelta(ref, options)) {
-            return openDelta(ref, options, cache == null ? new BlobCache(options.cacheDir(), options.cacheBytes()) : cache);
-        }
         int plus = ref.indexOf('+');
         String baseRef = plus < 0 ? ref : ref.substring(0, plus);
         List<BlobStore> stores = new ArrayList<>();
         try {
             Checkpoint base = openCheckpoint(baseRef, options, stores);
+            if (base.format() == CheckpointFormat.DELTA && plus < 0) {
+                return openDelta(ref, base, stores, options,
+                        cache == null ? new BlobCache(options.cacheDir(), options.cacheBytes()) : cache);
+            }
+            if (base.format() == CheckpointFormat.DELTA) {
+                throw new RecipeException("model '" + ref + "' applies an adapter to a stored delta; apply the delta first");
+            }
             if (base.format() == CheckpointFormat.PEFT_ADAPTER) {
                 throw new RecipeException("model '" + ref + "' is a PEFT adapter; name it as base_path+adapter_path");
             }
@@ -123,9 +128,9 @@ final class InputModel implements AutoCloseable {
      * records, with the delta applied tensor by tensor as the merge reads it (rounded to each tensor's dtype, and
      * for a dense delta with its exact values, so it reads as the fine-tune itself).
      */
-    private static InputModel openDelta(String ref, MergeOptions options, BlobCache cache)
-            throws IOException, RecipeException {
-        StoredDelta stored = StoredDelta.open(ref, options, cache);
+    private static InputModel openDelta(String ref, Checkpoint files, List<BlobStore> stores, MergeOptions options,
+                                        BlobCache cache) throws IOException, RecipeException {
+        StoredDelta stored = StoredDelta.open(files, cache);
         InputModel base = null;
         try {
             base = open(stored.manifest().base().ref(), options, cache);
@@ -134,8 +139,7 @@ final class InputModel implements AutoCloseable {
                 throw new RecipeException("delta " + ref + " was taken from base " + stored.manifest().base().ref()
                         + " (" + stored.manifest().base().digest() + "), but that location now holds " + digest);
             }
-            Checkpoint files = Checkpoint.open(stored.store(), stored.dir());
-            return new InputModel(ref, files, Optional.empty(), cache, List.of(), Map.of(), Map.of(),
+            return new InputModel(ref, files, Optional.empty(), cache, stores, Map.of(), Map.of(),
                     List.of("model " + ref + " is a delta (" + stored.manifest().operation() + ") of "
                             + stored.manifest().base().ref() + ", applied as it is read"),
                     options.backend(), Optional.of(new DeltaInput(stored, base)));
@@ -148,18 +152,34 @@ final class InputModel implements AutoCloseable {
         }
     }
 
-    private static Checkpoint openCheckpoint(String location, MergeOptions options, List<BlobStore> stores)
-            throws IOException {
+    /**
+     * The checkpoint at {@code location}, its store added to {@code stores} (the caller closes them). A PyTorch
+     * {@code .bin} checkpoint is opened from its safetensors conversion; it is looked for only when the location
+     * holds no checkpoint of ours, so other inputs pay no second listing.
+     */
+    static Checkpoint openCheckpoint(String location, MergeOptions options, List<BlobStore> stores) throws IOException {
         Located located = options.storage().locate(location);
         stores.add(located.store());
-        if (TorchCheckpoints.isTorch(located.store(), located.key())) {
-            LocalBlobStore converted = new LocalBlobStore(TorchCheckpoints.converted(located.store(), located.key(),
-                    options.cacheDir().resolve("converted")));
-            stores.add(converted);
-            return Checkpoint.open(converted, "");
+        if (located.key().endsWith(".bin")) {
+            return converted(located, options, stores);
         }
-        return located.file() ? Checkpoint.openFile(located.store(), located.key())
-                : Checkpoint.open(located.store(), located.key());
+        try {
+            return located.file() ? Checkpoint.openFile(located.store(), located.key())
+                    : Checkpoint.open(located.store(), located.key());
+        } catch (InvalidCheckpointException e) {
+            if (!located.file() && TorchCheckpoints.isTorch(located.store(), located.key())) {
+                return converted(located, options, stores);
+            }
+            throw e;
+        }
+    }
+
+    private static Checkpoint converted(Located located, MergeOptions options, List<BlobStore> stores)
+            throws IOException {
+        LocalBlobStore converted = new LocalBlobStore(TorchCheckpoints.converted(located.store(), located.key(),
+                options.cacheDir().resolve("converted")));
+        stores.add(converted);
+        return Checkpoint.open(converted, "");
     }
 
     /** The base's name for a tensor PEFT names {@code name}: as is, or without a leading {@code transformer.}/{@code model.}. */

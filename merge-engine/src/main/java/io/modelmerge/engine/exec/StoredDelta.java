@@ -1,12 +1,14 @@
 package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.delta.Bits;
-import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.delta.DeltaManifest.TensorEntry;
+import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.storage.blob.BlobCache;
+import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
-import io.modelmerge.storage.blob.Located;
+import io.modelmerge.storage.checkpoint.Checkpoint;
+import io.modelmerge.storage.checkpoint.CheckpointFormat;
 import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.SafetensorsFile;
@@ -15,85 +17,74 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.Optional;
 
 /**
  * A delta written by {@link DeltaExtraction}, opened for reading: its manifest, its tensors file and the exact
- * values beside it. {@link #reader} decodes one tensor's Δ̂ chunk by chunk, front to back.
+ * values beside it. {@link #reader} decodes any range of one tensor's Δ̂.
  */
 final class StoredDelta implements AutoCloseable {
-    private final String location;
-    private final BlobStore store;
-    private final String dir;
+    private final Checkpoint checkpoint;
     private final DeltaManifest manifest;
     private final SafetensorsFile weights;
     private final Optional<SafetensorsFile> exact;
 
-    private StoredDelta(String location, BlobStore store, String dir, DeltaManifest manifest, SafetensorsFile weights,
+    private StoredDelta(Checkpoint checkpoint, DeltaManifest manifest, SafetensorsFile weights,
                         Optional<SafetensorsFile> exact) {
-        this.location = location;
-        this.store = store;
-        this.dir = dir;
+        this.checkpoint = checkpoint;
         this.manifest = manifest;
         this.weights = weights;
         this.exact = exact;
     }
 
-    /** Whether {@code location} holds a stored delta (a directory with {@code delta.json}). */
-    static boolean isDelta(String location, MergeOptions options) throws IOException {
-        if (location.contains("+")) {
-            return false;
+    /**
+     * The delta {@code checkpoint} holds (format {@link CheckpointFormat#DELTA}), its files mapped through
+     * {@code cache}. Closing it closes those files; the checkpoint's store stays its opener's.
+     */
+    static StoredDelta open(Checkpoint checkpoint, BlobCache cache) throws IOException {
+        if (checkpoint.format() != CheckpointFormat.DELTA) {
+            throw new InvalidCheckpointException(checkpoint.location() + ": not a delta (no " + DeltaManifest.FILE_NAME
+                    + ")");
         }
-        Located located = options.storage().locate(location);
-        try (BlobStore store = located.store()) {
-            if (located.file()) {
-                return false;
-            }
-            String dir = located.key().isEmpty() || located.key().endsWith("/") ? located.key() : located.key() + "/";
-            return store.head(dir + DeltaManifest.FILE_NAME).isPresent();
-        }
-    }
-
-    static StoredDelta open(String location, MergeOptions options, BlobCache cache) throws IOException {
-        Located located = options.storage().locate(location);
-        BlobStore store = located.store();
+        BlobStore store = checkpoint.store();
+        BlobInfo manifestFile = file(checkpoint.layoutFiles(), DeltaManifest.FILE_NAME).orElseThrow();
+        DeltaManifest manifest = DeltaManifest.parse(store.describe(manifestFile.key()), store.readAllBytes(manifestFile.key()));
+        List<BlobInfo> tensorFiles = checkpoint.files().stream().map(Checkpoint.ShardFile::blob).toList();
+        SafetensorsFile weights = cache.open(store, file(tensorFiles, DeltaManifest.WEIGHTS).orElseThrow().key(),
+                SafetensorsFile::open);
         try {
-            String dir = located.key().isEmpty() || located.key().endsWith("/") ? located.key() : located.key() + "/";
-            if (store.head(dir + DeltaManifest.FILE_NAME).isEmpty()) {
-                throw new InvalidCheckpointException(location + ": not a delta (no " + DeltaManifest.FILE_NAME + ")");
-            }
-            DeltaManifest manifest = DeltaManifest.parse(store.describe(dir + DeltaManifest.FILE_NAME),
-                    store.readAllBytes(dir + DeltaManifest.FILE_NAME));
-            SafetensorsFile weights = cache.open(store, dir + DeltaManifest.WEIGHTS, SafetensorsFile::open);
-            Optional<SafetensorsFile> exact = store.head(dir + DeltaManifest.EXACT).isPresent()
-                    ? Optional.of(cache.open(store, dir + DeltaManifest.EXACT, SafetensorsFile::open)) : Optional.empty();
-            return new StoredDelta(location, store, dir, manifest, weights, exact);
+            Optional<BlobInfo> exactFile = file(tensorFiles, DeltaManifest.EXACT);
+            Optional<SafetensorsFile> exact = exactFile.isPresent()
+                    ? Optional.of(cache.open(store, exactFile.get().key(), SafetensorsFile::open)) : Optional.empty();
+            return new StoredDelta(checkpoint, manifest, weights, exact);
         } catch (IOException | RuntimeException e) {
-            store.close();
+            weights.close();
             throw e;
         }
     }
 
+    private static Optional<BlobInfo> file(List<BlobInfo> files, String name) {
+        return files.stream().filter(f -> f.fileName().equals(name)).findFirst();
+    }
+
     String location() {
-        return location;
+        return checkpoint.location();
+    }
+
+    /** The delta's files: its manifest and tensors, and the fine-tune's tag-alongs. */
+    Checkpoint checkpoint() {
+        return checkpoint;
     }
 
     DeltaManifest manifest() {
         return manifest;
     }
 
-    BlobStore store() {
-        return store;
-    }
-
-    String dir() {
-        return dir;
-    }
-
     /** The stored tensor {@code name}'s entry; tied names resolve to the tensor they share. */
     TensorEntry entry(String name) {
         String stored = manifest.tied().getOrDefault(name, name);
-        return manifest.tensor(stored).orElseThrow(() -> new IllegalArgumentException(location
+        return manifest.tensor(stored).orElseThrow(() -> new IllegalArgumentException(location()
                 + ": the delta has no tensor '" + name + "'"));
     }
 
@@ -133,7 +124,7 @@ final class StoredDelta implements AutoCloseable {
             }
             if (entry.exact() > 0) {
                 SafetensorsFile file = exact.orElseThrow(() -> new UncheckedIOException(new InvalidCheckpointException(
-                        location + ": the manifest lists exact values for '" + entry.name() + "' but "
+                        location() + ": the manifest lists exact values for '" + entry.name() + "' but "
                                 + DeltaManifest.EXACT + " is missing")));
                 TensorInfo index = file.header().tensor(entry.name() + ".index").orElseThrow();
                 TensorInfo value = file.header().tensor(entry.name() + ".value").orElseThrow();
@@ -269,7 +260,7 @@ final class StoredDelta implements AutoCloseable {
 
     private TensorInfo tensor(String name) {
         return weights.header().tensor(name).orElseThrow(() -> new UncheckedIOException(new InvalidCheckpointException(
-                location + ": " + DeltaManifest.WEIGHTS + " has no tensor '" + name + "' that its manifest lists")));
+                location() + ": " + DeltaManifest.WEIGHTS + " has no tensor '" + name + "' that its manifest lists")));
     }
 
     /** Elements [from, from + length) of {@code info} widened to F32 into {@code dst}. */
@@ -278,9 +269,8 @@ final class StoredDelta implements AutoCloseable {
     }
 
     @Override
-    public void close() throws IOException {
+    public void close() {
         weights.close();
         exact.ifPresent(SafetensorsFile::close);
-        store.close();
     }
 }
