@@ -147,14 +147,7 @@ public final class DeltaKernels {
      */
     public static void errors(float[] b, float[] f, float[] d, float[] stored, int length, DType dtype, double[] sums) {
         if (dtype == DType.F16) {
-            for (int i = 0; i < length; i++) {
-                double t = Floats.round(f[i], dtype);
-                double r = Floats.round(b[i] + stored[i], dtype);
-                sums[0] += t * t;
-                sums[1] += (r - t) * (r - t);
-                sums[2] += (double) d[i] * d[i];
-                sums[3] += ((double) stored[i] - d[i]) * ((double) stored[i] - d[i]);
-            }
+            errors(b, f, d, stored, 0, length, dtype, sums);
             return;
         }
         boolean bf16 = dtype == DType.BF16;
@@ -184,7 +177,13 @@ public final class DeltaKernels {
             sums[2] += dd.reduceLanes(VectorOperators.ADD);
             sums[3] += sd.reduceLanes(VectorOperators.ADD);
         }
-        for (; i < length; i++) {
+        errors(b, f, d, stored, i, length, dtype, sums);
+    }
+
+    /** {@link #errors} over elements [from, to), one at a time in double. */
+    private static void errors(float[] b, float[] f, float[] d, float[] stored, int from, int to, DType dtype,
+                               double[] sums) {
+        for (int i = from; i < to; i++) {
             double t = Floats.round(f[i], dtype);
             double r = Floats.round(b[i] + stored[i], dtype);
             sums[0] += t * t;
