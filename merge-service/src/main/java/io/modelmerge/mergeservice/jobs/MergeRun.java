@@ -2,9 +2,10 @@ package io.modelmerge.mergeservice.jobs;
 
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeResult;
+import io.modelmerge.engine.method.DeltaMethod;
+import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
-import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.registry.client.RegistryClient;
 import io.modelmerge.service.db.Database;
@@ -108,15 +109,16 @@ public class MergeRun {
                 local.deleteAbandonedWrites(); // an earlier attempt killed while uploading
             }
             long start = System.nanoTime();
+            Recipe recipe = JobRecipes.parse(job.request().recipe());
             MergeResult result = new MergeExecutor(JobRecipes.options(config, job.request(), storage),
-                    p -> progress.set(JobProgress.of(p)), cancelled).run(JobRecipes.located(job), work.resolve("out"));
+                    p -> progress.set(JobProgress.of(p)), cancelled).run(JobRecipes.located(recipe,
+                    job.request().pinned(), job.request().outDtype()), work.resolve("out"));
             List<String> files = upload(work.resolve("out"), output, cancelled);
             stopIfCancelled(cancelled);
             double seconds = (System.nanoTime() - start) / 1e9;
-            String target = outputs.target(job);
+            Map<String, Object> body = versionBody(job, recipe, outputs.target(job), result, seconds);
             RegistryClient.Registered version = commit("registering the version", cancelled, () -> registry.register(
-                    job.request().outputModel(), versionBody(job, target, result, seconds),
-                    job.request().outputDescription()));
+                    job.request().outputModel(), body, job.request().outputDescription()));
             registered = true;
             if (!version.created() && !version.jobId().equals(id.toString())) {
                 // The same content was registered before by another job or by hand: that version stands, and
@@ -284,7 +286,9 @@ public class MergeRun {
         return files.stream().map(f -> f.getFileName().toString()).toList();
     }
 
-    private static Map<String, Object> versionBody(MergeJob job, String target, MergeResult result, double seconds) {
+    /** @param recipe the job's recipe as written (its refs name the pinned inputs) */
+    private static Map<String, Object> versionBody(MergeJob job, Recipe recipe, String target, MergeResult result,
+                                                   double seconds) throws RecipeException {
         Map<String, Object> parameters = new LinkedHashMap<>();
         parameters.put("job_id", job.id().toString());
         parameters.put("seed", job.request().seed());
@@ -301,10 +305,9 @@ public class MergeRun {
                 .filter(p -> !p.version().isEmpty()).map(Pin::version).distinct()
                 .map(v -> Map.of("ref", v, "relation", "merge")).toList();
         String format = "checkpoint";
-        Recipe recipe = parsed(job.request().recipe());
-        if (recipe != null && recipe.mergeMethod().startsWith("delta_")) {
+        if (MergeMethods.named(recipe.mergeMethod()) instanceof DeltaMethod method) {
             // a delta names its base (delta; adapter for a low-rank one, a PEFT adapter) and its fine-tune (delta_of)
-            boolean lowRank = recipe.mergeMethod().equals("delta_lowrank");
+            boolean lowRank = method.kind() == DeltaMethod.Kind.LOWRANK;
             format = lowRank ? "peft_adapter" : "delta";
             parents = new java.util.ArrayList<>();
             addParent(parents, job.request().pinned().get(recipe.baseModel().orElse("")), lowRank ? "adapter" : "delta");
@@ -320,14 +323,6 @@ public class MergeRun {
         body.put("tags", job.request().outputTags());
         body.put("description", job.request().outputDescription());
         return body;
-    }
-
-    private static Recipe parsed(String yaml) {
-        try {
-            return RecipeParser.parse(yaml);
-        } catch (RecipeException e) {
-            return null; // accepted at submission, so it parses; a merge is registered as one either way
-        }
     }
 
     private static void addParent(List<Map<String, String>> parents, Pin pin, String relation) {
