@@ -45,8 +45,8 @@ final class DeltaCommands {
         }
     }
 
-    /** What taking a delta needs: the base, the fine-tune and where to write. */
-    abstract static class Take implements Callable<Integer> {
+    /** What every delta command takes: the base (and the run options). */
+    abstract static class OnBase implements Callable<Integer> {
         @Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
@@ -58,13 +58,19 @@ final class DeltaCommands {
 
         @Option(names = "--base", required = true, paramLabel = "BASE", description = "the base model")
         String base;
+    }
 
+    /** A command on a base and a model (the fine-tune, or the aligned model for extrapolate), writing OUT. */
+    abstract static class FromBase extends OnBase {
         @Option(names = "--model", required = true, paramLabel = "FT", description = "the fine-tune")
         String model;
 
         @Parameters(index = "0", paramLabel = "OUT", description = "output directory (must not exist or be empty)")
         Path out;
+    }
 
+    /** Taking a delta as a {@link DeltaEdit} says. */
+    abstract static class Take extends FromBase {
         abstract DeltaEdit edit();
 
         @Override
@@ -149,22 +155,7 @@ final class DeltaCommands {
     @Command(name = "lowrank", mixinStandardHelpOptions = true,
             description = {"Write FT's delta as a PEFT LoRA adapter of BASE (truncated randomized SVD per 2-D tensor,",
                     "as mergekit's extract_lora); changed tensors that are not low-ranked go to modules_to_save."})
-    static final class LowRank implements Callable<Integer> {
-        @Spec
-        picocli.CommandLine.Model.CommandSpec spec;
-
-        @ParentCommand
-        DeltaCommands delta;
-
-        @Mixin
-        Run run;
-
-        @Option(names = "--base", required = true, paramLabel = "BASE", description = "the base model")
-        String base;
-
-        @Option(names = "--model", required = true, paramLabel = "FT", description = "the fine-tune")
-        String model;
-
+    static final class LowRank extends FromBase {
         @Option(names = "--max-rank", defaultValue = "32", description = "largest rank (default: ${DEFAULT-VALUE})")
         int maxRank;
 
@@ -180,9 +171,6 @@ final class DeltaCommands {
 
         @Option(names = "--exclude", description = "save these whole (default: embeddings and heads)")
         String exclude;
-
-        @Parameters(index = "0", paramLabel = "OUT", description = "output directory (must not exist or be empty)")
-        Path out;
 
         @Override
         public Integer call() throws Exception {
@@ -202,32 +190,15 @@ final class DeltaCommands {
     }
 
     @Command(name = "extrapolate", mixinStandardHelpOptions = true,
-            description = "ExPO: write ALIGNED + alpha * (ALIGNED - SFT) in OUT (the extrapolate merge method).")
-    static final class Extrapolate implements Callable<Integer> {
-        @Spec
-        picocli.CommandLine.Model.CommandSpec spec;
-
-        @ParentCommand
-        DeltaCommands delta;
-
-        @Mixin
-        Run run;
-
-        @Option(names = "--base", required = true, paramLabel = "SFT", description = "the SFT model")
-        String base;
-
-        @Option(names = "--model", required = true, paramLabel = "ALIGNED", description = "the aligned model")
-        String model;
-
+            description = "ExPO: write FT + alpha * (FT - BASE) in OUT, BASE the SFT model and FT the aligned one"
+                    + " (the extrapolate merge method).")
+    static final class Extrapolate extends FromBase {
         @Option(names = "--alpha", required = true, description = "how far to extrapolate")
         double alpha;
 
         @Option(names = "--filter", description = "extrapolate only tensors whose names contain one of these"
                 + " (mergekit's filter); the others are the aligned model's")
         List<String> filters;
-
-        @Parameters(index = "0", paramLabel = "OUT", description = "output directory (must not exist or be empty)")
-        Path out;
 
         @Override
         public Integer call() throws Exception {
@@ -258,19 +229,7 @@ final class DeltaCommands {
     }
 
     /** What applying deltas needs: the base, the deltas with their scales and where to write. */
-    abstract static class Combine implements Callable<Integer> {
-        @Spec
-        picocli.CommandLine.Model.CommandSpec spec;
-
-        @ParentCommand
-        DeltaCommands delta;
-
-        @Mixin
-        Run run;
-
-        @Option(names = "--base", required = true, paramLabel = "BASE", description = "the base the deltas were taken from")
-        String base;
-
+    abstract static class Combine extends OnBase {
         @Option(names = "--lambda", split = ",", description = "scale of each delta, in order (default: 1 each)")
         List<Double> lambdas;
 
