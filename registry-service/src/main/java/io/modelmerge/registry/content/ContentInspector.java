@@ -152,15 +152,15 @@ public class ContentInspector {
 
     /** What a delta's manifest says that a user compares deltas by. */
     private static Map<String, Object> deltaFields(BlobStore store, String key) throws IOException {
-        com.fasterxml.jackson.databind.JsonNode m;
+        JsonNode m;
         try {
-            m = new com.fasterxml.jackson.databind.ObjectMapper().readTree(store.readAllBytes(key));
+            m = JSON.readTree(store.readAllBytes(key));
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw new InvalidCheckpointException(store.describe(key) + ": not a delta manifest (" + e.getOriginalMessage() + ")");
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("operation", m.path("operation").asText());
-        out.put("parameters", new com.fasterxml.jackson.databind.ObjectMapper().convertValue(m.path("parameters"), Map.class));
+        out.put("parameters", JSON.convertValue(m.path("parameters"), Map.class));
         out.put("base", m.path("base").path("ref").asText());
         out.put("base_digest", m.path("base").path("digest").asText());
         out.put("fine_tune", m.path("fine_tune").path("ref").asText());

@@ -58,6 +58,7 @@ public final class TorchCheckpoints {
         Map<String, BlobInfo> weights = new TreeMap<>();
         Map<String, BlobInfo> tagAlong = new TreeMap<>();
         Optional<BlobInfo> index = Optional.empty();
+        Optional<ShardIndex> shards = Optional.empty();
         if (path.endsWith(".bin")) {
             BlobInfo file = store.head(path).orElseThrow(() ->
                     new InvalidCheckpointException(store.describe(path) + ": no such file"));
@@ -67,9 +68,9 @@ public final class TorchCheckpoints {
             index = children.entrySet().stream().filter(e -> e.getKey().endsWith(INDEX_SUFFIX)).map(Map.Entry::getValue)
                     .findFirst();
             if (index.isPresent()) {
-                ShardIndex shards = ShardIndex.parse(store.describe(index.get().key()),
-                        store.readAllBytes(index.get().key()));
-                for (String shard : shards.weightMap().values()) {
+                shards = Optional.of(ShardIndex.parse(store.describe(index.get().key()),
+                        store.readAllBytes(index.get().key())));
+                for (String shard : shards.get().weightMap().values()) {
                     BlobInfo blob = children.get(shard);
                     if (blob == null) {
                         throw new InvalidCheckpointException(store.describe(index.get().key()) + ": names shard "
@@ -104,11 +105,10 @@ public final class TorchCheckpoints {
                 renamed.put(bin.fileName(), target);
                 convert(store, bin, partial.resolve(target), workDir);
             }
-            if (index.isPresent()) {
-                ShardIndex shards = ShardIndex.parse(store.describe(index.get().key()), store.readAllBytes(index.get().key()));
+            if (shards.isPresent()) {
                 Map<String, String> map = new LinkedHashMap<>();
-                shards.weightMap().forEach((tensor, shard) -> map.put(tensor, renamed.get(shard)));
-                Files.write(partial.resolve(ShardIndex.FILE_NAME), new ShardIndex(shards.totalSize(), map).toJson());
+                shards.get().weightMap().forEach((tensor, shard) -> map.put(tensor, renamed.get(shard)));
+                Files.write(partial.resolve(ShardIndex.FILE_NAME), new ShardIndex(shards.get().totalSize(), map).toJson());
             }
             for (BlobInfo file : tagAlong.values()) {
                 try (InputStream in = store.read(file.key())) {
