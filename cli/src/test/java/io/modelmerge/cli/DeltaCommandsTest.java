@@ -1,27 +1,18 @@
 package io.modelmerge.cli;
 
+import static io.modelmerge.cli.MergeCommandTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code mergectl delta}: each command in the shape the README gives, on synthetic models. */
 class DeltaCommandsTest {
-    private static String[] run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Mergectl.run(Map.of(), new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new String[] {String.valueOf(code), out.toString(), err.toString()};
-    }
-
     @Test
     void extractEditApplyAndComposeFromTheCommandLine(@TempDir Path dir) throws Exception {
         var specs = SyntheticCheckpoints.llama(2, 32, 64, 48, DType.BF16);

@@ -28,7 +28,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class MergeCommandTest {
-    private static String[] run(String... args) {
+    /** Runs mergectl here: its exit code, standard output and standard error. */
+    static String[] run(String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         int code = Mergectl.run(Map.of(), new PrintWriter(out, true), new PrintWriter(err, true), args);

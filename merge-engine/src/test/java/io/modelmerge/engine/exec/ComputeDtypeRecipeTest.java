@@ -1,16 +1,15 @@
 package io.modelmerge.engine.exec;
 
+import static io.modelmerge.engine.exec.StoredTensors.tensor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
-import io.modelmerge.storage.safetensors.SafetensorsFile;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -56,12 +55,6 @@ class ComputeDtypeRecipeTest {
         new MergeExecutor(MergeOptions.defaults().withThreads(2).withMemory(64L << 20), p -> { }, new AtomicBoolean())
                 .run(RecipeParser.parse(yaml), out);
         return out;
-    }
-
-    private static float[] tensor(Path model, String name) throws IOException {
-        try (SafetensorsFile file = SafetensorsFile.open(model.resolve("model.safetensors"))) {
-            return Floats.widen(file.tensor(name));
-        }
     }
 
     @Test

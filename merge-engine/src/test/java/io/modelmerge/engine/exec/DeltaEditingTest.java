@@ -1,5 +1,6 @@
 package io.modelmerge.engine.exec;
 
+import static io.modelmerge.engine.exec.StoredTensors.tensor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -7,9 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.modelmerge.engine.delta.DeltaEdit;
-import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.delta.DeltaManifest.Encoding;
-import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
 import io.modelmerge.storage.safetensors.DType;
@@ -49,12 +49,6 @@ class DeltaEditingTest {
 
     private Path out(String name) {
         return dir.resolve(name + "-" + outputs++);
-    }
-
-    private static float[] tensor(Path model, String file, String name) throws IOException {
-        try (SafetensorsFile f = SafetensorsFile.open(model.resolve(file))) {
-            return Floats.widen(f.tensor(name));
-        }
     }
 
     @Test

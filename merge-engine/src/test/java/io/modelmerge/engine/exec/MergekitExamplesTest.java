@@ -1,10 +1,10 @@
 package io.modelmerge.engine.exec;
 
+import static io.modelmerge.engine.exec.StoredTensors.tensor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
@@ -57,12 +57,6 @@ class MergekitExamplesTest {
                 .run(RecipeParser.parse(yaml).withLocations(locations), out);
         assertEquals(yaml, Files.readString(out.resolve("merge_recipe.yml")), "the recipe is kept as written");
         return out;
-    }
-
-    private static float[] tensor(Path dir, String name) throws IOException {
-        try (SafetensorsFile file = SafetensorsFile.open(dir.resolve("model.safetensors"))) {
-            return Floats.widen(file.tensor(name));
-        }
     }
 
     private static DType dtype(Path dir, String name) throws IOException {
