@@ -2,11 +2,13 @@ package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.delta.Bits;
 import io.modelmerge.engine.delta.DeltaEdit;
-import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.delta.DeltaManifest.Encoding;
 import io.modelmerge.engine.delta.DeltaManifest.TensorEntry;
+import io.modelmerge.engine.delta.DeltaManifest;
 import io.modelmerge.engine.kernel.DeltaKernels;
 import io.modelmerge.engine.kernel.Floats;
+import io.modelmerge.engine.kernel.MagnitudeBracket.Threshold;
+import io.modelmerge.engine.kernel.MagnitudeBracket;
 import io.modelmerge.engine.kernel.RandomMask;
 import io.modelmerge.engine.kernel.TopK;
 import io.modelmerge.engine.recipe.RecipeException;
@@ -31,6 +33,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Takes a fine-tune's delta from its base and stores it as a {@link DeltaEdit} says: {@code delta.safetensors}
@@ -40,10 +43,26 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * bit. Tensors stream in chunks on worker threads, one tensor per worker at a time, within the memory budget.
  */
 public final class DeltaExtraction {
-    /** The most elements a chunk holds: 4 Mi (16 MiB per F32 buffer), fewer under a small budget. */
-    private static final int MAX_CHUNK = 1 << 22;
+    /**
+     * The most elements a chunk holds: 64 Ki (256 KiB per F32 buffer, so a worker's buffers stay in its core's
+     * cache between the passes over a chunk), fewer under a very small budget.
+     */
+    private static final int MAX_CHUNK = 1 << 16;
     /** Bytes a worker holds per element of its chunk: base, fine-tune, Δ, kept values, their bytes and indices. */
     private static final int BYTES_PER_ELEMENT = 40;
+
+    /** A magnitude threshold's sample: a window of this many elements at the start of every stride. */
+    private static final int SAMPLE_WINDOW = 1 << 12;
+    private static final int SAMPLE_STRIDE = 1 << 15;
+    /** The sample's windows lie evenly over the tensor: a margin of 0.1% of it beside six deviations. */
+    private static final double SAMPLE_SLACK = 0.001;
+    /**
+     * The widest bracket the full pass settles (32 high-bit buckets: 8 MiB of counts): a sparse delta's k-th
+     * largest sits where |Δ| thins out, so its bracket spans more buckets than a merge's.
+     */
+    private static final int BRACKET_WIDTH = 32;
+    /** Bytes written between background flushes: a delta is small, so a quarter of a merge's step. */
+    private static final long FLUSH_EVERY = 64L << 20;
 
     private final MergeOptions options;
     private final MergeExecutor.MergeListener listener;
@@ -76,14 +95,15 @@ public final class DeltaExtraction {
         float[] d;
         float[] values;
         float[] stored;
-        byte[] bytes;
-        ByteBuffer indices;
-        int[] misses;
+        private byte[] bytes = new byte[0];
+        private ByteBuffer indices = ByteBuffer.allocate(0);
+        private int[] misses = new int[0];
 
         Scratch(int elements) {
             ensure(elements);
         }
 
+        /** Base, fine-tune, Δ, stored and kept values of {@code elements}. */
         void ensure(int elements) {
             if (b != null && b.length >= elements) {
                 return;
@@ -91,11 +111,29 @@ public final class DeltaExtraction {
             b = new float[elements];
             f = new float[elements];
             d = new float[elements];
-            values = new float[elements];
+            values = new float[elements + 16]; // compressed vectors are stored whole
             stored = new float[elements];
-            bytes = new byte[elements * 4];
-            indices = ByteBuffer.allocate(elements * 8).order(ByteOrder.LITTLE_ENDIAN);
-            misses = new int[elements];
+        }
+
+        byte[] bytes(int size) {
+            if (bytes.length < size) {
+                bytes = new byte[size];
+            }
+            return bytes;
+        }
+
+        ByteBuffer indices(int size) {
+            if (indices.capacity() < size) {
+                indices = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+            }
+            return indices.clear();
+        }
+
+        int[] misses(int size) {
+            if (misses.length < size) {
+                misses = new int[size];
+            }
+            return misses;
         }
     }
 
@@ -124,38 +162,32 @@ public final class DeltaExtraction {
                         }
                     }, work -> Thread.ofPlatform().daemon().name("delta-digest").start(work));
             Map<String, String> tied = tiedWeights(fineTune);
-            List<Planned> plan = plan(base, fineTune, edit, tied);
-            Files.createDirectories(output.dir());
-            List<TensorSpec> specs = new ArrayList<>();
-            plan.forEach(p -> specs.addAll(p.stored()));
-            SafetensorsLayout layout = SafetensorsLayout.of(specs, Map.of("format", "modelmerge-delta"));
+            ExecutorService pool = Executors.newFixedThreadPool(options.threads(),
+                    Thread.ofPlatform().daemon().name("delta-", 0).factory());
+            List<Planned> plan;
+            List<Result> results;
+            SafetensorsLayout layout;
+            ProgressReporter progress;
+            try {
+                plan = plan(base, fineTune, edit, tied, pool);
+                Files.createDirectories(output.dir());
+                List<TensorSpec> specs = new ArrayList<>();
+                plan.forEach(p -> specs.addAll(p.stored()));
+                layout = SafetensorsLayout.of(specs, Map.of("format", "modelmerge-delta"));
+                progress = new ProgressReporter(listener, new WriteThrottle(options.maxBytesPerSecond(), cancelled),
+                        plan.size(), plan.stream().mapToLong(p -> p.fineTune().byteLength()).sum());
+                results = write(plan, layout, output.dir().resolve(DeltaManifest.WEIGHTS), base, fineTune, edit,
+                        progress, pool);
+            } finally {
+                pool.shutdownNow();
+            }
             List<TensorEntry> entries = new ArrayList<>();
             Map<String, Exact> exact = new LinkedHashMap<>();
-            ProgressReporter progress = new ProgressReporter(listener, new WriteThrottle(options.maxBytesPerSecond(),
-                    cancelled), plan.size(), plan.stream().mapToLong(p -> p.fineTune().byteLength()).sum());
-            try (SafetensorsWriter writer = SafetensorsWriter.create(output.dir().resolve(DeltaManifest.WEIGHTS), layout)) {
-                ExecutorService pool = Executors.newFixedThreadPool(options.threads(),
-                        Thread.ofPlatform().daemon().name("delta-", 0).factory());
-                try {
-                    List<Future<Result>> results = new ArrayList<>();
-                    for (Planned p : plan) {
-                        results.add(pool.submit(() -> {
-                            Result r = new TensorJob(p, base, fineTune, edit, writer, progress).run();
-                            progress.tensorDone();
-                            return r;
-                        }));
-                    }
-                    for (Future<Result> f : results) {
-                        Result r = MergeExecutor.await(f);
-                        entries.add(r.entry());
-                        if (r.exact().count() > 0) {
-                            exact.put(r.entry().name(), r.exact());
-                        }
-                    }
-                } finally {
-                    pool.shutdownNow();
+            for (Result r : results) {
+                entries.add(r.entry());
+                if (r.exact().count() > 0) {
+                    exact.put(r.entry().name(), r.exact());
                 }
-                writer.commit();
             }
             progress.finished();
             long deltaBytes = layout.tensors().stream().mapToLong(TensorInfo::byteLength).sum();
@@ -173,6 +205,35 @@ public final class DeltaExtraction {
             Files.writeString(output.dir().resolve("README.md"), DeltaCard.write(outDir.getFileName().toString(), manifest));
             output.publish();
             return manifest;
+        }
+    }
+
+    /** Writes every planned tensor into {@code file}, one tensor per worker at a time, write-back running behind. */
+    private List<Result> write(List<Planned> plan, SafetensorsLayout layout, Path file, InputModel base,
+                               InputModel fineTune, DeltaEdit edit, ProgressReporter progress, ExecutorService pool)
+            throws IOException {
+        try (SafetensorsWriter writer = SafetensorsWriter.create(file, layout);
+             WriteBehind writeBehind = new WriteBehind(writer::flush, FLUSH_EVERY)) {
+            AtomicLong written = new AtomicLong();
+            Output out = (tensor, offset, data) -> {
+                writer.write(tensor, offset, data);
+                writeBehind.reached(written.addAndGet(data.byteSize()));
+            };
+            List<Future<Result>> futures = new ArrayList<>();
+            for (Planned p : plan) {
+                futures.add(pool.submit(() -> {
+                    Result r = new TensorJob(p, base, fineTune, edit, out, progress).run();
+                    progress.tensorDone();
+                    return r;
+                }));
+            }
+            List<Result> results = new ArrayList<>();
+            for (Future<Result> f : futures) {
+                results.add(MergeExecutor.await(f));
+            }
+            writeBehind.await();
+            writer.commit();
+            return results;
         }
     }
 
@@ -198,8 +259,19 @@ public final class DeltaExtraction {
         return tied;
     }
 
-    private List<Planned> plan(InputModel base, InputModel fineTune, DeltaEdit edit, Map<String, String> tied)
-            throws RecipeException {
+    /** What each tensor becomes; DARE's kept counts (a pass of the mask over every element) on {@code pool}. */
+    private List<Planned> plan(InputModel base, InputModel fineTune, DeltaEdit edit, Map<String, String> tied,
+                               ExecutorService pool) throws IOException, RecipeException {
+        Map<String, Future<Long>> dareCounts = new LinkedHashMap<>();
+        if (edit instanceof DeltaEdit.Dare dare) {
+            for (TensorInfo t : fineTune.tensors()) {
+                if (edit.edits(t.name(), t.rank()) && t.elementCount() <= Integer.MAX_VALUE - 8) {
+                    int seed = RandomMask.seed(RandomMask.tensorSeed(dare.seed(), t.name()), 0);
+                    dareCounts.put(t.name(), pool.submit(() -> RandomMask.count(seed, 0, t.elementCount(),
+                            RandomMask.threshold(1 - dare.p()))));
+                }
+            }
+        }
         List<Planned> plan = new ArrayList<>();
         for (TensorInfo t : fineTune.tensors()) {
             if (tied.containsKey(t.name())) {
@@ -218,11 +290,8 @@ public final class DeltaExtraction {
                 throw new RecipeException("tensor '" + name + "' has " + n + " elements; edits take tensors of up to 2^31");
             }
             switch (edit) {
-                case DeltaEdit.Dare dare when edit.edits(name, t.rank()) -> {
-                    long kept = RandomMask.count(RandomMask.seed(RandomMask.tensorSeed(dare.seed(), name), 0), 0, n,
-                            RandomMask.threshold(1 - dare.p()));
-                    plan.add(sparse(t, kept));
-                }
+                case DeltaEdit.Dare dare when edit.edits(name, t.rank()) ->
+                        plan.add(sparse(t, MergeExecutor.await(dareCounts.get(name))));
                 case DeltaEdit.Magnitude magnitude when edit.edits(name, t.rank()) -> {
                     long columns = columns(t);
                     long kept = magnitude.scope() == DeltaEdit.Scope.ROW
@@ -285,6 +354,12 @@ public final class DeltaExtraction {
     private record Result(TensorEntry entry, Exact exact) {
     }
 
+    /** Where a tensor job writes: {@link SafetensorsWriter#write}, with write-back running behind. */
+    @FunctionalInterface
+    private interface Output {
+        void write(String tensor, long offset, MemorySegment data) throws IOException;
+    }
+
     private static long writeExact(Map<String, Exact> exact, Path file) throws IOException {
         List<TensorSpec> specs = new ArrayList<>();
         exact.forEach((name, e) -> {
@@ -315,7 +390,7 @@ public final class DeltaExtraction {
         private final InputModel base;
         private final InputModel fineTune;
         private final DeltaEdit edit;
-        private final SafetensorsWriter writer;
+        private final Output writer;
         private final String name;
         private final long n;
         private final int chunk;
@@ -323,6 +398,8 @@ public final class DeltaExtraction {
         private final float[] f;
         private final float[] d;
         private final Scratch buffers;
+        private final TensorSource baseSource;
+        private final TensorSource fineTuneSource;
         /** Σ θ², Σ (θ̂ − θ)², Σ Δ², Σ (Δ̂ − Δ)², in double. */
         private double normFineTune;
         private double errorFineTune;
@@ -331,7 +408,7 @@ public final class DeltaExtraction {
 
         private final ProgressReporter progress;
 
-        TensorJob(Planned planned, InputModel base, InputModel fineTune, DeltaEdit edit, SafetensorsWriter writer,
+        TensorJob(Planned planned, InputModel base, InputModel fineTune, DeltaEdit edit, Output writer,
                   ProgressReporter progress) {
             this.progress = progress;
             this.planned = planned;
@@ -357,17 +434,21 @@ public final class DeltaExtraction {
             this.b = buffers.b;
             this.f = buffers.f;
             this.d = buffers.d;
+            this.baseSource = planned.encoding() == Encoding.WHOLE ? null : base.source(name);
+            this.fineTuneSource = planned.encoding() == Encoding.WHOLE ? null : fineTune.source(name);
         }
 
-        /** Reads chunk [from, from + length) of base and fine-tune, and Δ = f − b. */
+        /** Reads chunk [from, from + chunk) of base and fine-tune (less at the end), and Δ = f − b. */
         private int load(long from) {
+            return load(from, (int) Math.min(chunk, n - from));
+        }
+
+        /** Reads elements [from, from + length) of base and fine-tune, and Δ = f − b. */
+        private int load(long from, int length) {
             checkCancelled();
-            int length = (int) Math.min(chunk, n - from);
-            base.source(name).read(from, length, b);
-            fineTune.source(name).read(from, length, f);
-            for (int i = 0; i < length; i++) {
-                d[i] = f[i] - b[i];
-            }
+            baseSource.read(from, length, b);
+            fineTuneSource.read(from, length, f);
+            DeltaKernels.difference(f, b, d, length);
             return length;
         }
 
@@ -419,13 +500,13 @@ public final class DeltaExtraction {
         /** Δ in F32, and the exact values where base + Δ misses the fine-tune: exact by construction (error 0). */
         private void dense(Exact exact) throws IOException {
             DType dtype = planned.fineTune().dtype();
-            MemorySegment out = MemorySegment.ofArray(buffers.bytes);
-            int[] misses = buffers.misses;
+            MemorySegment out = MemorySegment.ofArray(buffers.bytes(chunk * 4));
+            int[] misses = buffers.misses(chunk);
             for (long from = 0; from < n; from += chunk) {
                 checkCancelled();
                 int length = (int) Math.min(chunk, n - from);
-                base.source(name).read(from, length, b);
-                fineTune.source(name).read(from, length, f);
+                baseSource.read(from, length, b);
+                fineTuneSource.read(from, length, f);
                 int missed = DeltaKernels.delta(b, f, d, length, dtype, misses);
                 for (int k = 0; k < missed; k++) {
                     exact.add(from + misses[k], Floats.round(f[misses[k]], dtype));
@@ -444,19 +525,19 @@ public final class DeltaExtraction {
                 case NONE -> 1f;
                 case L1 -> l1Scale(seed, threshold);
             };
-            writeSparse((from, length, stored, bits) -> DeltaKernels.dare(d, length, from, seed, threshold, scale, stored,
-                    bits));
+            writeSparse((from, length, stored, bits, values) -> DeltaKernels.dare(d, length, from, seed, threshold, scale,
+                    stored, bits, values));
         }
 
         /** Σ|Δ| / Σ|kept Δ| over the tensor (1 when either is below mergekit's 1e-7). */
         private float l1Scale(int seed, int threshold) {
             double all = 0;
             double keptSum = 0;
-            float[] stored = buffers.values;
+            float[] stored = buffers.stored;
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
-                DeltaKernels.dare(d, length, from, seed, threshold, 1f, stored, bits);
+                DeltaKernels.dare(d, length, from, seed, threshold, 1f, stored, bits, buffers.values);
                 for (int i = 0; i < length; i++) {
                     all += Math.abs(d[i]);
                     keptSum += Math.abs(stored[i]);
@@ -465,15 +546,18 @@ public final class DeltaExtraction {
             return all >= 1e-7 && keptSum >= 1e-7 ? (float) (all / keptSum) : 1f;
         }
 
-        /** Fills a chunk's stored values (kept Δ̂, else 0) and bitmap (cleared beforehand); returns how many kept. */
+        /**
+         * Fills a chunk's stored values (kept Δ̂, else 0), its bitmap (cleared beforehand) and, in index order, its
+         * kept values; returns how many it kept.
+         */
         @FunctionalInterface
         private interface Selection {
-            int select(long from, int length, float[] stored, byte[] bits);
+            int select(long from, int length, float[] stored, byte[] bits, float[] values);
         }
 
         /**
-         * Exactly k entries by |Δ|: a radix select finds the k-th largest and how many tie with it; the write pass
-         * keeps those above it and the first of the tied ones, in index order, until k are kept.
+         * Exactly k entries by |Δ|: the k-th largest and how many tie with it, then a write pass that keeps those
+         * above it and the first of the tied ones, in index order, until k are kept.
          */
         private void magnitude(DeltaEdit.Magnitude magnitude) throws IOException {
             if (magnitude.scope() == DeltaEdit.Scope.ROW) {
@@ -483,11 +567,40 @@ public final class DeltaExtraction {
             }
             long k = planned.kept();
             if (k == 0) {
-                writeSparse((from, length, stored, bits) -> {
+                writeSparse((from, length, stored, bits, values) -> {
                     Arrays.fill(stored, 0, length, 0f);
                     return 0;
                 });
                 return;
+            }
+            Threshold threshold = threshold(k);
+            long[] tiesLeft = {k - (threshold.atOrAbove() - threshold.tied())};
+            writeSparse((from, length, stored, bits, values) -> DeltaKernels.magnitude(d, length, threshold.value(),
+                    tiesLeft, stored, bits, values));
+        }
+
+        /**
+         * The k-th largest |Δ|, with how many are at or above it and how many equal it: in one full pass where a
+         * sample (a window of 4 Ki elements in every 32 Ki) brackets it, else in {@link TopK}'s two. A tensor of
+         * one chunk goes to TopK at once: its passes reread nothing.
+         */
+        private Threshold threshold(long k) {
+            if (n > chunk) {
+                MagnitudeBracket.Sample sample = new MagnitudeBracket.Sample();
+                for (long from = 0; from < n; from += SAMPLE_STRIDE) {
+                    sample.add(d, load(from, (int) Math.min(Math.min(SAMPLE_WINDOW, chunk), n - from)));
+                }
+                MagnitudeBracket bracket = MagnitudeBracket.of(List.of(sample), k, n, false, SAMPLE_SLACK);
+                if (bracket.width() <= BRACKET_WIDTH) {
+                    MagnitudeBracket.Candidates candidates = bracket.candidates();
+                    for (long from = 0; from < n; from += chunk) {
+                        candidates.add(d, load(from));
+                    }
+                    var found = bracket.threshold(List.of(candidates), k);
+                    if (found.isPresent()) {
+                        return found.get();
+                    }
+                }
             }
             TopK top = new TopK(k);
             while (!top.done()) {
@@ -497,15 +610,12 @@ public final class DeltaExtraction {
                 }
                 top.end(List.of(counts));
             }
-            float threshold = top.threshold();
-            long[] tiesLeft = {k - (top.atOrAbove() - top.tiedAt(0))};
-            writeSparse((from, length, stored, bits) -> DeltaKernels.magnitude(d, length, threshold, tiesLeft, stored,
-                    bits));
+            return new Threshold(top.threshold(), top.atOrAbove(), top.tiedAt(0));
         }
 
         /** Per row, the kPerRow largest |Δ|, ties by position. */
         private void writeSparseRows(int columns, int kPerRow) throws IOException {
-            writeSparse((from, length, stored, bits) -> {
+            writeSparse((from, length, stored, bits, values) -> {
                 int kept = 0;
                 Integer[] order = new Integer[columns];
                 for (int row = 0; row < length; row += columns) {
@@ -523,8 +633,12 @@ public final class DeltaExtraction {
                         stored[i] = keep ? d[i] : 0f;
                         if (keep) {
                             bits[i >>> 3] |= (byte) (1 << (i & 7));
-                            kept++;
                         }
+                    }
+                }
+                for (int i = 0; i < length; i++) {
+                    if ((bits[i >>> 3] >>> (i & 7) & 1) != 0) {
+                        values[kept++] = d[i];
                     }
                 }
                 return kept;
@@ -535,39 +649,40 @@ public final class DeltaExtraction {
         private void writeSparse(Selection selection) throws IOException {
             boolean bitmap = planned.stored().get(1).name().endsWith(".bitmap");
             DType indexType = planned.stored().get(1).dtype();
+            String valuesName = name + ".values";
+            String positionsName = planned.stored().get(1).name();
             float[] stored = buffers.stored;
             float[] values = buffers.values;
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
-            ByteBuffer indices = buffers.indices;
-            MemorySegment valueBytes = MemorySegment.ofArray(buffers.bytes);
+            int mostKept = (int) Math.min(chunk, planned.kept());
+            ByteBuffer indices = bitmap ? null : buffers.indices(mostKept * (indexType.bits() / 8));
+            MemorySegment valueBytes = MemorySegment.ofArray(buffers.bytes(mostKept * 4));
             long written = 0;
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
                 Arrays.fill(bits, (byte) 0);
-                indices.clear();
-                int count = selection.select(from, length, stored, bits);
+                int count = selection.select(from, length, stored, bits, values);
                 if (written + count > planned.kept()) {
                     throw new IllegalStateException("tensor '" + name + "' keeps more entries than planned");
                 }
                 account(stored, length);
-                int at = 0;
-                for (int byteIndex = 0; byteIndex < Bits.bytesFor(length); byteIndex++) {
-                    for (int set = bits[byteIndex] & 0xFF; set != 0; set &= set - 1) {
-                        int i = byteIndex * 8 + Integer.numberOfTrailingZeros(set);
-                        values[at++] = stored[i];
-                        if (!bitmap && indexType == DType.I64) {
-                            indices.putLong(from + i);
-                        } else if (!bitmap) {
-                            indices.putInt((int) (from + i));
+                Floats.narrow(values, count, valueBytes, DType.F32, 0);
+                writer.write(valuesName, written * 4, valueBytes.asSlice(0, count * 4L));
+                if (bitmap) {
+                    writer.write(positionsName, from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
+                } else {
+                    indices.clear();
+                    for (int byteIndex = 0; byteIndex < Bits.bytesFor(length); byteIndex++) {
+                        for (int set = bits[byteIndex] & 0xFF; set != 0; set &= set - 1) {
+                            long i = from + byteIndex * 8 + Integer.numberOfTrailingZeros(set);
+                            if (indexType == DType.I64) {
+                                indices.putLong(i);
+                            } else {
+                                indices.putInt((int) i);
+                            }
                         }
                     }
-                }
-                Floats.narrow(values, count, valueBytes, DType.F32, 0);
-                writer.write(name + ".values", written * 4, valueBytes.asSlice(0, count * 4L));
-                if (bitmap) {
-                    writer.write(name + ".bitmap", from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
-                } else {
-                    writer.write(name + ".indices", written * (indexType.bits() / 8),
+                    writer.write(positionsName, written * (indexType.bits() / 8),
                             MemorySegment.ofArray(indices.array()).asSlice(0, (long) count * (indexType.bits() / 8)));
                 }
                 written += count;
@@ -579,33 +694,45 @@ public final class DeltaExtraction {
             }
         }
 
+        /**
+         * BitDelta: a pass for α (mean |Δ| over the tensor or each row), then one that writes the signs. A row's
+         * elements lie in one chunk (chunks hold whole rows).
+         */
         private void signs(DeltaEdit.BitDelta bitDelta) throws IOException {
-            long columns = columns(planned.fineTune());
+            int columns = (int) columns(planned.fineTune());
             boolean perRow = bitDelta.scope() == DeltaEdit.Scope.ROW;
-            double[] sums = new double[perRow ? (int) (n / columns) : 1];
+            float[] alpha = new float[perRow ? (int) (n / columns) : 1];
+            double[] lanes = new double[DeltaKernels.SUM_LANES];
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
-                for (int i = 0; i < length; i++) {
-                    sums[perRow ? (int) ((from + i) / columns) : 0] += Math.abs(d[i]);
+                if (!perRow) {
+                    DeltaKernels.absSum(d, 0, length, lanes);
+                    continue;
+                }
+                for (int row = 0; row < length; row += columns) {
+                    Arrays.fill(lanes, 0);
+                    DeltaKernels.absSum(d, row, row + columns, lanes);
+                    alpha[(int) ((from + row) / columns)] = (float) (DeltaKernels.total(lanes) / columns);
                 }
             }
-            float[] alpha = new float[sums.length];
-            double count = perRow ? columns : n;
-            for (int r = 0; r < alpha.length; r++) {
-                alpha[r] = (float) (sums[r] / count);
+            if (!perRow) {
+                alpha[0] = (float) (DeltaKernels.total(lanes) / n);
             }
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
             float[] stored = buffers.stored;
+            String signsName = name + ".signs";
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
                 Arrays.fill(bits, (byte) 0);
-                DeltaKernels.signs(d, length, bits);
-                for (int i = 0; i < length; i++) {
-                    float a = alpha[perRow ? (int) ((from + i) / columns) : 0];
-                    stored[i] = (bits[i >>> 3] >>> (i & 7) & 1) != 0 ? a : -a;
+                if (perRow) {
+                    for (int row = 0; row < length; row += columns) {
+                        DeltaKernels.signs(d, row, row + columns, alpha[(int) ((from + row) / columns)], bits, stored);
+                    }
+                } else {
+                    DeltaKernels.signs(d, 0, length, alpha[0], bits, stored);
                 }
                 account(stored, length);
-                writer.write(name + ".signs", from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
+                writer.write(signsName, from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
                 done(length);
             }
             MemorySegment scale = MemorySegment.ofArray(new byte[alpha.length * 4]);

@@ -10,29 +10,22 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 
 /**
  * A merge's output shards in the staging directory: blocks are written at their final offsets from any thread,
- * and write-back runs beside the merge (every {@value #FLUSH_EVERY} bytes, one background flush) so the disk works
- * while the CPUs merge and the final sync has little left to do.
+ * and write-back runs beside the merge ({@link WriteBehind}).
  */
 final class OutputWriter implements AutoCloseable {
+    /** Input bytes merged between background flushes. */
     private static final long FLUSH_EVERY = 256L << 20;
 
     private final CheckpointWriter writer;
-    private final ExecutorService flusher = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
-    private Future<?> flushing = CompletableFuture.completedFuture(null);
-    private long flushedAt;
+    private final WriteBehind writeBehind;
 
     OutputWriter(Path staging, List<TensorSpec> specs, long shardSize) throws IOException {
         Files.createDirectories(staging);
         this.writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), shardSize);
+        this.writeBehind = new WriteBehind(writer::flush, FLUSH_EVERY);
     }
 
     /** Writes {@code data} at byte {@code offset} of tensor {@code tensor}; thread-safe. */
@@ -42,25 +35,12 @@ final class OutputWriter implements AutoCloseable {
 
     /** Starts a background flush if {@code bytesDone} has grown by a flush's worth and none is running. */
     void flushBehind(long bytesDone) {
-        if (bytesDone - flushedAt > FLUSH_EVERY && flushing.isDone()) {
-            flushedAt = bytesDone;
-            flushing = flusher.submit(() -> {
-                writer.flush();
-                return null;
-            });
-        }
+        writeBehind.reached(bytesDone);
     }
 
     /** Waits for write-back, syncs and moves the shards into place; the files written (index included). */
     List<String> commit() throws IOException {
-        try {
-            flushing.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CancellationException("merge interrupted");
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
-        }
+        writeBehind.await();
         writer.commit();
         List<String> files = new ArrayList<>(writer.fileNames());
         if (writer.sharded()) {
@@ -71,7 +51,7 @@ final class OutputWriter implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        flusher.shutdownNow();
+        writeBehind.close();
         writer.close();
     }
 }

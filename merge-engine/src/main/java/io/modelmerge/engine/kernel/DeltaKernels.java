@@ -1,15 +1,21 @@
 package io.modelmerge.engine.kernel;
 
 import io.modelmerge.storage.safetensors.DType;
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /** The loops of delta extraction on the Vector API. */
 public final class DeltaKernels {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    /** Floats as many as DS has doubles. */
+    private static final VectorSpecies<Float> HALF = VectorSpecies.of(float.class,
+            VectorShape.forBitSize(DS.vectorBitSize() / 2));
 
     private DeltaKernels() {
     }
@@ -53,6 +59,17 @@ public final class DeltaKernels {
         return count;
     }
 
+    /** d[i] = f[i] − b[i] for i < length, a vector at a time (C2 leaves the plain loop scalar). */
+    public static void difference(float[] f, float[] b, float[] d, int length) {
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            FloatVector.fromArray(FS, f, i).sub(FloatVector.fromArray(FS, b, i)).intoArray(d, i);
+        }
+        for (; i < length; i++) {
+            d[i] = f[i] - b[i];
+        }
+    }
+
     /** Round to nearest even at bit 16, as Floats narrows to BF16 (NaN aside: a NaN simply counts as a miss). */
     private static IntVector roundBf16(IntVector bits) {
         IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
@@ -68,16 +85,19 @@ public final class DeltaKernels {
 
     /**
      * DARE over one chunk whose first element is element {@code offset} of the tensor: stored[i] = d[i]·scale where
-     * the seeded mask keeps element offset + i, else 0, and that bit set in {@code bits} (cleared beforehand).
-     * Returns how many were kept.
+     * the seeded mask keeps element offset + i, else 0, and that bit set in {@code bits} (cleared beforehand); the
+     * kept values also go, in index order, to the front of {@code values} (at least length + 16 long). Returns how
+     * many were kept.
      */
     public static int dare(float[] d, int length, long offset, int seed, int threshold24, float scale, float[] stored,
-                           byte[] bits) {
+                           byte[] bits, float[] values) {
         int kept = 0;
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
             VectorMask<Float> keep = RandomMask.keepLanes(seed, offset + i, threshold24);
-            FloatVector.zero(FS).blend(FloatVector.fromArray(FS, d, i).mul(scale), keep).intoArray(stored, i);
+            FloatVector scaled = FloatVector.fromArray(FS, d, i).mul(scale);
+            FloatVector.zero(FS).blend(scaled, keep).intoArray(stored, i);
+            scaled.compress(keep).intoArray(values, kept);
             put(bits, i, keep.toLong(), FS.length());
             kept += keep.trueCount();
         }
@@ -86,7 +106,7 @@ public final class DeltaKernels {
             stored[i] = keep ? d[i] * scale : 0f;
             if (keep) {
                 bits[i >>> 3] |= (byte) (1 << (i & 7));
-                kept++;
+                values[kept++] = stored[i];
             }
         }
         return kept;
@@ -94,9 +114,10 @@ public final class DeltaKernels {
 
     /**
      * Magnitude selection over one chunk: entries with |d| above {@code threshold} are kept, and those equal to it
-     * in index order while {@code tiesLeft[0]} lasts (it is counted down). stored and bits as {@link #dare}.
+     * in index order while {@code tiesLeft[0]} lasts (it is counted down). stored, bits and values as {@link #dare}.
      */
-    public static int magnitude(float[] d, int length, float threshold, long[] tiesLeft, float[] stored, byte[] bits) {
+    public static int magnitude(float[] d, int length, float threshold, long[] tiesLeft, float[] stored, byte[] bits,
+                                float[] values) {
         int kept = 0;
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
@@ -104,15 +125,18 @@ public final class DeltaKernels {
             FloatVector magnitude = v.abs();
             VectorMask<Float> keep = magnitude.compare(VectorOperators.GT, threshold);
             VectorMask<Float> tied = magnitude.compare(VectorOperators.EQ, threshold);
-            long lanes = keep.toLong();
-            for (long t = tied.toLong(); t != 0 && tiesLeft[0] > 0; t &= t - 1) {
-                lanes |= t & -t;
-                tiesLeft[0]--;
+            if (tied.anyTrue() && tiesLeft[0] > 0) {
+                long lanes = keep.toLong();
+                for (long t = tied.toLong(); t != 0 && tiesLeft[0] > 0; t &= t - 1) {
+                    lanes |= t & -t;
+                    tiesLeft[0]--;
+                }
+                keep = VectorMask.fromLong(FS, lanes);
             }
-            VectorMask<Float> all = VectorMask.fromLong(FS, lanes);
-            FloatVector.zero(FS).blend(v, all).intoArray(stored, i);
-            put(bits, i, lanes, FS.length());
-            kept += Long.bitCount(lanes);
+            FloatVector.zero(FS).blend(v, keep).intoArray(stored, i);
+            v.compress(keep).intoArray(values, kept);
+            put(bits, i, keep.toLong(), FS.length());
+            kept += keep.trueCount();
         }
         for (; i < length; i++) {
             float magnitude = Math.abs(d[i]);
@@ -120,24 +144,65 @@ public final class DeltaKernels {
             stored[i] = keep ? d[i] : 0f;
             if (keep) {
                 bits[i >>> 3] |= (byte) (1 << (i & 7));
-                kept++;
+                values[kept++] = d[i];
             }
         }
         return kept;
     }
 
-    /** Sets bit i of {@code bits} (cleared beforehand) where d[i]'s sign bit is clear (+0 and positives). */
-    public static void signs(float[] d, int length, byte[] bits) {
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            IntVector v = FloatVector.fromArray(FS, d, i).reinterpretAsInts();
-            put(bits, i, v.compare(VectorOperators.GE, 0).toLong(), FS.length());
+    /**
+     * BitDelta over elements [from, to): bit i of {@code bits} set where d[i]'s sign bit is clear (+0 and
+     * positives), and stored[i] = ±alpha by that bit. Bits of whole bytes are written, the rest or-ed in: bits
+     * below {@code from} in its byte must be set beforehand, those from {@code from} on cleared.
+     */
+    public static void signs(float[] d, int from, int to, float alpha, byte[] bits, float[] stored) {
+        int i = from;
+        if (from % 8 == 0) {
+            FloatVector positive = FloatVector.broadcast(FS, alpha);
+            FloatVector negative = FloatVector.broadcast(FS, -alpha);
+            for (int bound = from + FS.loopBound(to - from); i < bound; i += FS.length()) {
+                VectorMask<Float> set = FloatVector.fromArray(FS, d, i).reinterpretAsInts().compare(VectorOperators.GE, 0)
+                        .cast(FS);
+                negative.blend(positive, set).intoArray(stored, i);
+                put(bits, i, set.toLong(), FS.length());
+            }
         }
-        for (; i < length; i++) {
-            if (Float.floatToRawIntBits(d[i]) >= 0) {
+        for (; i < to; i++) {
+            boolean set = Float.floatToRawIntBits(d[i]) >= 0;
+            stored[i] = set ? alpha : -alpha;
+            if (set) {
                 bits[i >>> 3] |= (byte) (1 << (i & 7));
             }
         }
+    }
+
+    /** Lanes of {@link #absSum}'s running sums. */
+    public static final int SUM_LANES = DS.length();
+
+    /**
+     * Adds |d[i]| for i in [from, to) to {@code lanes} (SUM_LANES long), element from + j to lane j mod SUM_LANES,
+     * in double: a sum over several calls whose ranges each start at a multiple of SUM_LANES from where the sum
+     * began has the same bits however the ranges were cut. {@link #total} gives the sum.
+     */
+    public static void absSum(float[] d, int from, int to, double[] lanes) {
+        DoubleVector sum = DoubleVector.fromArray(DS, lanes, 0);
+        int i = from;
+        for (int bound = from + DS.loopBound(to - from); i < bound; i += DS.length()) {
+            sum = sum.add(FloatVector.fromArray(HALF, d, i).abs().convertShape(VectorOperators.F2D, DS, 0));
+        }
+        sum.intoArray(lanes, 0);
+        for (; i < to; i++) {
+            lanes[(i - from) % DS.length()] += Math.abs(d[i]);
+        }
+    }
+
+    /** The sum of {@link #absSum}'s lanes, in lane order. */
+    public static double total(double[] lanes) {
+        double sum = 0;
+        for (double lane : lanes) {
+            sum += lane;
+        }
+        return sum;
     }
 
     /**

@@ -45,6 +45,14 @@ public final class MagnitudeBracket {
      * the sample is every value ({@code complete}).
      */
     public static MagnitudeBracket of(List<Sample> samples, long k, long total, boolean complete) {
+        return of(samples, k, total, complete, 0.01);
+    }
+
+    /**
+     * As {@link #of(List, long, long, boolean)}, with a margin of six standard deviations plus {@code slack} of
+     * the sample: a sample spread evenly over the values needs less slack than one of whole blocks.
+     */
+    public static MagnitudeBracket of(List<Sample> samples, long k, long total, boolean complete, double slack) {
         long[] counts = new long[BUCKETS];
         long size = 0;
         for (Sample s : samples) {
@@ -57,7 +65,7 @@ public final class MagnitudeBracket {
         }
         double q = k / (double) total;
         double expected = q * size;
-        double margin = complete ? 0 : 6 * Math.sqrt(size * q * (1 - q)) + 0.01 * size + 8;
+        double margin = complete ? 0 : 6 * Math.sqrt(size * q * (1 - q)) + slack * size + 8;
         int high = BUCKETS - 1;
         int low = 0;
         long above = 0;
@@ -90,7 +98,12 @@ public final class MagnitudeBracket {
 
     /** Whether the full pass can settle the threshold; a wider bracket goes straight to the exact passes. */
     public boolean usable() {
-        return high - low + 1 <= MAX_WIDTH;
+        return width() <= MAX_WIDTH;
+    }
+
+    /** How many high-bit buckets the bracket spans; the full pass holds 32 Ki counts for each. */
+    public int width() {
+        return high - low + 1;
     }
 
     /** One worker's share of the full pass: how many |v| lie above the bracket, and a histogram of those inside. */
@@ -132,9 +145,10 @@ public final class MagnitudeBracket {
     }
 
     /**
-     * A threshold and how many values lie at or above it: more than k where values tie with the threshold.
+     * A threshold, how many values lie at or above it (more than k where values tie with the threshold), and how
+     * many equal it.
      */
-    public record Threshold(float value, long atOrAbove) {
+    public record Threshold(float value, long atOrAbove, long tied) {
     }
 
     /** The exact threshold from the full pass, or empty when the k-th lies outside the bracket. */
@@ -149,11 +163,13 @@ public final class MagnitudeBracket {
             return Optional.empty(); // the k-th lies above the bracket
         }
         for (int index = size - 1; index >= 0; index--) {
+            long tied = 0;
             for (Candidates c : parts) {
-                seen += c.counts[index];
+                tied += c.counts[index];
             }
+            seen += tied;
             if (seen >= k) {
-                return Optional.of(new Threshold(Float.intBitsToFloat((low << 15) + index), seen));
+                return Optional.of(new Threshold(Float.intBitsToFloat((low << 15) + index), seen, tied));
             }
         }
         return Optional.empty(); // the k-th lies below the bracket

@@ -186,6 +186,60 @@ class DeltaEditingTest {
         assertTrue(up.relativeError() > 0 && up.deltaError() > 0 && up.deltaError() < 1);
     }
 
+    /**
+     * A tensor larger than a chunk takes the sampled bracket and the full pass, not a sort: with |Δ| on 64 levels
+     * (thousands of ties at the k-th), the entries kept are exactly the first k by |Δ| then position, at one
+     * thread and at two.
+     */
+    @Test
+    void magnitudeOverManyChunksKeepsTheFirstKByMagnitudeThenPosition() throws Exception {
+        String name = "model.layers.0.mlp.up_proj.weight";
+        int rows = 512;
+        int columns = 512;
+        List<TensorSpec> specs = List.of(new TensorSpec(name, DType.F32, new long[] {rows, columns}));
+        Path base = SyntheticCheckpoints.write(dir.resolve("wide-base"), specs, (tensor, i) -> 0.5);
+        Path tuned = SyntheticCheckpoints.write(dir.resolve("wide-tuned"), specs,
+                (tensor, i) -> 0.5 + ((i * 7919L) % 64 - 32) / 64.0);
+        int n = rows * columns;
+        long k = (long) Math.floor(0.1 * n);
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (x, y) -> {
+            int byMagnitude = Long.compare(Math.abs((y * 7919L) % 64 - 32), Math.abs((x * 7919L) % 64 - 32));
+            return byMagnitude != 0 ? byMagnitude : Integer.compare(x, y);
+        });
+        boolean[] expected = new boolean[n];
+        for (int r = 0; r < k; r++) {
+            expected[order[r]] = true;
+        }
+        byte[] first = null;
+        for (int threads : new int[] {1, 2}) {
+            Path d = out("wide-magnitude");
+            DeltaManifest manifest = new DeltaExtraction(options(threads)).run(base.toString(), tuned.toString(),
+                    new DeltaEdit.Magnitude(0.1, DeltaEdit.Scope.TENSOR), d);
+            assertEquals(k, manifest.tensor(name).orElseThrow().kept());
+            float[] values = tensor(d, DeltaManifest.WEIGHTS, name + ".values");
+            try (SafetensorsFile f = SafetensorsFile.open(d.resolve(DeltaManifest.WEIGHTS))) {
+                var bitmap = f.tensor(name + ".bitmap").data();
+                int at = 0;
+                for (int i = 0; i < n; i++) {
+                    boolean kept = (bitmap.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i >>> 3) >>> (i & 7) & 1) != 0;
+                    assertEquals(expected[i], kept, "element " + i);
+                    if (kept) {
+                        assertEquals(((i * 7919L) % 64 - 32) / 64.0f, values[at++], "value of element " + i);
+                    }
+                }
+            }
+            byte[] bytes = Files.readAllBytes(d.resolve(DeltaManifest.WEIGHTS));
+            if (first != null) {
+                assertArrayEquals(first, bytes, "one thread and two wrote different bytes");
+            }
+            first = bytes;
+        }
+    }
+
     /** BitDelta's α = mean|Δ| minimises ‖α·sign(Δ) − Δ‖ over α: the stored error is below that of α ± 1%. */
     @Test
     void bitDeltaScaleIsTheL2OptimumAndOnlyLinearWeightsAreBinarised() throws Exception {

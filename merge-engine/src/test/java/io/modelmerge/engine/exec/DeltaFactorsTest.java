@@ -23,7 +23,7 @@ class DeltaFactorsTest {
                 d[i] = n % 5 == 0 ? 0f : (float) random.nextGaussian();
             }
             byte[] packed = new byte[(int) Bits.bytesFor(n)];
-            io.modelmerge.engine.kernel.DeltaKernels.signs(d, n, packed);
+            io.modelmerge.engine.kernel.DeltaKernels.signs(d, 0, n, 1f, packed, new float[n]);
             for (int i = 0; i < n; i++) {
                 assertEquals(d[i] >= 0, Bits.get(java.lang.foreign.MemorySegment.ofArray(packed), i), n + " bits, bit " + i);
             }

@@ -3,6 +3,7 @@ package io.modelmerge.engine.kernel;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.modelmerge.storage.safetensors.DType;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -58,19 +59,22 @@ class DeltaKernelsTest {
             byte[] bits = new byte[(n + 7) / 8];
             int seed = 12345;
             int threshold = RandomMask.threshold(0.3);
-            int kept = DeltaKernels.dare(d, n, 1 << 20, seed, threshold, 2.5f, stored, bits);
+            float[] values = new float[n + 16];
+            int kept = DeltaKernels.dare(d, n, 1 << 20, seed, threshold, 2.5f, stored, bits, values);
             int count = 0;
             for (int i = 0; i < n; i++) {
                 boolean keep = RandomMask.keeps(seed, (1 << 20) + i, threshold);
                 assertEquals(keep ? d[i] * 2.5f : 0f, stored[i]);
                 assertEquals(keep, bit(bits, i));
-                count += keep ? 1 : 0;
+                if (keep) {
+                    assertEquals(d[i] * 2.5f, values[count++], "dare's kept value " + count);
+                }
             }
             assertEquals(count, kept);
 
             bits = new byte[(n + 7) / 8];
             long[] ties = {2};
-            kept = DeltaKernels.magnitude(d, n, 0.25f, ties, stored, bits);
+            kept = DeltaKernels.magnitude(d, n, 0.25f, ties, stored, bits, values);
             long tiesLeft = 2;
             count = 0;
             for (int i = 0; i < n; i++) {
@@ -78,16 +82,45 @@ class DeltaKernelsTest {
                 boolean keep = m > 0.25f || m == 0.25f && tiesLeft-- > 0;
                 assertEquals(keep ? d[i] : 0f, stored[i]);
                 assertEquals(keep, bit(bits, i), "magnitude " + n + " at " + i);
-                count += keep ? 1 : 0;
+                if (keep) {
+                    assertEquals(d[i], values[count++], "magnitude's kept value " + count);
+                }
             }
             assertEquals(count, kept);
 
-            bits = new byte[(n + 7) / 8];
             d[0] = -0f;
-            DeltaKernels.signs(d, n, bits);
-            for (int i = 0; i < n; i++) {
-                assertEquals(Float.floatToRawIntBits(d[i]) >= 0, bit(bits, i), "sign " + n + " at " + i);
+            for (int from : new int[] {0, Math.min(3, n), Math.min(8, n)}) {
+                bits = new byte[(n + 7) / 8];
+                Arrays.fill(stored, 7f);
+                DeltaKernels.signs(d, from, n, 0.5f, bits, stored);
+                for (int i = 0; i < n; i++) {
+                    boolean positive = Float.floatToRawIntBits(d[i]) >= 0;
+                    assertEquals(i >= from && positive, bit(bits, i), "sign " + n + " from " + from + " at " + i);
+                    assertEquals(i < from ? 7f : positive ? 0.5f : -0.5f, stored[i], "scaled sign at " + i);
+                }
             }
+        }
+    }
+
+    @Test
+    void absoluteSumsDoNotDependOnHowTheRangeIsCut() {
+        Random random = new Random(4);
+        float[] d = values(random, 4099);
+        double exact = 0;
+        for (float v : d) {
+            exact += Math.abs(v);
+        }
+        double[] whole = new double[DeltaKernels.SUM_LANES];
+        DeltaKernels.absSum(d, 0, d.length, whole);
+        double wholeSum = DeltaKernels.total(whole);
+        assertEquals(exact, wholeSum, 1e-9 * exact);
+        for (int cut : new int[] {8, 64, 1000, 4096}) {
+            double[] pieces = new double[DeltaKernels.SUM_LANES];
+            for (int from = 0; from < d.length; from += cut) {
+                DeltaKernels.absSum(d, from, Math.min(d.length, from + cut), pieces);
+            }
+            assertEquals(Double.doubleToRawLongBits(wholeSum), Double.doubleToRawLongBits(DeltaKernels.total(pieces)),
+                    "cut every " + cut);
         }
     }
 
