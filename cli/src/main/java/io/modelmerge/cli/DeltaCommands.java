@@ -148,7 +148,7 @@ final class DeltaCommands {
         @Override
         DeltaEdit edit() {
             return new DeltaEdit.BitDelta(DeltaEdit.Scope.valueOf(scope.toUpperCase(Locale.ROOT)), Pattern.compile(include),
-                    exclude == null ? DeltaEdit.BitDelta.DEFAULT_EXCLUDED : Pattern.compile(exclude));
+                    exclude == null ? DeltaEdit.EMBEDDINGS_AND_HEADS : Pattern.compile(exclude));
         }
     }
 
@@ -178,7 +178,7 @@ final class DeltaCommands {
             try (StorageResolver storage = delta.mergectl.storage()) {
                 result = new io.modelmerge.engine.exec.DeltaLowRank(run.options(storage)).run(base, model,
                         new io.modelmerge.engine.exec.DeltaLowRank.Spec(maxRank, svEpsilon, energy, Pattern.compile(include),
-                                exclude == null ? io.modelmerge.engine.exec.DeltaLowRank.Spec.DEFAULT_EXCLUDED
+                                exclude == null ? DeltaEdit.EMBEDDINGS_AND_HEADS
                                         : Pattern.compile(exclude)), out);
             }
             PrintWriter printer = spec.commandLine().getOut();

@@ -17,6 +17,12 @@ public sealed interface DeltaEdit {
     /** The parameters the manifest records. */
     Map<String, Object> parameters();
 
+    /**
+     * The tensors BitDelta and low-rank extraction leave at full precision by default: embeddings and heads, as
+     * BitDelta keeps them and as PEFT saves them whole.
+     */
+    Pattern EMBEDDINGS_AND_HEADS = Pattern.compile("embed|lm_head|wte|wpe|score|classifier");
+
     /** Whether tensor {@code name} of {@code rank} dimensions is edited (else stored dense). */
     boolean edits(String name, int rank);
 
@@ -103,11 +109,8 @@ public sealed interface DeltaEdit {
      * are stored dense, as BitDelta keeps them at full precision).
      */
     record BitDelta(Scope scope, Pattern binarised, Pattern excluded) implements DeltaEdit {
-        /** The tensors BitDelta leaves at full precision by default. */
-        public static final Pattern DEFAULT_EXCLUDED = Pattern.compile("embed|lm_head|wte|wpe|score|classifier");
-
         public static BitDelta defaults() {
-            return new BitDelta(Scope.TENSOR, Pattern.compile(""), DEFAULT_EXCLUDED);
+            return new BitDelta(Scope.TENSOR, Pattern.compile(""), EMBEDDINGS_AND_HEADS);
         }
 
         @Override

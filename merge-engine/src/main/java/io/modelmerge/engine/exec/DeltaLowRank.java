@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.modelmerge.engine.compute.ComputeBackend;
 import io.modelmerge.engine.compute.Matrix;
+import io.modelmerge.engine.delta.DeltaEdit;
 import io.modelmerge.engine.kernel.Floats;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
@@ -25,6 +26,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 
 /**
@@ -48,8 +51,6 @@ public final class DeltaLowRank {
 
     /** What to extract. */
     public record Spec(int maxRank, double svEpsilon, double energy, Pattern included, Pattern excluded) {
-        public static final Pattern DEFAULT_EXCLUDED = Pattern.compile("embed|lm_head|wte|wpe|score|classifier");
-
         public Spec {
             if (maxRank < 1) {
                 throw new IllegalArgumentException("max_rank must be at least 1, got " + maxRank);
@@ -60,7 +61,7 @@ public final class DeltaLowRank {
         }
 
         public static Spec ofRank(int maxRank) {
-            return new Spec(maxRank, 0, 0, Pattern.compile(""), DEFAULT_EXCLUDED);
+            return new Spec(maxRank, 0, 0, Pattern.compile(""), DeltaEdit.EMBEDDINGS_AND_HEADS);
         }
     }
 
@@ -73,9 +74,22 @@ public final class DeltaLowRank {
     }
 
     private final MergeOptions options;
+    private final MergeExecutor.MergeListener listener;
+    private final AtomicBoolean cancelled;
 
     public DeltaLowRank(MergeOptions options) {
+        this(options, p -> { }, new AtomicBoolean());
+    }
+
+    /**
+     * @param listener  told the tensors and input bytes done, as merges tell theirs
+     * @param cancelled set to stop the extraction: it ends with a CancellationException before the next tensor,
+     *                  leaving nothing behind
+     */
+    public DeltaLowRank(MergeOptions options, MergeExecutor.MergeListener listener, AtomicBoolean cancelled) {
         this.options = options;
+        this.listener = listener;
+        this.cancelled = cancelled;
     }
 
     public Result run(String baseRef, String fineTuneRef, Spec spec, Path outDir) throws IOException, RecipeException {
@@ -87,7 +101,15 @@ public final class DeltaLowRank {
             boolean conv1d = isGpt2(fineTune);
             List<Factors> factors = new ArrayList<>();
             List<TensorInfo> changedElsewhere = new ArrayList<>();
+            ProgressReporter progress = new ProgressReporter(listener, new WriteThrottle(options.maxBytesPerSecond(),
+                    cancelled), fineTune.tensors().size(),
+                    fineTune.tensors().stream().mapToLong(TensorInfo::byteLength).sum());
             for (TensorInfo t : fineTune.tensors()) {
+                if (cancelled.get() || Thread.currentThread().isInterrupted()) {
+                    throw new CancellationException("low-rank extraction cancelled");
+                }
+                progress.written(t.byteLength());
+                progress.tensorDone();
                 var inBase = base.tensor(t.name());
                 if (inBase.isEmpty() || !Arrays.equals(inBase.get().shape(), t.shape()) || !Floats.supports(t.dtype())) {
                     throw new RecipeException("tensor '" + t.name() + "' of " + fineTuneRef + " is not in " + baseRef
@@ -114,32 +136,32 @@ public final class DeltaLowRank {
             java.util.Set<String> loraModules = new java.util.HashSet<>();
             factors.forEach(f -> loraModules.add(f.module()));
             java.util.Set<String> savedModules = new java.util.LinkedHashSet<>();
-            Map<String, float[]> whole = new LinkedHashMap<>();
-            Map<String, TensorInfo> wholeInfo = new LinkedHashMap<>();
+            List<TensorInfo> whole = new ArrayList<>();
             boolean loraBiases = false;
             for (TensorInfo t : changedElsewhere) {
                 if (loraModules.contains(module(t.name())) && t.name().endsWith(".bias")) {
                     loraBiases = true;
-                    keep(fineTune, t, whole, wholeInfo);
+                    whole.add(t);
                 } else {
                     savedModules.add(module(t.name()));
                 }
             }
             for (TensorInfo t : fineTune.tensors()) {
                 if (savedModules.contains(module(t.name()))) {
-                    keep(fineTune, t, whole, wholeInfo);
+                    whole.add(t);
                 }
             }
             Files.createDirectories(output.dir());
-            write(factors, whole, wholeInfo, output.dir());
+            write(factors, whole, fineTune, output.dir());
             writeConfig(factors, savedModules, loraBiases, conv1d, baseRef, output.dir().resolve(AdapterConfig.FILE_NAME));
             Files.writeString(output.dir().resolve("README.md"), "# " + outDir.getFileName() + "\n\nA LoRA adapter of `"
                     + baseRef + "` extracted from `" + fineTuneRef + "` by modelmerge (truncated randomized SVD of each"
                     + " delta, max rank " + spec.maxRank() + ").\n");
             output.publish();
+            progress.finished();
             Map<String, Integer> ranks = new LinkedHashMap<>();
             factors.forEach(f -> ranks.put(f.module(), f.rank()));
-            return new Result(ranks, List.copyOf(whole.keySet()));
+            return new Result(ranks, whole.stream().map(TensorInfo::name).toList());
         }
     }
 
@@ -147,13 +169,6 @@ public final class DeltaLowRank {
     private static String module(String tensor) {
         int dot = tensor.lastIndexOf('.');
         return dot < 0 ? tensor : tensor.substring(0, dot);
-    }
-
-    private static void keep(InputModel fineTune, TensorInfo t, Map<String, float[]> whole, Map<String, TensorInfo> info) {
-        float[] values = new float[(int) t.elementCount()];
-        fineTune.source(t.name()).read(0, values.length, values);
-        whole.put(t.name(), values);
-        info.put(t.name(), t);
     }
 
     private static boolean isGpt2(InputModel model) throws IOException {
@@ -257,7 +272,8 @@ public final class DeltaLowRank {
         return new ComputeBackend.SVD(backend.multiply(q, inner.u()), inner.s(), inner.vt());
     }
 
-    private static void write(List<Factors> factors, Map<String, float[]> whole, Map<String, TensorInfo> info, Path dir)
+    /** The factors, and the fine-tune's tensors saved whole, streamed in chunks of 1 Mi elements. */
+    private static void write(List<Factors> factors, List<TensorInfo> whole, InputModel fineTune, Path dir)
             throws IOException {
         List<TensorSpec> specs = new ArrayList<>();
         for (Factors f : factors) {
@@ -265,16 +281,25 @@ public final class DeltaLowRank {
             specs.add(new TensorSpec(prefix + ".lora_A.weight", DType.F32, new long[] {f.rank(), f.in()}));
             specs.add(new TensorSpec(prefix + ".lora_B.weight", DType.F32, new long[] {f.out(), f.rank()}));
         }
-        whole.forEach((name, values) -> specs.add(new TensorSpec(Checkpoint.PEFT_PREFIX + name, info.get(name).dtype(),
-                info.get(name).shape())));
+        whole.forEach(t -> specs.add(new TensorSpec(Checkpoint.PEFT_PREFIX + t.name(), t.dtype(), t.shape())));
         try (CheckpointWriter writer = CheckpointWriter.create(dir, specs, Map.of("format", "pt"), Long.MAX_VALUE)) {
             for (Factors f : factors) {
                 String prefix = Checkpoint.PEFT_PREFIX + f.module();
                 writer.write(prefix + ".lora_A.weight", 0, floats(f.a(), DType.F32));
                 writer.write(prefix + ".lora_B.weight", 0, floats(f.b(), DType.F32));
             }
-            for (var e : whole.entrySet()) {
-                writer.write(Checkpoint.PEFT_PREFIX + e.getKey(), 0, floats(e.getValue(), info.get(e.getKey()).dtype()));
+            float[] chunk = new float[1 << 20];
+            for (TensorInfo t : whole) {
+                // through the model's source: a fine-tune read from a delta or an adapter gives its rebuilt values
+                TensorSource source = fineTune.source(t.name());
+                int bytes = t.dtype().bits() / 8;
+                MemorySegment narrowed = MemorySegment.ofArray(new byte[chunk.length * bytes]);
+                for (long from = 0; from < t.elementCount(); from += chunk.length) {
+                    int length = (int) Math.min(chunk.length, t.elementCount() - from);
+                    source.read(from, length, chunk);
+                    Floats.narrow(chunk, length, narrowed, t.dtype(), 0);
+                    writer.write(Checkpoint.PEFT_PREFIX + t.name(), from * bytes, narrowed.asSlice(0, (long) length * bytes));
+                }
             }
             writer.commit();
         }

@@ -43,7 +43,7 @@ final class DeltaRecipes {
         long bytes;
         List<String> notes;
         if (edit instanceof DeltaLowRank.Spec spec) {
-            DeltaLowRank.Result result = new DeltaLowRank(options).run(refs[0], refs[1], spec, outDir);
+            DeltaLowRank.Result result = new DeltaLowRank(options, listener, cancelled).run(refs[0], refs[1], spec, outDir);
             tensors = 2 * result.ranks().size() + result.savedWhole().size();
             bytes = Files.size(outDir.resolve("adapter_model.safetensors"));
             notes = List.of("LoRA of " + result.ranks().size() + " modules, ranks " + new java.util.TreeSet<>(
@@ -96,10 +96,21 @@ final class DeltaRecipes {
                     : new DeltaEdit.Magnitude(number(p, "density"), DeltaEdit.Scope.valueOf(
                             variant(p, "scope", DeltaMethod.Within.class).name()));
             case BITDELTA -> new DeltaEdit.BitDelta(DeltaEdit.Scope.valueOf(variant(p, "scope", DeltaMethod.Within.class)
-                    .name()), Pattern.compile(""), DeltaEdit.BitDelta.DEFAULT_EXCLUDED);
+                    .name()), pattern(p, "include"), pattern(p, "exclude"));
             case LOWRANK -> new DeltaLowRank.Spec((int) number(p, "max_rank"), number(p, "sv_epsilon"),
-                    number(p, "energy"), Pattern.compile(""), DeltaLowRank.Spec.DEFAULT_EXCLUDED);
+                    number(p, "energy"), pattern(p, "include"), pattern(p, "exclude"));
         };
+    }
+
+    /** A regex parameter; a malformed one is refused naming the parameter. */
+    private static Pattern pattern(Map<String, Object> p, String name) {
+        String regex = String.valueOf(p.get(name));
+        try {
+            return Pattern.compile(regex);
+        } catch (java.util.regex.PatternSyntaxException e) {
+            throw new IllegalArgumentException("parameter " + name + " is not a regular expression: '" + regex + "' ("
+                    + e.getDescription() + ")");
+        }
     }
 
     private static double number(Map<String, Object> p, String name) {

@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.delta.DeltaEdit;
 import java.util.List;
 
 /**
@@ -30,11 +31,15 @@ public record DeltaMethod(String name, Kind kind, List<ParameterDef> globalParam
             ParameterDef.number("density", 0.1).within(new ParameterDef.Range(0, false, 1, true)),
             ParameterDef.variant("scope", Within.TENSOR, Within.values())));
     public static final DeltaMethod BITDELTA = new DeltaMethod("delta_bitdelta", Kind.BITDELTA, List.of(
-            ParameterDef.variant("scope", Within.TENSOR, Within.values())));
+            ParameterDef.variant("scope", Within.TENSOR, Within.values()),
+            ParameterDef.text("include"),
+            ParameterDef.text("exclude", DeltaEdit.EMBEDDINGS_AND_HEADS.pattern())));
     public static final DeltaMethod LOWRANK = new DeltaMethod("delta_lowrank", Kind.LOWRANK, List.of(
             ParameterDef.number("max_rank", 32).within(new ParameterDef.Range(1, true, Integer.MAX_VALUE, true)),
             ParameterDef.number("sv_epsilon", 0).within(new ParameterDef.Range(0, true, Double.MAX_VALUE, true)),
-            ParameterDef.number("energy", 0).within(new ParameterDef.Range(0, true, 1, true))));
+            ParameterDef.number("energy", 0).within(new ParameterDef.Range(0, true, 1, true)),
+            ParameterDef.text("include"),
+            ParameterDef.text("exclude", DeltaEdit.EMBEDDINGS_AND_HEADS.pattern())));
 
     public DeltaMethod {
         globalParameters = List.copyOf(globalParameters);

@@ -97,7 +97,12 @@ public record ParameterDef(String name, Optional<Object> defaultValue, Class<?> 
 
     /** A string parameter (a reference to another input), empty when not given. */
     public static ParameterDef text(String name) {
-        return new ParameterDef(name, Optional.of(""), String.class, List.of());
+        return text(name, "");
+    }
+
+    /** A string parameter, {@code defaultValue} when not given. */
+    public static ParameterDef text(String name, String defaultValue) {
+        return new ParameterDef(name, Optional.of(defaultValue), String.class, List.of());
     }
 
     /** A variant among {@code allowed}, by any of their spellings; read back with {@link TensorParameters#variant}. */

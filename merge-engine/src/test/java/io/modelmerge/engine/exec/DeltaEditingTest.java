@@ -304,7 +304,7 @@ class DeltaEditingTest {
         Path b = out("b");
         new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(), new DeltaEdit.Dense(), a);
         new DeltaExtraction(options(2)).run(m[0].toString(), m[1].toString(),
-                new DeltaEdit.BitDelta(DeltaEdit.Scope.ROW, Pattern.compile(""), DeltaEdit.BitDelta.DEFAULT_EXCLUDED), b);
+                new DeltaEdit.BitDelta(DeltaEdit.Scope.ROW, Pattern.compile(""), DeltaEdit.EMBEDDINGS_AND_HEADS), b);
         List<DeltaApplication.Part> parts = List.of(new DeltaApplication.Part(a.toString(), 0.5),
                 new DeltaApplication.Part(b.toString(), 0.25));
         Path composed = out("composed");
@@ -381,6 +381,25 @@ class DeltaEditingTest {
                 ("merge_method: delta_sparsify\nbase_model: %s\nmodels:\n  - model: %s\nparameters: {p: 1.5}\n")
                         .formatted(m[0], m[1]))));
         assertTrue(bad.getMessage().contains("p"), bad.getMessage());
+
+        // include and exclude choose what BitDelta binarises, through a recipe as through the API
+        Path bits = out("recipe-bits");
+        new MergeExecutor(options(2), p -> { }, new java.util.concurrent.atomic.AtomicBoolean()).run(
+                io.modelmerge.engine.recipe.RecipeParser.parse(("merge_method: delta_bitdelta\nbase_model: %s\n"
+                        + "models:\n  - model: %s\nparameters: {include: 'mlp', exclude: 'down_proj'}\n")
+                        .formatted(m[0], m[1])), bits);
+        DeltaManifest manifest = DeltaManifest.parse("bits", Files.readAllBytes(bits.resolve(DeltaManifest.FILE_NAME)));
+        for (DeltaManifest.TensorEntry t : manifest.tensors()) {
+            boolean binarised = t.name().contains("mlp") && !t.name().contains("down_proj") && t.shape().length == 2;
+            assertEquals(binarised ? Encoding.SIGNS : Encoding.DENSE, t.encoding().equals(Encoding.WHOLE)
+                    ? Encoding.DENSE : t.encoding(), t.name());
+        }
+        RecipeException badRegex = assertThrows(RecipeException.class, () -> new MergeExecutor(options(2), p -> { },
+                new java.util.concurrent.atomic.AtomicBoolean()).validate(io.modelmerge.engine.recipe.RecipeParser.parse(
+                ("merge_method: delta_lowrank\nbase_model: %s\nmodels:\n  - model: %s\nparameters: {exclude: '(mlp'}\n")
+                        .formatted(m[0], m[1]))));
+        assertTrue(badRegex.getMessage().contains("exclude") && badRegex.getMessage().contains("(mlp"),
+                badRegex.getMessage());
     }
 
     /** A delta job reports progress as merges do, and a cancelled one stops and leaves nothing behind. */

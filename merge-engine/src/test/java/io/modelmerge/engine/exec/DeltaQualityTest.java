@@ -222,7 +222,7 @@ class DeltaQualityTest {
         edits.put("magnitude 0.2", new DeltaEdit.Magnitude(0.2, DeltaEdit.Scope.TENSOR));
         edits.put("bitdelta", DeltaEdit.BitDelta.defaults());
         edits.put("bitdelta per row", new DeltaEdit.BitDelta(DeltaEdit.Scope.ROW, java.util.regex.Pattern.compile(""),
-                DeltaEdit.BitDelta.DEFAULT_EXCLUDED));
+                DeltaEdit.EMBEDDINGS_AND_HEADS));
         StringBuilder table = new StringBuilder(String.format(Locale.ROOT, "%-18s %9s %8s %s%n", "format", "accuracy",
                 "bytes", "smaller than the fine-tune"));
         table.append(String.format(Locale.ROOT, "%-18s %9.4f %8d%n", "base", baseAccuracy, 0));

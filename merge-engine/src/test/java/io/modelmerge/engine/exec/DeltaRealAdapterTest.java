@@ -1,6 +1,7 @@
 package io.modelmerge.engine.exec;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -77,9 +78,17 @@ class DeltaRealAdapterTest {
     @Test
     void lowRankAtTheAdaptersRankRecoversItsProduct() throws Exception {
         Path out = dir.resolve("lowrank");
-        DeltaLowRank.Result result = new DeltaLowRank(options()).run(base.toString(), base + "+" + adapter,
-                DeltaLowRank.Spec.ofRank(8), out);
+        List<MergeProgress> reports = new java.util.concurrent.CopyOnWriteArrayList<>();
+        DeltaLowRank.Result result = new DeltaLowRank(options(), reports::add, new java.util.concurrent.atomic.AtomicBoolean())
+                .run(base.toString(), base + "+" + adapter, DeltaLowRank.Spec.ofRank(8), out);
         assertEquals(12, result.ranks().size());
+        assertEquals(1.0, reports.getLast().fraction());
+        assertEquals(reports.getLast().tensorsTotal(), reports.getLast().tensorsDone());
+        Path never = dir.resolve("lowrank-cancelled");
+        assertThrows(java.util.concurrent.CancellationException.class, () -> new DeltaLowRank(options(), p -> { },
+                new java.util.concurrent.atomic.AtomicBoolean(true)).run(base.toString(), base + "+" + adapter,
+                DeltaLowRank.Spec.ofRank(8), never));
+        assertFalse(Files.exists(never));
         assertTrue(result.ranks().values().stream().allMatch(r -> r == 8), result.ranks().toString());
         Checkpoint original = Checkpoint.open(new LocalBlobStore(adapter), "");
         Checkpoint extracted = Checkpoint.open(new LocalBlobStore(out), "");
