@@ -30,6 +30,13 @@ public interface MergeServiceConfig {
     @WithDefault("1")
     int workers();
 
+    /**
+     * Whether a merge whose output has several shards runs as one task per shard, claimed by any replica's
+     * workers (the result is byte-identical to a run on one worker).
+     */
+    @WithDefault("true")
+    boolean splitJobs();
+
     /** How long a claimed job stays with a worker that stops renewing (a killed process): then it is retried. */
     @WithDefault("PT30S")
     Duration lease();

@@ -77,6 +77,11 @@ final class ServiceProcess implements AutoCloseable {
         return port;
     }
 
+    /** The running process's id (the merge service names its workers {@code <pid>@<host>-...}). */
+    long pid() {
+        return process.pid();
+    }
+
     /** Ends the process the hard way (SIGKILL): no shutdown hook runs, its leases are left to expire. */
     void kill() throws InterruptedException {
         process.destroyForcibly();

@@ -15,6 +15,8 @@ import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.storage.blob.BlobCache;
 import io.modelmerge.storage.checkpoint.Checkpoint;
+import io.modelmerge.storage.checkpoint.CheckpointWriter;
+import io.modelmerge.storage.checkpoint.ShardIndex;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -25,6 +27,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
@@ -69,24 +72,9 @@ public final class MergeExecutor {
         if (named instanceof DeltaMethod delta) {
             return DeltaRecipes.validate(recipe, delta, options);
         }
-        MergeMethod method = (MergeMethod) named;
-        if (recipe.chatTemplate().isPresent()) {
-            ChatTemplate.check(recipe.chatTemplate().get());
-        }
-        List<InputModel> inputs = new ArrayList<>();
-        try {
-            for (String ref : recipe.modelRefs()) {
-                inputs.add(InputModel.open(ref, options, null));   // no cache: nothing is mapped
-            }
-            List<PlannedTensor> plan = new MergePlanner(recipe, method, inputs, options.seed(), options.strict()).plan();
-            TokenizerSource.of(recipe, inputs);
-            method.modelWidePass(merged(plan)); // its refusals, before any data is read
-            BlockBudget.of(plan, options).check(plan, inputs, options);
-            return plan.size();
-        } finally {
-            for (InputModel input : inputs) {
-                input.close();
-            }
+        try (Opened merge = open(recipe, null)) {   // no cache: nothing is mapped
+            merge.method().modelWidePass(merged(merge.plan())); // its refusals, before any data is read
+            return merge.plan().size();
         }
     }
 
@@ -100,14 +88,54 @@ public final class MergeExecutor {
         if (named instanceof DeltaMethod delta) {
             return DeltaRecipes.run(recipe, delta, outDir, options, listener, cancelled);
         }
-        MergeMethod method = (MergeMethod) named;
+        try (Opened merge = open(recipe, new BlobCache(options.cacheDir(), options.cacheBytes()));
+             StagedOutput output = new StagedOutput(outDir)) {
+            List<String> files = execute(merge, output.dir(), Optional.empty(), OptionalInt.empty());
+            List<String> notes = finish(merge, output.dir());
+            output.publish(recipe, notes);
+            return new MergeResult(outDir, files, merge.plan().size(), merge.bytes(),
+                    Duration.ofNanos(System.nanoTime() - start), notes);
+        }
+    }
+
+    /**
+     * A merge opened for work: its inputs (headers read, data mapped on demand), its checked plan and budget, and
+     * the notes so far. Closing closes the inputs.
+     */
+    private record Opened(Recipe recipe, MergeMethod method, List<InputModel> inputs, List<PlannedTensor> plan,
+                          BlockBudget budget, Optional<InputModel> tokenizer, List<String> notes)
+            implements AutoCloseable {
+        long bytes() {
+            return plan.stream().mapToLong(t -> t.output().byteLength()).sum();
+        }
+
+        List<TensorSpec> specs() {
+            return plan.stream().map(PlannedTensor::output).toList();
+        }
+
+        @Override
+        public void close() throws IOException {
+            MergeExecutor.close(inputs);
+        }
+    }
+
+    private static void close(List<InputModel> inputs) throws IOException {
+        for (InputModel input : inputs) {
+            input.close();
+        }
+    }
+
+    /** Opens a merge recipe's inputs and plans it, with every check a merge makes before reading data. */
+    private Opened open(Recipe recipe, BlobCache cache) throws IOException, RecipeException {
+        if (!(MergeMethods.named(recipe.mergeMethod()) instanceof MergeMethod method)) {
+            throw new RecipeException("merge_method " + recipe.mergeMethod() + " is not a merge of full checkpoints:"
+                    + " it runs whole, on one worker");
+        }
         if (recipe.chatTemplate().isPresent()) {
             ChatTemplate.check(recipe.chatTemplate().get());
         }
-        BlobCache cache = new BlobCache(options.cacheDir(), options.cacheBytes());
         List<InputModel> inputs = new ArrayList<>();
-        try (StagedOutput output = new StagedOutput(outDir)) {
-            Path staging = output.dir();
+        try {
             for (String ref : recipe.modelRefs()) {
                 inputs.add(InputModel.open(ref, options, cache));
             }
@@ -119,50 +147,140 @@ public final class MergeExecutor {
             notes.addAll(planner.notes());
             BlockBudget budget = BlockBudget.of(plan, options);
             budget.check(plan, inputs, options);
-            List<String> files;
-            try {
-                files = execute(method, plan, inputs, budget, staging, !recipe.allowNonfinite());
-            } catch (NonFiniteOutput e) {
-                throw new RecipeException(e.getMessage());
-            }
-            Checkpoint first = inputs.getFirst().checkpoint();
-            copyTagAlong(first, staging);
-            if (tokenizer.isPresent()) {
-                TokenizerSource.copy(tokenizer.get(), staging);
-            }
-            if (recipe.chatTemplate().isPresent()) {
-                notes.addAll(ChatTemplate.apply(recipe.chatTemplate().get(), inputs, staging));
-            }
-            if (!first.ignoredFiles().isEmpty()) {
-                notes.add("files beside " + first.location() + " that no checkpoint layout defines were not copied: "
-                        + String.join(", ", first.ignoredFiles()));
-            }
-            if (!recipe.slices().isEmpty()) {
-                notes.addAll(LayerCount.update(staging.resolve("config.json"),
-                        recipe.slices().stream().mapToInt(s -> s.sources().getFirst().layerCount()).sum()));
-            }
-            output.publish(recipe, notes);
-            long bytes = plan.stream().mapToLong(t -> t.output().byteLength()).sum();
-            return new MergeResult(outDir, files, plan.size(), bytes, Duration.ofNanos(System.nanoTime() - start), notes);
-        } finally {
-            for (InputModel input : inputs) {
-                input.close();
-            }
+            return new Opened(recipe, method, inputs, plan, budget, tokenizer, notes);
+        } catch (IOException | RecipeException | RuntimeException e) {
+            close(inputs);
+            throw e;
         }
     }
 
-    private List<String> execute(MergeMethod method, List<PlannedTensor> planned, List<InputModel> inputs,
-                                 BlockBudget budget, Path staging, boolean finiteOnly) throws IOException, RecipeException {
+    /** Everything of the output but its tensors, into {@code dir}: tag-alongs, tokenizer, chat template; the notes. */
+    private static List<String> finish(Opened merge, Path dir) throws IOException, RecipeException {
+        Recipe recipe = merge.recipe();
+        List<String> notes = new ArrayList<>(merge.notes());
+        Checkpoint first = merge.inputs().getFirst().checkpoint();
+        copyTagAlong(first, dir);
+        if (merge.tokenizer().isPresent()) {
+            TokenizerSource.copy(merge.tokenizer().get(), dir);
+        }
+        if (recipe.chatTemplate().isPresent()) {
+            notes.addAll(ChatTemplate.apply(recipe.chatTemplate().get(), merge.inputs(), dir));
+        }
+        if (!first.ignoredFiles().isEmpty()) {
+            notes.add("files beside " + first.location() + " that no checkpoint layout defines were not copied: "
+                    + String.join(", ", first.ignoredFiles()));
+        }
+        if (!recipe.slices().isEmpty()) {
+            notes.addAll(LayerCount.update(dir.resolve("config.json"),
+                    recipe.slices().stream().mapToInt(s -> s.sources().getFirst().layerCount()).sum()));
+        }
+        return notes;
+    }
+
+    /**
+     * How a merge splits over workers ({@link #mergeShard}, then {@link #commitSplit}): the output's shards, as
+     * the whole merge writes them, and whether a model-wide statistic must be computed first
+     * ({@link #statistics}). Reads headers only.
+     */
+    public SplitPlan planSplit(Recipe recipe) throws IOException, RecipeException {
+        try (Opened merge = open(recipe, null)) {
+            List<TensorSpec> specs = merge.specs();
+            List<List<String>> tensors = CheckpointWriter.shardTensors(specs, options.outShardSize());
+            List<String> names = CheckpointWriter.shardNames(tensors.size());
+            java.util.Map<String, Long> sizes = new java.util.HashMap<>();
+            specs.forEach(t -> sizes.put(t.name(), t.byteLength()));
+            List<SplitPlan.Shard> shards = new ArrayList<>();
+            for (int i = 0; i < tensors.size(); i++) {
+                shards.add(new SplitPlan.Shard(i, names.get(i), tensors.get(i),
+                        tensors.get(i).stream().mapToLong(sizes::get).sum()));
+            }
+            boolean modelWide = merge.method().modelWidePass(merged(merge.plan())).isPresent();
+            return new SplitPlan(shards, modelWide, merge.bytes());
+        }
+    }
+
+    /**
+     * The model-wide statistic a split merge's shards share (thresholds, norms), computed once over every tensor
+     * that reads it; empty when the method needs none.
+     */
+    public Optional<double[]> statistics(Recipe recipe) throws IOException, RecipeException {
+        try (Opened merge = open(recipe, new BlobCache(options.cacheDir(), options.cacheBytes()))) {
+            Optional<ModelWidePass> pass = merge.method().modelWidePass(merged(merge.plan()));
+            if (pass.isEmpty()) {
+                return Optional.empty();
+            }
+            ForkJoinPool pool = new ForkJoinPool(options.threads());
+            try {
+                runModelWidePass(pass.get(), merge, pool, Workspace.perThread(merge.budget()));
+            } finally {
+                pool.shutdownNow();
+            }
+            return Optional.of(pass.get().result());
+        }
+    }
+
+    /**
+     * Merges shard {@code shard} of a split merge into {@code dir} (created if need be) under its file name, the
+     * same bytes the whole merge writes there; {@code statistics} is {@link #statistics}'s result where the plan
+     * needs one. The file appears only when complete. Returns its name.
+     */
+    public String mergeShard(Recipe recipe, Optional<double[]> statistics, int shard, Path dir)
+            throws IOException, RecipeException {
+        try (Opened merge = open(recipe, new BlobCache(options.cacheDir(), options.cacheBytes()))) {
+            Files.createDirectories(dir);
+            return execute(merge, dir, statistics, OptionalInt.of(shard)).getFirst();
+        }
+    }
+
+    /**
+     * Writes everything of a split merge's output but its shards into the new directory {@code outDir}: the
+     * shard index (when there are several), tag-alongs, tokenizer, chat template, recipe and model card, the
+     * same bytes the whole merge writes. Reads headers only.
+     */
+    public MergeResult commitSplit(Recipe recipe, Path outDir) throws IOException, RecipeException {
+        long start = System.nanoTime();
+        StagedOutput.checkTarget(outDir);
+        try (Opened merge = open(recipe, null); StagedOutput output = new StagedOutput(outDir)) {
+            Files.createDirectories(output.dir());
+            List<TensorSpec> specs = merge.specs();
+            List<String> files = new ArrayList<>(CheckpointWriter.shardNames(
+                    CheckpointWriter.shardCount(specs, options.outShardSize())));
+            if (files.size() > 1) {
+                CheckpointWriter.writeIndex(output.dir(), CheckpointWriter.index(specs, options.outShardSize()));
+                files.add(ShardIndex.FILE_NAME);
+            }
+            List<String> notes = finish(merge, output.dir());
+            output.publish(recipe, notes);
+            return new MergeResult(outDir, files, merge.plan().size(), merge.bytes(),
+                    Duration.ofNanos(System.nanoTime() - start), notes);
+        }
+    }
+
+    /**
+     * Merges the planned tensors into {@code staging} (all of them, or those of one shard), running the model-wide
+     * pass first where the method has one (or taking its {@code statistics}); returns the files written.
+     */
+    private List<String> execute(Opened merge, Path staging, Optional<double[]> statistics, OptionalInt shard)
+            throws IOException, RecipeException {
+        BlockBudget budget = merge.budget();
         int block = budget.block();
-        long totalBytes = planned.stream().mapToLong(t -> t.output().byteLength()).sum();
-        ProgressReporter progress = new ProgressReporter(listener,
-                new WriteThrottle(options.maxBytesPerSecond(), cancelled), planned.size(), totalBytes);
-        ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(() -> new Workspace(budget.width(), budget.buffer()));
+        ThreadLocal<Workspace> workspaces = Workspace.perThread(budget);
         ForkJoinPool pool = new ForkJoinPool(options.threads());
+        boolean finiteOnly = !merge.recipe().allowNonfinite();
         try {
-            List<PlannedTensor> plan = withModelWidePass(method, planned, inputs, pool, block, workspaces);
+            List<PlannedTensor> plan = withModelWidePass(merge, pool, workspaces, statistics);
             List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
-            try (OutputWriter output = new OutputWriter(staging, specs, options.outShardSize())) {
+            if (shard.isPresent()) {
+                java.util.Set<String> own = new java.util.HashSet<>(
+                        CheckpointWriter.shardTensors(specs, options.outShardSize()).get(shard.getAsInt()));
+                plan = plan.stream().filter(t -> own.contains(t.name())).toList();
+            }
+            long totalBytes = plan.stream().mapToLong(t -> t.output().byteLength()).sum();
+            ProgressReporter progress = new ProgressReporter(listener,
+                    new WriteThrottle(options.maxBytesPerSecond(), cancelled), plan.size(), totalBytes);
+            MergeMethod method = merge.method();
+            List<InputModel> inputs = merge.inputs();
+            try (OutputWriter output = new OutputWriter(staging, specs, options.outShardSize(), shard)) {
                 List<PlannedTensor> small = new ArrayList<>();
                 for (int index = 0; index <= plan.size(); index++) {
                     PlannedTensor tensor = index < plan.size() ? plan.get(index) : null;
@@ -199,6 +317,8 @@ public final class MergeExecutor {
                 progress.finished();
                 return files;
             }
+        } catch (NonFiniteOutput e) {
+            throw new RecipeException(e.getMessage());
         } finally {
             pool.shutdownNow();
         }
@@ -210,24 +330,38 @@ public final class MergeExecutor {
     }
 
     /**
-     * Runs the method's model-wide pass, if it has one, over the blocks of every tensor that reads it (ordered
-     * passes in tensor and block order through one accumulator; others split over the workers, their
-     * accumulators combined in tensor and range order), and gives those tensors the result.
+     * The plan with the method's model-wide statistic, if it has one, given to the tensors that read it: computed
+     * here ({@link #runModelWidePass}), or taken from {@code statistics}.
      */
-    private List<PlannedTensor> withModelWidePass(MergeMethod method, List<PlannedTensor> plan, List<InputModel> inputs,
-                                                  ForkJoinPool pool, int block, ThreadLocal<Workspace> workspaces)
-            throws IOException, RecipeException {
-        Optional<ModelWidePass> found = method.modelWidePass(merged(plan));
+    private List<PlannedTensor> withModelWidePass(Opened merge, ForkJoinPool pool, ThreadLocal<Workspace> workspaces,
+                                                  Optional<double[]> statistics) throws IOException, RecipeException {
+        List<PlannedTensor> plan = merge.plan();
+        Optional<ModelWidePass> found = merge.method().modelWidePass(merged(plan));
         if (found.isEmpty()) {
             return plan;
         }
         ModelWidePass statistic = found.get();
-        java.util.function.Predicate<PlannedTensor> reads = t -> !t.copy() && statistic.reads(t.parameters());
-        List<PlannedTensor> reading = plan.stream().filter(reads).toList();
-        for (Optional<Pass<?>> pass = statistic.nextPass(); pass.isPresent(); pass = statistic.nextPass()) {
-            runOverModel(pass.get(), reading, inputs, pool, block, workspaces);
+        if (statistics.isPresent()) {
+            statistic.restore(statistics.get());
+        } else {
+            runModelWidePass(statistic, merge, pool, workspaces);
         }
+        Predicate<PlannedTensor> reads = t -> !t.copy() && statistic.reads(t.parameters());
         return plan.stream().map(t -> reads.test(t) ? t.withParameters(statistic.apply(t.parameters())) : t).toList();
+    }
+
+    /**
+     * Runs a model-wide pass over the blocks of every tensor that reads it (ordered passes in tensor and block
+     * order through one accumulator; others split over the workers, their accumulators combined in tensor and
+     * range order).
+     */
+    private void runModelWidePass(ModelWidePass statistic, Opened merge, ForkJoinPool pool,
+                                  ThreadLocal<Workspace> workspaces) throws IOException {
+        List<PlannedTensor> reading = merge.plan().stream().filter(t -> !t.copy() && statistic.reads(t.parameters()))
+                .toList();
+        for (Optional<Pass<?>> pass = statistic.nextPass(); pass.isPresent(); pass = statistic.nextPass()) {
+            runOverModel(pass.get(), reading, merge.inputs(), pool, merge.budget().block(), workspaces);
+        }
     }
 
     private <A extends TensorMerge.Accumulator> void runOverModel(Pass<A> pass, List<PlannedTensor> reading,

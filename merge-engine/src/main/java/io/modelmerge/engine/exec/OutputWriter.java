@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 
 /**
  * A merge's output shards in the staging directory: blocks are written at their final offsets from any thread,
@@ -22,9 +23,12 @@ final class OutputWriter implements AutoCloseable {
     private final CheckpointWriter writer;
     private final WriteBehind writeBehind;
 
-    OutputWriter(Path staging, List<TensorSpec> specs, long shardSize) throws IOException {
+    /** The whole checkpoint of {@code specs}, or only shard {@code shard} of it. */
+    OutputWriter(Path staging, List<TensorSpec> specs, long shardSize, OptionalInt shard) throws IOException {
         Files.createDirectories(staging);
-        this.writer = CheckpointWriter.create(staging, specs, Map.of("format", "pt"), shardSize);
+        this.writer = shard.isPresent()
+                ? CheckpointWriter.createShard(staging, specs, Map.of("format", "pt"), shardSize, shard.getAsInt())
+                : CheckpointWriter.create(staging, specs, Map.of("format", "pt"), shardSize);
         this.writeBehind = new WriteBehind(writer::flush, FLUSH_EVERY);
     }
 

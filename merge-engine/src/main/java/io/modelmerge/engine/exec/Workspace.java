@@ -14,4 +14,9 @@ final class Workspace {
         this.out = new float[length];
         this.narrowed = Arena.ofAuto().allocate(length * 4L, 64);
     }
+
+    /** Each worker's workspace for blocks of {@code budget}, made on first use. */
+    static ThreadLocal<Workspace> perThread(BlockBudget budget) {
+        return ThreadLocal.withInitial(() -> new Workspace(budget.width(), budget.buffer()));
+    }
 }

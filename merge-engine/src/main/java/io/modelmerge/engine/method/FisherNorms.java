@@ -48,4 +48,17 @@ final class FisherNorms implements ModelWidePass {
     public TensorParameters apply(TensorParameters tensor) {
         return tensor.withModelNumbers(FisherMerge.FISHER_NORM, norms);
     }
+
+    @Override
+    public double[] result() {
+        return norms.clone();
+    }
+
+    @Override
+    public void restore(double[] result) {
+        if (result.length != squares.length) {
+            throw new IllegalArgumentException("Fisher norms for " + result.length + " models, expected " + squares.length);
+        }
+        norms = result.clone();
+    }
 }

@@ -21,4 +21,13 @@ public interface ModelWidePass {
 
     /** The parameters of a tensor that {@link #reads} the result, with the result. */
     TensorParameters apply(TensorParameters tensor);
+
+    /**
+     * The result once known, as numbers a job can store and hand to other workers; {@link #restore} on a fresh
+     * pass of the same merge gives it back, so a worker merging some of the tensors need not run the passes.
+     */
+    double[] result();
+
+    /** Takes a {@link #result} as this pass's own, in place of running its passes. */
+    void restore(double[] result);
 }

@@ -78,4 +78,26 @@ final class ModelWideTopK implements ModelWidePass {
     public TensorParameters apply(TensorParameters tensor) {
         return tensor.withModelThresholds(Arrays.asList(thresholds));
     }
+
+    /** Each model's threshold (floats, exactly as doubles). */
+    @Override
+    public double[] result() {
+        double[] out = new double[thresholds.length];
+        for (int m = 0; m < out.length; m++) {
+            out[m] = thresholds[m];
+        }
+        return out;
+    }
+
+    @Override
+    public void restore(double[] result) {
+        if (result.length != thresholds.length) {
+            throw new IllegalArgumentException("model-wide thresholds for " + result.length + " models, expected "
+                    + thresholds.length);
+        }
+        for (int m = 0; m < result.length; m++) {
+            thresholds[m] = (float) result[m];
+            selection[m] = null;
+        }
+    }
 }

@@ -43,6 +43,11 @@ public class JobOutputs {
         return workRoot().resolve(id.toString());
     }
 
+    /** Where a worker merges shard {@code shard} of split job {@code id} (beside the job's own directory). */
+    Path shardWorkDir(UUID id, int shard) {
+        return workRoot().resolve(id + ".shard-" + shard);
+    }
+
     private Path workRoot() {
         return config.dataDir().resolve("work");
     }

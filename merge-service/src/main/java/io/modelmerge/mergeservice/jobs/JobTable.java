@@ -180,6 +180,33 @@ public final class JobTable {
         }
     }
 
+    /** The model-wide statistic a split job's coordinator stored, if any. */
+    public static Optional<double[]> statistics(Connection c, UUID id) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement("SELECT statistics FROM merge_job WHERE id = ?")) {
+            s.setObject(1, id);
+            try (ResultSet rs = s.executeQuery()) {
+                String json = rs.next() ? rs.getString(1) : null;
+                if (json == null) {
+                    return Optional.empty();
+                }
+                // stored as strings: a threshold may be infinite, which JSON numbers cannot hold
+                return Optional.of(read(json, new TypeReference<List<String>>() {
+                }).stream().mapToDouble(Double::parseDouble).toArray());
+            }
+        }
+    }
+
+    /** Stores a split job's model-wide statistic, computed once by its coordinator {@code owner}. */
+    public static boolean storeStatistics(Connection c, UUID id, String owner, double[] statistics) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement("""
+                UPDATE merge_job SET statistics = ?::jsonb WHERE id = ? AND lease_owner = ? AND state = 'RUNNING'""")) {
+            s.setString(1, write(java.util.Arrays.stream(statistics).mapToObj(Double::toString).toList()));
+            s.setObject(2, id);
+            s.setString(3, owner);
+            return s.executeUpdate() == 1;
+        }
+    }
+
     /** Finished jobs that did not succeed and whose partial uploads may still exist. */
     public static List<MergeJob> uncleaned(Connection c) throws SQLException {
         return select(c, "WHERE state IN ('FAILED', 'CANCELLED') AND NOT outputs_cleaned", s -> { });

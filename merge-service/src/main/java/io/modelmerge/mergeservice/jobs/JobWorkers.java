@@ -28,14 +28,16 @@ public class JobWorkers {
 
     private final Database db;
     private final MergeRun run;
+    private final ShardRun shards;
     private final JobOutputs outputs;
     private final MergeServiceConfig config;
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final List<Thread> threads = new ArrayList<>();
 
-    public JobWorkers(Database db, MergeRun run, JobOutputs outputs, MergeServiceConfig config) {
+    public JobWorkers(Database db, MergeRun run, ShardRun shards, JobOutputs outputs, MergeServiceConfig config) {
         this.db = db;
         this.run = run;
+        this.shards = shards;
         this.outputs = outputs;
         this.config = config;
     }
@@ -53,6 +55,14 @@ public class JobWorkers {
     private void work(String owner) {
         while (!stopping.get()) {
             try {
+                // a shard of a job already running first, so split jobs finish before new ones start
+                Optional<ShardTask> task = db.transaction(c -> TaskTable.claim(c, owner, config.lease(),
+                        Optional.empty()));
+                if (task.isPresent()) {
+                    LOG.infof("Claimed shard %d of job %s", task.get().shard(), task.get().jobId());
+                    shards.run(task.get(), owner, stopping);
+                    continue;
+                }
                 Optional<UUID> claimed = db.transaction(c -> JobTable.claim(c, owner, config.lease()));
                 if (claimed.isPresent()) {
                     LOG.infof("Claimed job %s", claimed.get());
@@ -82,6 +92,7 @@ public class JobWorkers {
             thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         }
         run.stop();
+        shards.stop();
         LOG.infof("Workers stopped in %d ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     }
 }

@@ -1,37 +1,29 @@
 package io.modelmerge.mergeservice.jobs;
 
 import io.modelmerge.engine.exec.MergeExecutor;
+import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.exec.MergeResult;
+import io.modelmerge.engine.exec.SplitPlan;
 import io.modelmerge.engine.method.DeltaMethod;
+import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.registry.client.RegistryClient;
 import io.modelmerge.service.db.Database;
-import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
-import io.modelmerge.storage.blob.ChecksumMismatchException;
 import io.modelmerge.storage.blob.LocalBlobStore;
-import io.modelmerge.storage.blob.OutsideRootsException;
 import io.modelmerge.storage.blob.StorageResolver;
-import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
-import io.modelmerge.storage.safetensors.SafetensorsFormatException;
 import jakarta.enterprise.context.ApplicationScoped;
-import java.io.FileNotFoundException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -39,7 +31,6 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 import org.jboss.logging.Logger;
 
 /**
@@ -59,35 +50,32 @@ public class MergeRun {
     private final MergeServiceConfig config;
     private final JobOutputs outputs;
     private final StorageResolver storage;
+    private final Uploads uploads;
+    private final ShardRun shards;
     private final ScheduledExecutorService renewals = Executors.newScheduledThreadPool(1,
             Thread.ofPlatform().daemon().name("lease-renewal").factory());
     /** The stop flag of every run in progress, so a stopping replica halts them at once. */
     private final Map<UUID, AtomicBoolean> running = new ConcurrentHashMap<>();
 
     public MergeRun(Database db, RegistryClient registry, MergeServiceConfig config, JobOutputs outputs,
-                    StorageResolver storage) {
+                    StorageResolver storage, Uploads uploads, ShardRun shards) {
         this.db = db;
         this.registry = registry;
         this.config = config;
         this.outputs = outputs;
         this.storage = storage;
+        this.uploads = uploads;
+        this.shards = shards;
     }
 
     /** How a run ended for the worker that ran it. */
     enum Outcome { FINISHED, LOST_LEASE, RELEASED, RETRY_LATER }
 
-    /** A failure worth another attempt later: the registry or the storage could not be reached. */
-    private static final class Passing extends IOException {
-        Passing(String message, Throwable cause) {
-            super(message, cause);
-        }
-    }
-
     Outcome run(UUID id, String owner, AtomicBoolean stopping) {
         MergeJob job = db.read(c -> JobTable.find(c, id)).orElseThrow();
         if (job.attempts() > job.maxAttempts()) {
             outputs.deleteWork(id);
-            boolean cleaned = outputs.deleteUploads(job);
+            boolean cleaned = deleteUploads(job);
             finish(job, owner, JobStatus.FAILED, "gave up after " + job.maxAttempts() + " attempts: "
                     + (job.error().isEmpty() ? "each ended without finishing (its worker stopped)" : job.error()),
                     "", job.progress(), cleaned);
@@ -110,14 +98,24 @@ public class MergeRun {
             }
             long start = System.nanoTime();
             Recipe recipe = JobRecipes.parse(job.request().recipe());
-            MergeResult result = new MergeExecutor(JobRecipes.options(config, job.request(), storage),
-                    p -> progress.set(JobProgress.of(p)), cancelled).run(JobRecipes.located(recipe,
-                    job.request().pinned(), job.request().outDtype()), work.resolve("out"));
-            List<String> files = upload(work.resolve("out"), output, cancelled);
-            stopIfCancelled(cancelled);
+            Recipe located = JobRecipes.located(recipe, job.request().pinned(), job.request().outDtype());
+            MergeOptions options = JobRecipes.options(config, job.request(), storage);
+            Optional<SplitPlan> split = split(located, options);
+            MergeResult result;
+            Map<String, String> mergedBy = Map.of();
+            if (split.isPresent()) {
+                result = runSplit(job, owner, located, split.get(), options, output, cancelled, progress, work);
+                mergedBy = db.read(c -> TaskTable.list(c, id)).stream().collect(java.util.stream.Collectors.toMap(
+                        ShardTask::file, ShardTask::mergedBy, (a, b) -> a, java.util.TreeMap::new));
+            } else {
+                result = new MergeExecutor(options, p -> progress.set(JobProgress.of(p)), cancelled).run(located,
+                        work.resolve("out"));
+            }
+            List<String> files = uploads.uploadAll(work.resolve("out"), output, cancelled);
+            Uploads.stopIfCancelled(cancelled);
             double seconds = (System.nanoTime() - start) / 1e9;
-            Map<String, Object> body = versionBody(job, recipe, outputs.target(job), result, seconds);
-            RegistryClient.Registered version = commit("registering the version", cancelled, () -> registry.register(
+            Map<String, Object> body = versionBody(job, recipe, outputs.target(job), result, seconds, mergedBy);
+            RegistryClient.Registered version = uploads.withRetries("registering the version", cancelled, () -> registry.register(
                     job.request().outputModel(), body, job.request().outputDescription()));
             registered = true;
             if (!version.created() && !version.jobId().equals(id.toString())) {
@@ -127,7 +125,7 @@ public class MergeRun {
             }
             if (!job.request().outputAlias().isEmpty()) {
                 int number = Integer.parseInt(version.ref().substring(version.ref().lastIndexOf('@') + 1));
-                commit("moving alias " + job.request().outputAlias(), cancelled, () -> {
+                uploads.withRetries("moving alias " + job.request().outputAlias(), cancelled, () -> {
                     registry.moveAlias(job.request().outputModel(), job.request().outputAlias(), number);
                     return null;
                 });
@@ -153,8 +151,11 @@ public class MergeRun {
             LOG.warnf("Job %s: lease lost to another worker; leaving it to that one", id);
             return Outcome.LOST_LEASE;
         }
-        boolean cleaned = registered || outputs.deleteUploads(job);
         if (stopping.get() && !job.cancelRequested() && cancelled.get()) {
+            // a split job's merged shards stay for whoever takes the job next; a whole job's partial upload goes
+            if (!registered && db.read(c -> TaskTable.list(c, id)).isEmpty()) {
+                outputs.deleteUploads(job);
+            }
             db.transaction(c -> {
                 JobTable.release(c, id, owner);
                 return null;
@@ -162,12 +163,13 @@ public class MergeRun {
             LOG.infof("Job %s: handed back to the queue (this replica is stopping)", id);
             return Outcome.RELEASED;
         }
+        boolean cleaned = registered || deleteUploads(job);
         if (cancelled.get()) {
             finish(job, owner, JobStatus.CANCELLED, "cancelled", "", progress, cleaned);
             return Outcome.FINISHED;
         }
         String message = message(e);
-        if (passing(e) && job.attempts() < job.maxAttempts()) {
+        if (Uploads.passing(e) && job.attempts() < job.maxAttempts()) {
             LOG.warnf("Job %s: attempt %d failed on something passing, retrying in %s: %s", id, job.attempts(),
                     config.retryDelay(), message);
             boolean held = db.transaction(c -> JobTable.retryLater(c, id, owner, message, config.retryDelay()));
@@ -181,62 +183,113 @@ public class MergeRun {
         return Outcome.FINISHED;
     }
 
-    /** Whether a job's attempt failed on something another attempt may not meet. */
-    private static boolean passing(Exception e) {
-        if (e instanceof Passing) {
-            return true;
+    /**
+     * The split of a merge over the replicas, where the output has several shards and this replica splits jobs;
+     * a recipe that is not a merge of full checkpoints (an adapter merge, a delta edit) runs whole.
+     */
+    private Optional<SplitPlan> split(Recipe located, MergeOptions options) throws IOException {
+        try {
+            if (!config.splitJobs() || !(MergeMethods.named(located.mergeMethod()) instanceof MergeMethod)) {
+                return Optional.empty();
+            }
+            SplitPlan plan = new MergeExecutor(options, p -> { }, new AtomicBoolean()).planSplit(located);
+            return plan.shards().size() > 1 ? Optional.of(plan) : Optional.empty();
+        } catch (RecipeException e) {
+            return Optional.empty(); // the whole run reports it as it always has
         }
-        if (e instanceof UncheckedIOException unchecked) {
-            return passing(unchecked.getCause());
-        }
-        // Storage that could not be read or written; not a file that is wrong or refused.
-        return e instanceof IOException && !(e instanceof InvalidCheckpointException
-                || e instanceof SafetensorsFormatException || e instanceof ChecksumMismatchException
-                || e instanceof OutsideRootsException || e instanceof FileNotFoundException
-                || e instanceof NoSuchFileException);
-    }
-
-    @FunctionalInterface
-    private interface Call<T> {
-        T run() throws IOException;
     }
 
     /**
-     * One call that ends a job, tried up to {@code commit-tries} times with doubling waits while it fails on
-     * something passing; then, or on any other failure, it fails the attempt. A cancel or stop ends the waiting.
+     * Coordinates a split job: the model-wide statistic once (stored with the job, so a later attempt reuses it),
+     * a task per shard for any replica to claim (this worker takes them too), and, when every shard is merged and
+     * its upload checked, the rest of the output into {@code work/out}.
      */
-    private <T> T commit(String what, AtomicBoolean cancelled, Call<T> call) throws IOException {
-        Duration wait = config.commitBackoff();
-        for (int attempt = 1; ; attempt++) {
-            try {
-                return call.run();
-            } catch (IOException e) {
-                boolean passing = e instanceof RegistryClient.RegistryError ? RegistryClient.passing(e) : passing(e);
-                if (!passing) {
-                    throw e;
+    private MergeResult runSplit(MergeJob job, String owner, Recipe located, SplitPlan plan, MergeOptions options,
+                                 BlobStore output, AtomicBoolean cancelled, AtomicReference<JobProgress> progress,
+                                 Path work) throws IOException, RecipeException {
+        UUID id = job.id();
+        if (plan.modelWide() && db.read(c -> JobTable.statistics(c, id)).isEmpty()) {
+            double[] statistics = new MergeExecutor(options, p -> { }, cancelled).statistics(located).orElseThrow();
+            db.transaction(c -> JobTable.storeStatistics(c, id, owner, statistics));
+        }
+        db.transaction(c -> {
+            TaskTable.insert(c, id, plan);
+            return null;
+        });
+        LOG.infof("Job %s: split into %d shard tasks", id, plan.shards().size());
+        while (true) {
+            Uploads.stopIfCancelled(cancelled);
+            List<ShardTask> tasks = db.read(c -> TaskTable.list(c, id));
+            progress.set(progress(tasks, plan));
+            Optional<ShardTask> failed = tasks.stream().filter(t -> t.state() == ShardTask.State.FAILED).findFirst();
+            if (failed.isPresent()) {
+                throw new RecipeException(failed.get().error());
+            }
+            if (tasks.stream().allMatch(t -> t.state() == ShardTask.State.DONE)) {
+                List<ShardTask> missing = missingUploads(tasks, output);
+                if (missing.isEmpty()) {
+                    break;
                 }
-                if (attempt >= config.commitTries()) {
-                    throw new Passing(what + " failed " + attempt + " times: " + e.getMessage(), e);
-                }
-                LOG.warnf("%s failed (try %d of %d), again in %s: %s", what, attempt, config.commitTries(), wait,
-                        e.getMessage());
-                sleep(wait, cancelled);
-                wait = wait.multipliedBy(2);
+                LOG.warnf("Job %s: %d shard upload(s) missing or changed; merging them again", id, missing.size());
+                db.transaction(c -> {
+                    for (ShardTask t : missing) {
+                        TaskTable.requeue(c, id, t.shard());
+                    }
+                    return null;
+                });
+                continue;
+            }
+            Optional<ShardTask> mine = db.transaction(c -> TaskTable.claim(c, owner + "-c", config.lease(),
+                    Optional.of(id)));
+            if (mine.isPresent()) {
+                shards.run(mine.get(), owner + "-c", cancelled);
+            } else {
+                Uploads.sleep(config.pollInterval(), cancelled);
             }
         }
+        return new MergeExecutor(options, p -> { }, cancelled).commitSplit(located, work.resolve("out"));
     }
 
-    private static void sleep(Duration wait, AtomicBoolean cancelled) {
-        long until = System.nanoTime() + wait.toNanos();
-        while (System.nanoTime() < until) {
-            stopIfCancelled(cancelled);
-            try {
-                Thread.sleep(Math.min(100, Math.max(1, (until - System.nanoTime()) / 1_000_000)));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new CancellationException("interrupted");
+    /** The tasks whose upload is not there with the size and CRC32C their worker recorded. */
+    private static List<ShardTask> missingUploads(List<ShardTask> tasks, BlobStore output) throws IOException {
+        List<ShardTask> missing = new java.util.ArrayList<>();
+        for (ShardTask t : tasks) {
+            var stored = output.head(t.file());
+            if (stored.isEmpty() || stored.get().size() != t.size()
+                    || stored.get().crc32c().map(crc -> !crc.equals(t.crc32c())).orElse(false)) {
+                missing.add(t);
             }
         }
+        return missing;
+    }
+
+    /** A split job's progress: shards done of all, bytes merged of all. */
+    private static JobProgress progress(List<ShardTask> tasks, SplitPlan plan) {
+        long done = tasks.stream().filter(t -> t.state() == ShardTask.State.DONE).count();
+        long bytes = tasks.stream().mapToLong(ShardTask::bytesDone).sum();
+        return new JobProgress(done, plan.shards().size(), bytes, plan.bytes(), 0, 0);
+    }
+
+    /**
+     * Deletes a job's uploads once no worker still holds one of its shard tasks (they see the job end at their
+     * next renewal and stop; a killed one's lease runs out), then forgets its tasks.
+     */
+    private boolean deleteUploads(MergeJob job) {
+        long deadline = System.nanoTime() + config.lease().multipliedBy(2).toNanos();
+        while (db.read(c -> TaskTable.anyHeld(c, job.id())) && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(Math.max(50, config.pollInterval().toMillis()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        boolean cleaned = outputs.deleteUploads(job);
+        db.transaction(c -> {
+            TaskTable.delete(c, job.id());
+            return null;
+        });
+        return cleaned;
     }
 
     private void renew(MergeJob job, String owner, AtomicReference<JobProgress> progress, AtomicBoolean cancelled,
@@ -255,40 +308,10 @@ public class MergeRun {
         }
     }
 
-    /**
-     * Uploads every file of {@code dir} and checks each against the store's size and CRC32C. The CRC32C compared
-     * is the one the upload computed while streaming the file, so the file is read once.
-     */
-    private List<String> upload(Path dir, BlobStore store, AtomicBoolean cancelled) throws IOException {
-        List<Path> files;
-        try (Stream<Path> list = Files.list(dir)) {
-            files = list.filter(Files::isRegularFile).sorted().toList();
-        }
-        for (Path file : files) {
-            String name = file.getFileName().toString();
-            commit("uploading " + store.describe(name), cancelled, () -> {
-                BlobInfo written;
-                try (InputStream in = Files.newInputStream(file)) {
-                    written = store.write(name, in);
-                }
-                BlobInfo stored = store.head(name).orElseThrow(() ->
-                        new IOException(store.describe(name) + ": missing after upload"));
-                long size = Files.size(file);
-                String sent = written.crc32c().orElseThrow();
-                if (written.size() != size || stored.size() != size
-                        || stored.crc32c().map(crc -> !crc.equals(sent)).orElse(false)) {
-                    throw new ChecksumMismatchException(store.describe(name) + ": stored " + stored.size()
-                            + " bytes, CRC32C " + stored.crc32c().orElse("?") + "; wrote " + size + " bytes, CRC32C " + sent);
-                }
-                return written;
-            });
-        }
-        return files.stream().map(f -> f.getFileName().toString()).toList();
-    }
-
     /** @param recipe the job's recipe as written (its refs name the pinned inputs) */
     private static Map<String, Object> versionBody(MergeJob job, Recipe recipe, String target, MergeResult result,
-                                                   double seconds) throws RecipeException {
+                                                   double seconds, Map<String, String> mergedBy)
+            throws RecipeException {
         Map<String, Object> parameters = new LinkedHashMap<>();
         parameters.put("job_id", job.id().toString());
         parameters.put("seed", job.request().seed());
@@ -296,6 +319,9 @@ public class MergeRun {
         parameters.put("out_dtype", job.request().outDtype());
         parameters.put("engine_version", engineVersion());
         parameters.put("inputs", job.request().pinned());
+        if (!mergedBy.isEmpty()) {
+            parameters.put("shards_merged_by", mergedBy); // a split job: which worker merged each shard
+        }
         Map<String, Object> metrics = new LinkedHashMap<>();
         metrics.put("merge_seconds", seconds);
         metrics.put("tensor_bytes", (double) result.tensorBytes());
@@ -341,12 +367,6 @@ public class MergeRun {
         boolean held = db.transaction(c -> JobTable.finish(c, job.id(), owner, state, error, result, progress, cleaned));
         if (!held) {
             LOG.warnf("Job %s: could not record %s, the lease had moved on", job.id(), state);
-        }
-    }
-
-    private static void stopIfCancelled(AtomicBoolean cancelled) {
-        if (cancelled.get()) {
-            throw new CancellationException("merge cancelled");
         }
     }
 

@@ -29,6 +29,7 @@ public final class CheckpointWriter implements AutoCloseable {
     private final List<String> fileNames;
     private final List<SafetensorsWriter> writers;
     private final Map<String, SafetensorsWriter> writerOfTensor;
+    /** The index to write on commit; null when this writer writes one unsharded file or only some shards. */
     private final ShardIndex index;
     private boolean committed;
 
@@ -48,29 +49,46 @@ public final class CheckpointWriter implements AutoCloseable {
      */
     public static CheckpointWriter create(Path directory, List<TensorSpec> tensors, Map<String, String> metadata,
                                           long maxShardSize) throws IOException {
+        return create(directory, tensors, metadata, maxShardSize, shard -> true);
+    }
+
+    /**
+     * Plans the shards of {@code tensors} as {@link #create(Path, List, Map, long)} does, but writes only shard
+     * {@code shard} (0-based): the same file, byte for byte, as the whole checkpoint's writer gives it, and no
+     * index. Several workers each writing shards this way, and {@link #writeIndex} once, give the checkpoint.
+     */
+    public static CheckpointWriter createShard(Path directory, List<TensorSpec> tensors, Map<String, String> metadata,
+                                               long maxShardSize, int shard) throws IOException {
+        int count = shardCount(tensors, maxShardSize);
+        if (shard < 0 || shard >= count) {
+            throw new IllegalArgumentException("shard " + shard + " of a checkpoint of " + count + " shards");
+        }
+        return create(directory, tensors, metadata, maxShardSize, i -> i == shard);
+    }
+
+    private static CheckpointWriter create(Path directory, List<TensorSpec> tensors, Map<String, String> metadata,
+                                           long maxShardSize, java.util.function.IntPredicate written)
+            throws IOException {
         if (maxShardSize <= 0) {
             throw new IllegalArgumentException("Max shard size must be positive, got " + maxShardSize);
         }
         List<List<TensorSpec>> shards = planShards(tensors, maxShardSize);
         Files.createDirectories(directory);
-        List<String> names = new ArrayList<>();
-        for (int i = 0; i < shards.size(); i++) {
-            names.add(shards.size() == 1 ? Checkpoint.SINGLE_FILE
-                    : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size()));
-        }
+        List<String> names = shardNames(shards.size());
+        List<String> writtenNames = new ArrayList<>();
         List<SafetensorsWriter> writers = new ArrayList<>();
         Map<String, SafetensorsWriter> writerOfTensor = new HashMap<>();
-        Map<String, String> weightMap = new LinkedHashMap<>();
-        long totalSize = 0;
         try {
             for (int i = 0; i < shards.size(); i++) {
+                if (!written.test(i)) {
+                    continue;
+                }
                 SafetensorsWriter writer = SafetensorsWriter.create(directory.resolve(names.get(i)),
                         SafetensorsLayout.of(shards.get(i), metadata));
                 writers.add(writer);
+                writtenNames.add(names.get(i));
                 for (TensorSpec spec : shards.get(i)) {
                     writerOfTensor.put(spec.name(), writer);
-                    weightMap.put(spec.name(), names.get(i));
-                    totalSize += spec.byteLength();
                 }
             }
         } catch (IOException | RuntimeException e) {
@@ -79,7 +97,51 @@ public final class CheckpointWriter implements AutoCloseable {
             }
             throw e;
         }
-        return new CheckpointWriter(directory, names, writers, writerOfTensor, new ShardIndex(totalSize, weightMap));
+        boolean whole = writtenNames.size() == shards.size();
+        return new CheckpointWriter(directory, writtenNames, writers, writerOfTensor,
+                whole && shards.size() > 1 ? index(tensors, maxShardSize) : null);
+    }
+
+    /** How many shards {@code tensors} take at {@code maxShardSize}. */
+    public static int shardCount(List<TensorSpec> tensors, long maxShardSize) {
+        return planShards(tensors, maxShardSize).size();
+    }
+
+    /** The tensors of each shard, in shard order, as the writers assign them. */
+    public static List<List<String>> shardTensors(List<TensorSpec> tensors, long maxShardSize) {
+        return planShards(tensors, maxShardSize).stream().map(s -> s.stream().map(TensorSpec::name).toList()).toList();
+    }
+
+    /** The shards' file names: {@code model.safetensors} alone, else {@code model-0000i-of-0000N.safetensors}. */
+    public static List<String> shardNames(int count) {
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            names.add(count == 1 ? Checkpoint.SINGLE_FILE : String.format("model-%05d-of-%05d.safetensors", i + 1, count));
+        }
+        return names;
+    }
+
+    /** The index of a checkpoint of {@code tensors} sharded at {@code maxShardSize}. */
+    public static ShardIndex index(List<TensorSpec> tensors, long maxShardSize) {
+        List<List<TensorSpec>> shards = planShards(tensors, maxShardSize);
+        List<String> names = shardNames(shards.size());
+        Map<String, String> weightMap = new LinkedHashMap<>();
+        long totalSize = 0;
+        for (int i = 0; i < shards.size(); i++) {
+            for (TensorSpec spec : shards.get(i)) {
+                weightMap.put(spec.name(), names.get(i));
+                totalSize += spec.byteLength();
+            }
+        }
+        return new ShardIndex(totalSize, weightMap);
+    }
+
+    /** Writes {@code index} into {@code directory} under its name, atomically. */
+    public static void writeIndex(Path directory, ShardIndex index) throws IOException {
+        Path temp = directory.resolve(ShardIndex.FILE_NAME + ".partial");
+        Files.write(temp, index.toJson());
+        Files.move(temp, directory.resolve(ShardIndex.FILE_NAME), StandardCopyOption.ATOMIC_MOVE,
+                StandardCopyOption.REPLACE_EXISTING);
     }
 
     static List<List<TensorSpec>> planShards(List<TensorSpec> tensors, long maxShardSize) {
@@ -111,12 +173,9 @@ public final class CheckpointWriter implements AutoCloseable {
         return fileNames;
     }
 
+    /** Whether this writer writes a whole sharded checkpoint, index included. */
     public boolean sharded() {
-        return fileNames.size() > 1;
-    }
-
-    public ShardIndex index() {
-        return index;
+        return index != null;
     }
 
     /** Writes {@code chunk} at byte {@code offset} of tensor {@code name}. Thread-safe. */
@@ -151,10 +210,7 @@ public final class CheckpointWriter implements AutoCloseable {
             writer.commit();
         }
         if (sharded()) {
-            Path temp = directory.resolve(ShardIndex.FILE_NAME + ".partial");
-            Files.write(temp, index.toJson());
-            Files.move(temp, directory.resolve(ShardIndex.FILE_NAME), StandardCopyOption.ATOMIC_MOVE,
-                    StandardCopyOption.REPLACE_EXISTING);
+            writeIndex(directory, index);
         }
         committed = true;
     }
