@@ -133,6 +133,13 @@ class SplitJobIT {
         if (postgres != null) {
             postgres.close();
         }
+        if (work != null) {
+            try (Stream<Path> paths = Files.walk(work)) {
+                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
     }
 
     private static String local(String name) {
@@ -148,10 +155,9 @@ class SplitJobIT {
     }
 
     private static Job run(String recipe, String output) {
-        Job submitted = jobs.submitMerge(SubmitMergeRequest.newBuilder().setRecipeYaml(recipe)
+        return jobs.submitMerge(SubmitMergeRequest.newBuilder().setRecipeYaml(recipe)
                 .setOutput(Output.newBuilder().setModel(output))
                 .setOptions(Options.newBuilder().setSeed(5).setShardSizeBytes(SHARD)).build());
-        return submitted;
     }
 
     @Test
