@@ -38,6 +38,10 @@ final class SubmitCommand extends ServiceCommand.JobCommand {
     @Option(names = "--memory", converter = ByteSize.class, description = "Memory budget of the merge, e.g. 4g (default: the service's).")
     long memory;
 
+    @Option(names = "--shard-size", converter = ByteSize.class, description = "Largest output shard, e.g. 2G"
+            + " (default: 5 GB); a merge of several shards is split over the service's replicas.")
+    long shardSize;
+
     @Option(names = "--out-dtype", description = "Output dtype, overriding the recipe's (e.g. bfloat16).")
     String outDtype = "";
 
@@ -59,8 +63,8 @@ final class SubmitCommand extends ServiceCommand.JobCommand {
         SubmitMergeRequest request = SubmitMergeRequest.newBuilder()
                 .setRecipeYaml(Files.readString(recipe))
                 .setOutput(Output.newBuilder().setModel(output).setAlias(alias).putAllTags(tags).setDescription(description))
-                .setOptions(Options.newBuilder().setSeed(seed).setMemoryBytes(memory).setOutDtype(outDtype)
-                        .setPriority(priority).setStrict(strict))
+                .setOptions(Options.newBuilder().setSeed(seed).setMemoryBytes(memory).setShardSizeBytes(shardSize)
+                        .setOutDtype(outDtype).setPriority(priority).setStrict(strict))
                 .setIdempotencyKey(idempotencyKey)
                 .build();
         Job job = stub.submitMerge(request);
