@@ -225,6 +225,12 @@ public class MergeRun {
             if (failed.isPresent()) {
                 throw new RecipeException(failed.get().error());
             }
+            Optional<ShardTask> exhausted = tasks.stream().filter(t -> t.state() != ShardTask.State.DONE && !t.held()
+                    && t.attempts() >= job.maxAttempts()).findFirst();
+            if (exhausted.isPresent()) {
+                throw new RecipeException("shard " + exhausted.get().file() + " was not merged in " + job.maxAttempts()
+                        + " attempts: each ended without finishing (its worker stopped)");
+            }
             if (tasks.stream().allMatch(t -> t.state() == ShardTask.State.DONE)) {
                 List<ShardTask> missing = missingUploads(tasks, output);
                 if (missing.isEmpty()) {

@@ -34,7 +34,8 @@ public final class TaskTable {
 
     /**
      * Claims a queued task, or a running one whose lease expired, of a running job that no one asked to cancel
-     * (of {@code job} alone, if given) for {@code owner}.
+     * (of {@code job} alone, if given) for {@code owner}; a task that has had the job's {@code max_attempts} is
+     * left for the coordinator to fail the job with.
      */
     public static Optional<ShardTask> claim(Connection c, String owner, Duration lease, Optional<UUID> job)
             throws SQLException {
@@ -44,9 +45,9 @@ public final class TaskTable {
                 WHERE (t.job_id, t.shard) = (
                     SELECT k.job_id, k.shard FROM merge_task k JOIN merge_job j ON j.id = k.job_id
                     WHERE (k.state = 'QUEUED' OR (k.state = 'RUNNING' AND k.lease_expires_at < now()))
-                      AND j.state = 'RUNNING' AND NOT j.cancel_requested AND (?::uuid IS NULL OR k.job_id = ?::uuid)
+                      AND k.attempts < j.max_attempts AND j.state = 'RUNNING' AND NOT j.cancel_requested AND (?::uuid IS NULL OR k.job_id = ?::uuid)
                     ORDER BY j.priority DESC, j.created_at, k.shard LIMIT 1 FOR UPDATE OF k SKIP LOCKED)
-                RETURNING t.*""")) {
+                RETURNING t.*, true AS held""")) {
             s.setString(1, owner);
             s.setDouble(2, lease.toMillis() / 1000.0);
             s.setObject(3, job.orElse(null));
@@ -129,7 +130,8 @@ public final class TaskTable {
 
     public static List<ShardTask> list(Connection c, UUID job) throws SQLException {
         List<ShardTask> tasks = new ArrayList<>();
-        try (PreparedStatement s = c.prepareStatement("SELECT * FROM merge_task WHERE job_id = ? ORDER BY shard")) {
+        try (PreparedStatement s = c.prepareStatement("SELECT *, (state = 'RUNNING' AND lease_expires_at >= now())"
+                + " AS held FROM merge_task WHERE job_id = ? ORDER BY shard")) {
             s.setObject(1, job);
             try (ResultSet rs = s.executeQuery()) {
                 while (rs.next()) {
@@ -163,6 +165,6 @@ public final class TaskTable {
         return new ShardTask(rs.getObject("job_id", UUID.class), rs.getInt("shard"), rs.getString("file"),
                 ShardTask.State.valueOf(rs.getString("state")), rs.getInt("attempts"), rs.getLong("bytes_total"),
                 rs.getLong("bytes_done"), rs.getString("merged_by"), rs.getLong("size"), rs.getString("crc32c"),
-                rs.getString("error"));
+                rs.getString("error"), rs.getBoolean("held"));
     }
 }
