@@ -77,6 +77,10 @@ final class ServiceProcess implements AutoCloseable {
         return port;
     }
 
+    boolean alive() {
+        return process != null && process.isAlive();
+    }
+
     /** The running process's id (the merge service names its workers {@code <pid>@<host>-...}). */
     long pid() {
         return process.pid();

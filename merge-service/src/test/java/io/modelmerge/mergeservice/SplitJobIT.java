@@ -240,8 +240,55 @@ class SplitJobIT {
                 HttpResponse.BodyHandlers.discarding()).statusCode());
     }
 
+    /**
+     * The coordinator killed with SIGKILL mid-job: another replica claims the job when its lease runs out, reuses
+     * the shards already merged (their workers unchanged), merges the rest and commits: one version, the same bytes.
+     */
+    @Test
+    @Order(5)
+    void aKilledCoordinatorsJobIsFinishedByAnotherReplicaReusingTheMergedShards() throws Exception {
+        String recipe = ties("parameters: {topk_scope: model}\n");
+        String id = run(recipe, "team/split-coordinator-killed").getId();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (mergedBy(id).size() < 2 && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        Map<String, String> before = mergedBy(id);
+        assertTrue(before.size() >= 2, "two shards merged before the kill");
+        ServiceProcess coordinator = coordinatorOf(id);
+        coordinator.kill();
+        ServiceProcess survivor = replicas.stream().filter(r -> r != coordinator && r.alive()).findFirst().orElseThrow();
+        ManagedChannel other = ManagedChannelBuilder.forAddress("127.0.0.1", survivor.port()).usePlaintext().build();
+        try {
+            Job done = watch(MergeServiceGrpc.newBlockingStub(other), id);
+            assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+            assertEquals(2, done.getAttempts(), "the job's second attempt finished it");
+            Map<String, String> after = mergedBy(id);
+            before.forEach((file, worker) -> assertEquals(worker, after.get(file), file + " was merged again"));
+            assertEquals(1, get("models/team/split-coordinator-killed/versions").get("total").asInt());
+            assertSameAsOneWorker(recipe, done);
+        } finally {
+            other.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The replica whose worker holds job {@code id} (its coordinator). */
+    private static ServiceProcess coordinatorOf(String id) throws Exception {
+        try (Connection c = DriverManager.getConnection(postgres.getJdbcUrl("postgres", "jobs"));
+             ResultSet rs = c.createStatement().executeQuery("SELECT lease_owner FROM merge_job WHERE id = '" + id + "'")) {
+            assertTrue(rs.next());
+            String owner = rs.getString(1);
+            long pid = Long.parseLong(owner.substring(0, owner.indexOf('@')));
+            return replicas.stream().filter(r -> r.pid() == pid).findFirst().orElseThrow();
+        }
+    }
+
     /** Polls job {@code id} until it ends (3 minutes at most). */
     private static Job watch(String id) throws InterruptedException {
+        return watch(jobs, id);
+    }
+
+    private static Job watch(MergeServiceGrpc.MergeServiceBlockingStub jobs, String id) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
         Job job = null;
         while (System.nanoTime() < deadline) {
