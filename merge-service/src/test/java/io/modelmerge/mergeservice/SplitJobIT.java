@@ -240,12 +240,31 @@ class SplitJobIT {
                 HttpResponse.BodyHandlers.discarding()).statusCode());
     }
 
+    /** A shard that fails (the merge overflows) fails its job naming the tensor, and nothing of it is left. */
+    @Test
+    @Order(5)
+    void aFailingShardFailsTheJobAndLeavesNothing() throws Exception {
+        StringBuilder recipe = new StringBuilder("merge_method: linear\nmodels:\n");
+        recipe.append("  - model: ").append(local("model-1")).append("\n    parameters: {weight: 1e308}\n");
+        recipe.append("  - model: ").append(local("model-2")).append("\n    parameters: {weight: 1}\n");
+        recipe.append("parameters: {normalize: false}\n");
+        Job done = watch(run(recipe.toString(), "team/split-overflow").getId());
+        assertEquals(JobState.FAILED, done.getState());
+        assertTrue(done.getError().matches(".*tensor '[a-z_.0-9]+' would hold (NaN|infinity) .*"), done.getError());
+        assertEquals(List.of(), bucket.list("merged/team/split-overflow/"));
+        assertEquals(Map.of(), mergedBy(done.getId()));
+        assertEquals(404, HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + registry.port() + "/api/v1/models/team/split-overflow")).build(),
+                HttpResponse.BodyHandlers.discarding()).statusCode());
+    }
+
     /**
      * The coordinator killed with SIGKILL mid-job: another replica claims the job when its lease runs out, reuses
      * the shards already merged (their workers unchanged), merges the rest and commits: one version, the same bytes.
+     * Last: it may kill the replica the other tests talk to.
      */
     @Test
-    @Order(5)
+    @Order(6)
     void aKilledCoordinatorsJobIsFinishedByAnotherReplicaReusingTheMergedShards() throws Exception {
         String recipe = ties("parameters: {topk_scope: model}\n");
         String id = run(recipe, "team/split-coordinator-killed").getId();

@@ -277,10 +277,15 @@ public class MergeRun {
     }
 
     /**
-     * Deletes a job's uploads once no worker still holds one of its shard tasks (they see the job end at their
-     * next renewal and stop; a killed one's lease runs out), then forgets its tasks.
+     * Deletes a job's uploads once no worker still holds one of its shard tasks (its queued tasks are failed
+     * first, so the running ones see the job end at their next renewal and stop, deleting what they uploaded; a
+     * killed one's lease runs out), then forgets its tasks.
      */
     private boolean deleteUploads(MergeJob job) {
+        db.transaction(c -> {
+            TaskTable.failQueued(c, job.id(), "the job ended");
+            return null;
+        });
         long deadline = System.nanoTime() + config.lease().multipliedBy(2).toNanos();
         while (db.read(c -> TaskTable.anyHeld(c, job.id())) && System.nanoTime() < deadline) {
             try {

@@ -45,7 +45,8 @@ public final class TaskTable {
                 WHERE (t.job_id, t.shard) = (
                     SELECT k.job_id, k.shard FROM merge_task k JOIN merge_job j ON j.id = k.job_id
                     WHERE (k.state = 'QUEUED' OR (k.state = 'RUNNING' AND k.lease_expires_at < now()))
-                      AND k.attempts < j.max_attempts AND j.state = 'RUNNING' AND NOT j.cancel_requested AND (?::uuid IS NULL OR k.job_id = ?::uuid)
+                      AND k.attempts < j.max_attempts AND j.state = 'RUNNING' AND NOT j.cancel_requested
+                      AND NOT EXISTS (SELECT 1 FROM merge_task x WHERE x.job_id = k.job_id AND x.state = 'FAILED') AND (?::uuid IS NULL OR k.job_id = ?::uuid)
                     ORDER BY j.priority DESC, j.created_at, k.shard LIMIT 1 FOR UPDATE OF k SKIP LOCKED)
                 RETURNING t.*, true AS held""")) {
             s.setString(1, owner);
@@ -60,7 +61,7 @@ public final class TaskTable {
 
     /**
      * Extends {@code owner}'s lease on a task and stores its progress. Empty when the lease is lost; otherwise
-     * whether its job should stop (a cancel was asked for, or the job is no longer running).
+     * whether its job is ending (a cancel was asked for, the job is no longer running, or one of its tasks failed).
      */
     public static Optional<Boolean> renew(Connection c, UUID job, int shard, String owner, Duration lease,
                                           long bytesDone) throws SQLException {
@@ -68,7 +69,8 @@ public final class TaskTable {
                 UPDATE merge_task t SET lease_expires_at = now() + make_interval(secs => ?), bytes_done = ?
                 FROM merge_job j
                 WHERE t.job_id = ? AND t.shard = ? AND t.lease_owner = ? AND t.state = 'RUNNING' AND j.id = t.job_id
-                RETURNING j.cancel_requested OR j.state <> 'RUNNING'""")) {
+                RETURNING j.cancel_requested OR j.state <> 'RUNNING'
+                          OR EXISTS (SELECT 1 FROM merge_task x WHERE x.job_id = t.job_id AND x.state = 'FAILED')""")) {
             s.setDouble(1, lease.toMillis() / 1000.0);
             s.setLong(2, bytesDone);
             s.setObject(3, job);
@@ -150,6 +152,16 @@ public final class TaskTable {
             try (ResultSet rs = s.executeQuery()) {
                 return rs.next();
             }
+        }
+    }
+
+    /** The job is ending: its queued tasks fail, so no worker claims them and those running stop. */
+    public static void failQueued(Connection c, UUID job, String error) throws SQLException {
+        try (PreparedStatement s = c.prepareStatement("""
+                UPDATE merge_task SET state = 'FAILED', error = ? WHERE job_id = ? AND state = 'QUEUED'""")) {
+            s.setString(1, error);
+            s.setObject(2, job);
+            s.executeUpdate();
         }
     }
 
