@@ -235,9 +235,7 @@ class SplitJobIT {
         assertEquals(JobState.CANCELLED, done.getState());
         assertEquals(List.of(), bucket.list("merged/team/split-cancelled/" + id + "/"));
         assertEquals(Map.of(), mergedBy(id), "the job's tasks are gone with their uploads");
-        assertEquals(404, HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                + registry.port() + "/api/v1/models/team/split-cancelled/versions/1")).build(),
-                HttpResponse.BodyHandlers.discarding()).statusCode());
+        assertEquals(404, registry("models/team/split-cancelled/versions/1").statusCode());
     }
 
     /** A shard that fails (the merge overflows) fails its job naming the tensor, and nothing of it is left. */
@@ -253,9 +251,7 @@ class SplitJobIT {
         assertTrue(done.getError().matches(".*tensor '[a-z_.0-9]+' would hold (NaN|infinity) .*"), done.getError());
         assertEquals(List.of(), bucket.list("merged/team/split-overflow/"));
         assertEquals(Map.of(), mergedBy(done.getId()));
-        assertEquals(404, HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
-                + registry.port() + "/api/v1/models/team/split-overflow")).build(),
-                HttpResponse.BodyHandlers.discarding()).statusCode());
+        assertEquals(404, registry("models/team/split-overflow").statusCode(), "no model without a version");
     }
 
     /**
@@ -322,10 +318,15 @@ class SplitJobIT {
     }
 
     private static JsonNode get(String path) throws Exception {
-        HttpResponse<String> response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(
-                "http://127.0.0.1:" + registry.port() + "/api/v1/" + path)).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> response = registry(path);
         assertEquals(200, response.statusCode(), path + ": " + response.body());
         return TestSystem.JSON.readTree(response.body());
+    }
+
+    /** GET {@code /api/v1/<path>} of the registry. */
+    private static HttpResponse<String> registry(String path) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + registry.port()
+                + "/api/v1/" + path)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     /**
