@@ -194,7 +194,7 @@ class DeltaEditingTest {
     @Test
     void magnitudeOverManyChunksKeepsTheFirstKByMagnitudeThenPosition() throws Exception {
         String name = "model.layers.0.mlp.up_proj.weight";
-        int rows = 512;
+        int rows = 1024; // 512 Ki elements: more than a chunk at 1 thread and at 2
         int columns = 512;
         List<TensorSpec> specs = List.of(new TensorSpec(name, DType.F32, new long[] {rows, columns}));
         Path base = SyntheticCheckpoints.write(dir.resolve("wide-base"), specs, (tensor, i) -> 0.5);
