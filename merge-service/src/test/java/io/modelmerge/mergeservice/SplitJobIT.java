@@ -226,6 +226,15 @@ class SplitJobIT {
             Thread.sleep(20);
         }
         assertTrue(mergedBy(id).size() >= 3, "three shards merged before the cancel");
+        Job running = jobs.getJob(JobRef.newBuilder().setId(id).build());
+        while (running.getProgress().getTensorsDone() < 3 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+            running = jobs.getJob(JobRef.newBuilder().setId(id).build());
+        }
+        // a split job's progress counts shards, with the bytes merged, the rate and the time left
+        assertTrue(running.getProgress().getTensorsTotal() >= 12, running.getProgress().toString());
+        assertTrue(running.getProgress().getBytesDone() > 0 && running.getProgress().getBytesPerSecond() > 0
+                && running.getProgress().getEtaSeconds() > 0, running.getProgress().toString());
         String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
                 + replicas.getFirst().port() + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
         assertTrue(metrics.contains("\nmodelmerge_jobs_running 1\n"), metrics);

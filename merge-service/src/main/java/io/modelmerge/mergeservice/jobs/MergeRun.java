@@ -217,10 +217,11 @@ public class MergeRun {
             return null;
         });
         LOG.infof("Job %s: split into %d shard tasks", id, plan.shards().size());
+        long splitStart = System.nanoTime();
         while (true) {
             Uploads.stopIfCancelled(cancelled);
             List<ShardTask> tasks = db.read(c -> TaskTable.list(c, id));
-            progress.set(progress(tasks, plan));
+            progress.set(progress(tasks, plan, System.nanoTime() - splitStart));
             Optional<ShardTask> failed = tasks.stream().filter(t -> t.state() == ShardTask.State.FAILED).findFirst();
             if (failed.isPresent()) {
                 throw new RecipeException(failed.get().error());
@@ -269,11 +270,17 @@ public class MergeRun {
         return missing;
     }
 
-    /** A split job's progress: shards done of all, bytes merged of all. */
-    private static JobProgress progress(List<ShardTask> tasks, SplitPlan plan) {
+    /**
+     * A split job's progress after {@code elapsedNanos} of this attempt's shard phase: shards done of all, bytes
+     * merged of all (as the shards' workers last reported them), and the rate and time left that gives.
+     */
+    private static JobProgress progress(List<ShardTask> tasks, SplitPlan plan, long elapsedNanos) {
         long done = tasks.stream().filter(t -> t.state() == ShardTask.State.DONE).count();
         long bytes = tasks.stream().mapToLong(ShardTask::bytesDone).sum();
-        return new JobProgress(done, plan.shards().size(), bytes, plan.bytes(), 0, 0);
+        double seconds = elapsedNanos / 1e9;
+        double rate = seconds > 0 ? bytes / seconds : 0;
+        double eta = rate > 0 ? (plan.bytes() - bytes) / rate : 0;
+        return new JobProgress(done, plan.shards().size(), bytes, plan.bytes(), rate, eta);
     }
 
     /**
