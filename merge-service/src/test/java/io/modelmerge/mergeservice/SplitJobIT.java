@@ -221,11 +221,8 @@ class SplitJobIT {
     @Order(4)
     void aCancelledSplitJobLeavesNoShardAnyWorkerUploaded() throws Exception {
         String id = run(ties(""), "team/split-cancelled").getId();
+        assertTrue(awaitShardsMerged(id, 3).size() >= 3, "three shards merged before the cancel");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (mergedBy(id).size() < 3 && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-        assertTrue(mergedBy(id).size() >= 3, "three shards merged before the cancel");
         Job running = jobs.getJob(JobRef.newBuilder().setId(id).build());
         while (running.getProgress().getTensorsDone() < 3 && System.nanoTime() < deadline) {
             Thread.sleep(100);
@@ -273,11 +270,7 @@ class SplitJobIT {
     void aKilledCoordinatorsJobIsFinishedByAnotherReplicaReusingTheMergedShards() throws Exception {
         String recipe = ties("parameters: {topk_scope: model}\n");
         String id = run(recipe, "team/split-coordinator-killed").getId();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (mergedBy(id).size() < 2 && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-        Map<String, String> before = mergedBy(id);
+        Map<String, String> before = awaitShardsMerged(id, 2);
         assertTrue(before.size() >= 2, "two shards merged before the kill");
         ServiceProcess coordinator = coordinatorOf(id);
         coordinator.kill();
@@ -360,6 +353,17 @@ class SplitJobIT {
             }
         }
         return null;
+    }
+
+    /** {@link #mergedBy} once at least {@code count} shards of job {@code id} are merged (a minute at most). */
+    private static Map<String, String> awaitShardsMerged(String id, int count) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        Map<String, String> merged = mergedBy(id);
+        while (merged.size() < count && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            merged = mergedBy(id);
+        }
+        return merged;
     }
 
     /** Which worker merged each shard of job {@code id}. */

@@ -29,6 +29,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -154,7 +155,7 @@ public final class DeltaExtraction {
              InputModel fineTune = InputModel.open(fineTuneRef, options, cache);
              StagedOutput output = new StagedOutput(outDir)) {
             // the content digests read both models once more; they run beside the extraction
-            java.util.concurrent.CompletableFuture<String[]> digests = java.util.concurrent.CompletableFuture.supplyAsync(
+            CompletableFuture<String[]> digests = CompletableFuture.supplyAsync(
                     () -> {
                         try {
                             return new String[] {base.contentDigest(), fineTune.contentDigest()};
@@ -263,17 +264,7 @@ public final class DeltaExtraction {
     /** What each tensor becomes; DARE's kept counts (a pass of the mask over every element) on {@code pool}. */
     private List<Planned> plan(InputModel base, InputModel fineTune, DeltaEdit edit, Map<String, String> tied,
                                ExecutorService pool) throws IOException, RecipeException {
-        Map<String, Future<Long>> dareCounts = new LinkedHashMap<>();
-        if (edit instanceof DeltaEdit.Dare dare) {
-            for (TensorInfo t : fineTune.tensors()) {
-                if (edit.edits(t.name(), t.rank()) && t.elementCount() <= Integer.MAX_VALUE - 8) {
-                    int seed = RandomMask.seed(RandomMask.tensorSeed(dare.seed(), t.name()), 0);
-                    dareCounts.put(t.name(), pool.submit(() -> RandomMask.count(seed, 0, t.elementCount(),
-                            RandomMask.threshold(1 - dare.p()))));
-                }
-            }
-        }
-        List<Planned> plan = new ArrayList<>();
+        List<Future<Planned>> plan = new ArrayList<>();
         for (TensorInfo t : fineTune.tensors()) {
             if (tied.containsKey(t.name())) {
                 continue;
@@ -284,32 +275,43 @@ public final class DeltaExtraction {
             long n = t.elementCount();
             String name = t.name();
             if (!comparable) {
-                plan.add(new Planned(t, Encoding.WHOLE, n, List.of(new TensorSpec(name, t.dtype(), t.shape()))));
+                plan.add(planned(new Planned(t, Encoding.WHOLE, n, List.of(new TensorSpec(name, t.dtype(), t.shape())))));
                 continue;
             }
             if (n > Integer.MAX_VALUE - 8 && !(edit instanceof DeltaEdit.Dense)) {
                 throw new RecipeException("tensor '" + name + "' has " + n + " elements; edits take tensors of up to 2^31");
             }
             switch (edit) {
-                case DeltaEdit.Dare dare when edit.edits(name, t.rank()) ->
-                        plan.add(sparse(t, MergeExecutor.await(dareCounts.get(name))));
+                case DeltaEdit.Dare dare when edit.edits(name, t.rank()) -> {
+                    int seed = RandomMask.seed(RandomMask.tensorSeed(dare.seed(), name), 0);
+                    plan.add(pool.submit(() -> sparse(t, RandomMask.count(seed, 0, n, RandomMask.threshold(1 - dare.p())))));
+                }
                 case DeltaEdit.Magnitude magnitude when edit.edits(name, t.rank()) -> {
                     long columns = columns(t);
                     long kept = magnitude.scope() == DeltaEdit.Scope.ROW
                             ? (long) Math.floor(magnitude.density() * columns) * (n / columns)
                             : (long) Math.floor(magnitude.density() * n);
-                    plan.add(sparse(t, kept));
+                    plan.add(planned(sparse(t, kept)));
                 }
                 case DeltaEdit.BitDelta bits when edit.edits(name, t.rank()) -> {
                     long scales = bits.scope() == DeltaEdit.Scope.ROW ? t.dim(0) : 1;
-                    plan.add(new Planned(t, Encoding.SIGNS, n, List.of(
+                    plan.add(planned(new Planned(t, Encoding.SIGNS, n, List.of(
                             new TensorSpec(name + ".signs", DType.U8, new long[] {Bits.bytesFor(n)}),
-                            new TensorSpec(name + ".scale", DType.F32, new long[] {scales}))));
+                            new TensorSpec(name + ".scale", DType.F32, new long[] {scales})))));
                 }
-                default -> plan.add(new Planned(t, Encoding.DENSE, n, List.of(new TensorSpec(name, DType.F32, t.shape()))));
+                default -> plan.add(planned(new Planned(t, Encoding.DENSE, n,
+                        List.of(new TensorSpec(name, DType.F32, t.shape())))));
             }
         }
-        return plan;
+        List<Planned> planned = new ArrayList<>();
+        for (Future<Planned> p : plan) {
+            planned.add(MergeExecutor.await(p));
+        }
+        return planned;
+    }
+
+    private static Future<Planned> planned(Planned p) {
+        return CompletableFuture.completedFuture(p);
     }
 
     /** Kept values with a bitmap (n/8 bytes) or 4- or 8-byte indices, whichever is smaller. */
@@ -583,7 +585,7 @@ public final class DeltaExtraction {
         /**
          * The k-th largest |Δ|, with how many are at or above it and how many equal it: in one full pass where a
          * sample (a window of 4 Ki elements in every 32 Ki) brackets it, else in {@link TopK}'s two. A tensor of
-         * one chunk goes to TopK at once: its passes reread nothing.
+         * one chunk goes to TopK at once: a sample of it would be all of it, a pass as long as one of TopK's.
          */
         private Threshold threshold(long k) {
             if (n > chunk) {

@@ -184,15 +184,13 @@ public final class MergeExecutor {
      */
     public SplitPlan planSplit(Recipe recipe) throws IOException, RecipeException {
         try (Opened merge = open(recipe, null)) {
-            List<TensorSpec> specs = merge.specs();
-            List<List<String>> tensors = CheckpointWriter.shardTensors(specs, options.outShardSize());
+            List<List<TensorSpec>> tensors = CheckpointWriter.shards(merge.specs(), options.outShardSize());
             List<String> names = CheckpointWriter.shardNames(tensors.size());
-            java.util.Map<String, Long> sizes = new java.util.HashMap<>();
-            specs.forEach(t -> sizes.put(t.name(), t.byteLength()));
             List<SplitPlan.Shard> shards = new ArrayList<>();
             for (int i = 0; i < tensors.size(); i++) {
-                shards.add(new SplitPlan.Shard(i, names.get(i), tensors.get(i),
-                        tensors.get(i).stream().mapToLong(sizes::get).sum()));
+                List<TensorSpec> shard = tensors.get(i);
+                shards.add(new SplitPlan.Shard(i, names.get(i), shard.stream().map(TensorSpec::name).toList(),
+                        shard.stream().mapToLong(TensorSpec::byteLength).sum()));
             }
             boolean modelWide = merge.method().modelWidePass(merged(merge.plan())).isPresent();
             return new SplitPlan(shards, modelWide, merge.bytes());
@@ -244,7 +242,7 @@ public final class MergeExecutor {
             Files.createDirectories(output.dir());
             List<TensorSpec> specs = merge.specs();
             List<String> files = new ArrayList<>(CheckpointWriter.shardNames(
-                    CheckpointWriter.shardCount(specs, options.outShardSize())));
+                    CheckpointWriter.shards(specs, options.outShardSize()).size()));
             if (files.size() > 1) {
                 CheckpointWriter.writeIndex(output.dir(), CheckpointWriter.index(specs, options.outShardSize()));
                 files.add(ShardIndex.FILE_NAME);
@@ -269,11 +267,11 @@ public final class MergeExecutor {
         boolean finiteOnly = !merge.recipe().allowNonfinite();
         try {
             List<PlannedTensor> plan = withModelWidePass(merge, pool, workspaces, statistics);
-            List<TensorSpec> specs = plan.stream().map(PlannedTensor::output).toList();
+            List<TensorSpec> specs = merge.specs();
             if (shard.isPresent()) {
-                java.util.Set<String> own = new java.util.HashSet<>(
-                        CheckpointWriter.shardTensors(specs, options.outShardSize()).get(shard.getAsInt()));
-                plan = plan.stream().filter(t -> own.contains(t.name())).toList();
+                java.util.Set<TensorSpec> own = new java.util.HashSet<>(
+                        CheckpointWriter.shards(specs, options.outShardSize()).get(shard.getAsInt()));
+                plan = plan.stream().filter(t -> own.contains(t.output())).toList();
             }
             long totalBytes = plan.stream().mapToLong(t -> t.output().byteLength()).sum();
             ProgressReporter progress = new ProgressReporter(listener,

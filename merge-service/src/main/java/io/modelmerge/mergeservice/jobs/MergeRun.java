@@ -5,7 +5,6 @@ import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.exec.MergeResult;
 import io.modelmerge.engine.exec.SplitPlan;
 import io.modelmerge.engine.method.DeltaMethod;
-import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
@@ -75,7 +74,7 @@ public class MergeRun {
         MergeJob job = db.read(c -> JobTable.find(c, id)).orElseThrow();
         if (job.attempts() > job.maxAttempts()) {
             outputs.deleteWork(id);
-            boolean cleaned = deleteUploads(job);
+            boolean cleaned = deleteUploadsAndTasks(job);
             finish(job, owner, JobStatus.FAILED, "gave up after " + job.maxAttempts() + " attempts: "
                     + (job.error().isEmpty() ? "each ended without finishing (its worker stopped)" : job.error()),
                     "", job.progress(), cleaned);
@@ -163,7 +162,7 @@ public class MergeRun {
             LOG.infof("Job %s: handed back to the queue (this replica is stopping)", id);
             return Outcome.RELEASED;
         }
-        boolean cleaned = registered || deleteUploads(job);
+        boolean cleaned = registered || deleteUploadsAndTasks(job);
         if (cancelled.get()) {
             finish(job, owner, JobStatus.CANCELLED, "cancelled", "", progress, cleaned);
             return Outcome.FINISHED;
@@ -188,14 +187,15 @@ public class MergeRun {
      * a recipe that is not a merge of full checkpoints (an adapter merge, a delta edit) runs whole.
      */
     private Optional<SplitPlan> split(Recipe located, MergeOptions options) throws IOException {
+        if (!config.splitJobs()) {
+            return Optional.empty();
+        }
         try {
-            if (!config.splitJobs() || !(MergeMethods.named(located.mergeMethod()) instanceof MergeMethod)) {
-                return Optional.empty();
-            }
             SplitPlan plan = new MergeExecutor(options, p -> { }, new AtomicBoolean()).planSplit(located);
             return plan.shards().size() > 1 ? Optional.of(plan) : Optional.empty();
         } catch (RecipeException e) {
-            return Optional.empty(); // the whole run reports it as it always has
+            // not a merge of full checkpoints (planSplit refuses those), or a refusal the whole run reports
+            return Optional.empty();
         }
     }
 
@@ -288,7 +288,7 @@ public class MergeRun {
      * first, so the running ones see the job end at their next renewal and stop, deleting what they uploaded; a
      * killed one's lease runs out), then forgets its tasks.
      */
-    private boolean deleteUploads(MergeJob job) {
+    private boolean deleteUploadsAndTasks(MergeJob job) {
         db.transaction(c -> {
             TaskTable.failQueued(c, job.id(), "the job ended");
             return null;

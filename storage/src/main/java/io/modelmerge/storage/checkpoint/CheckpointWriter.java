@@ -59,7 +59,7 @@ public final class CheckpointWriter implements AutoCloseable {
      */
     public static CheckpointWriter createShard(Path directory, List<TensorSpec> tensors, Map<String, String> metadata,
                                                long maxShardSize, int shard) throws IOException {
-        int count = shardCount(tensors, maxShardSize);
+        int count = shards(tensors, maxShardSize).size();
         if (shard < 0 || shard >= count) {
             throw new IllegalArgumentException("shard " + shard + " of a checkpoint of " + count + " shards");
         }
@@ -72,7 +72,7 @@ public final class CheckpointWriter implements AutoCloseable {
         if (maxShardSize <= 0) {
             throw new IllegalArgumentException("Max shard size must be positive, got " + maxShardSize);
         }
-        List<List<TensorSpec>> shards = planShards(tensors, maxShardSize);
+        List<List<TensorSpec>> shards = shards(tensors, maxShardSize);
         Files.createDirectories(directory);
         List<String> names = shardNames(shards.size());
         List<String> writtenNames = new ArrayList<>();
@@ -102,16 +102,6 @@ public final class CheckpointWriter implements AutoCloseable {
                 whole && shards.size() > 1 ? index(tensors, maxShardSize) : null);
     }
 
-    /** How many shards {@code tensors} take at {@code maxShardSize}. */
-    public static int shardCount(List<TensorSpec> tensors, long maxShardSize) {
-        return planShards(tensors, maxShardSize).size();
-    }
-
-    /** The tensors of each shard, in shard order, as the writers assign them. */
-    public static List<List<String>> shardTensors(List<TensorSpec> tensors, long maxShardSize) {
-        return planShards(tensors, maxShardSize).stream().map(s -> s.stream().map(TensorSpec::name).toList()).toList();
-    }
-
     /** The shards' file names: {@code model.safetensors} alone, else {@code model-0000i-of-0000N.safetensors}. */
     public static List<String> shardNames(int count) {
         List<String> names = new ArrayList<>();
@@ -123,7 +113,7 @@ public final class CheckpointWriter implements AutoCloseable {
 
     /** The index of a checkpoint of {@code tensors} sharded at {@code maxShardSize}. */
     public static ShardIndex index(List<TensorSpec> tensors, long maxShardSize) {
-        List<List<TensorSpec>> shards = planShards(tensors, maxShardSize);
+        List<List<TensorSpec>> shards = shards(tensors, maxShardSize);
         List<String> names = shardNames(shards.size());
         Map<String, String> weightMap = new LinkedHashMap<>();
         long totalSize = 0;
@@ -144,7 +134,11 @@ public final class CheckpointWriter implements AutoCloseable {
                 StandardCopyOption.REPLACE_EXISTING);
     }
 
-    static List<List<TensorSpec>> planShards(List<TensorSpec> tensors, long maxShardSize) {
+    /**
+     * The tensors of each shard, in shard order, as the writers assign them (huggingface_hub's rule, in the
+     * class comment).
+     */
+    public static List<List<TensorSpec>> shards(List<TensorSpec> tensors, long maxShardSize) {
         List<List<TensorSpec>> shards = new ArrayList<>();
         List<TensorSpec> current = new ArrayList<>();
         long currentSize = 0;

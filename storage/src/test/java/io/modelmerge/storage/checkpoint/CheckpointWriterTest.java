@@ -101,7 +101,7 @@ class CheckpointWriterTest {
     void aTensorLargerThanTheLimitGetsAShardOfItsOwn() {
         List<TensorSpec> specs = List.of(new TensorSpec("a", DType.F32, new long[] {10}),
                 new TensorSpec("huge", DType.F32, new long[] {1000}), new TensorSpec("b", DType.F32, new long[] {10}));
-        List<List<TensorSpec>> shards = CheckpointWriter.planShards(specs, 100);
+        List<List<TensorSpec>> shards = CheckpointWriter.shards(specs, 100);
         assertEquals(List.of(List.of("huge"), List.of("a", "b")),
                 shards.stream().map(s -> s.stream().map(TensorSpec::name).toList()).sorted((x, y) -> x.size() - y.size()).toList());
     }
