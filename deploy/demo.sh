@@ -4,26 +4,37 @@
 # generated Llama-shaped base model and three fine-tunes of it, runs a TIES merge through the merge service's
 # gRPC API (mergectl submit --wait), and prints the new version's metadata and lineage from the registry's REST
 # API. Stops everything at the end unless KEEP=1.
+#
+#   deploy/demo.sh                              # the services as local processes (deploy/local/up.sh)
+#   MODELMERGE_DEPLOY=containers deploy/demo.sh # the services from their container images, in podman
+#                                               # (deploy/containers/: builds the images, then up.sh)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 . "$root/deploy/lib.sh"
 export MODELMERGE_DATA_DIR="${MODELMERGE_DATA_DIR:-$(mktemp -d)/modelmerge}"
+deploy="${MODELMERGE_DEPLOY:-local}"
+case "$deploy" in local | containers) ;; *) echo "MODELMERGE_DEPLOY is local or containers, not $deploy" >&2; exit 2 ;; esac
 start=$(date +%s)
 cleanup() {
   local status=$?
   if [ "${KEEP:-0}" != 1 ]; then
-    deploy/local/down.sh > /dev/null || true
+    "deploy/$deploy/down.sh" > /dev/null || true
   fi
   exit $status
 }
 trap cleanup EXIT
 
-echo "== building (tests skipped; run them with ./mvnw -B verify)"
-./mvnw -q -B install -DskipTests
+if [ "$deploy" = containers ]; then
+  echo "== building, with the container images (tests skipped; run them with ./mvnw -B verify)"
+  deploy/containers/build-images.sh
+else
+  echo "== building (tests skipped; run them with ./mvnw -B verify)"
+  ./mvnw -q -B install -DskipTests
+fi
 
 echo "== starting the system"
-deploy/local/up.sh
+"deploy/$deploy/up.sh"
 registry="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["registry"])' "$MODELMERGE_DATA_DIR/endpoints.json")"
 blobs="$MODELMERGE_DATA_DIR/blobs"
 

@@ -55,3 +55,27 @@ stop_bench_registry() {
   rm -rf "$data"
   exit $status
 }
+
+# need_debian_packages PACKAGE...: installs those of Debian's packages that are missing (as root).
+need_debian_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" > /dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "== installing ${missing[*]} (Debian packages)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" > /dev/null 2>&1 \
+    || { apt-get update -q > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" > /dev/null; }
+}
+
+# podman_run_flags: what `podman run` needs on this machine besides the defaults. This VM mounts cgroups in hybrid
+# mode with a controller (hugetlb) on the v2 hierarchy, which Debian 12's crun refuses ("cgroups in hybrid mode
+# not supported"): runc runs instead. And root here lacks CAP_SYS_RESOURCE, so podman's default limits on open
+# files and processes (above this session's) cannot be set: the flags ask for the session's own open-file limit
+# and a process limit under its own.
+podman_run_flags() {
+  if [ -d /sys/fs/cgroup/unified ] && grep -q . /sys/fs/cgroup/unified/cgroup.controllers && command -v runc > /dev/null; then
+    echo --runtime runc
+  fi
+  echo --ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit nproc=8192:8192
+}

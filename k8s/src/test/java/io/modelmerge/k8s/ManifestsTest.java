@@ -35,6 +35,7 @@ import java.util.Collection;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -84,6 +85,28 @@ class ManifestsTest {
         // a stopping replica hands its merge or shard back within 20 s (JobWorkers), inside the grace period
         assertTrue(merge.getTerminationGracePeriodSeconds() > 20);
         assertEquals("true", one(objects, ConfigMap.class, "modelmerge-config").getData().get("MODELMERGE_MERGE_SPLIT_JOBS"));
+    }
+
+    @Test
+    void theBaseRunsTheImagesTheBuildMakesAsTheirUserOnTheirPorts() throws Exception {
+        List<HasMetadata> objects = render("base");
+        Map<String, String> services = Map.of("modelmerge-registry", "registry-service",
+                "modelmerge-merge-service", "merge-service");
+        for (var service : services.entrySet()) {
+            Properties image = new Properties();
+            try (var in = Files.newInputStream(ROOT.resolveSibling(service.getValue())
+                    .resolve("src/main/resources/application.properties"))) {
+                image.load(in);
+            }
+            var pod = one(objects, Deployment.class, service.getKey()).getSpec().getTemplate().getSpec();
+            Container container = pod.getContainers().getFirst();
+            assertEquals(image.getProperty("quarkus.container-image.group") + "/"
+                    + image.getProperty("quarkus.container-image.name") + ":"
+                    + image.getProperty("quarkus.container-image.tag"), container.getImage(), service.getKey());
+            assertEquals(Long.valueOf(image.getProperty("quarkus.jib.user")), pod.getSecurityContext().getRunAsUser());
+            assertEquals(Integer.valueOf(image.getProperty("quarkus.jib.ports")),
+                    container.getPorts().getFirst().getContainerPort(), service.getKey());
+        }
     }
 
     @Test
