@@ -36,6 +36,8 @@ fi
 echo "== starting the system"
 "deploy/$deploy/up.sh"
 registry="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["registry"])' "$MODELMERGE_DATA_DIR/endpoints.json")"
+# The registry's first admin token, which it wrote to the data directory (mergectl reads it from there too).
+auth=(-H "Authorization: Bearer $(cat "$MODELMERGE_DATA_DIR/admin-token")")
 blobs="$MODELMERGE_DATA_DIR/blobs"
 
 echo
@@ -48,7 +50,7 @@ for ft in math code chat; do
   ./mergectl register "file://$blobs/llama-3b-demo/ft-$ft/" --model "acme/llama-demo-$ft" \
     --parent acme/llama-demo-base@1=finetune
 done
-curl -sf -X PUT -H 'content-type: application/json' -d '{"version": 1}' \
+curl -sf "${auth[@]}" -X PUT -H 'content-type: application/json' -d '{"version": 1}' \
   "$registry/api/v1/models/acme/llama-demo-math/aliases/nightly" > /dev/null
 
 recipe="$MODELMERGE_DATA_DIR/ties.yml"
@@ -73,7 +75,7 @@ cat "$recipe"
 
 echo
 echo "== the new version, from the registry's REST API (GET /api/v1/resolve?ref=acme/llama-demo-merged@candidate)"
-curl -sf "$registry/api/v1/resolve?ref=acme/llama-demo-merged@candidate" | python3 -c '
+curl -sf "${auth[@]}" "$registry/api/v1/resolve?ref=acme/llama-demo-merged@candidate" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
 for f in v["files"]:

@@ -36,7 +36,7 @@ need_wrk() {
 
 # start_bench_registry JAR: starts that registry build on its embedded defaults in a new temporary data
 # directory, on a free port, until it is ready; stops it and removes the directory when the script exits.
-# Sets data, port and base (the API's URL).
+# Sets data, port, base (the API's URL), token (its first admin token) and auth (curl's header for it).
 start_bench_registry() {
   data="$(mktemp -d)"
   port="$(free_port)"
@@ -45,6 +45,8 @@ start_bench_registry() {
   bench_registry=$!
   trap stop_bench_registry EXIT
   wait_ready registry "$port" "$bench_registry" "$data/registry.log" 60
+  token="$(cat "$data/admin-token")"
+  auth=(-H "Authorization: Bearer $token")
   echo "== registry up on port $port ($1, data in $data)"
 }
 

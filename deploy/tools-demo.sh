@@ -81,15 +81,16 @@ MODELMERGE_DATA_DIR="$work/registry" QUARKUS_HTTP_PORT="$port" \
   "$JAVA_HOME/bin/java" -jar registry-service/target/quarkus-app/quarkus-run.jar > "$work/registry.log" 2>&1 &
 registry_pid=$!
 wait_ready registry "$port" "$registry_pid" "$work/registry.log" 60
+auth=(-H "Authorization: Bearer $(cat "$work/registry/admin-token")")
 json() { python3 -m json.tool; }
 
 echo "== registry: index the real fixtures and the synthetic models (headers read, files checksummed)"
 cp -r "$fixtures"/* "$blobs/"
 rm "$blobs/MANIFEST.md"
-task="$(curl -sf -H 'content-type: application/json' -d "{\"uri\": \"file://$blobs/\", \"namespace\": \"demo\"}" "$api/index")"
+task="$(curl -sf "${auth[@]}" -H 'content-type: application/json' -d "{\"uri\": \"file://$blobs/\", \"namespace\": \"demo\"}" "$api/index")"
 task_id="$(echo "$task" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
 for _ in $(seq 300); do
-  task="$(curl -sf "$api/index/$task_id")"
+  task="$(curl -sf "${auth[@]}" "$api/index/$task_id")"
   echo "$task" | grep -q '"state":"RUNNING"' || break
   sleep 0.2
 done
@@ -97,20 +98,20 @@ echo "$task" | json
 
 echo "== registry: register the TIES merge with its parents, point @candidate at it, print its lineage"
 mv "$work/merged" "$blobs/ties-merged"
-curl -sf -H 'content-type: application/json' -d '{"name": "demo/ties-merged", "description": "TIES of model-1 and model-2 onto model-0"}' "$api/models" > /dev/null
-curl -sf -H 'content-type: application/json' -d @- "$api/models/demo/ties-merged/versions" > /dev/null <<JSON
+curl -sf "${auth[@]}" -H 'content-type: application/json' -d '{"name": "demo/ties-merged", "description": "TIES of model-1 and model-2 onto model-0"}' "$api/models" > /dev/null
+curl -sf "${auth[@]}" -H 'content-type: application/json' -d @- "$api/models/demo/ties-merged/versions" > /dev/null <<JSON
 {"storage_uri": "file://$blobs/ties-merged/",
  "parents": [{"ref": "demo/models-model-0@1", "relation": "merge"}, {"ref": "demo/models-model-1@1", "relation": "merge"},
              {"ref": "demo/models-model-2@1", "relation": "merge"}],
  "recipe": $(python3 -c 'import json, sys; print(json.dumps(open(sys.argv[1]).read()))' "$work/ties.yml"),
  "metrics": {"demo_run": 1}}
 JSON
-curl -sf -X PUT -H 'content-type: application/json' -d '{"version": 1}' "$api/models/demo/ties-merged/aliases/candidate" > /dev/null
-curl -sf "$api/resolve?ref=demo/ties-merged@candidate" | python3 -c '
+curl -sf "${auth[@]}" -X PUT -H 'content-type: application/json' -d '{"version": 1}' "$api/models/demo/ties-merged/aliases/candidate" > /dev/null
+curl -sf "${auth[@]}" "$api/resolve?ref=demo/ties-merged@candidate" | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
 print(v["ref"], v["format"], v["status"], "aliases:", v["aliases"])
 print("  summary:", json.dumps(v["summary"]["dtypes"]), v["summary"]["parameter_count"], "parameters in", v["summary"]["tensor_count"], "tensors")
 for f in v["files"]:
     print("  ", f["path"], f["size"], "bytes sha256", f["sha256"][:16] + "...")'
-curl -sf "$api/models/demo/ties-merged/versions/1/lineage" | json
+curl -sf "${auth[@]}" "$api/models/demo/ties-merged/versions/1/lineage" | json

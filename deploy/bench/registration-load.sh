@@ -28,15 +28,16 @@ cat > "$data/create.lua" <<'LUA'
 counter = 0
 init = function(args)
   prefix = args[1]
+  token = args[2]
 end
 request = function()
   counter = counter + 1
   local name = string.format("bench/%s-%d", prefix, counter)
-  return wrk.format("POST", "/api/v1/models", {["Content-Type"] = "application/json"}, '{"name": "' .. name .. '"}')
+  return wrk.format("POST", "/api/v1/models", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, '{"name": "' .. name .. '"}')
 end
 LUA
-wrk -t1 -c"$connections" -d5s -s "$data/create.lua" "http://127.0.0.1:$port" -- warm > /dev/null
-out="$(wrk -t1 -c"$connections" -d"$duration" --latency -s "$data/create.lua" "http://127.0.0.1:$port" -- run)"
+wrk -t1 -c"$connections" -d5s -s "$data/create.lua" "http://127.0.0.1:$port" -- warm "$token" > /dev/null
+out="$(wrk -t1 -c"$connections" -d"$duration" --latency -s "$data/create.lua" "http://127.0.0.1:$port" -- run "$token")"
 echo "$out"
 if echo "$out" | grep -q 'Non-2xx'; then
   echo "error responses during the run" >&2

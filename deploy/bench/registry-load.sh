@@ -23,27 +23,27 @@ if [ ! -f "$jar" ]; then
 fi
 start_bench_registry "$jar"
 
-curl -sf -H 'content-type: application/json' -d '{"name": "bench/mnist"}' "$base/models" > /dev/null
+curl -sf "${auth[@]}" -H 'content-type: application/json' -d '{"name": "bench/mnist"}' "$base/models" > /dev/null
 for i in $(seq 20); do
   mkdir -p "$data/blobs/v$i"
   cp "$fixture" "$data/blobs/v$i/model.safetensors"
   echo "{\"run\": $i}" > "$data/blobs/v$i/config.json"   # distinct content: a layout file
-  curl -sf -H 'content-type: application/json' -d "{\"storage_uri\": \"file://$data/blobs/v$i/\"}" \
+  curl -sf "${auth[@]}" -H 'content-type: application/json' -d "{\"storage_uri\": \"file://$data/blobs/v$i/\"}" \
     "$base/models/bench/mnist/versions" > /dev/null
 done
-curl -sf -X PUT -H 'content-type: application/json' -d '{"version": 7}' "$base/models/bench/mnist/aliases/prod" > /dev/null
+curl -sf "${auth[@]}" -X PUT -H 'content-type: application/json' -d '{"version": 7}' "$base/models/bench/mnist/aliases/prod" > /dev/null
 echo "== seeded bench/mnist with 20 versions, prod -> 7"
 
 echo "== warm-up"
-wrk -t1 -c"$connections" -d5s "$base/models/bench/mnist/versions/7" > /dev/null
-wrk -t1 -c"$connections" -d5s "$base/resolve?ref=bench/mnist@prod" > /dev/null
+wrk -t1 -c"$connections" -H "Authorization: Bearer $token" -d5s "$base/models/bench/mnist/versions/7" > /dev/null
+wrk -t1 -c"$connections" -H "Authorization: Bearer $token" -d5s "$base/resolve?ref=bench/mnist@prod" > /dev/null
 
 summary=()
 ceiling=""
 for endpoint in "/q/health/live" "/api/v1/models/bench/mnist/versions/7" "/api/v1/resolve?ref=bench/mnist@prod"; do
   echo
   echo "== GET $endpoint: $connections connections, $duration"
-  out="$(wrk -t1 -c"$connections" -d"$duration" --latency "http://127.0.0.1:$port$endpoint")"
+  out="$(wrk -t1 -c"$connections" -H "Authorization: Bearer $token" -d"$duration" --latency "http://127.0.0.1:$port$endpoint")"
   echo "$out"
   if echo "$out" | grep -q 'Non-2xx'; then
     echo "error responses during the run" >&2

@@ -50,6 +50,8 @@ MODELMERGE_DATA_DIR="$dir/registry" QUARKUS_HTTP_PORT="$regport" QUARKUS_DATASOU
   > "$dir/logs/registry.log" 2>&1 &
 pids+=($!)
 wait_ready registry "$regport" "${pids[-1]}" "$dir/logs/registry.log"
+# the registry's first admin token: the merge services call the registry with it, mergectl the merge service
+export MODELMERGE_TOKEN="$(cat "$dir/registry/admin-token")"
 
 cat > "$dir/ties.yml" <<YAML
 merge_method: ties
@@ -71,6 +73,7 @@ for replicas in 1 3; do
     port="$(free_port)"
     MODELMERGE_DATA_DIR="$dir/merge-$replicas-$r" QUARKUS_HTTP_PORT="$port" \
       QUARKUS_DATASOURCE_JDBC_URL="$jdbc/merge?user=postgres" MODELMERGE_MERGE_REGISTRY_URL="http://127.0.0.1:$regport" \
+      MODELMERGE_MERGE_REGISTRY_TOKEN="$MODELMERGE_TOKEN" \
       MODELMERGE_MERGE_LOCAL_ROOTS="$dir" MODELMERGE_MERGE_OUTPUT_ROOT="file://$dir/out/" \
       nohup "$JAVA_HOME/bin/java" $jvm_flags -jar merge-service/target/quarkus-app/quarkus-run.jar \
       > "$dir/logs/merge-$replicas-$r.log" 2>&1 &

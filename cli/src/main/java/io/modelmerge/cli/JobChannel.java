@@ -2,6 +2,8 @@ package io.modelmerge.cli;
 
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.stub.MetadataUtils;
 import io.modelmerge.proto.v1.MergeServiceGrpc;
 import java.util.concurrent.TimeUnit;
 
@@ -9,8 +11,15 @@ import java.util.concurrent.TimeUnit;
 final class JobChannel implements AutoCloseable {
     private final ManagedChannel channel;
 
-    JobChannel(String address) {
-        this.channel = ManagedChannelBuilder.forTarget(address).usePlaintext().build();
+    /** A channel to the merge service at {@code address} whose calls carry {@code token} (null: none). */
+    JobChannel(String address, String token) {
+        ManagedChannelBuilder<?> builder = ManagedChannelBuilder.forTarget(address).usePlaintext();
+        if (token != null) {
+            Metadata bearer = new Metadata();
+            bearer.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+            builder.intercept(MetadataUtils.newAttachHeadersInterceptor(bearer));
+        }
+        this.channel = builder.build();
     }
 
     MergeServiceGrpc.MergeServiceBlockingStub stub() {

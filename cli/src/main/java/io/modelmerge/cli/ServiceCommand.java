@@ -23,12 +23,16 @@ abstract class ServiceCommand implements Callable<Integer> {
         return services.endpoints(mergectl.environment());
     }
 
+    String token() throws IOException {
+        return services.token(mergectl.environment());
+    }
+
     /** A command of the merge service: runs with a channel to it, open for the command's length. */
     abstract static class JobCommand extends ServiceCommand {
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
-            try (JobChannel channel = new JobChannel(endpoints().mergeService())) {
+            try (JobChannel channel = new JobChannel(endpoints().mergeService(), token())) {
                 return run(channel.stub(), out);
             } finally {
                 out.flush();
@@ -44,7 +48,7 @@ abstract class ServiceCommand implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
-            run(new RegistryClient(endpoints().registry(), System.getProperty("user.name", "mergectl")), out);
+            run(new RegistryClient(endpoints().registry(), token()), out);
             out.flush();
             return 0;
         }

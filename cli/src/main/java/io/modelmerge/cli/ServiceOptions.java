@@ -1,6 +1,8 @@
 package io.modelmerge.cli;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 import picocli.CommandLine.Option;
@@ -14,6 +16,24 @@ final class ServiceOptions {
     @Option(names = "--merge-service", paramLabel = "HOST:PORT", description = "Merge service gRPC address (default: "
             + "from the environment or endpoints.json, else 127.0.0.1:8190).")
     String mergeService;
+
+    @Option(names = "--token", paramLabel = "TOKEN", description = "API token (default: MODELMERGE_TOKEN, else the local"
+            + " start's first admin token, $MODELMERGE_DATA_DIR/admin-token). Prefer the variable: a flag shows in ps.")
+    String token;
+
+    /** The token to call with: the flag, else MODELMERGE_TOKEN, else the local data directory's; null: none. */
+    String token(Map<String, String> env) throws IOException {
+        if (token != null && !token.isBlank()) {
+            return token.strip();
+        }
+        String variable = env.get("MODELMERGE_TOKEN");
+        if (variable != null && !variable.isBlank()) {
+            return variable.strip();
+        }
+        Path file = Path.of(env.getOrDefault("MODELMERGE_DATA_DIR", System.getProperty("user.home") + "/.modelmerge"))
+                .resolve("admin-token");
+        return Files.isReadable(file) ? Files.readString(file).strip() : null;
+    }
 
     Endpoints endpoints(Map<String, String> env) throws IOException {
         return Endpoints.resolve(env, Optional.ofNullable(registry), Optional.ofNullable(mergeService));

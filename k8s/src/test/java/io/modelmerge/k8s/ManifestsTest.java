@@ -120,6 +120,8 @@ class ManifestsTest {
         one(objects, Job.class, "modelmerge-create-bucket");
         assertTrue(one(objects, Secret.class, "modelmerge-database").getData().containsKey("merge-jdbc-url"));
         one(objects, Secret.class, "modelmerge-s3");
+        // the merge service calls the registry with a token the local overlay provides
+        assertTrue(one(objects, Secret.class, "modelmerge-tokens").getData().containsKey("merge-service"));
     }
 
     @Test

@@ -21,6 +21,13 @@ public interface MergeServiceConfig {
     URI registryUrl();
 
     /**
+     * The merge service's own token at the registry (read, write and promote on the namespaces it writes to).
+     * Unset: the first admin token the registry wrote to the data directory ({@code admin-token}), where both run
+     * on one data directory as in {@code deploy/local}.
+     */
+    Optional<String> registryToken();
+
+    /**
      * Where results are stored: {@code <output-root>/<ns>/<name>/<job id>/}. By default the data directory's
      * {@code blobs/merged/}, inside the registry's default local root.
      */

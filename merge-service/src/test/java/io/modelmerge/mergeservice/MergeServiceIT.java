@@ -1,6 +1,7 @@
 package io.modelmerge.mergeservice;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -45,6 +46,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -378,6 +380,128 @@ class MergeServiceIT {
         }
         assertEquals(fileSha(get("resolve?ref=team/llama-ties-full@1"), "model.safetensors"),
                 fileSha(get("resolve?ref=team/llama-ties-deltas@1"), "model.safetensors"));
+    }
+
+    /**
+     * Every gRPC method × every kind of caller (no token, expired, revoked, read, write, promote of nightly, submit,
+     * admin on {@code team/*}, and every scope but admin on another namespace): UNAUTHENTICATED, PERMISSION_DENIED or
+     * the method's answer, nothing changed by a refused call; a submission naming an input its submitter may not
+     * read is refused naming it, one whose output it may not write likewise; and no token the test used appears in
+     * either service's log.
+     */
+    @Test
+    @Order(8)
+    void everyMethodAnswersEveryCallerAsItsTokenSaysAndNoTokenIsLogged() throws Exception {
+        Map<String, String> tokens = new LinkedHashMap<>();
+        tokens.put("none", null);
+        tokens.put("read", token("read", List.of("read"), "team/*", null));
+        tokens.put("write", token("write", List.of("write"), "team/*", null));
+        tokens.put("promote-nightly", token("promote-nightly", List.of("promote"), "team/*", null));
+        tokens.put("submit", token("submit", List.of("submit"), "team/*", null));
+        tokens.put("admin", token("team-admin", List.of("admin"), "team/*", null));
+        tokens.put("other", token("other", List.of("read", "write", "promote", "submit"), "other/*", null));
+        String revoked = token("revoked", List.of("admin"), "team/*", null);
+        assertEquals(204, system.send("DELETE", "tokens/" + revoked.substring(3, 13), null).statusCode());
+        tokens.put("revoked", revoked);
+        java.time.OffsetDateTime soon = java.time.OffsetDateTime.now().plusSeconds(1);
+        tokens.put("expired", token("expired", List.of("admin"), "team/*", soon));
+        while (!java.time.OffsetDateTime.now().isAfter(soon.plusNanos(200_000_000))) {
+            Thread.sleep(100);
+        }
+        Job done = system.watch(jobs.submitMerge(request(recipe("linear"), "team/auth-done")).getId());
+        assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        int jobsBefore = jobs.listJobs(ListJobsRequest.newBuilder().setPageSize(500).build()).getJobsCount();
+
+        Set<String> readers = Set.of("read", "write", "promote-nightly", "submit", "admin");
+        Map<String, java.util.function.Function<MergeServiceGrpc.MergeServiceBlockingStub, Object>> methods =
+                new LinkedHashMap<>();
+        methods.put("SubmitMerge", stub -> stub.submitMerge(request(recipe("linear"), "team/auth-submitted")));
+        methods.put("GetJob", stub -> stub.getJob(JobRef.newBuilder().setId(done.getId()).build()));
+        methods.put("ListJobs", stub -> stub.listJobs(ListJobsRequest.newBuilder().setPageSize(500).build()));
+        methods.put("WatchJob", stub -> {
+            var events = stub.watchJob(JobRef.newBuilder().setId(done.getId()).build());
+            Object last = null;
+            while (events.hasNext()) {
+                last = events.next();
+            }
+            return last;
+        });
+        methods.put("CancelJob", stub -> stub.cancelJob(JobRef.newBuilder().setId(done.getId()).build()));
+        Map<String, Set<String>> allowed = Map.of(
+                "SubmitMerge", Set.of("admin"), // submit and write on the output, read on the inputs: admin alone
+                "GetJob", readers, "WatchJob", readers,
+                "ListJobs", Set.of("read", "write", "promote-nightly", "submit", "admin", "other"),
+                "CancelJob", Set.of("submit", "admin"));
+        List<String> wrong = new ArrayList<>();
+        for (var method : methods.entrySet()) {
+            for (var caller : tokens.entrySet()) {
+                Status.Code expected = switch (caller.getKey()) {
+                    case "none", "expired", "revoked" -> Status.Code.UNAUTHENTICATED;
+                    default -> allowed.get(method.getKey()).contains(caller.getKey()) ? Status.Code.OK
+                            : Status.Code.PERMISSION_DENIED;
+                };
+                Status.Code got;
+                String detail = "";
+                try {
+                    method.getValue().apply(TestSystem.stub(channel, caller.getValue()));
+                    got = Status.Code.OK;
+                } catch (StatusRuntimeException e) {
+                    got = e.getStatus().getCode();
+                    detail = e.getStatus().getDescription();
+                }
+                if (got != expected) {
+                    wrong.add(method.getKey() + " as " + caller.getKey() + ": " + got + " (expected " + expected + ") "
+                            + detail);
+                }
+            }
+        }
+        assertTrue(wrong.isEmpty(), String.join("\n", wrong));
+        // the other namespace's token lists none of team's jobs; the admin's submission was the one job added
+        assertEquals(0, TestSystem.stub(channel, tokens.get("other")).listJobs(ListJobsRequest.newBuilder()
+                .setPageSize(500).build()).getJobsCount());
+        assertEquals(jobsBefore + 1, jobs.listJobs(ListJobsRequest.newBuilder().setPageSize(500).build()).getJobsCount());
+        Job submitted = jobs.listJobs(ListJobsRequest.newBuilder().setOutputModel("team/auth-submitted").build())
+                .getJobs(0);
+        assertEquals("team-admin", submitted.getSubmittedBy());
+        assertEquals(JobState.SUCCEEDED, jobs.getJob(JobRef.newBuilder().setId(done.getId()).build()).getState(),
+                "cancelling a finished job changes nothing");
+
+        // A submitter that may not read one input is refused naming it; one that may not write the output likewise.
+        String narrow = token("ci", List.of("submit", "write", "read"), "team/llama-ft-1", null);
+        String teamWide = token("ci-team", List.of("submit", "read"), "team/*", null);
+        StatusRuntimeException input = assertThrows(StatusRuntimeException.class, () -> TestSystem.stub(channel, narrow)
+                .submitMerge(request(recipe("linear"), "team/llama-ft-1")));
+        assertEquals(Status.Code.PERMISSION_DENIED, input.getStatus().getCode());
+        assertTrue(input.getStatus().getDescription().contains("read the input 'team/llama-ft-2@1'"), input.getMessage());
+        StatusRuntimeException output = assertThrows(StatusRuntimeException.class, () -> TestSystem.stub(channel,
+                teamWide).submitMerge(request(recipe("linear"), "team/auth-unwritable")));
+        assertEquals(Status.Code.PERMISSION_DENIED, output.getStatus().getCode());
+        assertTrue(output.getStatus().getDescription().contains("write the output model team/auth-unwritable"),
+                output.getMessage());
+        assertEquals(jobsBefore + 1, jobs.listJobs(ListJobsRequest.newBuilder().setPageSize(500).build()).getJobsCount());
+
+        List<String> used = new ArrayList<>(tokens.values().stream().filter(java.util.Objects::nonNull).toList());
+        used.addAll(List.of(narrow, teamWide, TestSystem.ADMIN_TOKEN));
+        for (String log : List.of("registry.log", "merge-service.log")) {
+            String text = Files.readString(work.resolve(log));
+            for (String token : used) {
+                assertFalse(text.contains(token), log + " holds token " + token.substring(0, 13) + "...");
+                assertFalse(text.contains(token.substring(14)), log + " holds the secret of " + token.substring(0, 13));
+            }
+        }
+    }
+
+    /** A token made with the admin token: its scopes on {@code grant}, expiring at {@code expires} (null: never). */
+    private static String token(String name, List<String> scopes, String grant, java.time.OffsetDateTime expires)
+            throws Exception {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("name", name);
+        body.put("scopes", scopes);
+        body.put("namespaces", List.of(grant));
+        if (expires != null) {
+            body.put("expires_at", expires.toString());
+        }
+        return system.call("POST", "tokens", body, 201).get("token").asText();
     }
 
     private static void waitForProgress(String id) {

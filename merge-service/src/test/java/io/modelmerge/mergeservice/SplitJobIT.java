@@ -92,12 +92,14 @@ class SplitJobIT {
         registryEnv.put("MODELMERGE_DATA_DIR", work.resolve("registry").toString());
         registryEnv.put("MODELMERGE_REGISTRY_LOCAL_ROOTS", work.resolve("local").toString());
         registryEnv.put("QUARKUS_DATASOURCE_JDBC_URL", postgres.getJdbcUrl("postgres", "registry"));
+        registryEnv.put("MODELMERGE_REGISTRY_AUTH_BOOTSTRAP_TOKEN", TestSystem.ADMIN_TOKEN);
         registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryEnv, work);
         for (int r = 0; r < 3; r++) {
             Map<String, String> env = new LinkedHashMap<>(aws);
             env.put("MODELMERGE_DATA_DIR", work.resolve("merge-" + r).toString());
             env.put("QUARKUS_DATASOURCE_JDBC_URL", postgres.getJdbcUrl("postgres", "jobs"));
             env.put("MODELMERGE_MERGE_REGISTRY_URL", "http://127.0.0.1:" + registry.port());
+            env.put("MODELMERGE_MERGE_REGISTRY_TOKEN", TestSystem.ADMIN_TOKEN);
             env.put("MODELMERGE_MERGE_LOCAL_ROOTS", work.resolve("local").toString());
             env.put("MODELMERGE_MERGE_OUTPUT_ROOT", "s3://" + BUCKET + "/merged/");
             env.put("MODELMERGE_MERGE_LEASE", "PT3S");
@@ -106,7 +108,7 @@ class SplitJobIT {
             replicas.add(ServiceProcess.start("merge-service-" + r, "modelmerge.merge.jar", env, work));
         }
         channel = ManagedChannelBuilder.forAddress("127.0.0.1", replicas.getFirst().port()).usePlaintext().build();
-        jobs = MergeServiceGrpc.newBlockingStub(channel);
+        jobs = TestSystem.stub(channel, TestSystem.ADMIN_TOKEN);
         for (int m = 0; m < 4; m++) {
             MergeServiceIT.SmallModels.write(work.resolve("local/model-" + m), m, SHAPES);
             MergeServiceIT.SmallModels.write(work.resolve("local/fisher-" + m), 10 + m, SHAPES);
@@ -277,7 +279,7 @@ class SplitJobIT {
         ServiceProcess survivor = replicas.stream().filter(r -> r != coordinator && r.alive()).findFirst().orElseThrow();
         ManagedChannel other = ManagedChannelBuilder.forAddress("127.0.0.1", survivor.port()).usePlaintext().build();
         try {
-            Job done = watch(MergeServiceGrpc.newBlockingStub(other), id);
+            Job done = watch(TestSystem.stub(other, TestSystem.ADMIN_TOKEN), id);
             assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
             assertEquals(2, done.getAttempts(), "the job's second attempt finished it");
             Map<String, String> after = mergedBy(id);
@@ -328,7 +330,8 @@ class SplitJobIT {
     /** GET {@code /api/v1/<path>} of the registry. */
     private static HttpResponse<String> registry(String path) throws Exception {
         return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + registry.port()
-                + "/api/v1/" + path)).build(), HttpResponse.BodyHandlers.ofString());
+                + "/api/v1/" + path)).header("Authorization", "Bearer " + TestSystem.ADMIN_TOKEN).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     /**

@@ -7,8 +7,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.MetadataUtils;
 import io.modelmerge.proto.v1.Job;
 import io.modelmerge.proto.v1.JobEvent;
 import io.modelmerge.proto.v1.JobRef;
@@ -16,6 +18,7 @@ import io.modelmerge.proto.v1.JobState;
 import io.modelmerge.proto.v1.MergeServiceGrpc;
 import io.modelmerge.proto.v1.Output;
 import io.modelmerge.proto.v1.SubmitMergeRequest;
+import io.modelmerge.registry.client.ApiTokens;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -31,6 +34,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class TestSystem implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
+    /** The registry's first admin token, which the tests and the merge service call with. */
+    static final String ADMIN_TOKEN = ApiTokens.mint();
     private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     final ServiceProcess registry;
@@ -42,13 +47,32 @@ final class TestSystem implements AutoCloseable {
         this.registry = registry;
         this.merge = merge;
         this.channel = ManagedChannelBuilder.forAddress("127.0.0.1", merge.port()).usePlaintext().build();
-        this.jobs = MergeServiceGrpc.newBlockingStub(channel);
+        this.jobs = stub(channel, ADMIN_TOKEN);
+    }
+
+    /** A stub whose calls carry {@code token} (none if null). */
+    static MergeServiceGrpc.MergeServiceBlockingStub stub(ManagedChannel channel, String token) {
+        MergeServiceGrpc.MergeServiceBlockingStub stub = MergeServiceGrpc.newBlockingStub(channel);
+        if (token == null) {
+            return stub;
+        }
+        Metadata bearer = new Metadata();
+        bearer.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+        return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(bearer));
+    }
+
+    /** The registry's first admin token for the registry, and the merge service's token at the registry: both that. */
+    static void withTokens(Map<String, String> registryEnv, Map<String, String> mergeEnv) {
+        registryEnv.put("MODELMERGE_REGISTRY_AUTH_BOOTSTRAP_TOKEN", ADMIN_TOKEN);
+        mergeEnv.put("MODELMERGE_MERGE_REGISTRY_TOKEN", ADMIN_TOKEN);
     }
 
     /** Starts the registry, then the merge service pointed at it ({@code MODELMERGE_MERGE_REGISTRY_URL} is set). */
     static TestSystem start(Path logDir, Map<String, String> registryEnv, Map<String, String> mergeEnv) throws Exception {
-        ServiceProcess registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryEnv, logDir);
+        Map<String, String> registryWithToken = new java.util.LinkedHashMap<>(registryEnv);
         Map<String, String> env = new java.util.LinkedHashMap<>(mergeEnv);
+        withTokens(registryWithToken, env);
+        ServiceProcess registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryWithToken, logDir);
         env.put("MODELMERGE_MERGE_REGISTRY_URL", "http://127.0.0.1:" + registry.port());
         ServiceProcess merge = ServiceProcess.start("merge-service", "modelmerge.merge.jar", env, logDir);
         return new TestSystem(registry, merge);
@@ -81,8 +105,13 @@ final class TestSystem implements AutoCloseable {
     }
 
     HttpResponse<String> send(String method, String path, Object body) throws Exception {
+        return send(method, path, body, ADMIN_TOKEN);
+    }
+
+    /** A registry call with {@code token}. */
+    HttpResponse<String> send(String method, String path, Object body, String token) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + registry.port() + "/api/v1/"
-                + path)).header("Content-Type", "application/json")
+                + path)).header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
         return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());

@@ -32,6 +32,22 @@ public interface RegistryConfig {
     /** The S3-compatible server {@code s3://} URIs live on; defaults to the standard AWS variables. */
     S3Config s3();
 
+    /** Who may call: bearer tokens ({@code modelmerge.registry.auth.*}). */
+    Auth auth();
+
+    interface Auth {
+        /** Whether a GET without a token may read everything. Off by default; a write always needs a token. */
+        @WithDefault("false")
+        boolean anonymousRead();
+
+        /**
+         * The first admin token of a fresh installation, given (e.g. from a Kubernetes secret; the form
+         * {@code mm_<id>_<secret>} that {@code mergectl token mint} prints). Without it, a fresh installation makes
+         * one, prints it once and writes it to the data directory's {@code admin-token} (mode 600).
+         */
+        Optional<String> bootstrapToken();
+    }
+
     default List<Path> allowedLocalRoots() {
         return localRoots().orElseGet(() -> List.of(dataDir().resolve("blobs")));
     }

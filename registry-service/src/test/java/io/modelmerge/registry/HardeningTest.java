@@ -183,6 +183,7 @@ class HardeningTest extends RegistryTest {
         byte[] small = ("{\"name\": \"" + unique("chunked") + "/m\"}").getBytes();
         assertEquals(201, http.send(HttpRequest.newBuilder(base.resolve("/api/v1/models"))
                 .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + RegistryTestResources.ADMIN_TOKEN)
                 .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(small))).build(),
                 HttpResponse.BodyHandlers.ofString()).statusCode());
     }

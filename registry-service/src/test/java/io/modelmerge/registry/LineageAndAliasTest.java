@@ -113,8 +113,12 @@ class LineageAndAliasTest extends RegistryTest {
             version(model, Map.of());
         }
         String aliasUrl = "/api/v1/models/" + model + "/aliases/prod";
+        // moved_by is the name of the token that moved it
+        String ciBot = given().contentType(ContentType.JSON).body(Map.of("name", "ci-bot", "scopes", List.of("promote"),
+                "namespaces", List.of(model.split("/")[0] + "/*"), "aliases", List.of("prod")))
+                .post("/api/v1/tokens").then().statusCode(201).extract().path("token");
         for (int target : new int[] {1, 3, 2}) {
-            given().contentType(ContentType.JSON).header("X-Modelmerge-User", "ci-bot").body(Map.of("version", target))
+            given().contentType(ContentType.JSON).header("Authorization", "Bearer " + ciBot).body(Map.of("version", target))
                     .put(aliasUrl).then().statusCode(200).body("version", equalTo(target));
             given().queryParam("ref", model + "@prod").get("/api/v1/resolve").then().body("version", equalTo(target));
         }

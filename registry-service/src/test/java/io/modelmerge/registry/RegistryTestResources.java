@@ -1,8 +1,10 @@
 package io.modelmerge.registry;
 
+import io.modelmerge.registry.client.ApiTokens;
 import io.modelmerge.service.local.EmbeddedDatabase;
 import io.modelmerge.storage.testing.S3ProxyServer;
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
+import io.restassured.RestAssured;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -14,10 +16,13 @@ import java.util.stream.Stream;
 
 /**
  * The real parts the registry runs on in tests: the embedded PostgreSQL it uses by default (a fresh cluster) and
- * an S3Proxy server with a bucket {@code models}, both on free 127.0.0.1 ports, plus a local blob root.
+ * an S3Proxy server with a bucket {@code models}, both on free 127.0.0.1 ports, plus a local blob root; and the
+ * first admin token, which every request of the tests carries by default.
  */
 public class RegistryTestResources implements QuarkusTestResourceLifecycleManager {
     public static final String BUCKET = "models";
+    /** The installation's first admin token; every request of the tests carries it unless a test says otherwise. */
+    public static final String ADMIN_TOKEN = ApiTokens.mint();
 
     private Path dataDir;
     private EmbeddedPostgres postgres;
@@ -33,7 +38,15 @@ public class RegistryTestResources implements QuarkusTestResourceLifecycleManage
         } catch (Exception e) {
             throw new IllegalStateException("Could not start the registry's test servers: " + e.getMessage(), e);
         }
+        // a filter, not a request specification: that would carry a port of its own over Quarkus' test port
+        RestAssured.replaceFiltersWith((request, response, context) -> {
+            if (!request.getHeaders().hasHeaderWithName("Authorization")) {
+                request.header("Authorization", "Bearer " + ADMIN_TOKEN);
+            }
+            return context.next(request, response);
+        });
         return Map.of(
+                "modelmerge.registry.auth.bootstrap-token", ADMIN_TOKEN,
                 "quarkus.datasource.jdbc.url", postgres.getJdbcUrl("postgres", "postgres"),
                 "quarkus.datasource.username", "postgres",
                 "modelmerge.registry.data-dir", dataDir.toString(),

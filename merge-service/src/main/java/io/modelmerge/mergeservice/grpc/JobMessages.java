@@ -41,6 +41,7 @@ final class JobMessages {
                         .setShardSizeBytes(r.shardSizeBytes()).setOutDtype(r.outDtype()).setPriority(r.priority())
                         .setStrict(r.strict()))
                 .setIdempotencyKey(r.idempotencyKey())
+                .setSubmittedBy(job.submitter().name())
                 .setAttempts(job.attempts())
                 .setError(job.error())
                 .setResultVersion(job.resultVersion())

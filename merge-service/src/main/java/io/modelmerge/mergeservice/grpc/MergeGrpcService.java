@@ -16,6 +16,8 @@ import io.modelmerge.proto.v1.ListJobsRequest;
 import io.modelmerge.proto.v1.ListJobsResponse;
 import io.modelmerge.proto.v1.MergeServiceGrpc;
 import io.modelmerge.proto.v1.SubmitMergeRequest;
+import io.modelmerge.registry.client.Identity;
+import io.modelmerge.registry.client.Scope;
 import io.modelmerge.service.db.DatabaseException;
 import io.modelmerge.service.limits.Limits;
 import io.quarkus.grpc.GrpcService;
@@ -35,25 +37,31 @@ public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
 
     private final JobSubmission submission;
     private final JobQueries queries;
+    private final Callers callers;
 
-    public MergeGrpcService(JobSubmission submission, JobQueries queries) {
+    public MergeGrpcService(JobSubmission submission, JobQueries queries, Callers callers) {
         this.submission = submission;
         this.queries = queries;
+        this.callers = callers;
     }
 
     @Override
     public void submitMerge(SubmitMergeRequest request, StreamObserver<Job> response) {
-        unary(response, () -> JobMessages.job(submission.submit(JobMessages.request(request))));
+        unary(response, () -> JobMessages.job(submission.submit(JobMessages.request(request), callers.current())));
     }
 
     @Override
     public void getJob(JobRef request, StreamObserver<Job> response) {
-        unary(response, () -> JobMessages.job(queries.get(id(request))));
+        unary(response, () -> JobMessages.job(readable(callers.current(), queries.get(id(request)))));
     }
 
     @Override
     public void listJobs(ListJobsRequest request, StreamObserver<ListJobsResponse> response) {
         unary(response, () -> {
+            Identity caller = callers.current();
+            if (!caller.has(Scope.READ)) {
+                throw JobException.denied(caller, "read jobs");
+            }
             int size = request.getPageSize() == 0 ? 50 : request.getPageSize();
             if (size < 0 || size > 500) {
                 throw new JobException(JobException.Kind.INVALID_ARGUMENT, "page_size: 1 to 500, got " + size);
@@ -77,6 +85,10 @@ public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
             int bytes = 0;
             int taken = 0;
             for (MergeJob job : jobs.subList(0, Math.min(size, jobs.size()))) {
+                if (!caller.may(Scope.READ, job.request().outputModel())) {
+                    taken++; // a job of a model the caller may not read is skipped: a page may come out shorter
+                    continue;
+                }
                 Job listed = JobMessages.listed(job);
                 if (taken > 0 && bytes + listed.getSerializedSize() > Limits.LIST_PAGE_BYTES) {
                     break;
@@ -94,14 +106,31 @@ public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
 
     @Override
     public void cancelJob(JobRef request, StreamObserver<Job> response) {
-        unary(response, () -> JobMessages.job(queries.cancel(id(request))));
+        unary(response, () -> {
+            Identity caller = callers.current();
+            MergeJob job = queries.get(id(request));
+            if (!caller.may(Scope.SUBMIT, job.request().outputModel())) {
+                throw JobException.denied(caller, "cancel jobs for " + job.request().outputModel());
+            }
+            return JobMessages.job(queries.cancel(job.id()));
+        });
+    }
+
+    /** {@code job}, if the caller may read its output model. */
+    private static MergeJob readable(Identity caller, MergeJob job) {
+        if (!caller.may(Scope.READ, job.request().outputModel())) {
+            throw JobException.denied(caller, "read jobs for " + job.request().outputModel());
+        }
+        return job;
     }
 
     @Override
     public void watchJob(JobRef request, StreamObserver<JobEvent> response) {
         ServerCallStreamObserver<JobEvent> call = (ServerCallStreamObserver<JobEvent>) response;
         try {
+            Identity caller = callers.current();
             UUID id = id(request);
+            readable(caller, queries.get(id));
             Job last = null;
             while (!call.isCancelled()) {
                 Job now = JobMessages.job(queries.get(id));
@@ -155,6 +184,8 @@ public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
                 case FAILED_PRECONDITION -> Status.FAILED_PRECONDITION;
                 case ALREADY_EXISTS -> Status.ALREADY_EXISTS;
                 case UNAVAILABLE -> Status.UNAVAILABLE;
+                case UNAUTHENTICATED -> Status.UNAUTHENTICATED;
+                case PERMISSION_DENIED -> Status.PERMISSION_DENIED;
             };
             return status.withDescription(e.getMessage()).asRuntimeException();
         }

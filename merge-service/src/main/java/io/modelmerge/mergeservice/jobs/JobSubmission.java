@@ -8,9 +8,12 @@ import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.registry.client.AliasName;
+import io.modelmerge.registry.client.Identity;
 import io.modelmerge.registry.client.InvalidNameException;
 import io.modelmerge.registry.client.ModelName;
 import io.modelmerge.registry.client.RegistryClient;
+import io.modelmerge.registry.client.Scope;
+import io.modelmerge.registry.client.VersionRef;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.service.limits.LimitException;
 import io.modelmerge.service.limits.Limits;
@@ -50,18 +53,16 @@ public class JobSubmission {
         this.storage = storage;
     }
 
-    public MergeJob submit(JobRequest request) {
+    /**
+     * Queues {@code request} for {@code submitter}, who must hold submit and write on the output model (and may
+     * move its alias, if one is asked for) and read on every input: refused with PERMISSION_DENIED naming the first
+     * it may not, before any input is resolved.
+     */
+    public MergeJob submit(JobRequest request, Identity submitter) {
         try {
             checkLimits(request);
         } catch (LimitException e) {
             throw invalid(e.getMessage());
-        }
-        String digest = request.digest();
-        if (!request.idempotencyKey().isEmpty()) {
-            Optional<MergeJob> existing = db.read(c -> JobTable.findByKey(c, request.idempotencyKey()));
-            if (existing.isPresent()) {
-                return sameRequest(existing.get(), request.idempotencyKey(), digest);
-            }
         }
         try {
             ModelName.parse(request.outputModel());
@@ -73,6 +74,14 @@ public class JobSubmission {
                 AliasName.check(request.outputAlias());
             } catch (InvalidNameException e) {
                 throw invalid("output.alias: " + e.getMessage());
+            }
+        }
+        checkOutput(request, submitter);
+        String digest = request.digest();
+        if (!request.idempotencyKey().isEmpty()) {
+            Optional<MergeJob> existing = db.read(c -> JobTable.findByKey(c, request.idempotencyKey()));
+            if (existing.isPresent()) {
+                return sameRequest(existing.get(), request.idempotencyKey(), digest);
             }
         }
         Recipe recipe;
@@ -89,6 +98,7 @@ public class JobSubmission {
             throw invalid("recipe_yaml: names " + recipe.modelRefs().size() + " inputs, over the limit of "
                     + Limits.RECIPE_INPUTS);
         }
+        checkInputs(recipe, submitter);
         Map<String, Pin> pinned = pin(recipe);
         JobRequest complete = new JobRequest(request.recipe(), request.outputModel(), request.outputAlias(),
                 request.outputTags(), request.outputDescription(), request.seed(),
@@ -103,8 +113,44 @@ public class JobSubmission {
         } catch (IOException e) {
             throw inputFailure(e);
         }
-        MergeJob queued = db.transaction(c -> JobTable.insert(c, UUID.randomUUID(), complete, digest, config.maxAttempts()));
+        MergeJob.Submitter by = new MergeJob.Submitter(submitter.name(), submitter.tokenId());
+        MergeJob queued = db.transaction(c -> JobTable.insert(c, UUID.randomUUID(), complete, digest,
+                config.maxAttempts(), by));
         return complete.idempotencyKey().isEmpty() ? queued : sameRequest(queued, complete.idempotencyKey(), digest);
+    }
+
+    /** Submit and write on the output model, and promote of its alias where one is asked for. */
+    private static void checkOutput(JobRequest request, Identity submitter) {
+        String output = request.outputModel();
+        if (!submitter.may(Scope.SUBMIT, output)) {
+            throw JobException.denied(submitter, "submit jobs for the output model " + output);
+        }
+        if (!submitter.may(Scope.WRITE, output)) {
+            throw JobException.denied(submitter, "write the output model " + output);
+        }
+        if (!request.outputAlias().isEmpty() && !submitter.mayMoveAlias(output, request.outputAlias())) {
+            throw JobException.denied(submitter, "move alias '" + request.outputAlias() + "' of the output model " + output);
+        }
+    }
+
+    /**
+     * Read on every input's model; an input given as a storage location (s3://, file://) is outside the registry's
+     * namespaces, so it takes read on all of them ('*').
+     */
+    private static void checkInputs(Recipe recipe, Identity submitter) {
+        for (String model : recipe.modelRefs()) {
+            for (String part : JobRecipes.parts(model)) {
+                if (JobRecipes.isRegistryRef(part)) {
+                    String name = VersionRef.parse(part).model().toString();
+                    if (!submitter.may(Scope.READ, name)) {
+                        throw JobException.denied(submitter, "read the input '" + part + "'");
+                    }
+                } else if (!submitter.readsEverything()) {
+                    throw JobException.denied(submitter, "read the input '" + part + "': a storage location, which takes read on"
+                            + " every namespace ('*')");
+                }
+            }
+        }
     }
 
     /** Every limit a request must meet before anything else is looked at. */

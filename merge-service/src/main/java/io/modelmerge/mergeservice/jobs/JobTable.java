@@ -30,13 +30,13 @@ public final class JobTable {
      * Queues a job, or returns the job already queued under the same idempotency key (whose digest the caller
      * compares with {@code digest}).
      */
-    public static MergeJob insert(Connection c, UUID id, JobRequest r, String digest, int maxAttempts)
-            throws SQLException {
+    public static MergeJob insert(Connection c, UUID id, JobRequest r, String digest, int maxAttempts,
+                                  MergeJob.Submitter submitter) throws SQLException {
         try (PreparedStatement s = c.prepareStatement("""
                 INSERT INTO merge_job (id, idempotency_key, state, recipe, output_model, output_alias, output_tags,
                                        output_description, seed, memory_bytes, shard_size_bytes, out_dtype, priority,
-                                       pinned, max_attempts, request_digest, strict)
-                VALUES (?, ?, 'QUEUED', ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)
+                                       pinned, max_attempts, request_digest, strict, submitted_by, submitter_token)
+                VALUES (?, ?, 'QUEUED', ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?, ?)
                 ON CONFLICT (idempotency_key) DO NOTHING""")) {
             s.setObject(1, id);
             s.setString(2, r.idempotencyKey().isEmpty() ? null : r.idempotencyKey());
@@ -54,6 +54,8 @@ public final class JobTable {
             s.setInt(14, maxAttempts);
             s.setString(15, digest);
             s.setBoolean(16, r.strict());
+            s.setString(17, submitter.name());
+            s.setString(18, submitter.tokenId());
             if (s.executeUpdate() == 1) {
                 return find(c, id).orElseThrow();
             }
@@ -279,7 +281,8 @@ public final class JobTable {
                 rs.getString("error"), rs.getString("result_version"),
                 progress.equals("{}") ? JobProgress.NONE : read(progress, new TypeReference<JobProgress>() {
                 }), rs.getObject("created_at", OffsetDateTime.class), rs.getObject("started_at", OffsetDateTime.class),
-                rs.getObject("finished_at", OffsetDateTime.class));
+                rs.getObject("finished_at", OffsetDateTime.class),
+                new MergeJob.Submitter(rs.getString("submitted_by"), rs.getString("submitter_token")));
     }
 
     private static String write(Object value) {

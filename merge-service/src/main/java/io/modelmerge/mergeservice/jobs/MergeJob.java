@@ -10,5 +10,9 @@ import java.util.UUID;
 public record MergeJob(UUID id, JobRequest request, String requestDigest, JobStatus state, int attempts,
                        int maxAttempts, boolean cancelRequested, String error, String resultVersion,
                        JobProgress progress, OffsetDateTime createdAt, OffsetDateTime startedAt,
-                       OffsetDateTime finishedAt) {
+                       OffsetDateTime finishedAt, Submitter submitter) {
+    /** Who submitted the job: its token's name and id. */
+    public record Submitter(String name, String tokenId) {
+    }
+
 }

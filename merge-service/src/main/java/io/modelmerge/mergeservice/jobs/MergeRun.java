@@ -332,6 +332,7 @@ public class MergeRun {
             throws RecipeException {
         Map<String, Object> parameters = new LinkedHashMap<>();
         parameters.put("job_id", job.id().toString());
+        parameters.put("submitted_by", job.submitter().name()); // the version's created_by is the service's token
         parameters.put("seed", job.request().seed());
         parameters.put("memory_bytes", job.request().memoryBytes());
         parameters.put("out_dtype", job.request().outDtype());

@@ -12,29 +12,61 @@ import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The registry's REST API ({@code /api/v1}) from a client: the calls the merge service makes (resolve a ref,
- * register a version, move an alias) and plain JSON requests for the rest. Every request says who makes it
- * ({@value #USER_HEADER}); an error answer is a {@link RegistryError} with the status and the problem's detail,
+ * register a version, move an alias) and plain JSON requests for the rest. Every request carries the client's
+ * bearer token, if it has one; an error answer is a {@link RegistryError} with the status and the problem's detail,
  * an unreachable registry an {@link IOException} saying so. Thread-safe; one per registry.
  */
 public final class RegistryClient {
-    /** The header that names the user a request is made for. */
-    public static final String USER_HEADER = "X-Modelmerge-User";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final URI api;
-    private final String user;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    /** Sent as {@code Authorization: Bearer}; null: none. */
+    private final String token;
+    private final HttpClient http;
 
-    /** A client of the registry at {@code registry} (its base URL) acting for {@code user}. */
-    public RegistryClient(URI registry, String user) {
+    /** A client of the registry at {@code registry} (its base URL) calling with {@code token} (null: none). */
+    public RegistryClient(URI registry, String token) {
+        this(api(registry), token, HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build());
+    }
+
+    private RegistryClient(URI api, String token, HttpClient http) {
+        this.api = api;
+        this.token = token == null || token.isBlank() ? null : token.strip();
+        this.http = http;
+    }
+
+    private static URI api(URI registry) {
         String url = registry.toString();
-        this.api = URI.create((url.endsWith("/") ? url : url + "/") + "api/v1/");
-        this.user = user;
+        return URI.create((url.endsWith("/") ? url : url + "/") + "api/v1/");
+    }
+
+    /** The same registry, called with {@code other} (sharing this client's connections). */
+    public RegistryClient withToken(String other) {
+        return new RegistryClient(api, other, http);
+    }
+
+    /** Who this client's token is ({@code GET /tokens/self}); a RegistryError 401 when it is not valid. */
+    public Identity self() throws IOException {
+        JsonNode self = get("tokens/self");
+        Set<Scope> scopes = EnumSet.noneOf(Scope.class);
+        self.get("scopes").forEach(s -> scopes.add(Scope.parse(s.asText())));
+        return new Identity(self.get("id").asText(), self.get("name").asText(), scopes, strings(self.get("namespaces")),
+                strings(self.get("aliases")));
+    }
+
+    private static List<String> strings(JsonNode array) {
+        List<String> items = new ArrayList<>();
+        array.forEach(n -> items.add(n.asText()));
+        return items;
     }
 
     /** A version as resolve returns it. */
@@ -107,7 +139,10 @@ public final class RegistryClient {
 
     private Answer call(String method, String path, Object body) throws IOException {
         HttpRequest.Builder request = HttpRequest.newBuilder(api.resolve(path)).timeout(Duration.ofMinutes(10))
-                .header(USER_HEADER, user).header("Accept", "application/json");
+                .header("Accept", "application/json");
+        if (token != null) {
+            request.header("Authorization", "Bearer " + token);
+        }
         if (body == null) {
             request.method(method, HttpRequest.BodyPublishers.noBody());
         } else {

@@ -31,7 +31,11 @@ public class ProblemMappers {
 
     @ServerExceptionMapper
     public Response refused(RegistryException e, UriInfo uri) {
-        return problem(e.status(), e.getMessage(), uri, e.errors());
+        Response problem = problem(e.status(), e.getMessage(), uri, e.errors());
+        if (e.status() == 401) {
+            return Response.fromResponse(problem).header("WWW-Authenticate", "Bearer realm=\"modelmerge\"").build();
+        }
+        return problem;
     }
 
     @ServerExceptionMapper

@@ -89,14 +89,16 @@ public final class ModelTable {
      * Models whose name or description contains {@code query} (case-insensitive) and that carry every tag of
      * {@code tags}, by name.
      */
-    public static RowPage<ModelRow> search(Connection c, String query, Map<String, String> tags, int page, int pageSize)
-            throws SQLException {
-        String where = " WHERE (m.namespace || '/' || m.name || ' ' || m.description) ILIKE ? AND m.tags @> ?::jsonb";
+    /** Models matching {@code query} and {@code tags}, among those {@code grants} cover (null: all), by name. */
+    public static RowPage<ModelRow> search(Connection c, String query, Map<String, String> tags, List<String> grants,
+                                           int page, int pageSize) throws SQLException {
+        String where = " WHERE (m.namespace || '/' || m.name || ' ' || m.description) ILIKE ? AND m.tags @> ?::jsonb"
+                + " AND (?::boolean OR m.namespace || '/*' = ANY(?) OR m.namespace || '/' || m.name = ANY(?))";
         String pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%";
+        Object[] covered = grants == null ? new Object[0] : grants.toArray();
         long total;
         try (PreparedStatement s = c.prepareStatement("SELECT count(*) FROM model m" + where)) {
-            s.setString(1, pattern);
-            s.setString(2, Json.write(tags));
+            bind(c, s, pattern, tags, grants == null, covered);
             try (ResultSet rs = s.executeQuery()) {
                 rs.next();
                 total = rs.getLong(1);
@@ -104,10 +106,9 @@ public final class ModelTable {
         }
         List<ModelRow> items = new ArrayList<>();
         try (PreparedStatement s = c.prepareStatement(VIEW + where + " ORDER BY m.namespace, m.name LIMIT ? OFFSET ?")) {
-            s.setString(1, pattern);
-            s.setString(2, Json.write(tags));
-            s.setInt(3, pageSize);
-            s.setLong(4, (long) (page - 1) * pageSize);
+            bind(c, s, pattern, tags, grants == null, covered);
+            s.setInt(6, pageSize);
+            s.setLong(7, (long) (page - 1) * pageSize);
             try (ResultSet rs = s.executeQuery()) {
                 while (rs.next()) {
                     items.add(view(rs));
@@ -115,6 +116,15 @@ public final class ModelTable {
             }
         }
         return new RowPage<>(items, page, pageSize, total);
+    }
+
+    private static void bind(Connection c, PreparedStatement s, String pattern, Map<String, String> tags, boolean all,
+                             Object[] grants) throws SQLException {
+        s.setString(1, pattern);
+        s.setString(2, Json.write(tags));
+        s.setBoolean(3, all);
+        s.setArray(4, c.createArrayOf("text", grants));
+        s.setArray(5, c.createArrayOf("text", grants));
     }
 
     public static void update(Connection c, long id, String description, Map<String, String> tags) throws SQLException {

@@ -25,6 +25,16 @@ public final class RegistryException extends RuntimeException {
         return new RegistryException(400, field + ": " + reason, List.of(new FieldError(field, reason)));
     }
 
+    /** 401: the request carries no valid token; {@code detail} says what is wrong with it, never the token. */
+    public static RegistryException unauthorized(String detail) {
+        return new RegistryException(401, detail, List.of());
+    }
+
+    /** 403: the caller's token may not do this; {@code detail} names the scope and the model or alias. */
+    public static RegistryException forbidden(String detail) {
+        return new RegistryException(403, detail, List.of());
+    }
+
     /** 404: the thing the URL or a ref names does not exist. */
     public static RegistryException notFound(String detail) {
         return new RegistryException(404, detail, List.of());

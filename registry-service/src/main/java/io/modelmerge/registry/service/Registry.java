@@ -53,8 +53,12 @@ public class Registry {
                 .orElseThrow(() -> RegistryException.notFound("No model " + name));
     }
 
-    /** Models matching {@code query} and carrying every {@code k:v} of {@code tagFilters}. */
-    public RowPage<ModelRow> searchModels(String query, List<String> tagFilters, int page, int pageSize) {
+    /**
+     * Models matching {@code query} and carrying every {@code k:v} of {@code tagFilters}, among those that
+     * {@code grants} cover ({@code team/*}, {@code team/model}; null: all).
+     */
+    public RowPage<ModelRow> searchModels(String query, List<String> tagFilters, List<String> grants, int page,
+                                          int pageSize) {
         checkPage(page, pageSize);
         Map<String, String> tags = new LinkedHashMap<>();
         for (String filter : tagFilters) {
@@ -64,7 +68,7 @@ public class Registry {
             }
             tags.put(filter.substring(0, colon), filter.substring(colon + 1));
         }
-        return db.read(c -> ModelTable.search(c, query == null ? "" : query, tags, page, pageSize));
+        return db.read(c -> ModelTable.search(c, query == null ? "" : query, tags, grants, page, pageSize));
     }
 
     /**

@@ -1,0 +1,45 @@
+package io.modelmerge.registry.auth;
+
+import io.modelmerge.registry.RegistryConfig;
+import io.modelmerge.registry.client.Identity;
+import io.modelmerge.registry.model.RegistryException;
+import jakarta.ws.rs.container.ContainerRequestContext;
+import jakarta.ws.rs.core.HttpHeaders;
+import java.util.Locale;
+import org.jboss.resteasy.reactive.server.ServerRequestFilter;
+
+/**
+ * Authenticates every API request by its bearer token: 401 without a valid one (a GET may go without, as
+ * anonymous, where anonymous reading is on). Health, metrics and the OpenAPI document stay open.
+ */
+public class TokenFilter {
+    private final Tokens tokens;
+    private final Caller caller;
+    private final RegistryConfig config;
+
+    public TokenFilter(Tokens tokens, Caller caller, RegistryConfig config) {
+        this.tokens = tokens;
+        this.caller = caller;
+        this.config = config;
+    }
+
+    @ServerRequestFilter
+    public void authenticate(ContainerRequestContext request) {
+        if (!request.getUriInfo().getPath().startsWith("/api/")) {
+            return;
+        }
+        String header = request.getHeaderString(HttpHeaders.AUTHORIZATION);
+        if (header == null || header.isBlank()) {
+            if (config.auth().anonymousRead() && request.getMethod().equals("GET")) {
+                caller.set(Identity.ANONYMOUS);
+                return;
+            }
+            throw RegistryException.unauthorized("a token is required: Authorization: Bearer <token>");
+        }
+        if (!header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            throw RegistryException.unauthorized("the Authorization header is not 'Bearer <token>' (scheme "
+                    + header.split(" ", 2)[0].toLowerCase(Locale.ROOT) + ")");
+        }
+        caller.set(tokens.authenticate(header.substring(7).strip()));
+    }
+}
