@@ -2,6 +2,7 @@ package io.modelmerge.mergeservice;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -488,6 +489,57 @@ class MergeServiceIT {
                 assertFalse(text.contains(token), log + " holds token " + token.substring(0, 13) + "...");
                 assertFalse(text.contains(token.substring(14)), log + " holds the secret of " + token.substring(0, 13));
             }
+        }
+    }
+
+    /** A job's end reaches the output namespace's webhook as job.finished, after its version.ready, signed. */
+    @Test
+    @Order(9)
+    void aFinishedJobIsDeliveredToTheNamespacesWebhook() throws Exception {
+        List<JsonNode> received = new java.util.concurrent.CopyOnWriteArrayList<>();
+        com.sun.net.httpserver.HttpServer receiver = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        String[] secret = new String[1];
+        receiver.createContext("/hook", exchange -> {
+            byte[] body = exchange.getRequestBody().readAllBytes();
+            String timestamp = exchange.getRequestHeaders().getFirst("X-Modelmerge-Timestamp");
+            try {
+                javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+                mac.init(new javax.crypto.spec.SecretKeySpec(secret[0].getBytes(), "HmacSHA256"));
+                mac.update((timestamp + ".").getBytes());
+                String expected = "sha256=" + java.util.HexFormat.of().formatHex(mac.doFinal(body));
+                if (java.security.MessageDigest.isEqual(expected.getBytes(),
+                        String.valueOf(exchange.getRequestHeaders().getFirst("X-Modelmerge-Signature")).getBytes())) {
+                    received.add(JSON.readTree(body));
+                }
+            } catch (java.security.GeneralSecurityException e) {
+                throw new IllegalStateException(e);
+            }
+            exchange.sendResponseHeaders(204, -1);
+            exchange.close();
+        });
+        receiver.start();
+        try {
+            secret[0] = system.call("POST", "webhooks", Map.of("namespace", "team", "url", "http://127.0.0.1:"
+                    + receiver.getAddress().getPort() + "/hook", "events", List.of("version.ready", "job.finished")), 201)
+                    .get("secret").asText();
+            Job done = system.watch(jobs.submitMerge(request(recipe("linear"), "team/hooked")).getId());
+            assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            JsonNode finished = null;
+            while (finished == null && System.nanoTime() < deadline) {
+                finished = received.stream().filter(e -> e.get("event").asText().equals("job.finished")).findFirst()
+                        .orElse(null);
+                Thread.sleep(100);
+            }
+            assertNotNull(finished, "no job.finished delivered; received " + received);
+            assertEquals(done.getId(), finished.get("job").get("id").asText());
+            assertEquals("SUCCEEDED", finished.get("job").get("state").asText());
+            assertEquals("team/hooked@1", finished.get("job").get("result_version").asText());
+            assertTrue(received.stream().anyMatch(e -> e.get("event").asText().equals("version.ready")
+                    && e.get("ref").asText().equals("team/hooked@1")), received.toString());
+        } finally {
+            receiver.stop(0);
         }
     }
 

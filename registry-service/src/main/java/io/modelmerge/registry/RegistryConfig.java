@@ -48,6 +48,30 @@ public interface RegistryConfig {
         Optional<String> bootstrapToken();
     }
 
+    /** Webhook deliveries ({@code modelmerge.registry.webhooks.*}). */
+    Webhooks webhooks();
+
+    interface Webhooks {
+        /** The wait before the first retry; it doubles each time, up to {@link #maxBackoff()}. */
+        @WithDefault("PT1S")
+        Duration retryBase();
+
+        @WithDefault("PT5M")
+        Duration maxBackoff();
+
+        /** Attempts before a delivery is FAILED for good (it can still be replayed). */
+        @WithDefault("12")
+        int maxAttempts();
+
+        /** How often due deliveries are looked for. */
+        @WithDefault("PT0.5S")
+        Duration pollInterval();
+
+        /** How long a receiver has to answer. */
+        @WithDefault("PT10S")
+        Duration timeout();
+    }
+
     default List<Path> allowedLocalRoots() {
         return localRoots().orElseGet(() -> List.of(dataDir().resolve("blobs")));
     }

@@ -45,14 +45,18 @@ public class RegistryTestResources implements QuarkusTestResourceLifecycleManage
             }
             return context.next(request, response);
         });
-        return Map.of(
-                "modelmerge.registry.auth.bootstrap-token", ADMIN_TOKEN,
-                "quarkus.datasource.jdbc.url", postgres.getJdbcUrl("postgres", "postgres"),
-                "quarkus.datasource.username", "postgres",
-                "modelmerge.registry.data-dir", dataDir.toString(),
-                "modelmerge.registry.s3.endpoint", s3.endpoint().toString(),
-                "modelmerge.registry.s3.access-key-id", S3ProxyServer.ACCESS_KEY,
-                "modelmerge.registry.s3.secret-access-key", S3ProxyServer.SECRET_KEY);
+        return Map.ofEntries(
+                Map.entry("modelmerge.registry.auth.bootstrap-token", ADMIN_TOKEN),
+                // webhook retries in fractions of a second, not seconds
+                Map.entry("modelmerge.registry.webhooks.retry-base", "PT0.2S"),
+                Map.entry("modelmerge.registry.webhooks.max-backoff", "PT1S"),
+                Map.entry("modelmerge.registry.webhooks.poll-interval", "PT0.1S"),
+                Map.entry("quarkus.datasource.jdbc.url", postgres.getJdbcUrl("postgres", "postgres")),
+                Map.entry("quarkus.datasource.username", "postgres"),
+                Map.entry("modelmerge.registry.data-dir", dataDir.toString()),
+                Map.entry("modelmerge.registry.s3.endpoint", s3.endpoint().toString()),
+                Map.entry("modelmerge.registry.s3.access-key-id", S3ProxyServer.ACCESS_KEY),
+                Map.entry("modelmerge.registry.s3.secret-access-key", S3ProxyServer.SECRET_KEY));
     }
 
     @Override

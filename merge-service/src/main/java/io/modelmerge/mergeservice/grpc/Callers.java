@@ -15,13 +15,17 @@ import java.util.concurrent.ConcurrentHashMap;
  * Who calls the merge service: the registry says, for the token the call carries ({@code GET /tokens/self}).
  * Asking the registry, rather than checking signed tokens here, keeps one place that issues, revokes and expires
  * tokens; an answer is kept for {@link #REMEMBERED} (by the token's SHA-256, never the token), so a revocation
- * takes effect here within that time.
+ * takes effect here within that time. While the registry cannot be reached, an answer up to {@link #OUTAGE} old
+ * still counts: a registry restart does not lock out the callers of jobs that keep running meanwhile (a token
+ * the registry refuses is refused at once).
  */
 @ApplicationScoped
 public class Callers {
     static final Duration REMEMBERED = Duration.ofSeconds(10);
+    static final Duration OUTAGE = Duration.ofMinutes(5);
 
-    private record Known(Identity identity, long until) {
+    /** An answer, asked at {@code asked} (System.nanoTime()). */
+    private record Known(Identity identity, long asked) {
     }
 
     private final RegistryClient registry;
@@ -45,7 +49,7 @@ public class Callers {
         String key = HexFormat.of().formatHex(ApiTokens.sha256(token));
         long now = System.nanoTime();
         Known hit = known.get(key);
-        if (hit != null && now - hit.until() < 0) {
+        if (hit != null && now - hit.asked() < REMEMBERED.toNanos()) {
             return hit.identity();
         }
         Identity identity;
@@ -53,18 +57,26 @@ public class Callers {
             identity = registry.withToken(token).self();
         } catch (RegistryClient.RegistryError e) {
             if (e.status() == 401) {
+                known.remove(key);
                 throw new JobException(JobException.Kind.UNAUTHENTICATED, e.getMessage());
             }
-            throw new JobException(JobException.Kind.UNAVAILABLE, "the registry could not check the token: "
-                    + e.getMessage());
+            return whileUnreachable(hit, now, "the registry could not check the token: " + e.getMessage());
         } catch (IOException e) {
-            throw new JobException(JobException.Kind.UNAVAILABLE, "the registry could not be reached to check the"
-                    + " token (" + e.getMessage() + ")");
+            return whileUnreachable(hit, now, "the registry could not be reached to check the token ("
+                    + e.getMessage() + ")");
         }
         if (known.size() > 10_000) {
             known.clear();
         }
-        known.put(key, new Known(identity, now + REMEMBERED.toNanos()));
+        known.put(key, new Known(identity, now));
         return identity;
+    }
+
+    /** The last answer, if it is recent enough to stand in for the registry's; else UNAVAILABLE. */
+    private static Identity whileUnreachable(Known last, long now, String why) {
+        if (last != null && now - last.asked() < OUTAGE.toNanos()) {
+            return last.identity();
+        }
+        throw new JobException(JobException.Kind.UNAVAILABLE, why);
     }
 }

@@ -386,6 +386,26 @@ public class MergeRun {
         boolean held = db.transaction(c -> JobTable.finish(c, job.id(), owner, state, error, result, progress, cleaned));
         if (!held) {
             LOG.warnf("Job %s: could not record %s, the lease had moved on", job.id(), state);
+            return;
+        }
+        reportFinished(job, state, error, result);
+    }
+
+    /**
+     * Tells the registry the job ended, for the output namespace's {@code job.finished} webhooks. Once: a registry
+     * unreachable now loses this event (the job's own record is complete either way).
+     */
+    private void reportFinished(MergeJob job, JobStatus state, String error, String result) {
+        Map<String, Object> finished = new LinkedHashMap<>();
+        finished.put("id", job.id().toString());
+        finished.put("state", state.name());
+        finished.put("result_version", result);
+        finished.put("error", error);
+        finished.put("submitted_by", job.submitter().name());
+        try {
+            registry.send("POST", "events/job-finished", Map.of("model", job.request().outputModel(), "job", finished));
+        } catch (IOException e) {
+            LOG.warnf("Job %s: the registry was not told it ended (%s)", job.id(), e.getMessage());
         }
     }
 

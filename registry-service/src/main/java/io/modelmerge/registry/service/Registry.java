@@ -16,6 +16,7 @@ import io.modelmerge.registry.db.VersionRow;
 import io.modelmerge.registry.db.VersionTable;
 import io.modelmerge.registry.model.RegistryException;
 import io.modelmerge.registry.model.RequestNames;
+import io.modelmerge.registry.webhooks.WebhookEvents;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.service.limits.Limits;
 import io.modelmerge.storage.blob.Located;
@@ -23,6 +24,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /** Models, versions, lineage and aliases: the registry's reads and its small writes (registration is apart). */
 @ApplicationScoped
@@ -176,7 +178,11 @@ public class Registry {
             long modelId = ModelTable.lock(c, name);
             long versionId = VersionTable.idOf(c, modelId, version).orElseThrow(() ->
                     RegistryException.badRequest("version", "model " + name + " has no version " + version));
+            Optional<Integer> from = AliasTable.current(c, modelId, alias);
             AliasTable.move(c, modelId, alias, versionId, version, user);
+            if (from.isEmpty() || from.get().intValue() != version) {
+                WebhookEvents.aliasMoved(c, name.toString(), alias, from.orElse(null), version, user);
+            }
             return AliasTable.view(c, modelId, name.toString(), alias).orElseThrow();
         });
     }
@@ -191,7 +197,15 @@ public class Registry {
     }
 
     public void deleteAlias(ModelName name, String alias, String user) {
-        boolean deleted = db.transaction(c -> AliasTable.delete(c, ModelTable.lock(c, name), alias, user));
+        boolean deleted = db.transaction(c -> {
+            long modelId = ModelTable.lock(c, name);
+            Optional<Integer> from = AliasTable.current(c, modelId, alias);
+            if (!AliasTable.delete(c, modelId, alias, user)) {
+                return false;
+            }
+            WebhookEvents.aliasMoved(c, name.toString(), alias, from.orElse(null), null, user);
+            return true;
+        });
         if (!deleted) {
             throw RegistryException.notFound("Model " + name + " has no alias '" + alias + "'");
         }

@@ -13,6 +13,7 @@ import io.modelmerge.registry.model.Relation;
 import io.modelmerge.registry.model.RequestNames;
 import io.modelmerge.registry.model.VersionFormat;
 import io.modelmerge.registry.service.RegisterVersionRequest.ParentRequest;
+import io.modelmerge.registry.webhooks.WebhookEvents;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.service.limits.Limits;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -116,6 +117,7 @@ public class VersionRegistration {
             long id = VersionTable.insert(c, modelId, number, new NewVersion(resolvedFormat, content, pinned,
                     request.recipe(), orEmpty(request.parameters()), metrics, tags,
                     request.description() == null ? "" : request.description(), user));
+            WebhookEvents.versionReady(c, model.toString(), number, user);
             return new Registered(VersionTable.view(c, id), true);
         });
     }
