@@ -11,9 +11,15 @@ import java.util.concurrent.TimeUnit;
 final class JobChannel implements AutoCloseable {
     private final ManagedChannel channel;
 
-    /** A channel to the merge service at {@code address} whose calls carry {@code token} (null: none). */
+    /**
+     * A channel to the merge service at {@code address} whose calls carry {@code token} (null: none):
+     * {@code host:port} in plaintext, {@code https://host:port} over TLS (trusting what the JVM trusts, e.g.
+     * {@code -Djavax.net.ssl.trustStore}).
+     */
     JobChannel(String address, String token) {
-        ManagedChannelBuilder<?> builder = ManagedChannelBuilder.forTarget(address).usePlaintext();
+        ManagedChannelBuilder<?> builder = address.startsWith("https://")
+                ? ManagedChannelBuilder.forTarget(address.substring("https://".length())).useTransportSecurity()
+                : ManagedChannelBuilder.forTarget(address).usePlaintext();
         if (token != null) {
             Metadata bearer = new Metadata();
             bearer.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);

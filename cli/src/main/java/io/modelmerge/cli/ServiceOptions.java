@@ -13,8 +13,8 @@ final class ServiceOptions {
             + "or the local start's endpoints.json, else http://127.0.0.1:8180).")
     String registry;
 
-    @Option(names = "--merge-service", paramLabel = "HOST:PORT", description = "Merge service gRPC address (default: "
-            + "from the environment or endpoints.json, else 127.0.0.1:8190).")
+    @Option(names = "--merge-service", paramLabel = "HOST:PORT", description = "Merge service gRPC address; "
+            + "https://HOST:PORT for TLS (default: from the environment or endpoints.json, else 127.0.0.1:8190).")
     String mergeService;
 
     @Option(names = "--token", paramLabel = "TOKEN", description = "API token (default: MODELMERGE_TOKEN, else the local"

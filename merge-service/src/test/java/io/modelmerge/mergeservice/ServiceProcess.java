@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
 
 /** One of our services started from its built jar as a separate process, on a free port, until it is ready. */
 final class ServiceProcess implements AutoCloseable {
@@ -22,23 +23,37 @@ final class ServiceProcess implements AutoCloseable {
     private final Map<String, String> environment;
     private final Path log;
     private final int port;
+    /** Null: plain HTTP on {@link #port}; else HTTPS there, checked with this context. */
+    private final SSLContext tls;
     private Process process;
 
-    private ServiceProcess(String name, Path jar, Map<String, String> environment, Path log, int port) {
+    private ServiceProcess(String name, Path jar, Map<String, String> environment, Path log, int port, SSLContext tls) {
         this.name = name;
         this.jar = jar;
         this.environment = environment;
         this.log = log;
         this.port = port;
+        this.tls = tls;
     }
 
     static ServiceProcess start(String name, String jarProperty, Map<String, String> environment, Path logDir)
             throws Exception {
+        return start(name, jarProperty, environment, logDir, null);
+    }
+
+    /**
+     * As {@link #start(String, String, Map, Path)}; with {@code tls}, the service serves HTTPS (and gRPC over TLS)
+     * on {@link #port()}, its TLS settings in {@code environment}, and readiness is asked over HTTPS trusting
+     * {@code tls}.
+     */
+    static ServiceProcess start(String name, String jarProperty, Map<String, String> environment, Path logDir,
+                                SSLContext tls) throws Exception {
         Path jar = Path.of(System.getProperty(jarProperty));
         if (!Files.isRegularFile(jar)) {
             throw new IllegalStateException(name + " is not built: " + jar + " (run ./mvnw verify from the root)");
         }
-        ServiceProcess service = new ServiceProcess(name, jar, environment, logDir.resolve(name + ".log"), freePort());
+        ServiceProcess service = new ServiceProcess(name, jar, environment, logDir.resolve(name + ".log"), freePort(),
+                tls);
         service.start();
         return service;
     }
@@ -51,16 +66,22 @@ final class ServiceProcess implements AutoCloseable {
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         builder.environment().putAll(environment);
-        builder.environment().put("QUARKUS_HTTP_PORT", Integer.toString(port));
+        if (tls == null) {
+            builder.environment().put("QUARKUS_HTTP_PORT", Integer.toString(port));
+        } else {
+            builder.environment().put("QUARKUS_HTTP_SSL_PORT", Integer.toString(port));
+            builder.environment().put("QUARKUS_HTTP_PORT", Integer.toString(freePort())); // unused: insecure is off
+        }
         process = builder.start();
-        HttpClient http = HttpClient.newHttpClient();
+        HttpClient http = tls == null ? HttpClient.newHttpClient() : HttpClient.newBuilder().sslContext(tls).build();
+        String scheme = tls == null ? "http" : "https";
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new IllegalStateException(name + " exited with " + process.exitValue() + "; log:\n" + tail());
             }
             try {
-                HttpResponse<Void> ready = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                HttpResponse<Void> ready = http.send(HttpRequest.newBuilder(URI.create(scheme + "://127.0.0.1:" + port
                         + "/q/health/ready")).build(), HttpResponse.BodyHandlers.discarding());
                 if (ready.statusCode() == 200) {
                     return;
