@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.modelmerge.storage.blob.BlobStore;
-import io.modelmerge.storage.testing.FixtureManifest;
 import io.modelmerge.storage.testing.FixtureManifest.ManifestEntry;
+import io.modelmerge.storage.testing.FixtureManifest;
 import io.modelmerge.storage.testing.Fixtures;
 import io.quarkus.test.junit.QuarkusTest;
 import io.restassured.http.ContentType;

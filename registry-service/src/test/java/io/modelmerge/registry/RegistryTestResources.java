@@ -10,6 +10,10 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.util.Base64;
 import java.util.Comparator;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -23,6 +27,9 @@ public class RegistryTestResources implements QuarkusTestResourceLifecycleManage
     public static final String BUCKET = "models";
     /** The installation's first admin token; every request of the tests carries it unless a test says otherwise. */
     public static final String ADMIN_TOKEN = ApiTokens.mint();
+    /** The key pair of an identity provider made up for the tests; the registry trusts its public half. */
+    public static final KeyPair IDENTITY_PROVIDER = keyPair();
+    public static final String ISSUER = "https://idp.example.test";
 
     private Path dataDir;
     private EmbeddedPostgres postgres;
@@ -45,8 +52,17 @@ public class RegistryTestResources implements QuarkusTestResourceLifecycleManage
             }
             return context.next(request, response);
         });
+        Path publicKey = dataDir.resolve("identity-provider.pem");
+        try {
+            Files.writeString(publicKey, "-----BEGIN PUBLIC KEY-----\n" + Base64.getMimeEncoder(64, "\n".getBytes())
+                    .encodeToString(IDENTITY_PROVIDER.getPublic().getEncoded()) + "\n-----END PUBLIC KEY-----\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
         return Map.ofEntries(
                 Map.entry("modelmerge.registry.auth.bootstrap-token", ADMIN_TOKEN),
+                Map.entry("mp.jwt.verify.publickey.location", publicKey.toString()),
+                Map.entry("mp.jwt.verify.issuer", ISSUER),
                 // webhook retries in fractions of a second, not seconds
                 Map.entry("modelmerge.registry.webhooks.retry-base", "PT0.2S"),
                 Map.entry("modelmerge.registry.webhooks.max-backoff", "PT1S"),
@@ -57,6 +73,16 @@ public class RegistryTestResources implements QuarkusTestResourceLifecycleManage
                 Map.entry("modelmerge.registry.s3.endpoint", s3.endpoint().toString()),
                 Map.entry("modelmerge.registry.s3.access-key-id", S3ProxyServer.ACCESS_KEY),
                 Map.entry("modelmerge.registry.s3.secret-access-key", S3ProxyServer.SECRET_KEY));
+    }
+
+    private static KeyPair keyPair() {
+        try {
+            KeyPairGenerator generator = KeyPairGenerator.getInstance("RSA");
+            generator.initialize(2048);
+            return generator.generateKeyPair();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.modelmerge.registry.auth;
 
 import io.modelmerge.registry.RegistryConfig;
+import io.modelmerge.registry.client.ApiTokens;
 import io.modelmerge.registry.client.Identity;
 import io.modelmerge.registry.model.RegistryException;
 import jakarta.ws.rs.container.ContainerRequestContext;
@@ -9,16 +10,19 @@ import java.util.Locale;
 import org.jboss.resteasy.reactive.server.ServerRequestFilter;
 
 /**
- * Authenticates every API request by its bearer token: 401 without a valid one (a GET may go without, as
- * anonymous, where anonymous reading is on). Health, metrics and the OpenAPI document stay open.
+ * Authenticates every API request by its bearer token, one of ours or, where an identity provider is configured,
+ * its JWT: 401 without a valid one (a GET may go without, as anonymous, where anonymous reading is on). Health,
+ * metrics and the OpenAPI document stay open.
  */
 public class TokenFilter {
     private final Tokens tokens;
+    private final IdentityProviderTokens jwts;
     private final Caller caller;
     private final RegistryConfig config;
 
-    public TokenFilter(Tokens tokens, Caller caller, RegistryConfig config) {
+    public TokenFilter(Tokens tokens, IdentityProviderTokens jwts, Caller caller, RegistryConfig config) {
         this.tokens = tokens;
+        this.jwts = jwts;
         this.caller = caller;
         this.config = config;
     }
@@ -40,6 +44,8 @@ public class TokenFilter {
             throw RegistryException.unauthorized("the Authorization header is not 'Bearer <token>' (scheme "
                     + header.split(" ", 2)[0].toLowerCase(Locale.ROOT) + ")");
         }
-        caller.set(tokens.authenticate(header.substring(7).strip()));
+        String token = header.substring(7).strip();
+        boolean ours = ApiTokens.id(token).isPresent();
+        caller.set(ours || !jwts.configured() ? tokens.authenticate(token) : jwts.authenticate(token));
     }
 }
