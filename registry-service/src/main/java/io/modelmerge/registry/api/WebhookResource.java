@@ -18,6 +18,7 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.net.URI;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Webhooks of a namespace (admin there): {@code version.ready}, {@code alias.moved}, {@code job.finished} POSTed,
@@ -87,7 +88,7 @@ public class WebhookResource {
         WebhookView.JobFinished body = ModelResource.required(report);
         String model = RequestNames.model("model", body.model()).toString();
         caller.require(Scope.WRITE, model);
-        webhooks.jobFinished(model, body.job() == null ? java.util.Map.of() : body.job(), caller.name());
+        webhooks.jobFinished(model, body.job() == null ? Map.of() : body.job(), caller.name());
         return Response.accepted().build();
     }
 }

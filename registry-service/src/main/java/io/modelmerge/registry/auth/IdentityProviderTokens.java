@@ -6,9 +6,13 @@ import io.modelmerge.registry.model.RegistryException;
 import io.smallrye.jwt.auth.principal.JWTParser;
 import io.smallrye.jwt.auth.principal.ParseException;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.json.JsonArray;
+import jakarta.json.JsonString;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -62,9 +66,9 @@ public class IdentityProviderTokens {
 
     private static List<String> strings(Object claim) {
         List<String> values = new ArrayList<>();
-        if (claim instanceof jakarta.json.JsonArray array) {
-            array.forEach(v -> values.add(v instanceof jakarta.json.JsonString s ? s.getString() : v.toString()));
-        } else if (claim instanceof java.util.Collection<?> collection) {
+        if (claim instanceof JsonArray array) {
+            array.forEach(v -> values.add(v instanceof JsonString s ? s.getString() : v.toString()));
+        } else if (claim instanceof Collection<?> collection) {
             collection.forEach(v -> values.add(String.valueOf(v)));
         } else if (claim != null) {
             values.add(String.valueOf(claim));
@@ -78,7 +82,7 @@ public class IdentityProviderTokens {
         for (Throwable t = e; t != null; t = t.getCause()) {
             messages.append(' ').append(t.getMessage());
         }
-        String all = messages.toString().toLowerCase(java.util.Locale.ROOT);
+        String all = messages.toString().toLowerCase(Locale.ROOT);
         return all.contains("expir") ? "it has expired"
                 : all.contains("signature") ? "its signature does not verify with the identity provider's key"
                 : all.contains("iss") ? "it is from another issuer"

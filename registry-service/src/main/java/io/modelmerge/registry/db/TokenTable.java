@@ -1,13 +1,11 @@
 package io.modelmerge.registry.db;
 
-import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
@@ -88,13 +86,11 @@ public final class TokenTable {
 
     private static TokenRow row(ResultSet rs) throws SQLException {
         return new TokenRow(rs.getString("id"), rs.getString("name"), rs.getBytes("secret_sha256"),
-                strings(rs.getArray("scopes")), strings(rs.getArray("namespaces")), strings(rs.getArray("aliases")),
+                SqlArrays.strings(rs.getArray("scopes")), SqlArrays.strings(rs.getArray("namespaces")),
+                SqlArrays.strings(rs.getArray("aliases")),
                 rs.getString("created_by"), rs.getObject("created_at", OffsetDateTime.class),
                 rs.getObject("expires_at", OffsetDateTime.class), rs.getObject("revoked_at", OffsetDateTime.class),
                 rs.getObject("last_used_at", OffsetDateTime.class));
     }
 
-    private static List<String> strings(Array array) throws SQLException {
-        return array == null ? List.of() : Arrays.stream((Object[]) array.getArray()).map(String::valueOf).toList();
-    }
 }

@@ -1,6 +1,5 @@
 package io.modelmerge.registry.db;
 
-import java.sql.Array;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -9,7 +8,6 @@ import java.sql.Types;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
@@ -171,7 +169,7 @@ public final class WebhookTable {
 
     private static WebhookRow webhook(ResultSet rs) throws SQLException {
         return new WebhookRow(rs.getString("id"), rs.getString("namespace"), rs.getString("url"),
-                strings(rs.getArray("events")), rs.getString("secret"), rs.getString("created_by"),
+                SqlArrays.strings(rs.getArray("events")), rs.getString("secret"), rs.getString("created_by"),
                 rs.getObject("created_at", OffsetDateTime.class));
     }
 
@@ -186,7 +184,4 @@ public final class WebhookTable {
                 rs.getObject("created_at", OffsetDateTime.class), rs.getObject("delivered_at", OffsetDateTime.class));
     }
 
-    private static List<String> strings(Array array) throws SQLException {
-        return array == null ? List.of() : Arrays.stream((Object[]) array.getArray()).map(String::valueOf).toList();
-    }
 }
