@@ -43,6 +43,10 @@ class PermissionsTest extends RegistryTest {
         String team = unique("team");
         String other = unique("other");
         String model = team + "/m";
+        // a webhook of the team's, so the events below leave deliveries to list and replay (to a closed port)
+        String hook = given().contentType(ContentType.JSON).body(Map.of("namespace", team, "url",
+                "http://127.0.0.1:9/setup", "events", List.of("version.ready"))).post("/api/v1/webhooks").then()
+                .statusCode(201).extract().path("id");
         Path v1 = localDir("perm-v1");
         TinyCheckpoints.write(v1, 1);
         register(model, Map.of("storage_uri", v1.toUri().toString(), "create_model", Map.of("description", "kept")))
@@ -123,6 +127,25 @@ class PermissionsTest extends RegistryTest {
             return as(c).delete("/api/v1/tokens/" + victim.substring(3, 13));
         }, admins, 204));
 
+        calls.add(new Call("register webhook", c -> as(c).contentType(ContentType.JSON).body(Map.of("namespace", team,
+                "url", "http://127.0.0.1:9/by-" + c, "events", List.of("alias.moved"))).post("/api/v1/webhooks"),
+                admins, 201));
+        calls.add(new Call("list webhooks", c -> as(c).get("/api/v1/webhooks?namespace=" + team), admins, 200));
+        calls.add(new Call("webhook deliveries", c -> as(c).get("/api/v1/webhooks/" + hook + "/deliveries"), admins,
+                200));
+        long delivery = ((Number) given().get("/api/v1/webhooks/" + hook + "/deliveries").then().statusCode(200)
+                .extract().path("[0].id")).longValue();
+        calls.add(new Call("replay delivery", c -> as(c).post("/api/v1/webhooks/" + hook + "/deliveries/" + delivery
+                + "/replay"), admins, 202));
+        calls.add(new Call("delete webhook", c -> {
+            String victim = given().contentType(ContentType.JSON).body(Map.of("namespace", team, "url",
+                    "http://127.0.0.1:9/victim-" + c, "events", List.of("alias.moved"))).post("/api/v1/webhooks")
+                    .then().statusCode(201).extract().path("id");
+            return as(c).delete("/api/v1/webhooks/" + victim);
+        }, admins, 204));
+        calls.add(new Call("report a finished job", c -> as(c).contentType(ContentType.JSON).body(Map.of("model", model,
+                "job", Map.of("id", "job-of-" + c))).post("/api/v1/events/job-finished"), writers, 202));
+
         List<String> wrong = new ArrayList<>();
         for (Call call : calls) {
             for (String caller : CALLERS) {
@@ -157,6 +180,15 @@ class PermissionsTest extends RegistryTest {
         List<String> tokenNames = given().get("/api/v1/tokens").then().extract().path("name");
         assertTrue(tokenNames.contains("by-admin"));
         assertFalse(tokenNames.stream().anyMatch(n -> n.startsWith("by-") && !n.equals("by-admin")), tokenNames.toString());
+        List<String> hooks = given().get("/api/v1/webhooks?namespace=" + team).then().extract().path("url");
+        for (String caller : CALLERS) {
+            assertEquals(admins.contains(caller), hooks.contains("http://127.0.0.1:9/by-" + caller), "webhook by " + caller);
+            assertEquals(!admins.contains(caller), hooks.contains("http://127.0.0.1:9/victim-" + caller),
+                    "webhook deleted by " + caller);
+        }
+        List<Integer> replays = given().get("/api/v1/webhooks/" + hook + "/deliveries").then().extract()
+                .path("findAll { it.replay_of != null }.replay_of");
+        assertEquals(admins.size(), replays.size(), "replays: " + replays);
         // the other namespace's token searched and saw only its own
         List<String> seen = as("other").get("/api/v1/models?query=").then().extract().path("items.name");
         assertTrue(seen.stream().allMatch(n -> n.startsWith(other + "/")), seen.toString());
