@@ -8,6 +8,7 @@ import java.sql.Types;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
@@ -115,15 +116,18 @@ public final class WebhookTable {
     }
 
     /**
-     * Up to {@code limit} due deliveries, locked for this transaction (other replicas skip them), with their webhook.
+     * Up to {@code limit} due deliveries, claimed for {@code claim}: they are not due again until then, so no other
+     * replica (or round) takes them while this one delivers, and a replica that dies delivering leaves them due
+     * again afterwards (at least once: a receiver tells repeats by X-Modelmerge-Delivery).
      */
-    public static List<Due> claimDue(Connection c, int limit) throws SQLException {
+    public static List<Due> claimDue(Connection c, int limit, Duration claim) throws SQLException {
         List<Due> due = new ArrayList<>();
-        try (PreparedStatement s = c.prepareStatement("SELECT d.id, d.event, d.payload, d.attempts, w.url, w.secret"
-                + " FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id"
-                + " WHERE d.state = 'PENDING' AND d.next_attempt_at <= now()"
-                + " ORDER BY d.next_attempt_at, d.id LIMIT ? FOR UPDATE OF d SKIP LOCKED")) {
-            s.setInt(1, limit);
+        try (PreparedStatement s = c.prepareStatement("UPDATE webhook_delivery d SET next_attempt_at = now() + ?::interval"
+                + " FROM webhook w WHERE w.id = d.webhook_id AND d.id IN (SELECT id FROM webhook_delivery"
+                + " WHERE state = 'PENDING' AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT ?"
+                + " FOR UPDATE SKIP LOCKED) RETURNING d.id, d.event, d.payload, d.attempts, w.url, w.secret")) {
+            s.setString(1, claim.toMillis() + " milliseconds");
+            s.setInt(2, limit);
             try (ResultSet rs = s.executeQuery()) {
                 while (rs.next()) {
                     due.add(new Due(rs.getLong("id"), rs.getString("event"), rs.getString("payload"),
@@ -131,6 +135,7 @@ public final class WebhookTable {
                 }
             }
         }
+        due.sort(Comparator.comparingLong(Due::id));
         return due;
     }
 

@@ -12,8 +12,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.sql.Connection;
-import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Executors;
@@ -24,8 +22,9 @@ import org.jboss.logging.Logger;
 /**
  * Delivers due webhook deliveries in the background: POSTs the event's JSON, signed, and marks it DELIVERED on a
  * 2xx answer; otherwise tries again after a backoff that doubles from {@code retry-base} up to {@code max-backoff},
- * and marks it FAILED after {@code max-attempts}. Each delivery is claimed with a row lock that other replicas
- * skip, so one replica makes each attempt.
+ * and marks it FAILED after {@code max-attempts}. Each delivery is claimed for twice the timeout before it is
+ * sent (replicas skip what another has claimed), so one replica makes each attempt; one that dies sending leaves
+ * it to be sent again.
  */
 @ApplicationScoped
 public class Deliverer {
@@ -55,27 +54,40 @@ public class Deliverer {
         }
     }
 
-    /** One round: every due delivery, a batch at a time. */
+    /**
+     * One round: every due delivery, a batch at a time. A batch is claimed in one short transaction, delivered
+     * outside any (no connection or row lock is held while a receiver answers), and each outcome recorded in one.
+     */
     void deliverDue() {
         try {
-            while (db.transaction(c -> {
-                List<WebhookTable.Due> due = WebhookTable.claimDue(c, BATCH);
+            List<WebhookTable.Due> due;
+            do {
+                due = db.transaction(c -> WebhookTable.claimDue(c, BATCH, config.timeout().multipliedBy(2)));
                 for (WebhookTable.Due delivery : due) {
-                    attempt(c, delivery);
+                    Outcome outcome = attempt(delivery);
+                    db.transaction(c -> {
+                        if (outcome.delivered()) {
+                            WebhookTable.delivered(c, delivery.id(), outcome.status());
+                        } else {
+                            int attempts = delivery.attempts() + 1;
+                            WebhookTable.attemptFailed(c, delivery.id(), outcome.status(), outcome.error(),
+                                    attempts >= config.maxAttempts() ? null : backoff(attempts));
+                        }
+                        return null;
+                    });
                 }
-                return due.size() == BATCH;
-            })) {
-                // a full batch: there may be more due
-            }
+            } while (due.size() == BATCH);
         } catch (RuntimeException e) {
             LOG.warn("Webhook deliveries: " + e.getMessage());
         }
     }
 
-    private void attempt(Connection c, WebhookTable.Due delivery) throws SQLException {
+    /** What one attempt came to: a 2xx, another status, or no answer (status null). */
+    private record Outcome(boolean delivered, Integer status, String error) {
+    }
+
+    private Outcome attempt(WebhookTable.Due delivery) {
         long timestamp = System.currentTimeMillis() / 1000;
-        Integer status = null;
-        String error;
         try {
             HttpResponse<Void> answer = http.send(HttpRequest.newBuilder(URI.create(delivery.url()))
                     .timeout(config.timeout())
@@ -87,21 +99,14 @@ public class Deliverer {
                     .header("X-Modelmerge-Signature", Signatures.sign(delivery.secret(), timestamp, delivery.payload()))
                     .POST(HttpRequest.BodyPublishers.ofString(delivery.payload())).build(),
                     HttpResponse.BodyHandlers.discarding());
-            status = answer.statusCode();
-            if (status / 100 == 2) {
-                WebhookTable.delivered(c, delivery.id(), status);
-                return;
-            }
-            error = "the receiver answered " + status;
+            int status = answer.statusCode();
+            return new Outcome(status / 100 == 2, status, status / 100 == 2 ? null : "the receiver answered " + status);
         } catch (IOException e) {
-            error = "the receiver could not be reached: " + e.getMessage();
+            return new Outcome(false, null, "the receiver could not be reached: " + e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            error = "interrupted";
+            return new Outcome(false, null, "interrupted");
         }
-        int attempts = delivery.attempts() + 1;
-        Duration retryIn = attempts >= config.maxAttempts() ? null : backoff(attempts);
-        WebhookTable.attemptFailed(c, delivery.id(), status, error, retryIn);
     }
 
     /** retry-base · 2^(attempts − 1), at most max-backoff. */
