@@ -20,8 +20,10 @@ public class JobQueries {
                 .orElseThrow(() -> new JobException(JobException.Kind.NOT_FOUND, "no job " + id));
     }
 
-    public List<MergeJob> list(Optional<JobStatus> state, Optional<String> outputModel, int limit, long offset) {
-        return db.read(c -> JobTable.list(c, state, outputModel, limit, offset));
+    /** As {@link JobTable#list}: among the output models {@code grants} cover (empty: all). */
+    public List<MergeJob> list(Optional<JobStatus> state, Optional<String> outputModel, Optional<List<String>> grants,
+                               int limit, long offset) {
+        return db.read(c -> JobTable.list(c, state, outputModel, grants, limit, offset));
     }
 
     /** Cancels a queued job now, asks the worker of a running one to stop; returns the job as it is then. */

@@ -72,17 +72,26 @@ public final class JobTable {
     }
 
     /** Jobs newest first, optionally of one state and one output model. */
-    public static List<MergeJob> list(Connection c, Optional<JobStatus> state, Optional<String> outputModel, int limit,
-                                      long offset) throws SQLException {
+    /**
+     * Jobs newest first, of {@code state} and {@code outputModel} where given, among the output models that
+     * {@code grants} cover ({@code team/*}, {@code team/model}; empty: all).
+     */
+    public static List<MergeJob> list(Connection c, Optional<JobStatus> state, Optional<String> outputModel,
+                                      Optional<List<String>> grants, int limit, long offset) throws SQLException {
         return select(c, "WHERE (?::text IS NULL OR state = ?) AND (?::text IS NULL OR output_model = ?)"
+                + " AND (?::boolean OR split_part(output_model, '/', 1) || '/*' = ANY(?) OR output_model = ANY(?))"
                 + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?", s -> {
                     String st = state.map(Enum::name).orElse(null);
                     s.setString(1, st);
                     s.setString(2, st);
                     s.setString(3, outputModel.orElse(null));
                     s.setString(4, outputModel.orElse(null));
-                    s.setInt(5, limit);
-                    s.setLong(6, offset);
+                    Object[] covered = grants.map(List::toArray).orElse(new Object[0]);
+                    s.setBoolean(5, grants.isEmpty());
+                    s.setArray(6, c.createArrayOf("text", covered));
+                    s.setArray(7, c.createArrayOf("text", covered));
+                    s.setInt(8, limit);
+                    s.setLong(9, offset);
                 });
     }
 
