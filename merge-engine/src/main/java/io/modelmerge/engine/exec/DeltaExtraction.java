@@ -616,27 +616,26 @@ public final class DeltaExtraction {
             return new Threshold(top.threshold(), top.atOrAbove(), top.tiedAt(0));
         }
 
-        /** Per row, the kPerRow largest |Δ|, ties by position. */
+        /**
+         * Per row, the kPerRow largest |Δ|, ties by position: each row's entries sorted as primitive keys, the
+         * larger |Δ| first (its bits inverted above) and the column below.
+         */
         private void writeSparseRows(int columns, int kPerRow) throws IOException {
+            long[] order = new long[columns];
             writeSparse((from, length, stored, bits, values) -> {
                 int kept = 0;
-                Integer[] order = new Integer[columns];
                 for (int row = 0; row < length; row += columns) {
                     for (int c = 0; c < columns; c++) {
-                        order[c] = c;
+                        // |Δ|'s bits (NaN made one value) order as Float.compare does for non-negative floats
+                        long magnitude = Float.floatToIntBits(Math.abs(d[row + c]));
+                        order[c] = (0x7FFFFFFFL - magnitude) << 32 | c;
                     }
-                    final int at = row;
-                    Arrays.sort(order, (x, y) -> {
-                        int byMagnitude = Float.compare(Math.abs(d[at + y]), Math.abs(d[at + x]));
-                        return byMagnitude != 0 ? byMagnitude : Integer.compare(x, y);
-                    });
-                    for (int c = 0; c < columns; c++) {
-                        int i = row + order[c];
-                        boolean keep = c < kPerRow;
-                        stored[i] = keep ? d[i] : 0f;
-                        if (keep) {
-                            bits[i >>> 3] |= (byte) (1 << (i & 7));
-                        }
+                    Arrays.sort(order);
+                    Arrays.fill(stored, row, row + columns, 0f);
+                    for (int k = 0; k < kPerRow; k++) {
+                        int i = row + (int) order[k];
+                        stored[i] = d[i];
+                        bits[i >>> 3] |= (byte) (1 << (i & 7));
                     }
                 }
                 for (int i = 0; i < length; i++) {

@@ -240,6 +240,63 @@ class DeltaEditingTest {
         }
     }
 
+    /**
+     * Per-row magnitude keeps in each row exactly floor(density · columns) entries, the first by |Δ| then column
+     * (|Δ| on 16 levels: ties in every row), at one thread and at two.
+     */
+    @Test
+    void rowMagnitudeKeepsTheFirstOfEachRowByMagnitudeThenColumn() throws Exception {
+        String name = "model.layers.0.mlp.up_proj.weight";
+        int rows = 64;
+        int columns = 48;
+        List<TensorSpec> specs = List.of(new TensorSpec(name, DType.F32, new long[] {rows, columns}));
+        Path base = SyntheticCheckpoints.write(dir.resolve("row-base"), specs, (tensor, i) -> 0.25);
+        Path tuned = SyntheticCheckpoints.write(dir.resolve("row-tuned"), specs,
+                (tensor, i) -> 0.25 + ((i * 7919L) % 16 - 8) / 16.0);
+        int perRow = (int) Math.floor(0.25 * columns);
+        byte[] first = null;
+        for (int threads : new int[] {1, 2}) {
+            Path d = out("row-magnitude");
+            DeltaManifest manifest = new DeltaExtraction(options(threads)).run(base.toString(), tuned.toString(),
+                    new DeltaEdit.Magnitude(0.25, DeltaEdit.Scope.ROW), d);
+            assertEquals((long) rows * perRow, manifest.tensor(name).orElseThrow().kept());
+            float[] values = tensor(d, DeltaManifest.WEIGHTS, name + ".values");
+            try (SafetensorsFile f = SafetensorsFile.open(d.resolve(DeltaManifest.WEIGHTS))) {
+                var bitmap = f.tensor(name + ".bitmap").data();
+                int at = 0;
+                for (int r = 0; r < rows; r++) {
+                    final int row = r;
+                    Integer[] order = new Integer[columns];
+                    for (int c = 0; c < columns; c++) {
+                        order[c] = c;
+                    }
+                    java.util.Arrays.sort(order, (x, y) -> {
+                        int byMagnitude = Long.compare(Math.abs(((row * columns + (long) y) * 7919L) % 16 - 8),
+                                Math.abs(((row * columns + (long) x) * 7919L) % 16 - 8));
+                        return byMagnitude != 0 ? byMagnitude : Integer.compare(x, y);
+                    });
+                    boolean[] keep = new boolean[columns];
+                    for (int k = 0; k < perRow; k++) {
+                        keep[order[k]] = true;
+                    }
+                    for (int c = 0; c < columns; c++) {
+                        int i = r * columns + c;
+                        boolean kept = (bitmap.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i >>> 3) >>> (i & 7) & 1) != 0;
+                        assertEquals(keep[c], kept, "row " + r + " column " + c);
+                        if (kept) {
+                            assertEquals(((i * 7919L) % 16 - 8) / 16.0f, values[at++], "value of element " + i);
+                        }
+                    }
+                }
+            }
+            byte[] bytes = Files.readAllBytes(d.resolve(DeltaManifest.WEIGHTS));
+            if (first != null) {
+                assertArrayEquals(first, bytes, "one thread and two wrote different bytes");
+            }
+            first = bytes;
+        }
+    }
+
     /** BitDelta's α = mean|Δ| minimises ‖α·sign(Δ) − Δ‖ over α: the stored error is below that of α ± 1%. */
     @Test
     void bitDeltaScaleIsTheL2OptimumAndOnlyLinearWeightsAreBinarised() throws Exception {
