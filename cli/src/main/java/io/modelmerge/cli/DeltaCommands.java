@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -139,16 +138,13 @@ final class DeltaCommands {
         @Option(names = "--scope", defaultValue = "tensor", description = "one alpha per tensor or per row (default: ${DEFAULT-VALUE})")
         String scope;
 
-        @Option(names = "--include", defaultValue = "", description = "binarise only 2-D tensors whose names match this regex")
-        String include;
-
-        @Option(names = "--exclude", description = "keep tensors whose names match this regex dense (default: embeddings and heads)")
-        String exclude;
+        @Mixin
+        TensorFilter tensors;
 
         @Override
         DeltaEdit edit() {
-            return new DeltaEdit.BitDelta(DeltaEdit.Scope.valueOf(scope.toUpperCase(Locale.ROOT)), Pattern.compile(include),
-                    exclude == null ? DeltaEdit.EMBEDDINGS_AND_HEADS : Pattern.compile(exclude));
+            return new DeltaEdit.BitDelta(DeltaEdit.Scope.valueOf(scope.toUpperCase(Locale.ROOT)), tensors.include(),
+                    tensors.exclude());
         }
     }
 
@@ -166,20 +162,16 @@ final class DeltaCommands {
                 description = "smallest rank keeping this fraction of the squared Frobenius norm (0: off)")
         double energy;
 
-        @Option(names = "--include", defaultValue = "", description = "low-rank only 2-D weights whose names match this regex")
-        String include;
-
-        @Option(names = "--exclude", description = "save these whole (default: embeddings and heads)")
-        String exclude;
+        @Mixin
+        TensorFilter tensors;
 
         @Override
         public Integer call() throws Exception {
             io.modelmerge.engine.exec.DeltaLowRank.Result result;
             try (StorageResolver storage = delta.mergectl.storage()) {
                 result = new io.modelmerge.engine.exec.DeltaLowRank(run.options(storage)).run(base, model,
-                        new io.modelmerge.engine.exec.DeltaLowRank.Spec(maxRank, svEpsilon, energy, Pattern.compile(include),
-                                exclude == null ? DeltaEdit.EMBEDDINGS_AND_HEADS
-                                        : Pattern.compile(exclude)), out);
+                        new io.modelmerge.engine.exec.DeltaLowRank.Spec(maxRank, svEpsilon, energy, tensors.include(),
+                                tensors.exclude()), out);
             }
             PrintWriter printer = spec.commandLine().getOut();
             printer.printf("%s: LoRA of %d modules, ranks %s; saved whole: %s%n", out, result.ranks().size(),

@@ -51,6 +51,14 @@ class DeltaCommandsTest {
         String[] badP = run("delta", "sparsify", "--p", "1", "--base", base.toString(), "--model", tuned.toString(),
                 dir.resolve("p1").toString());
         assertEquals("mergectl: DARE's drop probability p must be in [0, 1), got 1.0", badP[2].strip());
+        for (String command : new String[] {"bitdelta", "lowrank"}) {
+            String[] badRegex = run("delta", command, "--base", base.toString(), "--model", tuned.toString(),
+                    "--exclude", "([", dir.resolve("regex-" + command).toString());
+            assertEquals("2", badRegex[0], command);
+            assertTrue(badRegex[2].startsWith("--exclude '([' is not a regular expression: Unclosed character class"),
+                    badRegex[2]);
+            assertTrue(Files.notExists(dir.resolve("regex-" + command)));
+        }
         assertTrue(Files.notExists(dir.resolve("p1")) && Files.notExists(dir.resolve("never")));
     }
 }
