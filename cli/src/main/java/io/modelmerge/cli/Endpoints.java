@@ -20,10 +20,14 @@ import java.util.Optional;
 record Endpoints(URI registry, String mergeService) {
     static final String FILE_NAME = "endpoints.json";
 
+    /** The local start's data directory: $MODELMERGE_DATA_DIR, by default ~/.modelmerge. */
+    static Path dataDir(Map<String, String> env) {
+        return Path.of(env.getOrDefault("MODELMERGE_DATA_DIR", System.getProperty("user.home") + "/.modelmerge"));
+    }
+
     static Endpoints resolve(Map<String, String> env, Optional<String> registryFlag, Optional<String> mergeFlag)
             throws IOException {
-        Path file = Path.of(env.getOrDefault("MODELMERGE_DATA_DIR", System.getProperty("user.home") + "/.modelmerge"))
-                .resolve(FILE_NAME);
+        Path file = dataDir(env).resolve(FILE_NAME);
         JsonNode written = Files.isRegularFile(file) ? new ObjectMapper().readTree(file.toFile()) : null;
         String registry = registryFlag.or(() -> Optional.ofNullable(env.get("MODELMERGE_REGISTRY_URL")))
                 .or(() -> Optional.ofNullable(written).map(w -> w.path("registry").asText(null)))

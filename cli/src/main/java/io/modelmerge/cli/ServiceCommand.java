@@ -4,27 +4,30 @@ import io.modelmerge.proto.v1.MergeServiceGrpc;
 import io.modelmerge.registry.client.RegistryClient;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /** What every command that talks to a service has: mergectl's environment, its output, the services' addresses. */
 abstract class ServiceCommand implements Callable<Integer> {
-    @ParentCommand
-    Mergectl mergectl;
     @Spec
     CommandSpec spec;
     @Mixin
     ServiceOptions services;
 
     Endpoints endpoints() throws IOException {
-        return services.endpoints(mergectl.environment());
+        return services.endpoints(environment());
     }
 
     String token() throws IOException {
-        return services.token(mergectl.environment());
+        return services.token(environment());
+    }
+
+    /** mergectl's environment, from the root command however deep this one is (mergectl token create ...). */
+    private Map<String, String> environment() {
+        return ((Mergectl) spec.root().userObject()).environment();
     }
 
     /** A command of the merge service: runs with a channel to it, open for the command's length. */

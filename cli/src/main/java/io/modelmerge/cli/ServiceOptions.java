@@ -1,8 +1,7 @@
 package io.modelmerge.cli;
 
+import io.modelmerge.registry.client.ApiTokens;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 import picocli.CommandLine.Option;
@@ -30,9 +29,7 @@ final class ServiceOptions {
         if (variable != null && !variable.isBlank()) {
             return variable.strip();
         }
-        Path file = Path.of(env.getOrDefault("MODELMERGE_DATA_DIR", System.getProperty("user.home") + "/.modelmerge"))
-                .resolve("admin-token");
-        return Files.isReadable(file) ? Files.readString(file).strip() : null;
+        return ApiTokens.readLocal(Endpoints.dataDir(env)).orElse(null);
     }
 
     Endpoints endpoints(Map<String, String> env) throws IOException {

@@ -14,10 +14,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /** {@code mergectl token ...}: the registry's API tokens. */
@@ -25,32 +23,8 @@ import picocli.CommandLine.Spec;
         subcommands = {TokenCommands.Create.class, TokenCommands.ListTokens.class, TokenCommands.Revoke.class,
                 TokenCommands.Mint.class})
 final class TokenCommands {
-    @ParentCommand
-    Mergectl mergectl;
-
-    /** A token command that calls the registry. */
-    abstract static class Call implements Callable<Integer> {
-        @ParentCommand
-        TokenCommands group;
-        @Spec
-        picocli.CommandLine.Model.CommandSpec spec;
-        @Mixin
-        ServiceOptions services;
-
-        @Override
-        public Integer call() throws Exception {
-            PrintWriter out = spec.commandLine().getOut();
-            Map<String, String> env = group.mergectl.environment();
-            run(new RegistryClient(services.endpoints(env).registry(), services.token(env)), out);
-            out.flush();
-            return 0;
-        }
-
-        abstract void run(RegistryClient registry, PrintWriter out) throws IOException;
-    }
-
     @Command(name = "create", description = "Create a token (needs an admin token); prints it once.")
-    static final class Create extends Call {
+    static final class Create extends ServiceCommand.RegistryCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "Who or what uses it, e.g. ci-nightly.")
         String name;
 
@@ -90,7 +64,7 @@ final class TokenCommands {
     }
 
     @Command(name = "list", description = "The tokens an admin token governs, without their secrets.")
-    static final class ListTokens extends Call {
+    static final class ListTokens extends ServiceCommand.RegistryCommand {
         @Override
         void run(RegistryClient registry, PrintWriter out) throws IOException {
             for (JsonNode t : registry.get("tokens")) {
@@ -105,7 +79,7 @@ final class TokenCommands {
     }
 
     @Command(name = "revoke", description = "Revoke a token by its id (the 10 characters after mm_).")
-    static final class Revoke extends Call {
+    static final class Revoke extends ServiceCommand.RegistryCommand {
         @Parameters(index = "0", paramLabel = "ID")
         String id;
 

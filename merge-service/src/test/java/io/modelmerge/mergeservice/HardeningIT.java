@@ -30,7 +30,6 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -111,13 +110,7 @@ class HardeningIT {
         if (s3 != null) {
             s3.close();
         }
-        if (work != null) {
-            try (Stream<Path> paths = Files.walk(work)) {
-                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-        }
+        TestSystem.deleteTree(work);
     }
 
     private static String linear(String... models) {

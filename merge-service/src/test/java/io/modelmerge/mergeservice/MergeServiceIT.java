@@ -41,7 +41,6 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -121,13 +120,7 @@ class MergeServiceIT {
         if (s3 != null) {
             s3.close();
         }
-        if (work != null) {
-            try (var paths = Files.walk(work)) {
-                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-        }
+        TestSystem.deleteTree(work);
     }
 
     private static String recipe(String method) {

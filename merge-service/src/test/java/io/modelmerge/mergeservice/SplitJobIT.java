@@ -92,14 +92,14 @@ class SplitJobIT {
         registryEnv.put("MODELMERGE_DATA_DIR", work.resolve("registry").toString());
         registryEnv.put("MODELMERGE_REGISTRY_LOCAL_ROOTS", work.resolve("local").toString());
         registryEnv.put("QUARKUS_DATASOURCE_JDBC_URL", postgres.getJdbcUrl("postgres", "registry"));
-        registryEnv.put("MODELMERGE_REGISTRY_AUTH_BOOTSTRAP_TOKEN", TestSystem.ADMIN_TOKEN);
+        TestSystem.bootstrapToken(registryEnv);
         registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryEnv, work);
         for (int r = 0; r < 3; r++) {
             Map<String, String> env = new LinkedHashMap<>(aws);
             env.put("MODELMERGE_DATA_DIR", work.resolve("merge-" + r).toString());
             env.put("QUARKUS_DATASOURCE_JDBC_URL", postgres.getJdbcUrl("postgres", "jobs"));
             env.put("MODELMERGE_MERGE_REGISTRY_URL", "http://127.0.0.1:" + registry.port());
-            env.put("MODELMERGE_MERGE_REGISTRY_TOKEN", TestSystem.ADMIN_TOKEN);
+            TestSystem.registryToken(env);
             env.put("MODELMERGE_MERGE_LOCAL_ROOTS", work.resolve("local").toString());
             env.put("MODELMERGE_MERGE_OUTPUT_ROOT", "s3://" + BUCKET + "/merged/");
             env.put("MODELMERGE_MERGE_LEASE", "PT3S");
@@ -135,13 +135,7 @@ class SplitJobIT {
         if (postgres != null) {
             postgres.close();
         }
-        if (work != null) {
-            try (Stream<Path> paths = Files.walk(work)) {
-                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-        }
+        TestSystem.deleteTree(work);
     }
 
     private static String local(String name) {

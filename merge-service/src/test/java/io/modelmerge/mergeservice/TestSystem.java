@@ -19,14 +19,18 @@ import io.modelmerge.proto.v1.MergeServiceGrpc;
 import io.modelmerge.proto.v1.Output;
 import io.modelmerge.proto.v1.SubmitMergeRequest;
 import io.modelmerge.registry.client.ApiTokens;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * The whole system for the end-to-end tests: the registry and the merge service as separate processes (each on
@@ -61,17 +65,34 @@ final class TestSystem implements AutoCloseable {
         return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(bearer));
     }
 
-    /** The registry's first admin token for the registry, and the merge service's token at the registry: both that. */
-    static void withTokens(Map<String, String> registryEnv, Map<String, String> mergeEnv) {
+    /** A registry's environment gets the tests' admin token as its installation's first. */
+    static void bootstrapToken(Map<String, String> registryEnv) {
         registryEnv.put("MODELMERGE_REGISTRY_AUTH_BOOTSTRAP_TOKEN", ADMIN_TOKEN);
+    }
+
+    /** A merge service's environment gets the tests' admin token to call the registry with. */
+    static void registryToken(Map<String, String> mergeEnv) {
         mergeEnv.put("MODELMERGE_MERGE_REGISTRY_TOKEN", ADMIN_TOKEN);
+    }
+
+    /** Deletes {@code dir} and everything under it, if it is there (a test's work directory). */
+    static void deleteTree(Path dir) throws IOException {
+        if (dir == null || !Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 
     /** Starts the registry, then the merge service pointed at it ({@code MODELMERGE_MERGE_REGISTRY_URL} is set). */
     static TestSystem start(Path logDir, Map<String, String> registryEnv, Map<String, String> mergeEnv) throws Exception {
         Map<String, String> registryWithToken = new java.util.LinkedHashMap<>(registryEnv);
         Map<String, String> env = new java.util.LinkedHashMap<>(mergeEnv);
-        withTokens(registryWithToken, env);
+        bootstrapToken(registryWithToken);
+        registryToken(env);
         ServiceProcess registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryWithToken, logDir);
         env.put("MODELMERGE_MERGE_REGISTRY_URL", "http://127.0.0.1:" + registry.port());
         ServiceProcess merge = ServiceProcess.start("merge-service", "modelmerge.merge.jar", env, logDir);
@@ -104,14 +125,10 @@ final class TestSystem implements AutoCloseable {
         return JSON.readTree(response.body());
     }
 
+    /** A registry call with the admin token. */
     HttpResponse<String> send(String method, String path, Object body) throws Exception {
-        return send(method, path, body, ADMIN_TOKEN);
-    }
-
-    /** A registry call with {@code token}. */
-    HttpResponse<String> send(String method, String path, Object body, String token) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + registry.port() + "/api/v1/"
-                + path)).header("Content-Type", "application/json").header("Authorization", "Bearer " + token)
+                + path)).header("Content-Type", "application/json").header("Authorization", "Bearer " + ADMIN_TOKEN)
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
         return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());

@@ -23,7 +23,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,14 +75,14 @@ class TlsIT {
         Map<String, String> registryEnv = new LinkedHashMap<>(serverTls);
         registryEnv.put("MODELMERGE_DATA_DIR", work.resolve("registry").toString());
         registryEnv.put("MODELMERGE_REGISTRY_LOCAL_ROOTS", work.resolve("local").toString());
-        registryEnv.put("MODELMERGE_REGISTRY_AUTH_BOOTSTRAP_TOKEN", TestSystem.ADMIN_TOKEN);
+        TestSystem.bootstrapToken(registryEnv);
         registry = ServiceProcess.start("registry", "modelmerge.registry.jar", registryEnv, work, trust);
         Map<String, String> mergeEnv = new LinkedHashMap<>(serverTls);
         mergeEnv.put("MODELMERGE_DATA_DIR", work.resolve("merge").toString());
         mergeEnv.put("MODELMERGE_MERGE_LOCAL_ROOTS", work.resolve("local").toString());
         mergeEnv.put("MODELMERGE_MERGE_OUTPUT_ROOT", work.resolve("local/merged").toUri().toString());
         mergeEnv.put("MODELMERGE_MERGE_REGISTRY_URL", "https://127.0.0.1:" + registry.port());
-        mergeEnv.put("MODELMERGE_MERGE_REGISTRY_TOKEN", TestSystem.ADMIN_TOKEN);
+        TestSystem.registryToken(mergeEnv);
         // the merge service trusts the registry's certificate as any JVM client does: its trust store
         mergeEnv.put("JAVA_TOOL_OPTIONS", "-Djavax.net.ssl.trustStore=" + truststore + " -Djavax.net.ssl.trustStorePassword="
                 + PASSWORD + " -Djavax.net.ssl.trustStoreType=PKCS12");
@@ -103,13 +102,7 @@ class TlsIT {
                 service.close();
             }
         }
-        if (work != null) {
-            try (var paths = Files.walk(work)) {
-                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-        }
+        TestSystem.deleteTree(work);
     }
 
     @Test

@@ -1,13 +1,12 @@
 package io.modelmerge.mergeservice.registry;
 
 import io.modelmerge.mergeservice.MergeServiceConfig;
+import io.modelmerge.registry.client.ApiTokens;
 import io.modelmerge.registry.client.RegistryClient;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /**
  * The one registry client of the merge service, pointed at {@code modelmerge.merge.registry-url} with the service's
@@ -23,11 +22,10 @@ final class RegistryClientProducer {
 
     /** The token the registry wrote to the shared data directory, or null when there is none. */
     private static String localToken(MergeServiceConfig config) {
-        Path file = config.dataDir().resolve("admin-token");
         try {
-            return Files.isReadable(file) ? Files.readString(file).strip() : null;
+            return ApiTokens.readLocal(config.dataDir()).orElse(null);
         } catch (IOException e) {
-            throw new UncheckedIOException("could not read the registry token " + file, e);
+            throw new UncheckedIOException("could not read the registry token in " + config.dataDir(), e);
         }
     }
 }

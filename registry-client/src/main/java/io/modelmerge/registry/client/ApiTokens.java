@@ -1,6 +1,9 @@
 package io.modelmerge.registry.client;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
@@ -17,7 +20,19 @@ public final class ApiTokens {
     private static final Pattern FORM = Pattern.compile("mm_([a-z0-9]{10})_[A-Za-z0-9_-]{43}");
     private static final char[] ID_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789".toCharArray();
 
+    /**
+     * Where in its data directory the registry writes the first admin token it made itself; the merge service and
+     * mergectl of the local setup, on the same data directory, call with it.
+     */
+    public static final String LOCAL_FILE = "admin-token";
+
     private ApiTokens() {
+    }
+
+    /** The token the registry wrote to {@code dataDir}, if it did and it can be read. */
+    public static Optional<String> readLocal(Path dataDir) throws IOException {
+        Path file = dataDir.resolve(LOCAL_FILE);
+        return Files.isReadable(file) ? Optional.of(Files.readString(file).strip()) : Optional.empty();
     }
 
     /** A new random token. */

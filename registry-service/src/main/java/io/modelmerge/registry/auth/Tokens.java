@@ -178,7 +178,7 @@ public class Tokens {
             return true;
         });
         if (made && configured.isEmpty()) {
-            Path file = config.dataDir().resolve("admin-token");
+            Path file = config.dataDir().resolve(ApiTokens.LOCAL_FILE);
             try {
                 Files.createDirectories(config.dataDir());
                 Files.deleteIfExists(file);
