@@ -54,15 +54,10 @@ public final class DeltaExtraction {
     private static final int BYTES_PER_ELEMENT = 40;
 
     /** A magnitude threshold's sample: a window of this many elements at the start of every stride. */
-    private static final int SAMPLE_WINDOW = 1 << 12;
-    private static final int SAMPLE_STRIDE = 1 << 15;
+    private static final int SAMPLE_WINDOW = 1 << 13;
+    private static final int SAMPLE_STRIDE = 1 << 18;
     /** The sample's windows lie evenly over the tensor: a margin of 0.1% of it beside six deviations. */
     private static final double SAMPLE_SLACK = 0.001;
-    /**
-     * The widest bracket the full pass settles (32 high-bit buckets: 8 MiB of counts): a sparse delta's k-th
-     * largest sits where |Δ| thins out, so its bracket spans more buckets than a merge's.
-     */
-    private static final int BRACKET_WIDTH = 32;
     /** Bytes written between background flushes: a delta is small, so a quarter of a merge's step. */
     private static final long FLUSH_EVERY = 64L << 20;
 
@@ -100,6 +95,7 @@ public final class DeltaExtraction {
         private byte[] bytes = new byte[0];
         private ByteBuffer indices = ByteBuffer.allocate(0);
         private int[] misses = new int[0];
+        final Held held = new Held();
 
         Scratch(int elements) {
             ensure(elements);
@@ -114,8 +110,9 @@ public final class DeltaExtraction {
             f = new float[elements];
             d = new float[elements];
             values = new float[elements + 16]; // compressed vectors are stored whole
-            stored = new float[elements];
+            stored = new float[elements + 16];
         }
+
 
         byte[] bytes(int size) {
             if (bytes.length < size) {
@@ -387,6 +384,142 @@ public final class DeltaExtraction {
         return layout.tensors().stream().mapToLong(TensorInfo::byteLength).sum();
     }
 
+    /**
+     * The entries a one-pass magnitude selection holds: which they are (a bitmap of the tensor) and, in index
+     * order, their Δ, base and fine-tune values. A worker keeps one and reuses it for every tensor it takes (its
+     * arrays grow, up to each tensor's limit, and stay: fresh memory for every tensor cost more than the
+     * selection).
+     */
+    private static final class Held {
+        static final int BYTES_PER_ENTRY = 4;
+
+        byte[] bits = new byte[0];
+        float[] delta = new float[0];
+        private long limit;
+        private int size;
+        /** How many held entries {@link #keep} has gone through. */
+        private int taken;
+        /** Which of a chunk's held entries {@link #keep} keeps, a bit each. */
+        private long[] flags = new long[0];
+
+        /** Empties it for a tensor of {@code elements}, to hold at most {@code limit} entries. */
+        Held reset(long elements, long expected, long limit) {
+            if (bits.length < Bits.bytesFor(elements)) {
+                bits = new byte[(int) Bits.bytesFor(elements)];
+            }
+            this.limit = limit;
+            this.size = 0;
+            this.taken = 0;
+            grow((int) Math.min(limit, expected));
+            return this;
+        }
+
+        private void grow(int capacity) {
+            if (delta.length < capacity) {
+                delta = Arrays.copyOf(delta, capacity);
+            }
+        }
+
+        int size() {
+            return size;
+        }
+
+        /**
+         * Of the held entries in the chunk of {@code length} at {@code from} (chunks are taken in order), keeps
+         * those above {@code threshold} and those equal to it while {@code tiesLeft[0]} lasts (counted down): their
+         * bits set in {@code bits}, their Δ in order in {@code values}. Adds to {@code correction} what the errors
+         * of those it drops gain over the errors they were counted with as kept ([1] of the fine-tune, [3] of Δ:
+         * Δ² each, within float rounding). Returns how many it kept.
+         */
+        int keep(long from, int length, float threshold, long[] tiesLeft, byte[] bits, float[] values,
+                 double[] correction) {
+            int start = (int) (from / 8);
+            int bytes = (int) Bits.bytesFor(length);
+            int count = 0;
+            for (int at = 0; at < bytes; at += 8) {
+                count += Long.bitCount(word(this.bits, start + at, Math.min(8, bytes - at)));
+            }
+            int words = count / 64 + 1;
+            if (flags.length < words + 1) {
+                flags = new long[words + 1];
+            }
+            Arrays.fill(flags, 0, words + 1, 0L);
+            int kept = DeltaKernels.keepLargest(delta, taken, count, threshold, tiesLeft, flags, values);
+            for (int w = 0; w < words; w++) {
+                long valid = w < count / 64 ? -1L : (1L << (count & 63)) - 1;
+                for (long dropped = ~flags[w] & valid; dropped != 0; dropped &= dropped - 1) {
+                    // counted as kept: Δ̂ = Δ and b + Δ̂ rebuilds f (but for a rare rounding miss, off by an ulp of
+                    // θ); dropped, Δ̂ = 0 and b is rebuilt, off by Δ in both errors
+                    int h = taken + w * 64 + Long.numberOfTrailingZeros(dropped);
+                    correction[1] += (double) delta[h] * delta[h];
+                    correction[3] += (double) delta[h] * delta[h];
+                }
+            }
+            // each word of the chunk's held bits takes as many kept flags as it holds entries, in order
+            int flag = 0;
+            for (int at = 0; at < bytes; at += 8) {
+                int wordBytes = Math.min(8, bytes - at);
+                long word = word(this.bits, start + at, wordBytes);
+                int entries = Long.bitCount(word);
+                long keptWord = Long.expand(flagsAt(flag, entries), word);
+                flag += entries;
+                if (wordBytes == 8) {
+                    LONGS.set(bits, at, keptWord);
+                } else {
+                    for (int j = 0; j < wordBytes; j++) {
+                        bits[at + j] = (byte) (keptWord >>> 8 * j);
+                    }
+                }
+            }
+            taken += count;
+            return kept;
+        }
+
+        private static final java.lang.invoke.VarHandle LONGS = java.lang.invoke.MethodHandles.byteArrayViewVarHandle(
+                long[].class, ByteOrder.LITTLE_ENDIAN);
+
+        /** {@code bytes} (at most 8) bytes of {@code array} at {@code at} as a little-endian long. */
+        private static long word(byte[] array, int at, int bytes) {
+            if (bytes == 8) {
+                return (long) LONGS.get(array, at);
+            }
+            long word = 0;
+            for (int j = bytes - 1; j >= 0; j--) {
+                word = word << 8 | (array[at + j] & 0xFFL);
+            }
+            return word;
+        }
+
+        /** Kept flags [from, from + count) (count at most 64) as the low bits of a long. */
+        private long flagsAt(int from, int count) {
+            if (count == 0) {
+                return 0;
+            }
+            int word = from >>> 6;
+            int shift = from & 63;
+            long bits = flags[word] >>> shift;
+            if (shift != 0 && shift + count > 64) {
+                bits |= flags[word + 1] << (64 - shift);
+            }
+            return count == 64 ? bits : bits & ((1L << count) - 1);
+        }
+
+        /** Adds a chunk's held entries (bits of the chunk at {@code from}); false where they pass the limit. */
+        boolean add(long from, int length, byte[] chunkBits, float[] chunkDelta, int count) {
+            if (size + (long) count > limit) {
+                return false;
+            }
+            if (size + count > delta.length) {
+                grow((int) Math.min(Math.min(limit, Integer.MAX_VALUE - 16),
+                        Math.max(size + count, delta.length + delta.length / 2L)));
+            }
+            System.arraycopy(chunkBits, 0, bits, (int) (from / 8), (int) Bits.bytesFor(length));
+            System.arraycopy(chunkDelta, 0, delta, size, count);
+            size += count;
+            return true;
+        }
+    }
+
     /** One tensor's extraction, on one worker: the passes its encoding needs, then the one that writes it. */
     private final class TensorJob {
         private final Planned planned;
@@ -404,10 +537,7 @@ public final class DeltaExtraction {
         private final TensorSource baseSource;
         private final TensorSource fineTuneSource;
         /** Σ θ², Σ (θ̂ − θ)², Σ Δ², Σ (Δ̂ − Δ)², in double. */
-        private double normFineTune;
-        private double errorFineTune;
-        private double normDelta;
-        private double errorDelta;
+        private final double[] errors = new double[4];
 
         private final ProgressReporter progress;
 
@@ -448,10 +578,16 @@ public final class DeltaExtraction {
 
         /** Reads elements [from, from + length) of base and fine-tune, and Δ = f − b. */
         private int load(long from, int length) {
+            read(from, length);
+            DeltaKernels.difference(f, b, d, length);
+            return length;
+        }
+
+        /** Reads elements [from, from + length) of base and fine-tune. */
+        private int read(long from, int length) {
             checkCancelled();
             baseSource.read(from, length, b);
             fineTuneSource.read(from, length, f);
-            DeltaKernels.difference(f, b, d, length);
             return length;
         }
 
@@ -484,8 +620,8 @@ public final class DeltaExtraction {
                 }
                 case SIGNS -> signs((DeltaEdit.BitDelta) edit);
             }
-            double relative = normFineTune == 0 ? Math.sqrt(errorFineTune) : Math.sqrt(errorFineTune / normFineTune);
-            double deltaRelative = normDelta == 0 ? Math.sqrt(errorDelta) : Math.sqrt(errorDelta / normDelta);
+            double relative = errors[0] == 0 ? Math.sqrt(errors[1]) : Math.sqrt(errors[1] / errors[0]);
+            double deltaRelative = errors[2] == 0 ? Math.sqrt(errors[3]) : Math.sqrt(errors[3] / errors[2]);
             return new Result(new TensorEntry(name, planned.encoding(), dtype, planned.fineTune().shape(),
                     planned.kept(), exact.count(), relative, deltaRelative), exact);
         }
@@ -494,10 +630,14 @@ public final class DeltaExtraction {
         private void account(float[] stored, int length) {
             double[] sums = new double[4];
             DeltaKernels.errors(b, f, d, stored, length, planned.fineTune().dtype(), sums);
-            normFineTune += sums[0];
-            errorFineTune += sums[1];
-            normDelta += sums[2];
-            errorDelta += sums[3];
+            account(sums);
+        }
+
+        /** Adds one chunk's error sums, as {@link DeltaKernels#errors} gives them. */
+        private void account(double[] sums) {
+            for (int k = 0; k < errors.length; k++) {
+                errors[k] += sums[k];
+            }
         }
 
         /** Δ in F32, and the exact values where base + Δ misses the fine-tune: exact by construction (error 0). */
@@ -528,34 +668,40 @@ public final class DeltaExtraction {
                 case NONE -> 1f;
                 case L1 -> l1Scale(seed, threshold);
             };
-            writeSparse((from, length, stored, bits, values) -> DeltaKernels.dare(d, length, from, seed, threshold, scale,
-                    stored, bits, values));
+            DeltaKernels.Keep keep = new DeltaKernels.Keep.Random(seed, threshold, scale);
+            writeSparse((from, length, bits, values, sums) -> DeltaKernels.sparse(b, f, length, from, keep,
+                    planned.fineTune().dtype(), bits, values, sums));
         }
 
         /** Σ|Δ| / Σ|kept Δ| over the tensor (1 when either is below mergekit's 1e-7). */
         private float l1Scale(int seed, int threshold) {
             double all = 0;
             double keptSum = 0;
-            float[] stored = buffers.stored;
+            DeltaKernels.Keep keep = new DeltaKernels.Keep.Random(seed, threshold, 1f);
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
+            double[] unused = new double[4];
             for (long from = 0; from < n; from += chunk) {
                 int length = load(from);
-                DeltaKernels.dare(d, length, from, seed, threshold, 1f, stored, bits, buffers.values);
                 for (int i = 0; i < length; i++) {
                     all += Math.abs(d[i]);
-                    keptSum += Math.abs(stored[i]);
+                }
+                int kept = DeltaKernels.sparse(b, f, length, from, keep, planned.fineTune().dtype(), bits,
+                        buffers.values, unused);
+                for (int i = 0; i < kept; i++) {
+                    keptSum += Math.abs(buffers.values[i]);
                 }
             }
             return all >= 1e-7 && keptSum >= 1e-7 ? (float) (all / keptSum) : 1f;
         }
 
         /**
-         * Fills a chunk's stored values (kept Δ̂, else 0), its bitmap (cleared beforehand) and, in index order, its
-         * kept values; returns how many it kept.
+         * Selects the kept entries of a chunk whose base and fine-tune are read: sets their bits (cleared
+         * beforehand), puts their values in index order at the front of {@code values}, adds the chunk's error
+         * sums ({@link DeltaKernels#errors}) to {@code sums}, and returns how many it kept.
          */
         @FunctionalInterface
         private interface Selection {
-            int select(long from, int length, float[] stored, byte[] bits, float[] values);
+            int select(long from, int length, byte[] bits, float[] values, double[] sums);
         }
 
         /**
@@ -569,42 +715,23 @@ public final class DeltaExtraction {
                 return;
             }
             long k = planned.kept();
-            if (k == 0) {
-                writeSparse((from, length, stored, bits, values) -> {
-                    Arrays.fill(stored, 0, length, 0f);
-                    return 0;
-                });
+            if (k > 0 && n > chunk && magnitudeInOnePass(k)) {
                 return;
             }
-            Threshold threshold = threshold(k);
-            long[] tiesLeft = {k - (threshold.atOrAbove() - threshold.tied())};
-            writeSparse((from, length, stored, bits, values) -> DeltaKernels.magnitude(d, length, threshold.value(),
-                    tiesLeft, stored, bits, values));
+            DeltaKernels.Keep keep;
+            if (k == 0) {
+                keep = new DeltaKernels.Keep.Largest(Float.POSITIVE_INFINITY, new long[] {0});
+            } else {
+                Threshold threshold = threshold(k);
+                keep = new DeltaKernels.Keep.Largest(threshold.value(),
+                        new long[] {k - (threshold.atOrAbove() - threshold.tied())});
+            }
+            writeSparse((from, length, bits, values, sums) -> DeltaKernels.sparse(b, f, length, from, keep,
+                    planned.fineTune().dtype(), bits, values, sums));
         }
 
-        /**
-         * The k-th largest |Δ|, with how many are at or above it and how many equal it: in one full pass where a
-         * sample (a window of 4 Ki elements in every 32 Ki) brackets it, else in {@link TopK}'s two. A tensor of
-         * one chunk goes to TopK at once: a sample of it would be all of it, a pass as long as one of TopK's.
-         */
+        /** The k-th largest |Δ|, with how many are at or above it and how many equal it, in {@link TopK}'s two passes. */
         private Threshold threshold(long k) {
-            if (n > chunk) {
-                MagnitudeBracket.Sample sample = new MagnitudeBracket.Sample();
-                for (long from = 0; from < n; from += SAMPLE_STRIDE) {
-                    sample.add(d, load(from, (int) Math.min(Math.min(SAMPLE_WINDOW, chunk), n - from)));
-                }
-                MagnitudeBracket bracket = MagnitudeBracket.of(List.of(sample), k, n, false, SAMPLE_SLACK);
-                if (bracket.width() <= BRACKET_WIDTH) {
-                    MagnitudeBracket.Candidates candidates = bracket.candidates();
-                    for (long from = 0; from < n; from += chunk) {
-                        candidates.add(d, load(from));
-                    }
-                    var found = bracket.threshold(List.of(candidates), k);
-                    if (found.isPresent()) {
-                        return found.get();
-                    }
-                }
-            }
             TopK top = new TopK(k);
             while (!top.done()) {
                 TopK.Counts counts = top.counts();
@@ -616,13 +743,79 @@ public final class DeltaExtraction {
             return new Threshold(top.threshold(), top.atOrAbove(), top.tiedAt(0));
         }
 
+        /** The k-th largest of the held Δ (at least k of them), in TopK's two looks at them. */
+        private static Threshold thresholdOf(Held held, long k) {
+            TopK top = new TopK(k);
+            while (!top.done()) {
+                TopK.Counts counts = top.counts();
+                counts.add(held.delta, held.size());
+                top.end(List.of(counts));
+            }
+            return new Threshold(top.threshold(), top.atOrAbove(), top.tiedAt(0));
+        }
+
+        /**
+         * The k largest |Δ| of the tensor in one read of it. A sample (a window of 8 Ki elements in every 256 Ki)
+         * bounds the k-th largest from below; the pass holds the Δ of every entry at or above that bound (a few more
+         * than k) and adds the errors as though all of them were kept. The exact threshold is then selected among
+         * those alone, and the write keeps k of them as {@link #threshold}'s passes would (above it, then ties in
+         * index order), correcting the errors of the rest. False, with nothing written
+         * or counted, where the sample misled (fewer than k at or above the bound) or the held entries would not
+         * fit the worker's share of the memory budget: the caller reads the tensor twice more instead.
+         */
+        private boolean magnitudeInOnePass(long k) throws IOException {
+            MagnitudeBracket.Sample sample = new MagnitudeBracket.Sample();
+            for (long from = 0; from < n; from += SAMPLE_STRIDE) {
+                sample.add(d, load(from, (int) Math.min(Math.min(SAMPLE_WINDOW, chunk), n - from)));
+            }
+            MagnitudeBracket bracket = MagnitudeBracket.of(List.of(sample), k, n, false, SAMPLE_SLACK);
+            long budget = options.memoryBytes() / 2 / options.threads() - Bits.bytesFor(n);
+            long expected = bracket.estimateAtOrAboveLowest(n);
+            if (n > Integer.MAX_VALUE || expected + expected / 4 > budget / Held.BYTES_PER_ENTRY) {
+                return false;
+            }
+            Held held = buffers.held.reset(n, Math.max(k, expected + expected / 8), budget / Held.BYTES_PER_ENTRY);
+            DeltaKernels.Keep candidates = new DeltaKernels.Keep.Largest(bracket.lowest(),
+                    new long[] {Long.MAX_VALUE});
+            DType dtype = planned.fineTune().dtype();
+            byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
+            double[] sums = new double[4];
+            for (long from = 0; from < n; from += chunk) {
+                int length = read(from, (int) Math.min(chunk, n - from));
+                Arrays.fill(bits, (byte) 0);
+                int count = DeltaKernels.sparse(b, f, length, from, candidates, dtype, bits, buffers.values, sums);
+                if (!held.add(from, length, bits, buffers.values, count)) {
+                    return false;
+                }
+            }
+            if (held.size() < k) {
+                return false;
+            }
+            account(sums);
+            Threshold threshold = thresholdOf(held, k);
+            long[] tiesLeft = {k - (threshold.atOrAbove() - threshold.tied())};
+            SparseOutput out = new SparseOutput();
+            double[] correction = new double[4];
+            for (long from = 0; from < n; from += chunk) {
+                int length = (int) Math.min(chunk, n - from);
+                int count = held.keep(from, length, threshold.value(), tiesLeft, bits, buffers.values,
+                        correction);
+                out.write(from, length, bits, buffers.values, count);
+            }
+            account(correction);
+            out.finish();
+            return true;
+        }
+
         /**
          * Per row, the kPerRow largest |Δ|, ties by position: each row's entries sorted as primitive keys, the
          * larger |Δ| first (its bits inverted above) and the column below.
          */
         private void writeSparseRows(int columns, int kPerRow) throws IOException {
             long[] order = new long[columns];
-            writeSparse((from, length, stored, bits, values) -> {
+            float[] stored = buffers.stored;
+            writeSparse((from, length, bits, values, sums) -> {
+                DeltaKernels.difference(f, b, d, length);
                 int kept = 0;
                 for (int row = 0; row < length; row += columns) {
                     for (int c = 0; c < columns; c++) {
@@ -643,31 +836,48 @@ public final class DeltaExtraction {
                         values[kept++] = d[i];
                     }
                 }
+                DeltaKernels.errors(b, f, d, stored, length, planned.fineTune().dtype(), sums);
                 return kept;
             });
         }
 
-        /** The write pass of a sparse tensor: the kept values, and their bitmap or indices. */
+        /** The write pass of a sparse tensor: each chunk read, selected and written. */
         private void writeSparse(Selection selection) throws IOException {
-            boolean bitmap = planned.stored().get(1).name().endsWith(".bitmap");
-            DType indexType = planned.stored().get(1).dtype();
-            String valuesName = name + ".values";
-            String positionsName = planned.stored().get(1).name();
-            float[] stored = buffers.stored;
+            SparseOutput out = new SparseOutput();
             float[] values = buffers.values;
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
-            int mostKept = (int) Math.min(chunk, planned.kept());
-            ByteBuffer indices = bitmap ? null : buffers.indices(mostKept * (indexType.bits() / 8));
-            MemorySegment valueBytes = MemorySegment.ofArray(buffers.bytes(mostKept * 4));
-            long written = 0;
             for (long from = 0; from < n; from += chunk) {
-                int length = load(from);
+                int length = read(from, (int) Math.min(chunk, n - from));
                 Arrays.fill(bits, (byte) 0);
-                int count = selection.select(from, length, stored, bits, values);
+                double[] sums = new double[4];
+                int count = selection.select(from, length, bits, values, sums);
+                account(sums);
+                out.write(from, length, bits, values, count);
+            }
+            out.finish();
+        }
+
+        /** A sparse tensor written chunk by chunk, in order: the kept values, and their bitmap or indices. */
+        private final class SparseOutput {
+            private final boolean bitmap = planned.stored().get(1).name().endsWith(".bitmap");
+            private final DType indexType = planned.stored().get(1).dtype();
+            private final String valuesName = name + ".values";
+            private final String positionsName = planned.stored().get(1).name();
+            private final ByteBuffer indices;
+            private final MemorySegment valueBytes;
+            private long written;
+
+            SparseOutput() {
+                int mostKept = (int) Math.min(chunk, planned.kept());
+                indices = bitmap ? null : buffers.indices(mostKept * (indexType.bits() / 8));
+                valueBytes = MemorySegment.ofArray(buffers.bytes(mostKept * 4));
+            }
+
+            /** The chunk of {@code length} elements at {@code from}: its bits, and its {@code count} kept values. */
+            void write(long from, int length, byte[] bits, float[] values, int count) throws IOException {
                 if (written + count > planned.kept()) {
                     throw new IllegalStateException("tensor '" + name + "' keeps more entries than planned");
                 }
-                account(stored, length);
                 Floats.narrow(values, count, valueBytes, DType.F32, 0);
                 writer.write(valuesName, written * 4, valueBytes.asSlice(0, count * 4L));
                 if (bitmap) {
@@ -690,9 +900,12 @@ public final class DeltaExtraction {
                 written += count;
                 done(length);
             }
-            if (written != planned.kept()) {
-                throw new IllegalStateException("tensor '" + name + "' kept " + written + " entries, planned "
-                        + planned.kept());
+
+            void finish() {
+                if (written != planned.kept()) {
+                    throw new IllegalStateException("tensor '" + name + "' kept " + written + " entries, planned "
+                            + planned.kept());
+                }
             }
         }
 

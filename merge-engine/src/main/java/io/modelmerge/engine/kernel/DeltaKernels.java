@@ -83,71 +83,140 @@ public final class DeltaKernels {
         }
     }
 
+    /** Which entries of a sparse delta are kept. */
+    public sealed interface Keep {
+        /** DARE: the survivors of the seeded mask ({@link RandomMask}), rescaled. */
+        record Random(int seed, int threshold24, float scale) implements Keep {
+        }
+
+        /**
+         * Magnitude: every |Δ| above {@code threshold}, and those equal to it in index order while
+         * {@code tiesLeft[0]} lasts (it is counted down; {@code Long.MAX_VALUE} keeps them all).
+         */
+        record Largest(float threshold, long[] tiesLeft) implements Keep {
+        }
+    }
+
     /**
-     * DARE over one chunk whose first element is element {@code offset} of the tensor: stored[i] = d[i]·scale where
-     * the seeded mask keeps element offset + i, else 0, and that bit set in {@code bits} (cleared beforehand); the
-     * kept values also go, in index order, to the front of {@code values} (at least length + 16 long). Returns how
-     * many were kept.
+     * A sparse delta over one chunk whose first element is element {@code offset} of the tensor, in one pass over
+     * base and fine-tune: Δ = f − b, the entries {@code keep} keeps set in {@code bits} (cleared beforehand) and
+     * their Δ̂ (Δ, rescaled for DARE) in index order at the front of {@code values} (at least length + 16 long).
+     * The reconstruction errors are added to {@code sums} as {@link #errors} adds them, with
+     * Δ̂ stored for the kept and 0 for the rest. Returns how many were kept.
      */
-    public static int dare(float[] d, int length, long offset, int seed, int threshold24, float scale, float[] stored,
-                           byte[] bits, float[] values) {
+    public static int sparse(float[] b, float[] f, int length, long offset, Keep keep, DType dtype, byte[] bits,
+                             float[] values, double[] sums) {
+        // the rule's fields, taken apart before the loop: a call on the rule inside it, seeing both kinds, boxes
+        Keep.Random random = keep instanceof Keep.Random r ? r : null;
+        float scale = random != null ? random.scale() : 1f;
+        float threshold = keep instanceof Keep.Largest largest ? largest.threshold() : 0f;
+        long[] tiesLeft = keep instanceof Keep.Largest largest ? largest.tiesLeft() : null;
+        boolean bf16 = dtype == DType.BF16;
         int kept = 0;
         int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            VectorMask<Float> keep = RandomMask.keepLanes(seed, offset + i, threshold24);
-            FloatVector scaled = FloatVector.fromArray(FS, d, i).mul(scale);
-            FloatVector.zero(FS).blend(scaled, keep).intoArray(stored, i);
-            scaled.compress(keep).intoArray(values, kept);
-            put(bits, i, keep.toLong(), FS.length());
-            kept += keep.trueCount();
+        int bound = dtype == DType.F16 ? 0 : FS.loopBound(length); // F16 rounds one element at a time
+        while (i < bound) {
+            FloatVector tt = FloatVector.zero(FS);
+            FloatVector rt = FloatVector.zero(FS);
+            FloatVector dd = FloatVector.zero(FS);
+            FloatVector sd = FloatVector.zero(FS);
+            for (int end = Math.min(bound, i + 1024); i < end; i += FS.length()) {
+                FloatVector base = FloatVector.fromArray(FS, b, i);
+                FloatVector tuned = FloatVector.fromArray(FS, f, i);
+                FloatVector delta = tuned.sub(base);
+                VectorMask<Float> lanes = random != null
+                        ? RandomMask.keepLanes(random.seed(), offset + i, random.threshold24())
+                        : largest(delta.abs(), threshold, tiesLeft);
+                FloatVector scaled = delta.mul(scale);
+                scaled.compress(lanes).intoArray(values, kept);
+                put(bits, i, lanes.toLong(), FS.length());
+                kept += lanes.trueCount();
+                FloatVector s = FloatVector.zero(FS).blend(scaled, lanes);
+                IntVector tBits = tuned.reinterpretAsInts();
+                IntVector rBits = base.add(s).reinterpretAsInts();
+                FloatVector t = (bf16 ? roundBf16(tBits) : tBits).reinterpretAsFloats();
+                FloatVector r = (bf16 ? roundBf16(rBits) : rBits).reinterpretAsFloats();
+                FloatVector e = r.sub(t);
+                FloatVector g = s.sub(delta);
+                tt = t.fma(t, tt);
+                rt = e.fma(e, rt);
+                dd = delta.fma(delta, dd);
+                sd = g.fma(g, sd);
+            }
+            sums[0] += tt.reduceLanes(VectorOperators.ADD);
+            sums[1] += rt.reduceLanes(VectorOperators.ADD);
+            sums[2] += dd.reduceLanes(VectorOperators.ADD);
+            sums[3] += sd.reduceLanes(VectorOperators.ADD);
         }
         for (; i < length; i++) {
-            boolean keep = RandomMask.keeps(seed, offset + i, threshold24);
-            stored[i] = keep ? d[i] * scale : 0f;
-            if (keep) {
+            float delta = f[i] - b[i];
+            float s = 0f;
+            if (keeps(keep, delta, offset + i)) {
+                s = delta * scale;
                 bits[i >>> 3] |= (byte) (1 << (i & 7));
-                values[kept++] = stored[i];
+                values[kept++] = s;
             }
+            double t = Floats.round(f[i], dtype);
+            double r = Floats.round(b[i] + s, dtype);
+            sums[0] += t * t;
+            sums[1] += (r - t) * (r - t);
+            sums[2] += (double) delta * delta;
+            sums[3] += ((double) s - delta) * ((double) s - delta);
         }
         return kept;
     }
 
     /**
-     * Magnitude selection over one chunk: entries with |d| above {@code threshold} are kept, and those equal to it
-     * in index order while {@code tiesLeft[0]} lasts (it is counted down). stored, bits and values as {@link #dare}.
+     * Magnitude selection among values already held: of {@code values[from, from + count)}, those with |v| above
+     * {@code threshold}, and those equal to it in order while {@code tiesLeft[0]} lasts (counted down), get their
+     * bit set in {@code flags} (bit i for values[from + i], cleared beforehand) and go in order to the front of
+     * {@code kept} (at least count + 16 long). Returns how many were kept.
      */
-    public static int magnitude(float[] d, int length, float threshold, long[] tiesLeft, float[] stored, byte[] bits,
-                                float[] values) {
-        int kept = 0;
+    public static int keepLargest(float[] values, int from, int count, float threshold, long[] tiesLeft, long[] flags,
+                                  float[] kept) {
+        int n = 0;
         int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            FloatVector v = FloatVector.fromArray(FS, d, i);
-            FloatVector magnitude = v.abs();
-            VectorMask<Float> keep = magnitude.compare(VectorOperators.GT, threshold);
-            VectorMask<Float> tied = magnitude.compare(VectorOperators.EQ, threshold);
-            if (tied.anyTrue() && tiesLeft[0] > 0) {
-                long lanes = keep.toLong();
-                for (long t = tied.toLong(); t != 0 && tiesLeft[0] > 0; t &= t - 1) {
-                    lanes |= t & -t;
-                    tiesLeft[0]--;
-                }
-                keep = VectorMask.fromLong(FS, lanes);
-            }
-            FloatVector.zero(FS).blend(v, keep).intoArray(stored, i);
-            v.compress(keep).intoArray(values, kept);
-            put(bits, i, keep.toLong(), FS.length());
-            kept += keep.trueCount();
+        for (int bound = FS.loopBound(count); i < bound; i += FS.length()) {
+            FloatVector v = FloatVector.fromArray(FS, values, from + i);
+            VectorMask<Float> lanes = largest(v.abs(), threshold, tiesLeft);
+            v.compress(lanes).intoArray(kept, n);
+            n += lanes.trueCount();
+            long bits = lanes.toLong();
+            flags[i >>> 6] |= bits << (i & 63); // a vector's lanes (at most 16) divide 64: never split over words
         }
-        for (; i < length; i++) {
-            float magnitude = Math.abs(d[i]);
-            boolean keep = magnitude > threshold || magnitude == threshold && tiesLeft[0]-- > 0;
-            stored[i] = keep ? d[i] : 0f;
-            if (keep) {
-                bits[i >>> 3] |= (byte) (1 << (i & 7));
-                values[kept++] = d[i];
+        for (; i < count; i++) {
+            float magnitude = Math.abs(values[from + i]);
+            if (magnitude > threshold || magnitude == threshold && tiesLeft[0]-- > 0) {
+                flags[i >>> 6] |= 1L << (i & 63);
+                kept[n++] = values[from + i];
             }
         }
-        return kept;
+        return n;
+    }
+
+    /** {@link Keep.Largest}'s lanes: |Δ| above the threshold, and ties while tiesLeft[0] lasts. */
+    private static VectorMask<Float> largest(FloatVector magnitude, float threshold, long[] tiesLeft) {
+        VectorMask<Float> above = magnitude.compare(VectorOperators.GT, threshold);
+        VectorMask<Float> tied = magnitude.compare(VectorOperators.EQ, threshold);
+        if (!tied.anyTrue() || tiesLeft[0] <= 0) {
+            return above;
+        }
+        long lanes = above.toLong();
+        for (long t = tied.toLong(); t != 0 && tiesLeft[0] > 0; t &= t - 1) {
+            lanes |= t & -t;
+            tiesLeft[0]--;
+        }
+        return VectorMask.fromLong(FS, lanes);
+    }
+
+    /** Whether {@code keep} keeps Δ at element {@code index} (a tie it keeps is counted down). */
+    private static boolean keeps(Keep keep, float delta, long index) {
+        if (keep instanceof Keep.Random random) {
+            return RandomMask.keeps(random.seed(), index, random.threshold24());
+        }
+        Keep.Largest largest = (Keep.Largest) keep;
+        float magnitude = Math.abs(delta);
+        return magnitude > largest.threshold() || magnitude == largest.threshold() && largest.tiesLeft()[0]-- > 0;
     }
 
     /**

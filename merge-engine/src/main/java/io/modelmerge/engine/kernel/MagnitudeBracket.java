@@ -22,10 +22,13 @@ public final class MagnitudeBracket {
 
     private final int low;
     private final int high;
+    /** The fraction of the sample in the bracket's lowest bucket or above it. */
+    private final double atOrAboveLow;
 
-    private MagnitudeBracket(int low, int high) {
+    private MagnitudeBracket(int low, int high, double atOrAboveLow) {
         this.low = low;
         this.high = high;
+        this.atOrAboveLow = atOrAboveLow;
     }
 
     /** A histogram of the high bits of |v| over a sample. */
@@ -85,7 +88,17 @@ public final class MagnitudeBracket {
         if (!highSet) {
             high = low; // one bucket took the count across the whole band: it holds the k-th
         }
-        return new MagnitudeBracket(low, Math.max(low, high));
+        return new MagnitudeBracket(low, Math.max(low, high), size == 0 ? 1 : Math.min(1, above / (double) size));
+    }
+
+    /** The smallest |v| of the bracket's lowest bucket: where the bracket holds, the k-th largest is at least this. */
+    public float lowest() {
+        return Float.intBitsToFloat(low << 15);
+    }
+
+    /** How many of {@code total} values the sample says are at or above {@link #lowest()}. */
+    public long estimateAtOrAboveLowest(long total) {
+        return (long) Math.ceil(atOrAboveLow * total);
     }
 
     /** Widest bracket, in buckets, whose low bits are histogrammed (16 × 32768 counts = 4 MiB). */

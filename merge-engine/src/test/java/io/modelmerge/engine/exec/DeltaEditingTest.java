@@ -187,54 +187,82 @@ class DeltaEditingTest {
     }
 
     /**
-     * A tensor larger than a chunk takes the sampled bracket and the full pass, not a sort: with |Δ| on 64 levels
-     * (thousands of ties at the k-th), the entries kept are exactly the first k by |Δ| then position, at one
-     * thread and at two.
+     * A tensor larger than a chunk is selected in one read when a sample bounds the k-th largest (|Δ| on 64 levels,
+     * thousands of ties at the k-th): the entries kept are exactly the first k by |Δ| then position, at one thread
+     * and at two, and the errors recorded are those of what was kept.
      */
     @Test
     void magnitudeOverManyChunksKeepsTheFirstKByMagnitudeThenPosition() throws Exception {
+        checkMagnitudeOverManyChunks("even", i -> ((i * 7919L) % 64 - 32) / 64.0);
+    }
+
+    /**
+     * Where the sample misleads (the windows it reads, the first 4 Ki of every 32 Ki elements, hold the largest
+     * |Δ|, so it bounds the k-th too high), the selection falls back to exact passes: the same rule holds.
+     */
+    @Test
+    void magnitudeFromAMisleadingSampleIsStillTheFirstKByMagnitudeThenPosition() throws Exception {
+        checkMagnitudeOverManyChunks("misleading",
+                i -> i % 32768 < 4096 ? 1 + (i % 7) / 8.0 : ((i * 7919L) % 64 - 32) / 256.0);
+    }
+
+    private void checkMagnitudeOverManyChunks(String label, java.util.function.LongToDoubleFunction delta)
+            throws Exception {
         String name = "model.layers.0.mlp.up_proj.weight";
         int rows = 1024; // 512 Ki elements: more than a chunk at 1 thread and at 2
         int columns = 512;
-        List<TensorSpec> specs = List.of(new TensorSpec(name, DType.F32, new long[] {rows, columns}));
-        Path base = SyntheticCheckpoints.write(dir.resolve("wide-base"), specs, (tensor, i) -> 0.5);
-        Path tuned = SyntheticCheckpoints.write(dir.resolve("wide-tuned"), specs,
-                (tensor, i) -> 0.5 + ((i * 7919L) % 64 - 32) / 64.0);
+        List<TensorSpec> specs = List.of(new TensorSpec(name, DType.BF16, new long[] {rows, columns}));
+        Path base = SyntheticCheckpoints.write(dir.resolve(label + "-base"), specs,
+                (tensor, i) -> 0.5 + (i % 5) / 4.0);
+        Path tuned = SyntheticCheckpoints.write(dir.resolve(label + "-tuned"), specs,
+                (tensor, i) -> 0.5 + (i % 5) / 4.0 + delta.applyAsDouble(i));
+        float[] b = tensor(base, "model.safetensors", name);
+        float[] f = tensor(tuned, "model.safetensors", name);
         int n = rows * columns;
         long k = (long) Math.floor(0.1 * n);
-        Integer[] order = new Integer[n];
+        long[] order = new long[n];
         for (int i = 0; i < n; i++) {
-            order[i] = i;
+            order[i] = (0x7FFFFFFFL - Float.floatToIntBits(Math.abs(f[i] - b[i]))) << 32 | i;
         }
-        java.util.Arrays.sort(order, (x, y) -> {
-            int byMagnitude = Long.compare(Math.abs((y * 7919L) % 64 - 32), Math.abs((x * 7919L) % 64 - 32));
-            return byMagnitude != 0 ? byMagnitude : Integer.compare(x, y);
-        });
+        java.util.Arrays.sort(order);
         boolean[] expected = new boolean[n];
         for (int r = 0; r < k; r++) {
-            expected[order[r]] = true;
+            expected[(int) order[r]] = true;
+        }
+        double[] sums = new double[4]; // Σ θ², Σ (θ̂ − θ)², Σ Δ², Σ (Δ̂ − Δ)²
+        for (int i = 0; i < n; i++) {
+            double d = f[i] - b[i];
+            double rebuilt = expected[i] ? io.modelmerge.engine.kernel.Floats.round(b[i] + (f[i] - b[i]), DType.BF16)
+                    : b[i];
+            sums[0] += (double) f[i] * f[i];
+            sums[1] += (rebuilt - f[i]) * (rebuilt - f[i]);
+            sums[2] += d * d;
+            sums[3] += expected[i] ? 0 : d * d;
         }
         byte[] first = null;
         for (int threads : new int[] {1, 2}) {
-            Path d = out("wide-magnitude");
+            Path d = out(label + "-magnitude");
             DeltaManifest manifest = new DeltaExtraction(options(threads)).run(base.toString(), tuned.toString(),
                     new DeltaEdit.Magnitude(0.1, DeltaEdit.Scope.TENSOR), d);
-            assertEquals(k, manifest.tensor(name).orElseThrow().kept());
+            DeltaManifest.TensorEntry entry = manifest.tensor(name).orElseThrow();
+            assertEquals(k, entry.kept());
+            assertEquals(Math.sqrt(sums[1] / sums[0]), entry.relativeError(), 1e-6 * entry.relativeError(), label);
+            assertEquals(Math.sqrt(sums[3] / sums[2]), entry.deltaError(), 1e-6 * entry.deltaError(), label);
             float[] values = tensor(d, DeltaManifest.WEIGHTS, name + ".values");
-            try (SafetensorsFile f = SafetensorsFile.open(d.resolve(DeltaManifest.WEIGHTS))) {
-                var bitmap = f.tensor(name + ".bitmap").data();
+            try (SafetensorsFile file = SafetensorsFile.open(d.resolve(DeltaManifest.WEIGHTS))) {
+                var bitmap = file.tensor(name + ".bitmap").data();
                 int at = 0;
                 for (int i = 0; i < n; i++) {
                     boolean kept = (bitmap.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i >>> 3) >>> (i & 7) & 1) != 0;
-                    assertEquals(expected[i], kept, "element " + i);
+                    assertEquals(expected[i], kept, label + ": element " + i);
                     if (kept) {
-                        assertEquals(((i * 7919L) % 64 - 32) / 64.0f, values[at++], "value of element " + i);
+                        assertEquals(f[i] - b[i], values[at++], label + ": value of element " + i);
                     }
                 }
             }
             byte[] bytes = Files.readAllBytes(d.resolve(DeltaManifest.WEIGHTS));
             if (first != null) {
-                assertArrayEquals(first, bytes, "one thread and two wrote different bytes");
+                assertArrayEquals(first, bytes, label + ": one thread and two wrote different bytes");
             }
             first = bytes;
         }

@@ -50,44 +50,71 @@ class DeltaKernelsTest {
         }
     }
 
+    /** What {@link DeltaKernels#sparse} must give, one element at a time in double. */
+    private static void checkSparse(float[] b, float[] f, int n, long offset, DeltaKernels.Keep keep, DType dtype,
+                                    java.util.function.IntPredicate rule, float scale) {
+        byte[] bits = new byte[(n + 7) / 8];
+        float[] values = new float[n + 16];
+        double[] sums = new double[4];
+        int kept = DeltaKernels.sparse(b, f, n, offset, keep, dtype, bits, values, sums);
+        int count = 0;
+        double[] want = new double[4];
+        String where = keep + " " + dtype + " " + n;
+        for (int i = 0; i < n; i++) {
+            float d = f[i] - b[i];
+            boolean kept_ = rule.test(i);
+            assertEquals(kept_, bit(bits, i), where + " at " + i);
+            float s = kept_ ? d * scale : 0f;
+            if (kept_) {
+                assertEquals(s, values[count++], where + " kept value " + count);
+            }
+            double t = Floats.round(f[i], dtype);
+            double r = Floats.round(b[i] + s, dtype);
+            want[0] += t * t;
+            want[1] += (r - t) * (r - t);
+            want[2] += (double) d * d;
+            want[3] += ((double) s - d) * ((double) s - d);
+        }
+        assertEquals(count, kept, where);
+        for (int k = 0; k < 4; k++) {
+            assertEquals(want[k], sums[k], 1e-5 * Math.max(1, want[k]), where + " error sum " + k);
+        }
+    }
+
     @Test
-    void dareMagnitudeAndSignsMatchTheirScalarRules() {
+    void sparseSelectionMatchesItsScalarRules() {
         Random random = new Random(2);
+        for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+            for (int n : LENGTHS) {
+                float[] b = values(random, n);
+                float[] f = values(random, n);
+                for (int i = 0; i < n; i++) {
+                    b[i] = Floats.round(b[i], dtype);
+                    // every 11th difference is a multiple of 0.25, so ties with the threshold are common
+                    f[i] = i % 11 == 0 ? b[i] + 0.25f * (random.nextInt(5) - 2) : Floats.round(f[i], dtype);
+                }
+                int seed = 12345;
+                int threshold = RandomMask.threshold(0.3);
+                checkSparse(b, f, n, 1 << 20, new DeltaKernels.Keep.Random(seed, threshold, 2.5f), dtype,
+                        i -> RandomMask.keeps(seed, (1 << 20) + i, threshold), 2.5f);
+                long[] tiesLeft = {2};
+                checkSparse(b, f, n, 0, new DeltaKernels.Keep.Largest(0.25f, new long[] {2}), dtype, i -> {
+                    float m = Math.abs(f[i] - b[i]);
+                    return m > 0.25f || m == 0.25f && tiesLeft[0]-- > 0;
+                }, 1f);
+                checkSparse(b, f, n, 0, new DeltaKernels.Keep.Largest(0.25f, new long[] {Long.MAX_VALUE}), dtype,
+                        i -> Math.abs(f[i] - b[i]) >= 0.25f, 1f);
+            }
+        }
+    }
+
+    @Test
+    void signsMatchTheirScalarRule() {
+        Random random = new Random(5);
         for (int n : LENGTHS) {
             float[] d = values(random, n);
             float[] stored = new float[n];
-            byte[] bits = new byte[(n + 7) / 8];
-            int seed = 12345;
-            int threshold = RandomMask.threshold(0.3);
-            float[] values = new float[n + 16];
-            int kept = DeltaKernels.dare(d, n, 1 << 20, seed, threshold, 2.5f, stored, bits, values);
-            int count = 0;
-            for (int i = 0; i < n; i++) {
-                boolean keep = RandomMask.keeps(seed, (1 << 20) + i, threshold);
-                assertEquals(keep ? d[i] * 2.5f : 0f, stored[i]);
-                assertEquals(keep, bit(bits, i));
-                if (keep) {
-                    assertEquals(d[i] * 2.5f, values[count++], "dare's kept value " + count);
-                }
-            }
-            assertEquals(count, kept);
-
-            bits = new byte[(n + 7) / 8];
-            long[] ties = {2};
-            kept = DeltaKernels.magnitude(d, n, 0.25f, ties, stored, bits, values);
-            long tiesLeft = 2;
-            count = 0;
-            for (int i = 0; i < n; i++) {
-                float m = Math.abs(d[i]);
-                boolean keep = m > 0.25f || m == 0.25f && tiesLeft-- > 0;
-                assertEquals(keep ? d[i] : 0f, stored[i]);
-                assertEquals(keep, bit(bits, i), "magnitude " + n + " at " + i);
-                if (keep) {
-                    assertEquals(d[i], values[count++], "magnitude's kept value " + count);
-                }
-            }
-            assertEquals(count, kept);
-
+            byte[] bits;
             d[0] = -0f;
             for (int from : new int[] {0, Math.min(3, n), Math.min(8, n)}) {
                 bits = new byte[(n + 7) / 8];
