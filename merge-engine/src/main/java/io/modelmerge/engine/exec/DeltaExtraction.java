@@ -20,6 +20,7 @@ import io.modelmerge.storage.safetensors.TensorInfo;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -92,7 +93,8 @@ public final class DeltaExtraction {
         float[] d;
         float[] values;
         float[] stored;
-        private byte[] bytes = new byte[0];
+        private MemorySegment bytes = MemorySegment.NULL;
+        private MemorySegment bitBytes = MemorySegment.NULL;
         private ByteBuffer indices = ByteBuffer.allocate(0);
         private int[] misses = new int[0];
         final Held held = new Held();
@@ -113,12 +115,24 @@ public final class DeltaExtraction {
             stored = new float[elements + 16];
         }
 
-
-        byte[] bytes(int size) {
-            if (bytes.length < size) {
-                bytes = new byte[size];
+        /**
+         * Off-heap bytes for what goes to the file: a channel writes native memory as it is, where a heap array
+         * is first copied into a temporary native buffer.
+         */
+        MemorySegment bytes(long size) {
+            if (bytes.byteSize() < size) {
+                bytes = MemorySegment.ofBuffer(ByteBuffer.allocateDirect((int) size));
             }
-            return bytes;
+            return bytes.asSlice(0, size);
+        }
+
+        /** {@code length} bytes of {@code bits}, off-heap (in a buffer apart from {@link #bytes}'s). */
+        MemorySegment bits(byte[] bits, long length) {
+            if (bitBytes.byteSize() < length) {
+                bitBytes = MemorySegment.ofBuffer(ByteBuffer.allocateDirect((int) Math.max(length, 1 << 16)));
+            }
+            MemorySegment.copy(bits, 0, bitBytes, ValueLayout.JAVA_BYTE, 0, (int) length);
+            return bitBytes.asSlice(0, length);
         }
 
         ByteBuffer indices(int size) {
@@ -643,7 +657,7 @@ public final class DeltaExtraction {
         /** Δ in F32, and the exact values where base + Δ misses the fine-tune: exact by construction (error 0). */
         private void dense(Exact exact) throws IOException {
             DType dtype = planned.fineTune().dtype();
-            MemorySegment out = MemorySegment.ofArray(buffers.bytes(chunk * 4));
+            MemorySegment out = buffers.bytes(chunk * 4L);
             int[] misses = buffers.misses(chunk);
             for (long from = 0; from < n; from += chunk) {
                 checkCancelled();
@@ -870,7 +884,7 @@ public final class DeltaExtraction {
             SparseOutput() {
                 int mostKept = (int) Math.min(chunk, planned.kept());
                 indices = bitmap ? null : buffers.indices(mostKept * (indexType.bits() / 8));
-                valueBytes = MemorySegment.ofArray(buffers.bytes(mostKept * 4));
+                valueBytes = buffers.bytes(mostKept * 4L);
             }
 
             /** The chunk of {@code length} elements at {@code from}: its bits, and its {@code count} kept values. */
@@ -881,7 +895,7 @@ public final class DeltaExtraction {
                 Floats.narrow(values, count, valueBytes, DType.F32, 0);
                 writer.write(valuesName, written * 4, valueBytes.asSlice(0, count * 4L));
                 if (bitmap) {
-                    writer.write(positionsName, from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
+                    writer.write(positionsName, from / 8, buffers.bits(bits, Bits.bytesFor(length)));
                 } else {
                     indices.clear();
                     for (int byteIndex = 0; byteIndex < Bits.bytesFor(length); byteIndex++) {
@@ -947,7 +961,7 @@ public final class DeltaExtraction {
                     DeltaKernels.signs(d, 0, length, alpha[0], bits, stored);
                 }
                 account(stored, length);
-                writer.write(signsName, from / 8, MemorySegment.ofArray(bits).asSlice(0, Bits.bytesFor(length)));
+                writer.write(signsName, from / 8, buffers.bits(bits, Bits.bytesFor(length)));
                 done(length);
             }
             MemorySegment scale = MemorySegment.ofArray(new byte[alpha.length * 4]);
