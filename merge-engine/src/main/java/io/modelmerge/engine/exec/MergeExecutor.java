@@ -78,6 +78,13 @@ public final class MergeExecutor {
         }
     }
 
+    /** The content digest of model {@code ref} (an adapter's included), as the registry records it for a version. */
+    public String contentDigest(String ref) throws IOException, RecipeException {
+        try (InputModel model = InputModel.open(ref, options, null)) {
+            return model.contentDigest();
+        }
+    }
+
     public MergeResult run(Recipe recipe, Path outDir) throws IOException, RecipeException {
         long start = System.nanoTime();
         StagedOutput.checkTarget(outDir);

@@ -1,0 +1,201 @@
+package io.modelmerge.engine.search;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.modelmerge.engine.exec.MergeExecutor;
+import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.recipe.RecipeParser;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Greedy soup (Wortsman et al., "Model soups", 2022): every ingredient is scored on held-out data, then, best
+ * first, each is added to the soup only if the uniform average with it scores strictly higher than the soup
+ * without it. At most 2N − 1 evaluations for N ingredients (fewer where scores are cached). Candidate soups are
+ * merged into a staging directory beside the output and removed when the search ends; the chosen soup becomes
+ * the output, with {@value #REPORT} recording every score and decision.
+ */
+public final class GreedySoup {
+    public static final String REPORT = "greedy_soup.json";
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** What became of an ingredient. */
+    public enum Outcome {
+        /** The best-scoring ingredient: the soup starts with it. */
+        FIRST,
+        /** Added: the soup with it scored strictly higher. */
+        KEPT,
+        /** Left out: the soup with it scored no higher. */
+        REJECTED,
+        /** Left out: its own evaluation, or its soup's, gave no score. */
+        FAILED
+    }
+
+    /** One ingredient's scores (null where not scored) and outcome, with why it failed where it did. */
+    public record Decision(String ingredient, Double ownScore, Double soupScore, Outcome outcome, String error) {
+    }
+
+    /** The soup chosen, its score, the decisions in the order they were made, and the evaluations sent. */
+    public record Result(List<String> soup, double score, List<Decision> decisions, int evaluations,
+                         String evaluator) {
+        public byte[] toJson() {
+            try {
+                return JSON.writeValueAsBytes(this);
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    private final MergeExecutor executor;
+    private final Evaluator evaluator;
+    private final ScoreCache cache;
+    private final Duration timeout;
+    private final Clock clock;
+    private int evaluations;
+
+    /**
+     * @param timeout how long each evaluation may take (the deadline a candidate carries)
+     */
+    public GreedySoup(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock) {
+        this.executor = executor;
+        this.evaluator = evaluator;
+        this.cache = cache;
+        this.timeout = timeout;
+        this.clock = clock;
+    }
+
+    /** Chooses the soup of {@code ingredients} (model references, as a recipe names them) and writes it to {@code out}. */
+    public Result run(List<String> ingredients, Path out) throws IOException, RecipeException {
+        if (ingredients.isEmpty()) {
+            throw new RecipeException("greedy_soup needs at least one ingredient");
+        }
+        if (Files.exists(out)) {
+            throw new RecipeException("output '" + out + "' already exists");
+        }
+        evaluations = 0;
+        Path staging = out.resolveSibling("." + out.getFileName() + ".soup-candidates");
+        deleteTree(staging);
+        Files.createDirectories(staging);
+        try {
+            return search(ingredients, out, staging);
+        } finally {
+            deleteTree(staging);
+        }
+    }
+
+    private Result search(List<String> ingredients, Path out, Path staging) throws IOException, RecipeException {
+        List<Decision> decisions = new ArrayList<>();
+        Map<String, Double> own = new LinkedHashMap<>();
+        for (String ingredient : ingredients) {
+            Optional<Score> score = score(ingredient, ingredient, ingredient, decisions);
+            score.ifPresent(s -> own.put(ingredient, s.value()));
+        }
+        if (own.isEmpty()) {
+            throw new RecipeException("greedy_soup: no ingredient could be scored by " + evaluator.id() + " ("
+                    + decisions.getFirst().error() + ")");
+        }
+        // best first; equal scores keep the order given
+        List<String> order = own.keySet().stream()
+                .sorted(Comparator.comparingDouble((String i) -> own.get(i)).reversed()).toList();
+        List<String> soup = new ArrayList<>(List.of(order.getFirst()));
+        double best = own.get(order.getFirst());
+        Path bestDir = null;
+        decisions.add(new Decision(order.getFirst(), best, best, Outcome.FIRST, null));
+        for (String ingredient : order.subList(1, order.size())) {
+            List<String> tried = new ArrayList<>(soup);
+            tried.add(ingredient);
+            Path dir = staging.resolve("candidate-" + decisions.size());
+            executor.run(RecipeParser.parse(uniformAverage(tried)), dir);
+            List<Decision> failed = new ArrayList<>();
+            Optional<Score> score = score(dir.getFileName().toString(), dir.toString(), ingredient, failed);
+            if (score.isEmpty()) {
+                decisions.add(new Decision(ingredient, own.get(ingredient), null, Outcome.FAILED,
+                        failed.getFirst().error()));
+            } else if (score.get().value() > best) {
+                soup = tried;
+                best = score.get().value();
+                bestDir = dir;
+                decisions.add(new Decision(ingredient, own.get(ingredient), best, Outcome.KEPT, null));
+            } else {
+                decisions.add(new Decision(ingredient, own.get(ingredient), score.get().value(), Outcome.REJECTED,
+                        null));
+            }
+        }
+        if (bestDir != null) {
+            Files.move(bestDir, out);
+        } else {
+            executor.run(RecipeParser.parse(uniformAverage(soup)), out);
+        }
+        Result result = new Result(soup, best, decisions, evaluations, evaluator.id());
+        Files.write(out.resolve(REPORT), result.toJson());
+        return result;
+    }
+
+    /**
+     * The score of the model at {@code location} (from the cache where its content was scored before); empty,
+     * with a FAILED decision for {@code ingredient} added, where the evaluation gave none.
+     */
+    private Optional<Score> score(String ref, String location, String ingredient, List<Decision> decisions)
+            throws IOException, RecipeException {
+        String digest = executor.contentDigest(location);
+        Optional<Score> known = cache.get(evaluator.id(), digest);
+        if (known.isPresent()) {
+            return known;
+        }
+        evaluations++;
+        Candidate candidate = new Candidate(ref, digest, location, Candidate.SELECTION_SPLIT,
+                clock.instant().plus(timeout));
+        try {
+            Score score = evaluator.score(candidate);
+            cache.put(evaluator.id(), digest, score);
+            return Optional.of(score);
+        } catch (EvaluationFailedException e) {
+            decisions.add(new Decision(ingredient, null, null, Outcome.FAILED, e.getMessage()));
+            return Optional.empty();
+        }
+    }
+
+    /** A linear merge giving each model weight 1 (normalised: the uniform average). */
+    static String uniformAverage(List<String> models) {
+        StringBuilder yaml = new StringBuilder("merge_method: linear\nmodels:\n");
+        for (String model : models) {
+            yaml.append("  - model: ").append(quoted(model)).append("\n    parameters: {weight: 1.0}\n");
+        }
+        return yaml.toString();
+    }
+
+    /** A YAML double-quoted scalar (JSON's string syntax, which YAML reads). */
+    private static String quoted(String value) {
+        try {
+            return JSON.writeValueAsString(value);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}
