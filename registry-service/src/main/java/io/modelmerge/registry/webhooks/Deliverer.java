@@ -1,6 +1,7 @@
 package io.modelmerge.registry.webhooks;
 
 import io.modelmerge.registry.RegistryConfig;
+import io.modelmerge.registry.client.Signatures;
 import io.modelmerge.registry.db.WebhookTable;
 import io.modelmerge.service.db.Database;
 import io.quarkus.runtime.ShutdownEvent;

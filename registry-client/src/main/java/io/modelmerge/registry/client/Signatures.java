@@ -1,4 +1,4 @@
-package io.modelmerge.registry.webhooks;
+package io.modelmerge.registry.client;
 
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
@@ -7,7 +7,8 @@ import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
 /**
- * A delivery's signature: HMAC-SHA256, keyed with the webhook's secret, over {@code <timestamp>.<body>}, sent as
+ * How modelmerge signs what it sends to a receiver's URL (webhook deliveries, evaluation requests): HMAC-SHA256,
+ * keyed with the shared secret, over {@code <timestamp>.<body>}, sent as
  * {@code X-Modelmerge-Signature: sha256=<hex>} beside {@code X-Modelmerge-Timestamp: <unix seconds>}. A receiver
  * recomputes it and compares in constant time, and refuses an old timestamp (a replayed capture).
  */
