@@ -17,7 +17,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * Greedy soup (Wortsman et al., "Model soups", 2022): every ingredient is scored on held-out data, then, best
@@ -79,7 +78,7 @@ public final class GreedySoup {
         this.clock = clock;
     }
 
-    /** Chooses the soup of {@code ingredients} (model references, as a recipe names them) and writes it to {@code out}. */
+    /** Chooses the soup of {@code ingredients} (model references, as recipes name them), written to {@code out}. */
     public Result run(List<String> ingredients, Path out) throws IOException, RecipeException {
         if (ingredients.isEmpty()) {
             throw new RecipeException("greedy_soup needs at least one ingredient");
@@ -88,13 +87,11 @@ public final class GreedySoup {
             throw new RecipeException("output '" + out + "' already exists");
         }
         evaluations = 0;
-        Path staging = out.resolveSibling("." + out.getFileName() + ".soup-candidates");
-        deleteTree(staging);
-        Files.createDirectories(staging);
+        Path staging = StagedCandidates.create(out, "soup");
         try {
             return search(ingredients, out, staging);
         } finally {
-            deleteTree(staging);
+            StagedCandidates.deleteTree(staging);
         }
     }
 
@@ -174,28 +171,9 @@ public final class GreedySoup {
     static String uniformAverage(List<String> models) {
         StringBuilder yaml = new StringBuilder("merge_method: linear\nmodels:\n");
         for (String model : models) {
-            yaml.append("  - model: ").append(quoted(model)).append("\n    parameters: {weight: 1.0}\n");
+            yaml.append("  - model: ").append(StagedCandidates.quoted(model))
+                    .append("\n    parameters: {weight: 1.0}\n");
         }
         return yaml.toString();
-    }
-
-    /** A YAML double-quoted scalar (JSON's string syntax, which YAML reads). */
-    private static String quoted(String value) {
-        try {
-            return JSON.writeValueAsString(value);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

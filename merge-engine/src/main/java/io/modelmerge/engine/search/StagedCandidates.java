@@ -1,0 +1,49 @@
+package io.modelmerge.engine.search;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/** What the searches share: the staging directory their candidates are merged into, and recipe text. */
+final class StagedCandidates {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private StagedCandidates() {
+    }
+
+    /** An empty directory beside {@code out} for a search's candidates ({@code kind}: the search's name). */
+    static Path create(Path out, String kind) throws IOException {
+        Path staging = out.resolveSibling("." + out.getFileName() + "." + kind + "-candidates");
+        deleteTree(staging);
+        return Files.createDirectories(staging);
+    }
+
+    static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /** A YAML double-quoted scalar (JSON's string syntax, which YAML reads). */
+    static String quoted(String value) {
+        try {
+            return JSON.writeValueAsString(value);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A number in plain decimal, which YAML reads back to the same double. */
+    static String number(double value) {
+        return BigDecimal.valueOf(value).toPlainString();
+    }
+}
