@@ -146,12 +146,12 @@ public final class MergeExecutor {
             for (String ref : recipe.modelRefs()) {
                 inputs.add(InputModel.open(ref, options, cache));
             }
-            MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed(), options.strict());
+            // methods add notes while they merge (MergeMethod.NOTES), from any worker
+            List<String> notes = java.util.Collections.synchronizedList(new ArrayList<>());
+            inputs.forEach(i -> notes.addAll(i.notes()));
+            MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed(), options.strict(), notes);
             List<PlannedTensor> plan = planner.plan();
             Optional<InputModel> tokenizer = TokenizerSource.of(recipe, inputs);
-            List<String> notes = new ArrayList<>();
-            inputs.forEach(i -> notes.addAll(i.notes()));
-            notes.addAll(planner.notes());
             BlockBudget budget = BlockBudget.of(plan, options);
             budget.check(plan, inputs, options);
             return new Opened(recipe, method, inputs, plan, budget, tokenizer, notes);

@@ -37,13 +37,18 @@ final class MergePlanner {
     private final long seed;
     private final Optional<DType> outDtype;
     private final Optional<DType> computeDtype;
-    private final List<String> notes = new ArrayList<>();
+    /** The merge's notes: the planner's, and those methods add as they merge ({@link MergeMethod#NOTES}). */
+    private final List<String> notes;
     private final ParameterResolver parameters;
 
-    /** @param strict refuse parameters the method does not take, rather than ignore them and note it */
-    MergePlanner(Recipe recipe, MergeMethod method, List<InputModel> inputs, long seed, boolean strict)
-            throws RecipeException {
+    /**
+     * @param strict refuse parameters the method does not take, rather than ignore them and note it
+     * @param notes  where the planner's notes go, and each tensor's methods' (a list safe for several workers)
+     */
+    MergePlanner(Recipe recipe, MergeMethod method, List<InputModel> inputs, long seed, boolean strict,
+                 List<String> notes) throws RecipeException {
         this.recipe = recipe;
+        this.notes = notes;
         this.method = method;
         this.parameters = new ParameterResolver(method, recipe.parameters(), strict);
         this.inputs = inputs;
@@ -61,9 +66,6 @@ final class MergePlanner {
         notes.addAll(parameters.ignored());
     }
 
-    List<String> notes() {
-        return notes;
-    }
 
     private static Optional<DType> dtype(Optional<String> name) throws RecipeException {
         return name.isEmpty() ? Optional.empty() : Optional.of(RecipeParser.dtype(name.get()));
@@ -288,6 +290,7 @@ final class MergePlanner {
         }
         Map<String, Object> global = parameters.resolve(method.globalParameters(), outName, position, Map.of(), sliceParameters);
         global.put(MergeMethod.TENSOR_RANK, like.shape().length);
+        global.put(MergeMethod.NOTES, notes);
         if (recipe.computeInRecipeDtype() && !copy && computeDtype.orElse(stored) != DType.F32) {
             global.put(MergeMethod.COMPUTE_DTYPE, computeDtype.orElse(stored));
         }

@@ -15,6 +15,12 @@ public non-sealed interface MergeMethod extends RecipeMethod {
     /** Set by the planner per tensor: whether the companion inputs' tensors follow the models' in each block. */
     String COMPANIONS_PRESENT = "companions_present";
 
+    /**
+     * Set by the planner per tensor: the merge's notes, a {@code List<String>} a method may add to while it merges
+     * (what the user should know, such as a fallback taken), from any worker.
+     */
+    String NOTES = "notes";
+
     /** Set by the planner per tensor: how many dimensions it has (1 for a vector such as a norm's weight). */
     String TENSOR_RANK = "tensor_rank";
 

@@ -16,7 +16,7 @@ public final class MergeMethods {
                 new BreadcrumbsMerge(false), new BreadcrumbsMerge(true), new DellaMerge(false), new DellaMerge(true),
                 new ModelStockMerge(), new MultiSlerpMerge(), new KarcherMerge(), new NuSlerpMerge(), new SceMerge(),
                 new PcbMerge(), new PassthroughMerge(), new FisherMerge(), new NearSwapMerge(), new ExtrapolateMerge(), new RamMerge(false),
-                new RamMerge(true), new ArceeFusionMerge(),
+                new RamMerge(true), new ArceeFusionMerge(), new RegMeanMerge(),
                 AdapterMethod.CAT, AdapterMethod.SVD, DeltaMethod.EXTRACT, DeltaMethod.SPARSIFY, DeltaMethod.BITDELTA,
                 DeltaMethod.LOWRANK)) {
             BY_NAME.put(method.name(), method);

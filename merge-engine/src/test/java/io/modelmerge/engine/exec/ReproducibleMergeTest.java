@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -189,6 +188,12 @@ class ReproducibleMergeTest {
         }
         recipes.put("fisher", fisher + "dtype: float32\n");
         recipes.put("fisher mergelm", fisher + "parameters: {variant: mergelm}\ndtype: float32\n");
+        StringBuilder regmean = new StringBuilder("merge_method: regmean\nmodels:\n");
+        for (int m = 0; m < fts.size(); m++) {
+            regmean.append("  - model: ").append(fts.get(m)).append("\n    parameters: {gram: ")
+                    .append(in.resolve("gram-" + m)).append("}\n");
+        }
+        recipes.put("regmean", regmean + "dtype: float32\n");
         for (String method : List.of("cat", "svd")) {
             recipes.put(method, "merge_method: " + method + "\nmodels:\n  - model: "
                     + Fixtures.real("gpt2-lora-c_attn-r8-a") + "\n    parameters: {weight: 1.0}\n  - model: "
@@ -234,6 +239,24 @@ class ReproducibleMergeTest {
                 SyntheticCheckpoints.write(dir.resolve("fisher-" + m),
                         SyntheticCheckpoints.llama(1, hidden, 2 * hidden, vocab, DType.F32),
                         (t, i) -> 1e-4 + Math.abs(TestNoise.of(100 + seed, t, i)));
+                // the projections' input Grams: a positive diagonal and small symmetric off-diagonal noise
+                List<io.modelmerge.storage.safetensors.TensorSpec> grams = new java.util.ArrayList<>();
+                for (var spec : specs) {
+                    if (spec.name().contains("proj")) {
+                        long in = spec.shape()[1];
+                        grams.add(new io.modelmerge.storage.safetensors.TensorSpec(spec.name(), DType.F32,
+                                new long[] {in, in}));
+                    }
+                }
+                Map<String, Long> width = new java.util.HashMap<>();
+                grams.forEach(g -> width.put(g.name(), g.shape()[0]));
+                SyntheticCheckpoints.write(dir.resolve("gram-" + m), grams, (t, i) -> {
+                    long d = width.get(t);
+                    long r = i / d;
+                    long c = i % d;
+                    return r == c ? 1 + Math.abs(TestNoise.of(200 + seed, t, r))
+                            : 0.005 * TestNoise.of(300 + seed, t, Math.min(r, c) * d + Math.max(r, c));
+                });
             }
             return dir;
         }

@@ -87,6 +87,7 @@ class MergeQualityTest {
                 new FineTune("digits 0-4 only, 150 epochs at 0.5", r -> data.y()[r] < 5, 150, 0.5f));
         List<String> models = new ArrayList<>();
         List<String> fishers = new ArrayList<>();
+        List<String> grams = new ArrayList<>();
         Map<String, Row> rows = new LinkedHashMap<>();
         rows.put("base", row("base", base, data));
         for (FineTune t : tunes) {
@@ -95,6 +96,7 @@ class MergeQualityTest {
             models.add(DigitsMlp.save(w, dir.resolve("ft-" + models.size())).toString());
             fishers.add(DigitsMlp.save(DigitsMlp.fisher(w, data, TRAIN, t.rows()),
                     dir.resolve("fisher-" + fishers.size())).toString());
+            grams.add(DigitsMlp.grams(w, data, TRAIN, t.rows(), dir.resolve("gram-" + grams.size())).toString());
             rows.put("fine-tune: " + t.name(), row("fine-tune: " + t.name(), w, data));
         }
         Row bestSingle = rows.values().stream().filter(r -> r.method().startsWith("fine-tune"))
@@ -115,6 +117,12 @@ class MergeQualityTest {
                     .append(fishers.get(m)).append("\"}\n");
         }
         rows.put("fisher", merged("fisher", executor, fisher.toString(), data));
+        StringBuilder regmean = new StringBuilder("merge_method: regmean\nmodels:\n");
+        for (int m = 0; m < models.size(); m++) {
+            regmean.append("  - model: \"").append(models.get(m)).append("\"\n    parameters: {gram: \"")
+                    .append(grams.get(m)).append("\"}\n");
+        }
+        rows.put("regmean", merged("regmean", executor, regmean.toString(), data));
 
         Evaluator evaluator = new ValidationAccuracy(data);
         GreedySoup.Result soup = new GreedySoup(executor, evaluator, new ScoreCache(), Duration.ofMinutes(1),
@@ -146,11 +154,13 @@ class MergeQualityTest {
         // what the papers report, asserted where this data shows it by at least three test examples (1 point):
         // greedy soup leaves out the ingredient trained on half the classes, which drags the uniform soup down
         // (Wortsman et al.); TIES resolves the interference plain task arithmetic suffers (Yadav et al.); Fisher
-        // weighting beats the plain average (Matena and Raffel); the recipe search beats the best single model
+        // weighting (Matena and Raffel) and RegMean (Jin et al.) beat the plain average; the recipe search beats
+        // the best single model
         assertTrue(!soup.soup().contains(models.getLast()), "greedy soup kept the half-class ingredient:\n" + table);
         assertTrue(rows.get("greedy soup").test() > rows.get("uniform soup").test() + 0.01, table.toString());
         assertTrue(rows.get("ties").test() > rows.get("task arithmetic").test() + 0.01, table.toString());
         assertTrue(rows.get("fisher").test() > rows.get("uniform soup").test() + 0.01, table.toString());
+        assertTrue(rows.get("regmean").test() > rows.get("uniform soup").test() + 0.01, table.toString());
         assertTrue(rows.get("evolve").validation() > bestSingle.validation() + 0.01, table.toString());
     }
 

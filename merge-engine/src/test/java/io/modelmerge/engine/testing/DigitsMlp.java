@@ -206,6 +206,54 @@ public final class DigitsMlp {
         return sum;
     }
 
+    /**
+     * The Gram matrices of each linear layer's inputs over the rows of [0, rows) that {@code use} accepts, averaged
+     * per example (as FusionBench's RegMean keeps a running mean): fc1.weight's of the pixels [64, 64],
+     * fc2.weight's of the hidden activations [H, H]; written as {@code dir/model.safetensors} under the weights'
+     * names.
+     */
+    public static Path grams(Map<String, float[]> w, Digits data, int rows, IntPredicate use, Path dir)
+            throws IOException {
+        int size = hidden(w);
+        double[] pixels = new double[64 * 64];
+        double[] activations = new double[size * size];
+        float[] hidden = new float[size];
+        int count = 0;
+        for (int r = 0; r < rows; r++) {
+            if (!use.test(r)) {
+                continue;
+            }
+            count++;
+            float[] x = data.x()[r];
+            forward(w, x, hidden);
+            outer(x, pixels);
+            outer(hidden, activations);
+        }
+        Files.createDirectories(dir);
+        List<Tensor> tensors = new ArrayList<>();
+        tensors.add(f32("fc1.weight", new long[] {64, 64}, pixels, count, 0));
+        tensors.add(f32("fc2.weight", new long[] {size, size}, activations, count, 64L * 64 * 4));
+        SafetensorsWriter.write(dir.resolve("model.safetensors"), tensors, Map.of());
+        return dir;
+    }
+
+    private static void outer(float[] v, double[] into) {
+        for (int r = 0; r < v.length; r++) {
+            for (int c = 0; c < v.length; c++) {
+                into[r * v.length + c] += (double) v[r] * v[c];
+            }
+        }
+    }
+
+    private static Tensor f32(String name, long[] shape, double[] sums, int count, long at) {
+        ByteBuffer bytes = ByteBuffer.allocate(sums.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (double v : sums) {
+            bytes.putFloat((float) (v / count));
+        }
+        return new Tensor(new TensorInfo(name, DType.F32, shape, at, at + bytes.capacity()),
+                MemorySegment.ofArray(bytes.array()));
+    }
+
     /** Accuracy on rows [from, to). */
     public static double accuracy(Map<String, float[]> w, Digits data, int from, int to) {
         float[] hidden = new float[hidden(w)];
