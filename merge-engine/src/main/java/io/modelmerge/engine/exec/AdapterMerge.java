@@ -46,6 +46,9 @@ import java.util.TreeSet;
  *   <li>{@code svd}: Σ wᵢsᵢBᵢAᵢ in F32, truncated to {@code rank} (default the largest input rank) by its SVD
  *       (ND4J's LAPACK, on the small core of the stacked factors): B = U·S, A = Vᵀ. PEFT clamps the factors to
  *       a quantile; this does not.</li>
+ *   <li>{@code robustmerge}: {@link RobustMerge} of the factors wᵢsᵢAᵢ and Bᵢ (adapters of one rank per
+ *       module); the authors' code merges raw factors under the first adapter's scaling, which is the same
+ *       where the adapters' scalings agree.</li>
  * </ul>
  * Adapters of different bases ({@code base_model_name_or_path}, or delta shapes) are refused. Adapters whose
  * target modules differ are refused unless {@code target_overlap: intersect}, which merges the modules all
@@ -214,6 +217,18 @@ final class AdapterMerge {
                         + "') cannot be combined and are left out");
             }
         }
+        if (method == AdapterMethod.ROBUST) {
+            for (String module : shared) {
+                int rank = first.modules().get(module).rank();
+                for (Input input : inputs) {
+                    if (input.modules().get(module).rank() != rank) {
+                        throw new RecipeException("robustmerge merges factors of one rank: module '" + module
+                                + "' has rank " + rank + " in " + first.ref() + " but "
+                                + input.modules().get(module).rank() + " in " + input.ref());
+                    }
+                }
+            }
+        }
         if (method == AdapterMethod.SVD) {
             double rank = (Double) globals.get(AdapterMethod.RANK.name());
             if (!AdapterMethod.RANK.range().orElseThrow().contains(rank) || rank != Math.rint(rank)) {
@@ -237,7 +252,8 @@ final class AdapterMerge {
         int rank = given == 0 ? largestInputRank : given;
         for (String module : modules) {
             merged.put(module, method == AdapterMethod.CAT ? cat(inputs, mapped, module)
-                    : svd(inputs, mapped, module, rank, backend));
+                    : method == AdapterMethod.SVD ? svd(inputs, mapped, module, rank, backend)
+                    : robust(inputs, mapped, module));
         }
         List<TensorSpec> specs = new ArrayList<>();
         for (var e : merged.entrySet()) {
@@ -268,6 +284,28 @@ final class AdapterMerge {
         Floats.narrow(values, values.length, data, DType.F32, 0);
         writer.write(name, 0, data);
         return data.byteSize();
+    }
+
+    /** RobustMerge of the module's factors, each adapter's A carrying its weight and scaling (wᵢsᵢAᵢ). */
+    private Factors robust(List<Input> inputs, List<MappedCheckpoint> mapped, String module) throws RecipeException {
+        Map<String, Object> globals = globals();
+        LoraModule shape = inputs.getFirst().modules().get(module);
+        int rank = shape.rank();
+        float[][] a = new float[inputs.size()][];
+        float[][] b = new float[inputs.size()][];
+        for (int k = 0; k < inputs.size(); k++) {
+            LoraModule m = inputs.get(k).modules().get(module);
+            float factor = (float) (inputs.get(k).weight() * m.scaling());
+            a[k] = Floats.widen(mapped.get(k).tensor(m.a().name()));
+            for (int i = 0; i < a[k].length; i++) {
+                a[k][i] *= factor;
+            }
+            b[k] = Floats.widen(mapped.get(k).tensor(m.b().name()));
+        }
+        float[][] merged = RobustMerge.merge(a, b, rank, (Double) globals.get(AdapterMethod.KEEP.name()),
+                (Double) globals.get(AdapterMethod.ATT_RATIO.name()),
+                (Double) globals.get(AdapterMethod.FUSE_WEIGHT.name()));
+        return new Factors(rank, shape.a().dim(1), shape.b().dim(0), merged[0], merged[1]);
     }
 
     /** A = [w₁s₁A₁; ...] stacked by rows, B = [B₁ ...] side by side. */

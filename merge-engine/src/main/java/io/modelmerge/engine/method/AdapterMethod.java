@@ -3,8 +3,8 @@ package io.modelmerge.engine.method;
 import java.util.List;
 
 /**
- * {@code cat} and {@code svd}: methods that combine PEFT LoRA adapters of one base into one adapter, module by
- * module, as PEFT's add_weighted_adapter does (the engine's {@code AdapterMerge} runs them). They take no base
+ * {@code cat}, {@code svd} and {@code robustmerge}: methods that combine PEFT LoRA adapters of one base into one
+ * adapter, module by module (the engine's {@code AdapterMerge} runs them). They take no base
  * and no slices; each adapter takes a {@code weight}.
  *
  * @param globalParameters {@code target_overlap} ({@code refuse}: adapters must adapt the same modules;
@@ -24,10 +24,25 @@ public record AdapterMethod(String name, List<ParameterDef> globalParameters) im
         REFUSE, INTERSECT
     }
 
+    /** For {@code robustmerge}: the fraction of each factor's entries kept, by magnitude (the authors' 0.2). */
+    public static final ParameterDef KEEP = ParameterDef.number("density", 0.2)
+            .within(new ParameterDef.Range(0, false, 1, true));
+    /** For {@code robustmerge}: the share of ranks whose scale stays its own; the rest are raised to it (0.2). */
+    public static final ParameterDef ATT_RATIO = ParameterDef.number("att_ratio", 0.2)
+            .within(new ParameterDef.Range(0, false, 1, true));
+    /** For {@code robustmerge}: the factor each adapter's pruned factors enter the sums with (the authors' 2). */
+    public static final ParameterDef FUSE_WEIGHT = ParameterDef.number("fuse_weight", 2.0);
+
     /** Stacks the factors: exact, rank Σ rᵢ. */
     public static final AdapterMethod CAT = new AdapterMethod("cat", List.of(TARGET_OVERLAP));
     /** Truncates Σ wᵢsᵢBᵢAᵢ to {@code rank} by its SVD. */
     public static final AdapterMethod SVD = new AdapterMethod("svd", List.of(TARGET_OVERLAP, RANK));
+    /**
+     * RobustMerge (formerly CoPA-Merging): each factor pruned to its largest entries, A summed, B's rank columns
+     * averaged with per-rank complementary scales from A's pruning (the engine's {@code AdapterMerge}).
+     */
+    public static final AdapterMethod ROBUST = new AdapterMethod("robustmerge", List.of(TARGET_OVERLAP, KEEP,
+            ATT_RATIO, FUSE_WEIGHT));
 
     public AdapterMethod {
         globalParameters = List.copyOf(globalParameters);

@@ -17,7 +17,7 @@ public final class MergeMethods {
                 new ModelStockMerge(), new MultiSlerpMerge(), new KarcherMerge(), new NuSlerpMerge(), new SceMerge(),
                 new PcbMerge(), new PassthroughMerge(), new FisherMerge(), new NearSwapMerge(), new ExtrapolateMerge(), new RamMerge(false),
                 new RamMerge(true), new ArceeFusionMerge(), new RegMeanMerge(),
-                AdapterMethod.CAT, AdapterMethod.SVD, DeltaMethod.EXTRACT, DeltaMethod.SPARSIFY, DeltaMethod.BITDELTA,
+                AdapterMethod.CAT, AdapterMethod.SVD, AdapterMethod.ROBUST, DeltaMethod.EXTRACT, DeltaMethod.SPARSIFY, DeltaMethod.BITDELTA,
                 DeltaMethod.LOWRANK)) {
             BY_NAME.put(method.name(), method);
         }

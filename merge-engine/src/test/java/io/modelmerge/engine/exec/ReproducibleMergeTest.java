@@ -194,7 +194,7 @@ class ReproducibleMergeTest {
                     .append(in.resolve("gram-" + m)).append("}\n");
         }
         recipes.put("regmean", regmean + "dtype: float32\n");
-        for (String method : List.of("cat", "svd")) {
+        for (String method : List.of("cat", "svd", "robustmerge")) {
             recipes.put(method, "merge_method: " + method + "\nmodels:\n  - model: "
                     + Fixtures.real("gpt2-lora-c_attn-r8-a") + "\n    parameters: {weight: 1.0}\n  - model: "
                     + Fixtures.real("gpt2-lora-b") + "\n    parameters: {weight: 0.5}\nparameters:\n"
