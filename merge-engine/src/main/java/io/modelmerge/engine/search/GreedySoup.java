@@ -1,8 +1,5 @@
 package io.modelmerge.engine.search;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
@@ -28,10 +25,6 @@ import java.util.Optional;
 public final class GreedySoup {
     public static final String REPORT = "greedy_soup.json";
 
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(SerializationFeature.INDENT_OUTPUT);
-
     /** What became of an ingredient. */
     public enum Outcome {
         /** The best-scoring ingredient: the soup starts with it. */
@@ -52,11 +45,7 @@ public final class GreedySoup {
     public record Result(List<String> soup, double score, List<Decision> decisions, int evaluations,
                          String evaluator) {
         public byte[] toJson() {
-            try {
-                return JSON.writeValueAsBytes(this);
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
+            return StagedCandidates.report(this);
         }
     }
 

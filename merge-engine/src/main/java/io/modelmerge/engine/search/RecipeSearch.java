@@ -1,8 +1,5 @@
 package io.modelmerge.engine.search;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
@@ -38,10 +35,6 @@ import org.apache.commons.math3.random.MersenneTwister;
 public final class RecipeSearch {
     public static final String REPORT = "evolve.json";
     public static final String BEST_RECIPE = "evolved_recipe.yml";
-
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(SerializationFeature.INDENT_OUTPUT);
 
     /**
      * One searched number: a parameter of one model ({@code model} its index) or of the whole merge
@@ -114,11 +107,7 @@ public final class RecipeSearch {
     public record Result(double[] best, double score, String recipe, List<Trial> trials, int evaluations,
                          String evaluator, long seed) {
         public byte[] toJson() {
-            try {
-                return JSON.writeValueAsBytes(this);
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
+            return StagedCandidates.report(this);
         }
     }
 

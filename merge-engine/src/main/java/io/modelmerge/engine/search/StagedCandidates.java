@@ -1,6 +1,8 @@
 package io.modelmerge.engine.search;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Files;
@@ -8,9 +10,12 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.stream.Stream;
 
-/** What the searches share: the staging directory their candidates are merged into, and recipe text. */
+/** What the searches share: the staging directory their candidates are merged into, recipe text, reports. */
 final class StagedCandidates {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper REPORTS = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(SerializationFeature.INDENT_OUTPUT);
 
     private StagedCandidates() {
     }
@@ -37,6 +42,15 @@ final class StagedCandidates {
     static String quoted(String value) {
         try {
             return JSON.writeValueAsString(value);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A search's report as indented JSON with snake_case names. */
+    static byte[] report(Object result) {
+        try {
+            return REPORTS.writeValueAsBytes(result);
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
