@@ -54,7 +54,7 @@ public final class GreedySoup {
     private final ScoreCache cache;
     private final Duration timeout;
     private final Clock clock;
-    private int evaluations;
+    private CandidateScorer scorer;
 
     /**
      * @param timeout how long each evaluation may take (the deadline a candidate carries)
@@ -75,7 +75,7 @@ public final class GreedySoup {
         if (Files.exists(out)) {
             throw new RecipeException("output '" + out + "' already exists");
         }
-        evaluations = 0;
+        scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
         Path staging = StagedCandidates.create(out, "soup");
         try {
             return search(ingredients, out, staging);
@@ -127,33 +127,22 @@ public final class GreedySoup {
         } else {
             executor.run(RecipeParser.parse(uniformAverage(soup)), out);
         }
-        Result result = new Result(soup, best, decisions, evaluations, evaluator.id());
+        Result result = new Result(soup, best, decisions, scorer.evaluations(), evaluator.id());
         Files.write(out.resolve(REPORT), result.toJson());
         return result;
     }
 
     /**
-     * The score of the model at {@code location} (from the cache where its content was scored before); empty,
-     * with a FAILED decision for {@code ingredient} added, where the evaluation gave none.
+     * The score of the model at {@code location}; empty, with a FAILED decision for {@code ingredient} added,
+     * where the evaluation gave none.
      */
     private Optional<Score> score(String ref, String location, String ingredient, List<Decision> decisions)
             throws IOException, RecipeException {
-        String digest = executor.contentDigest(location);
-        Optional<Score> known = cache.get(evaluator.id(), digest);
-        if (known.isPresent()) {
-            return known;
+        CandidateScorer.Scored scored = scorer.score(ref, location);
+        if (scored.score().isEmpty()) {
+            decisions.add(new Decision(ingredient, null, null, Outcome.FAILED, scored.error()));
         }
-        evaluations++;
-        Candidate candidate = new Candidate(ref, digest, location, Candidate.SELECTION_SPLIT,
-                clock.instant().plus(timeout));
-        try {
-            Score score = evaluator.score(candidate);
-            cache.put(evaluator.id(), digest, score);
-            return Optional.of(score);
-        } catch (EvaluationFailedException e) {
-            decisions.add(new Decision(ingredient, null, null, Outcome.FAILED, e.getMessage()));
-            return Optional.empty();
-        }
+        return scored.score();
     }
 
     /** A linear merge giving each model weight 1 (normalised: the uniform average). */

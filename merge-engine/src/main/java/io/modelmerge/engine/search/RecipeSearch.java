@@ -160,7 +160,7 @@ public final class RecipeSearch {
             sigma[i] = (upper[i] - lower[i]) / 3;
         }
         List<Trial> trials = new ArrayList<>();
-        int[] evaluations = {0};
+        CandidateScorer scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
         Path[] bestDir = {null};
         double[] bestScore = {Double.NEGATIVE_INFINITY};
         double[][] best = {null};
@@ -168,19 +168,9 @@ public final class RecipeSearch {
             try {
                 Path dir = staging.resolve("candidate-" + trials.size());
                 executor.run(RecipeParser.parse(space.recipe(x)), dir);
-                String digest = executor.contentDigest(dir.toString());
-                Optional<Score> score = cache.get(evaluator.id(), digest);
-                String error = null;
-                if (score.isEmpty()) {
-                    evaluations[0]++;
-                    try {
-                        score = Optional.of(evaluator.score(new Candidate(dir.getFileName().toString(), digest,
-                                dir.toString(), Candidate.SELECTION_SPLIT, clock.instant().plus(timeout))));
-                        cache.put(evaluator.id(), digest, score.get());
-                    } catch (EvaluationFailedException e) {
-                        error = e.getMessage();
-                    }
-                }
+                CandidateScorer.Scored scored = scorer.score(dir.getFileName().toString(), dir.toString());
+                Optional<Score> score = scored.score();
+                String error = scored.error();
                 trials.add(new Trial(x.clone(), score.map(Score::value).orElse(null), error));
                 if (score.isPresent() && score.get().value() > bestScore[0]) {
                     if (bestDir[0] != null) {
@@ -222,7 +212,7 @@ public final class RecipeSearch {
         Files.move(bestDir[0], out);
         String recipe = space.recipe(best[0]);
         Files.writeString(out.resolve(BEST_RECIPE), recipe, StandardCharsets.UTF_8);
-        Result result = new Result(best[0], bestScore[0], recipe, trials, evaluations[0], evaluator.id(), seed);
+        Result result = new Result(best[0], bestScore[0], recipe, trials, scorer.evaluations(), evaluator.id(), seed);
         Files.write(out.resolve(REPORT), result.toJson());
         return result;
     }
