@@ -1,6 +1,5 @@
 package io.modelmerge.cli;
 
-import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.ParameterDef;
 import io.modelmerge.engine.method.RecipeMethod;
 import java.nio.file.Path;
@@ -23,9 +22,9 @@ record BenchRecipe(String yaml, List<Path> inputs) {
     }
 
     static BenchRecipe of(RecipeMethod method, List<Path> available) {
-        if (method instanceof AdapterMethod) {
-            throw new IllegalArgumentException(method.name() + " combines LoRA adapters; bench measures full"
-                    + " checkpoints (see AdapterMergeTest for adapter timings)");
+        if (method.needsMoreThanCheckpoints().isPresent()) {
+            throw new IllegalArgumentException("bench measures merges of checkpoints, and " + method.name()
+                    + " cannot be made of checkpoints alone: " + method.needsMoreThanCheckpoints().get());
         }
         Optional<Path> base = method.usesBase() ? Optional.of(available.getFirst()) : Optional.empty();
         List<Path> rest = method.usesBase() ? available.subList(1, available.size()) : available;

@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
-import io.modelmerge.engine.method.AdapterMethod;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.method.RecipeMethod;
 import io.modelmerge.engine.recipe.RecipeParser;
@@ -96,7 +95,7 @@ class MergeCommandTest {
         }
         MergeExecutor executor = new MergeExecutor(MergeOptions.defaults(), p -> { }, new AtomicBoolean());
         for (RecipeMethod method : MergeMethods.all()) {
-            if (method instanceof AdapterMethod) {
+            if (method.needsMoreThanCheckpoints().isPresent()) {
                 continue;
             }
             BenchRecipe recipe = BenchRecipe.of(method, inputs);

@@ -54,6 +54,11 @@ public record AdapterMethod(String name, List<ParameterDef> globalParameters) im
     }
 
     @Override
+    public java.util.Optional<String> needsMoreThanCheckpoints() {
+        return java.util.Optional.of("it combines LoRA adapters (see AdapterMergeTest for adapter timings)");
+    }
+
+    @Override
     public List<ParameterDef> modelParameters() {
         return List.of(WEIGHT);
     }

@@ -43,6 +43,14 @@ public sealed interface RecipeMethod permits MergeMethod, AdapterMethod, DeltaMe
     List<ParameterDef> globalParameters();
 
     /**
+     * Why a recipe for this method cannot be made from checkpoints alone (as {@code mergectl bench} makes them):
+     * it combines adapters, or reads data statistics no checkpoint holds; empty for most methods.
+     */
+    default Optional<String> needsMoreThanCheckpoints() {
+        return Optional.empty();
+    }
+
+    /**
      * The per-model parameter naming a second input per model whose tensors of the same names the method reads
      * too (today {@code fisher}); empty for most methods.
      */

@@ -45,6 +45,11 @@ public final class RegMeanMerge implements MergeMethod {
     }
 
     @Override
+    public Optional<String> needsMoreThanCheckpoints() {
+        return Optional.of("it reads each model's input Gram matrices (see RegMeanTest)");
+    }
+
+    @Override
     public List<ParameterDef> modelParameters() {
         return List.of(ParameterDef.text("gram"));
     }
