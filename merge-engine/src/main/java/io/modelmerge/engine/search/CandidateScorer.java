@@ -9,7 +9,7 @@ import java.util.Optional;
 
 /**
  * Scores a search's candidates: by content digest from the cache, else by the evaluator on the selection split
- * within the timeout (counted, and cached when it answers).
+ * within the timeout (counted, and cached when it answers). Safe to call from several threads.
  */
 final class CandidateScorer {
     /** A score, or why the evaluation gave none. */
@@ -21,7 +21,7 @@ final class CandidateScorer {
     private final ScoreCache cache;
     private final Duration timeout;
     private final Clock clock;
-    private int evaluations;
+    private final java.util.concurrent.atomic.AtomicInteger evaluations = new java.util.concurrent.atomic.AtomicInteger();
 
     CandidateScorer(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock) {
         this.executor = executor;
@@ -38,7 +38,7 @@ final class CandidateScorer {
         if (known.isPresent()) {
             return new Scored(known, null);
         }
-        evaluations++;
+        evaluations.incrementAndGet();
         try {
             Score score = evaluator.score(new Candidate(ref, digest, location, Candidate.SELECTION_SPLIT,
                     clock.instant().plus(timeout)));
@@ -51,7 +51,7 @@ final class CandidateScorer {
 
     /** Evaluations sent so far (cached scores not counted). */
     int evaluations() {
-        return evaluations;
+        return evaluations.get();
     }
 
     String evaluatorId() {

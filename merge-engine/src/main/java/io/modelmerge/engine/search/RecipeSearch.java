@@ -4,33 +4,29 @@ import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.apache.commons.math3.exception.TooManyEvaluationsException;
-import org.apache.commons.math3.optim.InitialGuess;
-import org.apache.commons.math3.optim.MaxEval;
-import org.apache.commons.math3.optim.SimpleBounds;
-import org.apache.commons.math3.optim.nonlinear.scalar.GoalType;
-import org.apache.commons.math3.optim.nonlinear.scalar.ObjectiveFunction;
-import org.apache.commons.math3.optim.nonlinear.scalar.noderiv.CMAESOptimizer;
-import org.apache.commons.math3.random.MersenneTwister;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Recipe search ({@code evolve}, after "Evolutionary Optimization of Model Merging Recipes", Akiba et al. 2024):
- * CMA-ES (Apache Commons Math, seeded) over a recipe's numeric parameters, each candidate merged into a staging
+ * CMA-ES ({@link Cmaes}, seeded) over a recipe's numeric parameters, each candidate merged into a staging
  * directory beside the output and scored by an evaluator (scores cached by content, so a repeated candidate is
- * not scored twice). The best candidate becomes the output, beside its recipe as plain mergekit YAML
- * ({@value #BEST_RECIPE}) and {@value #REPORT} with every candidate's parameters and score. Candidates are scored
- * one after another (the optimizer asks for one at a time); a failed evaluation scores the candidate worst.
+ * not scored twice); a generation's candidates may be merged and scored in parallel. The best candidate becomes
+ * the output, beside its recipe as plain mergekit YAML ({@value #BEST_RECIPE}) and {@value #REPORT} with every
+ * candidate's parameters and score. A failed evaluation scores the candidate worst.
  */
 public final class RecipeSearch {
     public static final String REPORT = "evolve.json";
@@ -127,9 +123,21 @@ public final class RecipeSearch {
 
     /**
      * Searches {@code space} with at most {@code budget} evaluations from the middle of the bounds (step a third
-     * of each range), CMA-ES seeded with {@code seed}, and writes the best candidate to {@code out}.
+     * of each range), CMA-ES seeded with {@code seed}, one candidate at a time, and writes the best to
+     * {@code out}.
      */
     public Result run(Space space, int budget, long seed, Path out) throws IOException, RecipeException {
+        return run(space, budget, seed, 1, out);
+    }
+
+    /**
+     * As {@link #run(Space, int, long, Path)}, merging and scoring up to {@code parallel} candidates of a
+     * generation at once: the same candidates, in the same order, as one at a time.
+     */
+    public Result run(Space space, int budget, long seed, int parallel, Path out) throws IOException, RecipeException {
+        if (parallel < 1) {
+            throw new RecipeException("evolve: parallel must be at least 1, got " + parallel);
+        }
         if (space.dimensions().isEmpty()) {
             throw new RecipeException("evolve: nothing to search (no dimensions)");
         }
@@ -142,79 +150,111 @@ public final class RecipeSearch {
         RecipeParser.parse(space.recipe(middle(space))); // a bad method or parameter fails before any merge
         Path staging = StagedCandidates.create(out, "evolve");
         try {
-            return search(space, budget, seed, out, staging);
+            return search(space, budget, seed, parallel, out, staging);
         } finally {
             StagedCandidates.deleteTree(staging);
         }
     }
 
-    private Result search(Space space, int budget, long seed, Path out, Path staging)
+    /** One candidate's merge and score: where it was merged, and the trial it records. */
+    private record Evaluated(Path dir, Trial trial) {
+    }
+
+    private Result search(Space space, int budget, long seed, int parallel, Path out, Path staging)
             throws IOException, RecipeException {
         int n = space.dimensions().size();
+        double[] start = new double[n];
         double[] lower = new double[n];
         double[] upper = new double[n];
-        double[] sigma = new double[n];
-        for (int i = 0; i < n; i++) {
-            lower[i] = space.dimensions().get(i).min();
-            upper[i] = space.dimensions().get(i).max();
-            sigma[i] = (upper[i] - lower[i]) / 3;
-        }
-        List<Trial> trials = new ArrayList<>();
+        Arrays.fill(start, 0.5);
+        Arrays.fill(upper, 1);
+        // the search runs on each dimension's bounds scaled to [0, 1], from the middle with a step of a third
+        Cmaes cmaes = new Cmaes(start, 1.0 / 3, lower, upper, seed);
         CandidateScorer scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
-        Path[] bestDir = {null};
-        double[] bestScore = {Double.NEGATIVE_INFINITY};
-        double[][] best = {null};
-        ObjectiveFunction objective = new ObjectiveFunction(x -> {
-            try {
-                Path dir = staging.resolve("candidate-" + trials.size());
-                executor.run(RecipeParser.parse(space.recipe(x)), dir);
-                CandidateScorer.Scored scored = scorer.score(dir.getFileName().toString(), dir.toString());
-                Optional<Score> score = scored.score();
-                String error = scored.error();
-                trials.add(new Trial(x.clone(), score.map(Score::value).orElse(null), error));
-                if (score.isPresent() && score.get().value() > bestScore[0]) {
-                    if (bestDir[0] != null) {
-                        StagedCandidates.deleteTree(bestDir[0]);
-                    }
-                    bestDir[0] = dir;
-                    bestScore[0] = score.get().value();
-                    best[0] = x.clone();
-                } else {
-                    StagedCandidates.deleteTree(dir);
-                }
-                return score.map(Score::value).orElse(-Double.MAX_VALUE);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (RecipeException e) {
-                throw new IllegalStateException(e);
-            }
-        });
-        CMAESOptimizer optimizer = new CMAESOptimizer(budget, Double.POSITIVE_INFINITY, true, 0, 0,
-                new MersenneTwister(seed), false, null);
+        List<Trial> trials = new ArrayList<>();
+        Path bestDir = null;
+        double bestScore = Double.NEGATIVE_INFINITY;
+        double[] best = null;
+        ExecutorService pool = Executors.newFixedThreadPool(parallel,
+                Thread.ofPlatform().daemon().name("evolve-", 0).factory());
         try {
-            optimizer.optimize(new MaxEval(budget), objective, GoalType.MAXIMIZE, new InitialGuess(middle(space)),
-                    new SimpleBounds(lower, upper), new CMAESOptimizer.Sigma(sigma),
-                    new CMAESOptimizer.PopulationSize(4 + (int) (3 * Math.log(n))));
-        } catch (TooManyEvaluationsException e) {
-            // the budget is spent: the best so far stands
-        } catch (UncheckedIOException e) {
-            throw e.getCause();
-        } catch (IllegalStateException e) {
-            if (e.getCause() instanceof RecipeException r) {
-                throw r;
+            while (trials.size() < budget) {
+                double[][] points = cmaes.ask();
+                int count = Math.min(points.length, budget - trials.size());
+                List<Future<Evaluated>> futures = new ArrayList<>();
+                for (int k = 0; k < count; k++) {
+                    double[] x = unscaled(space, points[k]);
+                    Path dir = staging.resolve("candidate-" + (trials.size() + k));
+                    futures.add(pool.submit(() -> evaluate(space, x, dir, scorer)));
+                }
+                double[] scores = new double[points.length];
+                for (int k = 0; k < count; k++) {
+                    Evaluated e = await(futures.get(k));
+                    trials.add(e.trial());
+                    Double score = e.trial().score();
+                    scores[k] = score == null ? -Double.MAX_VALUE : score;
+                    if (score != null && score > bestScore) {
+                        if (bestDir != null) {
+                            StagedCandidates.deleteTree(bestDir);
+                        }
+                        bestDir = e.dir();
+                        bestScore = score;
+                        best = e.trial().x();
+                    } else {
+                        StagedCandidates.deleteTree(e.dir());
+                    }
+                }
+                if (count < points.length) {
+                    break; // the budget ends inside a generation: nothing more to learn from
+                }
+                cmaes.tell(scores);
             }
-            throw e;
+        } finally {
+            pool.shutdownNow();
         }
-        if (bestDir[0] == null) {
+        if (bestDir == null) {
             throw new RecipeException("evolve: none of " + trials.size() + " candidates could be scored by "
                     + evaluator.id() + " (" + trials.getFirst().error() + ")");
         }
-        Files.move(bestDir[0], out);
-        String recipe = space.recipe(best[0]);
+        Files.move(bestDir, out);
+        String recipe = space.recipe(best);
         Files.writeString(out.resolve(BEST_RECIPE), recipe, StandardCharsets.UTF_8);
-        Result result = new Result(best[0], bestScore[0], recipe, trials, scorer.evaluations(), evaluator.id(), seed);
+        Result result = new Result(best, bestScore, recipe, trials, scorer.evaluations(), evaluator.id(), seed);
         Files.write(out.resolve(REPORT), result.toJson());
         return result;
+    }
+
+    private Evaluated evaluate(Space space, double[] x, Path dir, CandidateScorer scorer)
+            throws IOException, RecipeException {
+        executor.run(RecipeParser.parse(space.recipe(x)), dir);
+        CandidateScorer.Scored scored = scorer.score(dir.getFileName().toString(), dir.toString());
+        return new Evaluated(dir, new Trial(x, scored.score().map(Score::value).orElse(null), scored.error()));
+    }
+
+    private static Evaluated await(Future<Evaluated> future) throws IOException, RecipeException {
+        try {
+            return future.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("evolve interrupted", e);
+        } catch (ExecutionException e) {
+            switch (e.getCause()) {
+                case IOException io -> throw io;
+                case RecipeException recipe -> throw recipe;
+                case RuntimeException runtime -> throw runtime;
+                default -> throw new IllegalStateException(e.getCause());
+            }
+        }
+    }
+
+    /** A point of the scaled search space as the dimensions' own values. */
+    private static double[] unscaled(Space space, double[] point) {
+        double[] x = new double[point.length];
+        for (int i = 0; i < x.length; i++) {
+            Dimension d = space.dimensions().get(i);
+            x[i] = d.min() + point[i] * (d.max() - d.min());
+        }
+        return x;
     }
 
     private static double[] middle(Space space) {
