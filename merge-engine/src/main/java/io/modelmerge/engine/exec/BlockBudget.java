@@ -1,5 +1,6 @@
 package io.modelmerge.engine.exec;
 
+import io.modelmerge.engine.method.MergeMethod;
 import io.modelmerge.engine.method.TensorMerge;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.ArrayList;
@@ -27,11 +28,15 @@ record BlockBudget(int block, int buffer, int width) {
         return new BlockBudget(block, (int) Math.max(block, longestRow), width);
     }
 
-    /** Refuses a plan whose buffers plus any tensor's materialised inputs exceed the budget. */
-    void check(List<PlannedTensor> plan, List<InputModel> inputs, MergeOptions options) throws RecipeException {
+    /**
+     * Refuses a plan whose buffers plus any tensor's materialised inputs and the method's own state for it exceed
+     * the budget.
+     */
+    void check(List<PlannedTensor> plan, List<InputModel> inputs, MergeMethod method, MergeOptions options)
+            throws RecipeException {
         long work = (long) options.threads() * workspaceBytes();
         for (PlannedTensor t : plan) {
-            long held = work;
+            long held = work + (t.copy() ? 0 : method.tensorStateBytes(t.parameters()));
             List<PlannedTensor.Input> all = new ArrayList<>(t.models());
             t.base().ifPresent(all::add);
             for (PlannedTensor.Input in : all) {
@@ -39,7 +44,8 @@ record BlockBudget(int block, int buffer, int width) {
             }
             if (held > options.memoryBytes()) {
                 throw new RecipeException("tensor '" + t.name() + "' needs " + held + " bytes in memory (LoRA deltas"
-                        + " applied in F32 plus work buffers), over the budget of " + options.memoryBytes());
+                        + " applied in F32, what " + method.name() + " holds for it, and work buffers), over the"
+                        + " budget of " + options.memoryBytes());
             }
         }
     }

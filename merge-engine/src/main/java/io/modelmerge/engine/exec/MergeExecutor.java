@@ -153,7 +153,7 @@ public final class MergeExecutor {
             List<PlannedTensor> plan = planner.plan();
             Optional<InputModel> tokenizer = TokenizerSource.of(recipe, inputs);
             BlockBudget budget = BlockBudget.of(plan, options);
-            budget.check(plan, inputs, options);
+            budget.check(plan, inputs, method, options);
             return new Opened(recipe, method, inputs, plan, budget, tokenizer, notes);
         } catch (IOException | RecipeException | RuntimeException e) {
             close(inputs);

@@ -31,6 +31,14 @@ public non-sealed interface MergeMethod extends RecipeMethod {
      */
     String COMPUTE_DTYPE = "compute_dtype";
 
+    /**
+     * Bytes the method holds for one tensor while it merges it, beyond the work buffers (RegMean: the Grams and
+     * their solve); the budget check counts them. 0 for most methods.
+     */
+    default long tensorStateBytes(TensorParameters parameters) {
+        return 0;
+    }
+
     /** Refuses a tensor merged from fewer than {@link #minModels} or more than {@link #maxModels} models. */
     default void checkModelCount(TensorParameters p) throws RecipeException {
         int models = p.models();

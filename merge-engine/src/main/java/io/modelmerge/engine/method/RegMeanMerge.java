@@ -28,7 +28,7 @@ import org.apache.commons.math3.linear.RealMatrix;
  * share theirs). The sum is solved by Cholesky; where it is singular (an input feature never seen), a ridge of
  * 10⁻⁶ of its mean diagonal is added and the merge's notes say so (a merge split over shard tasks does not carry
  * that note yet). Other tensors, and weights without a Gram in every model's input (noted when planned), are
- * averaged.
+ * averaged. What it holds per weight, (2·models + 1)·in² doubles, counts against the memory budget.
  */
 public final class RegMeanMerge implements MergeMethod {
     private static final String GRAM_FILE = "model.safetensors";
@@ -77,6 +77,27 @@ public final class RegMeanMerge implements MergeMethod {
 
     private static boolean linear(TensorParameters p) {
         return ((Number) p.global().getOrDefault(TENSOR_RANK, 0)).intValue() == 2;
+    }
+
+    /**
+     * For a linear weight with a Gram in every model's input: each model's reduced Gram and solve, and their
+     * sum, as doubles [in, in] (reads the Gram files' headers).
+     */
+    @Override
+    public long tensorStateBytes(TensorParameters p) {
+        if (!linear(p)) {
+            return 0;
+        }
+        for (int m = 0; m < p.models(); m++) {
+            try (SafetensorsFile grams = SafetensorsFile.open(gramFile(gramRef(p, m)))) {
+                if (gram(grams, p.tensor()).isEmpty()) {
+                    return 0; // averaged
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e); // check() opened it moments ago
+            }
+        }
+        return (2L * p.models() + 1) * p.columns() * p.columns() * Double.BYTES;
     }
 
     @Override

@@ -239,10 +239,11 @@ class ReproducibleMergeTest {
                 SyntheticCheckpoints.write(dir.resolve("fisher-" + m),
                         SyntheticCheckpoints.llama(1, hidden, 2 * hidden, vocab, DType.F32),
                         (t, i) -> 1e-4 + Math.abs(TestNoise.of(100 + seed, t, i)));
-                // the projections' input Grams: a positive diagonal and small symmetric off-diagonal noise
+                // the projections' input Grams, a positive diagonal and small symmetric off-diagonal noise; not
+                // down_proj's, whose wider input would not fit the smallest budgets here (it is averaged)
                 List<io.modelmerge.storage.safetensors.TensorSpec> grams = new java.util.ArrayList<>();
                 for (var spec : specs) {
-                    if (spec.name().contains("proj")) {
+                    if (spec.name().contains("proj") && !spec.name().contains("down_proj")) {
                         long in = spec.shape()[1];
                         grams.add(new io.modelmerge.storage.safetensors.TensorSpec(spec.name(), DType.F32,
                                 new long[] {in, in}));

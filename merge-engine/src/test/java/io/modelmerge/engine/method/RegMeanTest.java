@@ -237,6 +237,36 @@ class RegMeanTest {
         assertTrue(Files.readString(out.resolve("README.md")).contains("ridge"), "the model card says so too");
     }
 
+    /** Three [1024, 1024] solves in double (24 MiB and more) do not fit a 16 MiB budget: refused before any merge. */
+    @Test
+    void gramsOverTheMemoryBudgetAreRefused() throws Exception {
+        int in = 1024;
+        List<String> models = new ArrayList<>();
+        List<String> grams = new ArrayList<>();
+        for (int m = 0; m < 2; m++) {
+            Path model = dir.resolve("wide-" + m).resolve("model.safetensors");
+            write(model, Map.of("lin.weight", gaussian(2 * in)), Map.of("lin.weight", new long[] {2, in}), Map.of());
+            models.add(model.getParent().toString());
+            float[] identity = new float[in * in];
+            for (int i = 0; i < in; i++) {
+                identity[i * in + i] = 1;
+            }
+            Path gram = dir.resolve("wide-gram-" + m).resolve("model.safetensors");
+            write(gram, Map.of("lin.weight", identity), Map.of("lin.weight", new long[] {in, in}), Map.of());
+            grams.add(gram.toString());
+        }
+        StringBuilder yaml = new StringBuilder("merge_method: regmean\nmodels:\n");
+        for (int m = 0; m < 2; m++) {
+            yaml.append("  - model: \"").append(models.get(m)).append("\"\n    parameters: {gram: \"")
+                    .append(grams.get(m)).append("\"}\n");
+        }
+        RecipeException e = assertThrows(RecipeException.class, () -> new MergeExecutor(MergeOptions.defaults()
+                .withThreads(1).withMemory(16L << 20), p -> { }, new AtomicBoolean())
+                .run(RecipeParser.parse(yaml.toString()), dir.resolve("wide-out")));
+        assertTrue(e.getMessage().contains("lin.weight") && e.getMessage().contains("regmean")
+                && e.getMessage().contains("budget"), e.getMessage());
+    }
+
     @Test
     void aGramOfTheWrongShapeIsRefusedNamingTheFile() throws Exception {
         float[] w = gaussian(OUT * IN);
