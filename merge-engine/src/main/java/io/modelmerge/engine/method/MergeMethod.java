@@ -16,8 +16,8 @@ public non-sealed interface MergeMethod extends RecipeMethod {
     String COMPANIONS_PRESENT = "companions_present";
 
     /**
-     * Set by the planner per tensor: the merge's notes, a {@code List<String>} a method may add to while it merges
-     * (what the user should know, such as a fallback taken), from any worker.
+     * Set by the planner per tensor: the merge's notes, which a method adds to with {@link TensorParameters#note}
+     * while it plans or merges (what the user should know, such as a fallback taken).
      */
     String NOTES = "notes";
 

@@ -116,7 +116,7 @@ public final class RegMeanMerge implements MergeMethod {
             try (SafetensorsFile grams = SafetensorsFile.open(file)) {
                 Optional<TensorInfo> g = gram(grams, p.tensor());
                 if (g.isEmpty()) {
-                    note(p, "tensor '" + p.tensor() + "' has no Gram in " + file + " and is averaged");
+                    p.note("tensor '" + p.tensor() + "' has no Gram in " + file + " and is averaged");
                     return;
                 }
                 if (!Arrays.equals(g.get().shape(), new long[] {p.columns(), p.columns()})) {
@@ -220,7 +220,7 @@ public final class RegMeanMerge implements MergeMethod {
                 sum.addToEntry(i, i, ridge);
             }
             solver = new CholeskyDecomposition(sum, 1e-10, 0).getSolver();
-            note(p, String.format(Locale.ROOT, "tensor '%s': the sum of the Grams is singular (a feature no input"
+            p.note(String.format(Locale.ROOT, "tensor '%s': the sum of the Grams is singular (a feature no input"
                     + " showed); solved with a ridge of %.3g added to its diagonal", p.tensor(), ridge));
         }
         double[][] a = new double[n][];
@@ -233,13 +233,5 @@ public final class RegMeanMerge implements MergeMethod {
             }
         }
         return Optional.of(a);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static void note(TensorParameters p, String note) {
-        Object notes = p.global().get(NOTES);
-        if (notes instanceof List<?> list) {
-            ((List<String>) list).add(note);
-        }
     }
 }

@@ -79,6 +79,17 @@ public record TensorParameters(String tensor, long elements, long columns, List<
                 "parameter '" + name + "' is '" + value + "', not a " + type.getSimpleName()));
     }
 
+    /**
+     * Adds {@code note} to the merge's notes ({@link MergeMethod#NOTES}), from planning or from any worker; a
+     * no-op for parameters made without them (tests that call a method directly).
+     */
+    @SuppressWarnings("unchecked")
+    public void note(String note) {
+        if (global.get(MergeMethod.NOTES) instanceof List<?> notes) {
+            ((List<String>) notes).add(note);
+        }
+    }
+
     public double[] modelNumbers(String name) {
         double[] values = new double[models()];
         for (int m = 0; m < values.length; m++) {

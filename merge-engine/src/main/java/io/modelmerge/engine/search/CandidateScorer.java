@@ -49,7 +49,7 @@ final class CandidateScorer {
         }
     }
 
-    /** Evaluations sent so far (cached scores not counted). */
+    /** Evaluations sent so far by this scorer, over every search it served (cached scores not counted). */
     int evaluations() {
         return evaluations.get();
     }

@@ -50,21 +50,14 @@ public final class GreedySoup {
     }
 
     private final MergeExecutor executor;
-    private final Evaluator evaluator;
-    private final ScoreCache cache;
-    private final Duration timeout;
-    private final Clock clock;
-    private CandidateScorer scorer;
+    private final CandidateScorer scorer;
 
     /**
      * @param timeout how long each evaluation may take (the deadline a candidate carries)
      */
     public GreedySoup(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock) {
         this.executor = executor;
-        this.evaluator = evaluator;
-        this.cache = cache;
-        this.timeout = timeout;
-        this.clock = clock;
+        this.scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
     }
 
     /** Chooses the soup of {@code ingredients} (model references, as recipes name them), written to {@code out}. */
@@ -72,10 +65,6 @@ public final class GreedySoup {
         if (ingredients.isEmpty()) {
             throw new RecipeException("greedy_soup needs at least one ingredient");
         }
-        if (Files.exists(out)) {
-            throw new RecipeException("output '" + out + "' already exists");
-        }
-        scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
         Path staging = StagedCandidates.create(out, "soup");
         try {
             return search(ingredients, out, staging);
@@ -85,14 +74,19 @@ public final class GreedySoup {
     }
 
     private Result search(List<String> ingredients, Path out, Path staging) throws IOException, RecipeException {
+        int sentBefore = scorer.evaluations();
         List<Decision> decisions = new ArrayList<>();
         Map<String, Double> own = new LinkedHashMap<>();
         for (String ingredient : ingredients) {
-            Optional<Score> score = score(ingredient, ingredient, ingredient, decisions);
-            score.ifPresent(s -> own.put(ingredient, s.value()));
+            CandidateScorer.Scored scored = scorer.score(ingredient, ingredient);
+            if (scored.score().isPresent()) {
+                own.put(ingredient, scored.score().get().value());
+            } else {
+                decisions.add(new Decision(ingredient, null, null, Outcome.FAILED, scored.error()));
+            }
         }
         if (own.isEmpty()) {
-            throw new RecipeException("greedy_soup: no ingredient could be scored by " + evaluator.id() + " ("
+            throw new RecipeException("greedy_soup: no ingredient could be scored by " + scorer.evaluatorId() + " ("
                     + decisions.getFirst().error() + ")");
         }
         // best first; equal scores keep the order given
@@ -107,11 +101,10 @@ public final class GreedySoup {
             tried.add(ingredient);
             Path dir = staging.resolve("candidate-" + decisions.size());
             executor.run(RecipeParser.parse(uniformAverage(tried)), dir);
-            List<Decision> failed = new ArrayList<>();
-            Optional<Score> score = score(dir.getFileName().toString(), dir.toString(), ingredient, failed);
+            CandidateScorer.Scored scored = scorer.score(dir.getFileName().toString(), dir.toString());
+            Optional<Score> score = scored.score();
             if (score.isEmpty()) {
-                decisions.add(new Decision(ingredient, own.get(ingredient), null, Outcome.FAILED,
-                        failed.getFirst().error()));
+                decisions.add(new Decision(ingredient, own.get(ingredient), null, Outcome.FAILED, scored.error()));
             } else if (score.get().value() > best) {
                 soup = tried;
                 best = score.get().value();
@@ -127,22 +120,9 @@ public final class GreedySoup {
         } else {
             executor.run(RecipeParser.parse(uniformAverage(soup)), out);
         }
-        Result result = new Result(soup, best, decisions, scorer.evaluations(), evaluator.id());
+        Result result = new Result(soup, best, decisions, scorer.evaluations() - sentBefore, scorer.evaluatorId());
         Files.write(out.resolve(REPORT), result.toJson());
         return result;
-    }
-
-    /**
-     * The score of the model at {@code location}; empty, with a FAILED decision for {@code ingredient} added,
-     * where the evaluation gave none.
-     */
-    private Optional<Score> score(String ref, String location, String ingredient, List<Decision> decisions)
-            throws IOException, RecipeException {
-        CandidateScorer.Scored scored = scorer.score(ref, location);
-        if (scored.score().isEmpty()) {
-            decisions.add(new Decision(ingredient, null, null, Outcome.FAILED, scored.error()));
-        }
-        return scored.score();
     }
 
     /** A linear merge giving each model weight 1 (normalised: the uniform average). */

@@ -108,17 +108,11 @@ public final class RecipeSearch {
     }
 
     private final MergeExecutor executor;
-    private final Evaluator evaluator;
-    private final ScoreCache cache;
-    private final Duration timeout;
-    private final Clock clock;
+    private final CandidateScorer scorer;
 
     public RecipeSearch(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock) {
         this.executor = executor;
-        this.evaluator = evaluator;
-        this.cache = cache;
-        this.timeout = timeout;
-        this.clock = clock;
+        this.scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
     }
 
     /**
@@ -144,9 +138,6 @@ public final class RecipeSearch {
         if (budget < 2) {
             throw new RecipeException("evolve: a budget of " + budget + " evaluations is too small");
         }
-        if (Files.exists(out)) {
-            throw new RecipeException("output '" + out + "' already exists");
-        }
         RecipeParser.parse(space.recipe(middle(space))); // a bad method or parameter fails before any merge
         Path staging = StagedCandidates.create(out, "evolve");
         try {
@@ -170,7 +161,7 @@ public final class RecipeSearch {
         Arrays.fill(upper, 1);
         // the search runs on each dimension's bounds scaled to [0, 1], from the middle with a step of a third
         Cmaes cmaes = new Cmaes(start, 1.0 / 3, lower, upper, seed);
-        CandidateScorer scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
+        int sentBefore = scorer.evaluations();
         List<Trial> trials = new ArrayList<>();
         Path bestDir = null;
         double bestScore = Double.NEGATIVE_INFINITY;
@@ -185,7 +176,7 @@ public final class RecipeSearch {
                 for (int k = 0; k < count; k++) {
                     double[] x = unscaled(space, points[k]);
                     Path dir = staging.resolve("candidate-" + (trials.size() + k));
-                    futures.add(pool.submit(() -> evaluate(space, x, dir, scorer)));
+                    futures.add(pool.submit(() -> evaluate(space, x, dir)));
                 }
                 double[] scores = new double[points.length];
                 for (int k = 0; k < count; k++) {
@@ -214,18 +205,18 @@ public final class RecipeSearch {
         }
         if (bestDir == null) {
             throw new RecipeException("evolve: none of " + trials.size() + " candidates could be scored by "
-                    + evaluator.id() + " (" + trials.getFirst().error() + ")");
+                    + scorer.evaluatorId() + " (" + trials.getFirst().error() + ")");
         }
         Files.move(bestDir, out);
         String recipe = space.recipe(best);
         Files.writeString(out.resolve(BEST_RECIPE), recipe, StandardCharsets.UTF_8);
-        Result result = new Result(best, bestScore, recipe, trials, scorer.evaluations(), evaluator.id(), seed);
+        Result result = new Result(best, bestScore, recipe, trials, scorer.evaluations() - sentBefore,
+                scorer.evaluatorId(), seed);
         Files.write(out.resolve(REPORT), result.toJson());
         return result;
     }
 
-    private Evaluated evaluate(Space space, double[] x, Path dir, CandidateScorer scorer)
-            throws IOException, RecipeException {
+    private Evaluated evaluate(Space space, double[] x, Path dir) throws IOException, RecipeException {
         executor.run(RecipeParser.parse(space.recipe(x)), dir);
         CandidateScorer.Scored scored = scorer.score(dir.getFileName().toString(), dir.toString());
         return new Evaluated(dir, new Trial(x, scored.score().map(Score::value).orElse(null), scored.error()));

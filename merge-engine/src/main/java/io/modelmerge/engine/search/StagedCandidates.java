@@ -3,6 +3,7 @@ package io.modelmerge.engine.search;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.modelmerge.engine.recipe.RecipeException;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Files;
@@ -20,8 +21,14 @@ final class StagedCandidates {
     private StagedCandidates() {
     }
 
-    /** An empty directory beside {@code out} for a search's candidates ({@code kind}: the search's name). */
-    static Path create(Path out, String kind) throws IOException {
+    /**
+     * An empty directory beside the output {@code out} (which must not exist yet) for a search's candidates
+     * ({@code kind}: the search's name).
+     */
+    static Path create(Path out, String kind) throws IOException, RecipeException {
+        if (Files.exists(out)) {
+            throw new RecipeException("output '" + out + "' already exists");
+        }
         Path staging = out.resolveSibling("." + out.getFileName() + "." + kind + "-candidates");
         deleteTree(staging);
         return Files.createDirectories(staging);
