@@ -400,14 +400,15 @@ public final class DeltaExtraction {
 
     /**
      * The entries a one-pass magnitude selection holds: which they are (a bitmap of the tensor) and, in index
-     * order, their Δ, base and fine-tune values. A worker keeps one and reuses it for every tensor it takes (its
+     * order, their Δ. A worker keeps one and reuses it for every tensor it takes (its
      * arrays grow, up to each tensor's limit, and stay: fresh memory for every tensor cost more than the
      * selection).
      */
     private static final class Held {
         static final int BYTES_PER_ENTRY = 4;
 
-        byte[] bits = new byte[0];
+        /** Which entries of the tensor are held, a bit each. */
+        private byte[] which = new byte[0];
         float[] delta = new float[0];
         private long limit;
         private int size;
@@ -418,8 +419,8 @@ public final class DeltaExtraction {
 
         /** Empties it for a tensor of {@code elements}, to hold at most {@code limit} entries. */
         Held reset(long elements, long expected, long limit) {
-            if (bits.length < Bits.bytesFor(elements)) {
-                bits = new byte[(int) Bits.bytesFor(elements)];
+            if (which.length < Bits.bytesFor(elements)) {
+                which = new byte[(int) Bits.bytesFor(elements)];
             }
             this.limit = limit;
             this.size = 0;
@@ -451,7 +452,7 @@ public final class DeltaExtraction {
             int bytes = (int) Bits.bytesFor(length);
             int count = 0;
             for (int at = 0; at < bytes; at += 8) {
-                count += Long.bitCount(word(this.bits, start + at, Math.min(8, bytes - at)));
+                count += Long.bitCount(word(which, start + at, Math.min(8, bytes - at)));
             }
             int words = count / 64 + 1;
             if (flags.length < words + 1) {
@@ -473,7 +474,7 @@ public final class DeltaExtraction {
             int flag = 0;
             for (int at = 0; at < bytes; at += 8) {
                 int wordBytes = Math.min(8, bytes - at);
-                long word = word(this.bits, start + at, wordBytes);
+                long word = word(which, start + at, wordBytes);
                 int entries = Long.bitCount(word);
                 long keptWord = Long.expand(flagsAt(flag, entries), word);
                 flag += entries;
@@ -527,7 +528,7 @@ public final class DeltaExtraction {
                 grow((int) Math.min(Math.min(limit, Integer.MAX_VALUE - 16),
                         Math.max(size + count, delta.length + delta.length / 2L)));
             }
-            System.arraycopy(chunkBits, 0, bits, (int) (from / 8), (int) Bits.bytesFor(length));
+            System.arraycopy(chunkBits, 0, which, (int) (from / 8), (int) Bits.bytesFor(length));
             System.arraycopy(chunkDelta, 0, delta, size, count);
             size += count;
             return true;
@@ -746,23 +747,19 @@ public final class DeltaExtraction {
 
         /** The k-th largest |Δ|, with how many are at or above it and how many equal it, in {@link TopK}'s two passes. */
         private Threshold threshold(long k) {
-            TopK top = new TopK(k);
-            while (!top.done()) {
-                TopK.Counts counts = top.counts();
+            return kthLargest(k, counts -> {
                 for (long from = 0; from < n; from += chunk) {
                     counts.add(d, load(from));
                 }
-                top.end(List.of(counts));
-            }
-            return new Threshold(top.threshold(), top.atOrAbove(), top.tiedAt(0));
+            });
         }
 
-        /** The k-th largest of the held Δ (at least k of them), in TopK's two looks at them. */
-        private static Threshold thresholdOf(Held held, long k) {
+        /** The k-th largest of values {@code round} gives each of {@link TopK}'s rounds, as a {@link Threshold}. */
+        private static Threshold kthLargest(long k, java.util.function.Consumer<TopK.Counts> round) {
             TopK top = new TopK(k);
             while (!top.done()) {
                 TopK.Counts counts = top.counts();
-                counts.add(held.delta, held.size());
+                round.accept(counts);
                 top.end(List.of(counts));
             }
             return new Threshold(top.threshold(), top.atOrAbove(), top.tiedAt(0));
@@ -806,7 +803,7 @@ public final class DeltaExtraction {
                 return false;
             }
             account(sums);
-            Threshold threshold = thresholdOf(held, k);
+            Threshold threshold = kthLargest(k, counts -> counts.add(held.delta, held.size()));
             long[] tiesLeft = {k - (threshold.atOrAbove() - threshold.tied())};
             SparseOutput out = new SparseOutput();
             double[] correction = new double[4];
