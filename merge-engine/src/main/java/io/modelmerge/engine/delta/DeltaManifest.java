@@ -36,6 +36,8 @@ public record DeltaManifest(int formatVersion, String operation, Map<String, Obj
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(SerializationFeature.INDENT_OUTPUT)
+            // the maps are held unordered (Map.copyOf): written by key, the same delta writes the same bytes
+            .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
     public DeltaManifest {

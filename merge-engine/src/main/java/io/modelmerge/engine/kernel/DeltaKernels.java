@@ -143,10 +143,10 @@ public final class DeltaKernels {
                 dd = delta.fma(delta, dd);
                 sd = g.fma(g, sd);
             }
-            sums[0] += tt.reduceLanes(VectorOperators.ADD);
-            sums[1] += rt.reduceLanes(VectorOperators.ADD);
-            sums[2] += dd.reduceLanes(VectorOperators.ADD);
-            sums[3] += sd.reduceLanes(VectorOperators.ADD);
+            sums[0] += Lanes.sum(tt);
+            sums[1] += Lanes.sum(rt);
+            sums[2] += Lanes.sum(dd);
+            sums[3] += Lanes.sum(sd);
         }
         for (; i < length; i++) {
             float delta = f[i] - b[i];
@@ -156,12 +156,7 @@ public final class DeltaKernels {
                 bits[i >>> 3] |= (byte) (1 << (i & 7));
                 values[kept++] = s;
             }
-            double t = Floats.round(f[i], dtype);
-            double r = Floats.round(b[i] + s, dtype);
-            sums[0] += t * t;
-            sums[1] += (r - t) * (r - t);
-            sums[2] += (double) delta * delta;
-            sums[3] += ((double) s - delta) * ((double) s - delta);
+            addErrors(b[i], f[i], delta, s, dtype, sums);
         }
         return kept;
     }
@@ -185,8 +180,7 @@ public final class DeltaKernels {
             flags[i >>> 6] |= bits << (i & 63); // a vector's lanes (at most 16) divide 64: never split over words
         }
         for (; i < count; i++) {
-            float magnitude = Math.abs(values[from + i]);
-            if (magnitude > threshold || magnitude == threshold && tiesLeft[0]-- > 0) {
+            if (largest(Math.abs(values[from + i]), threshold, tiesLeft)) {
                 flags[i >>> 6] |= 1L << (i & 63);
                 kept[n++] = values[from + i];
             }
@@ -215,8 +209,12 @@ public final class DeltaKernels {
             return RandomMask.keeps(random.seed(), index, random.threshold24());
         }
         Keep.Largest largest = (Keep.Largest) keep;
-        float magnitude = Math.abs(delta);
-        return magnitude > largest.threshold() || magnitude == largest.threshold() && largest.tiesLeft()[0]-- > 0;
+        return largest(Math.abs(delta), largest.threshold(), largest.tiesLeft());
+    }
+
+    /** {@link Keep.Largest}'s rule for one magnitude: above the threshold, or tied while tiesLeft[0] lasts. */
+    private static boolean largest(float magnitude, float threshold, long[] tiesLeft) {
+        return magnitude > threshold || magnitude == threshold && tiesLeft[0]-- > 0;
     }
 
     /**
@@ -277,7 +275,8 @@ public final class DeltaKernels {
     /**
      * Adds to {@code sums} the reconstruction's squared errors over one chunk: [0] Σ t², [1] Σ (r − t)², [2] Σ d²,
      * [3] Σ (s − d)², with t the fine-tune f and r the base b plus the stored s, both rounded to {@code dtype}.
-     * Runs of 1,024 elements are summed in F32 lanes, each run's total added in double.
+     * Runs of 1,024 elements are summed in F32 lanes, each run's lanes added in lane order in double
+     * ({@link Lanes}: the same bits whenever the JIT compiles the loop).
      */
     public static void errors(float[] b, float[] f, float[] d, float[] stored, int length, DType dtype, double[] sums) {
         if (dtype == DType.F16) {
@@ -306,10 +305,10 @@ public final class DeltaKernels {
                 dd = delta.fma(delta, dd);
                 sd = g.fma(g, sd);
             }
-            sums[0] += tt.reduceLanes(VectorOperators.ADD);
-            sums[1] += rt.reduceLanes(VectorOperators.ADD);
-            sums[2] += dd.reduceLanes(VectorOperators.ADD);
-            sums[3] += sd.reduceLanes(VectorOperators.ADD);
+            sums[0] += Lanes.sum(tt);
+            sums[1] += Lanes.sum(rt);
+            sums[2] += Lanes.sum(dd);
+            sums[3] += Lanes.sum(sd);
         }
         errors(b, f, d, stored, i, length, dtype, sums);
     }
@@ -318,12 +317,17 @@ public final class DeltaKernels {
     private static void errors(float[] b, float[] f, float[] d, float[] stored, int from, int to, DType dtype,
                                double[] sums) {
         for (int i = from; i < to; i++) {
-            double t = Floats.round(f[i], dtype);
-            double r = Floats.round(b[i] + stored[i], dtype);
-            sums[0] += t * t;
-            sums[1] += (r - t) * (r - t);
-            sums[2] += (double) d[i] * d[i];
-            sums[3] += ((double) stored[i] - d[i]) * ((double) stored[i] - d[i]);
+            addErrors(b[i], f[i], d[i], stored[i], dtype, sums);
         }
+    }
+
+    /** One element's terms of {@link #errors}, in double: base b, fine-tune f, Δ d and stored Δ̂ s. */
+    private static void addErrors(float b, float f, float d, float s, DType dtype, double[] sums) {
+        double t = Floats.round(f, dtype);
+        double r = Floats.round(b + s, dtype);
+        sums[0] += t * t;
+        sums[1] += (r - t) * (r - t);
+        sums[2] += (double) d * d;
+        sums[3] += ((double) s - d) * ((double) s - d);
     }
 }
