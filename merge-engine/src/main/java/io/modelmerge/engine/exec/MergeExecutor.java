@@ -9,6 +9,7 @@ import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.method.ModelWidePass;
 import io.modelmerge.engine.method.Pass;
 import io.modelmerge.engine.method.RecipeMethod;
+import io.modelmerge.engine.method.SearchMethod;
 import io.modelmerge.engine.method.TensorMerge;
 import io.modelmerge.engine.method.TensorParameters;
 import io.modelmerge.engine.recipe.Recipe;
@@ -72,10 +73,19 @@ public final class MergeExecutor {
         if (named instanceof DeltaMethod delta) {
             return DeltaRecipes.validate(recipe, delta, options);
         }
+        if (named instanceof SearchMethod search) {
+            throw runsWithAnEvaluator(search);
+        }
         try (Opened merge = open(recipe, null)) {   // no cache: nothing is mapped
             merge.method().modelWidePass(merged(merge.plan())); // its refusals, before any data is read
             return merge.plan().size();
         }
+    }
+
+    /** A search is not one merge: {@code SearchRecipes} runs it, with an evaluator. */
+    private static RecipeException runsWithAnEvaluator(SearchMethod search) {
+        return new RecipeException(search.name() + " scores candidates with an evaluator, so it runs where evaluators"
+                + " are registered: submit it to the merge service (mergectl submit)");
     }
 
     /** The content digest of model {@code ref} (an adapter's included), as the registry records it for a version. */
@@ -94,6 +104,9 @@ public final class MergeExecutor {
         }
         if (named instanceof DeltaMethod delta) {
             return DeltaRecipes.run(recipe, delta, outDir, options, listener, cancelled);
+        }
+        if (named instanceof SearchMethod search) {
+            throw runsWithAnEvaluator(search);
         }
         try (Opened merge = open(recipe, new BlobCache(options.cacheDir(), options.cacheBytes()));
              StagedOutput output = new StagedOutput(outDir)) {

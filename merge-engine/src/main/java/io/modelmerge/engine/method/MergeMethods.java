@@ -18,7 +18,7 @@ public final class MergeMethods {
                 new PcbMerge(), new PassthroughMerge(), new FisherMerge(), new NearSwapMerge(), new ExtrapolateMerge(), new RamMerge(false),
                 new RamMerge(true), new ArceeFusionMerge(), new RegMeanMerge(),
                 AdapterMethod.CAT, AdapterMethod.SVD, AdapterMethod.ROBUST, DeltaMethod.EXTRACT, DeltaMethod.SPARSIFY, DeltaMethod.BITDELTA,
-                DeltaMethod.LOWRANK)) {
+                DeltaMethod.LOWRANK, SearchMethod.GREEDY_SOUP, SearchMethod.EVOLVE)) {
             BY_NAME.put(method.name(), method);
         }
     }

@@ -7,10 +7,11 @@ import java.util.Optional;
  * What a recipe's {@code merge_method} names, and everything it declares about itself: whether it takes a base,
  * how many models, which parameters (with their defaults and example values), which companion input per model.
  * The planner, the checks and generated recipes (a benchmark's, a template's) read these instead of naming any
- * one method. Three kinds: {@link MergeMethod}s combine checkpoints tensor by tensor; {@link AdapterMethod}s
- * combine whole PEFT LoRA adapters into one adapter; {@link DeltaMethod}s store a fine-tune as its delta.
+ * one method. Four kinds: {@link MergeMethod}s combine checkpoints tensor by tensor; {@link AdapterMethod}s
+ * combine whole PEFT LoRA adapters into one adapter; {@link DeltaMethod}s store a fine-tune as its delta;
+ * {@link SearchMethod}s choose a merge by scoring candidates with an evaluator.
  */
-public sealed interface RecipeMethod permits MergeMethod, AdapterMethod, DeltaMethod {
+public sealed interface RecipeMethod permits MergeMethod, AdapterMethod, DeltaMethod, SearchMethod {
 
     /** The name recipes use, e.g. {@code ties}. */
     String name();

@@ -14,6 +14,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalDouble;
+import java.util.function.Consumer;
 
 /**
  * Greedy soup (Wortsman et al., "Model soups", 2022): every ingredient is scored on held-out data, then, best
@@ -51,39 +53,64 @@ public final class GreedySoup {
 
     private final MergeExecutor executor;
     private final CandidateScorer scorer;
+    private final Consumer<SearchProgress> progress;
 
     /**
      * @param timeout how long each evaluation may take (the deadline a candidate carries)
      */
     public GreedySoup(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock) {
+        this(executor, evaluator, cache, timeout, clock, p -> { });
+    }
+
+    /** As the other constructor, telling {@code progress} after each candidate is scored. */
+    public GreedySoup(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock,
+                      Consumer<SearchProgress> progress) {
         this.executor = executor;
         this.scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
+        this.progress = progress;
     }
 
     /** Chooses the soup of {@code ingredients} (model references, as recipes name them), written to {@code out}. */
     public Result run(List<String> ingredients, Path out) throws IOException, RecipeException {
+        return run(ingredients, Map.of(), out);
+    }
+
+    /**
+     * As {@link #run(List, Path)}, where an ingredient's files are at {@code locations.get(ingredient)} (a registry
+     * ref's storage) or, when it has none there, at the ingredient itself.
+     */
+    public Result run(List<String> ingredients, Map<String, String> locations, Path out)
+            throws IOException, RecipeException {
         if (ingredients.isEmpty()) {
             throw new RecipeException("greedy_soup needs at least one ingredient");
         }
         Path staging = StagedCandidates.create(out, "soup");
         try {
-            return search(ingredients, out, staging);
+            return search(ingredients, locations, out, staging);
         } finally {
             StagedCandidates.deleteTree(staging);
         }
     }
 
-    private Result search(List<String> ingredients, Path out, Path staging) throws IOException, RecipeException {
+    private Result search(List<String> ingredients, Map<String, String> locations, Path out, Path staging)
+            throws IOException, RecipeException {
         int sentBefore = scorer.evaluations();
         List<Decision> decisions = new ArrayList<>();
         Map<String, Double> own = new LinkedHashMap<>();
+        int total = 2 * ingredients.size() - 1;
+        int done = 0;
+        OptionalDouble top = OptionalDouble.empty();
         for (String ingredient : ingredients) {
-            CandidateScorer.Scored scored = scorer.score(ingredient, ingredient);
+            CandidateScorer.Scored scored = scorer.score(ingredient, locations.getOrDefault(ingredient, ingredient));
             if (scored.score().isPresent()) {
-                own.put(ingredient, scored.score().get().value());
+                double value = scored.score().get().value();
+                own.put(ingredient, value);
+                top = OptionalDouble.of(top.isPresent() ? Math.max(top.getAsDouble(), value) : value);
             } else {
                 decisions.add(new Decision(ingredient, null, null, Outcome.FAILED, scored.error()));
+                total--; // one soup fewer to try
             }
+            progress.accept(new SearchProgress(++done, total, top));
         }
         if (own.isEmpty()) {
             throw new RecipeException("greedy_soup: no ingredient could be scored by " + scorer.evaluatorId() + " ("
@@ -100,7 +127,7 @@ public final class GreedySoup {
             List<String> tried = new ArrayList<>(soup);
             tried.add(ingredient);
             Path dir = staging.resolve("candidate-" + decisions.size());
-            executor.run(RecipeParser.parse(uniformAverage(tried)), dir);
+            executor.run(RecipeParser.parse(uniformAverage(tried)).withLocations(locations), dir);
             CandidateScorer.Scored scored = scorer.score(dir.getFileName().toString(), dir.toString());
             Optional<Score> score = scored.score();
             if (score.isEmpty()) {
@@ -114,11 +141,12 @@ public final class GreedySoup {
                 decisions.add(new Decision(ingredient, own.get(ingredient), score.get().value(), Outcome.REJECTED,
                         null));
             }
+            progress.accept(new SearchProgress(++done, total, OptionalDouble.of(best)));
         }
         if (bestDir != null) {
             Files.move(bestDir, out);
         } else {
-            executor.run(RecipeParser.parse(uniformAverage(soup)), out);
+            executor.run(RecipeParser.parse(uniformAverage(soup)).withLocations(locations), out);
         }
         Result result = new Result(soup, best, decisions, scorer.evaluations() - sentBefore, scorer.evaluatorId());
         Files.write(out.resolve(REPORT), result.toJson());

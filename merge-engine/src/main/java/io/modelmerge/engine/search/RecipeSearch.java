@@ -15,6 +15,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalDouble;
+import java.util.function.Consumer;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -34,27 +36,38 @@ public final class RecipeSearch {
 
     /**
      * One searched number: a parameter of one model ({@code model} its index) or of the whole merge
-     * ({@code model} −1, such as slerp's {@code t}), between bounds.
+     * ({@code model} −1, such as slerp's {@code t}), between bounds; {@code group} is its point of the parameter's
+     * gradient over the layers where it is searched per layer group (0 where it is one value).
      */
-    public record Dimension(String parameter, int model, double min, double max) {
+    public record Dimension(String parameter, int model, int group, double min, double max) {
         public Dimension {
             if (!(min < max)) {
                 throw new IllegalArgumentException("parameter '" + parameter + "': bounds [" + min + ", " + max
                         + "] are empty");
             }
         }
+
+        /** A parameter searched as one value for the whole model. */
+        public Dimension(String parameter, int model, double min, double max) {
+            this(parameter, model, 0, min, max);
+        }
     }
 
     /**
-     * What is searched: the method, the base and models, the merge's fixed parameters (YAML scalars, such as
-     * {@code normalize: false}), and the searched dimensions.
+     * What is searched: the method, the base and models, the merge's fixed parameters and each model's (YAML
+     * scalars, such as {@code normalize: false}), and the searched dimensions.
      */
     public record Space(String mergeMethod, Optional<String> baseModel, List<String> models,
-                        Map<String, String> fixed, List<Dimension> dimensions) {
+                        Map<String, String> fixed, List<Map<String, String>> modelFixed, List<Dimension> dimensions) {
         public Space {
             models = List.copyOf(models);
             fixed = Map.copyOf(fixed);
+            modelFixed = modelFixed.stream().map(Map::copyOf).toList();
             dimensions = List.copyOf(dimensions);
+            if (modelFixed.size() != models.size()) {
+                throw new IllegalArgumentException(modelFixed.size() + " models' fixed parameters for "
+                        + models.size() + " models");
+            }
             for (Dimension d : dimensions) {
                 if (d.model() < -1 || d.model() >= models.size()) {
                     throw new IllegalArgumentException("parameter '" + d.parameter() + "' names model " + d.model()
@@ -63,16 +76,19 @@ public final class RecipeSearch {
             }
         }
 
+        /** A space whose models have no fixed parameters of their own. */
+        public Space(String mergeMethod, Optional<String> baseModel, List<String> models, Map<String, String> fixed,
+                     List<Dimension> dimensions) {
+            this(mergeMethod, baseModel, models, fixed, models.stream().map(m -> Map.<String, String>of()).toList(),
+                    dimensions);
+        }
+
         /** The mergekit YAML of the candidate at {@code x}. */
         public String recipe(double[] x) {
             StringBuilder yaml = new StringBuilder("merge_method: ").append(mergeMethod).append('\n');
             baseModel.ifPresent(b -> yaml.append("base_model: ").append(StagedCandidates.quoted(b)).append('\n'));
-            Map<String, String> global = new LinkedHashMap<>(fixed);
-            for (int i = 0; i < dimensions.size(); i++) {
-                if (dimensions.get(i).model() < 0) {
-                    global.put(dimensions.get(i).parameter(), StagedCandidates.number(x[i]));
-                }
-            }
+            Map<String, String> global = new java.util.TreeMap<>(fixed);
+            global.putAll(searched(x, -1));
             if (!global.isEmpty()) {
                 yaml.append("parameters:\n");
                 global.forEach((k, v) -> yaml.append("  ").append(k).append(": ").append(v).append('\n'));
@@ -80,18 +96,30 @@ public final class RecipeSearch {
             yaml.append("models:\n");
             for (int m = 0; m < models.size(); m++) {
                 yaml.append("  - model: ").append(StagedCandidates.quoted(models.get(m))).append('\n');
-                StringBuilder parameters = new StringBuilder();
-                for (int i = 0; i < dimensions.size(); i++) {
-                    if (dimensions.get(i).model() == m) {
-                        parameters.append("      ").append(dimensions.get(i).parameter()).append(": ")
-                                .append(StagedCandidates.number(x[i])).append('\n');
-                    }
-                }
+                Map<String, String> parameters = new java.util.TreeMap<>(modelFixed.get(m));
+                parameters.putAll(searched(x, m));
                 if (!parameters.isEmpty()) {
-                    yaml.append("    parameters:\n").append(parameters);
+                    yaml.append("    parameters:\n");
+                    parameters.forEach((k, v) -> yaml.append("      ").append(k).append(": ").append(v).append('\n'));
                 }
             }
             return yaml.toString();
+        }
+
+        /** Model {@code model}'s searched parameters at {@code x}: one number, or a gradient of its groups' points. */
+        private Map<String, String> searched(double[] x, int model) {
+            Map<String, java.util.SortedMap<Integer, String>> points = new LinkedHashMap<>();
+            for (int i = 0; i < dimensions.size(); i++) {
+                Dimension d = dimensions.get(i);
+                if (d.model() == model) {
+                    points.computeIfAbsent(d.parameter(), p -> new java.util.TreeMap<>())
+                            .put(d.group(), StagedCandidates.number(x[i]));
+                }
+            }
+            Map<String, String> values = new LinkedHashMap<>();
+            points.forEach((parameter, byGroup) -> values.put(parameter, byGroup.size() == 1
+                    ? byGroup.values().iterator().next() : "[" + String.join(", ", byGroup.values()) + "]"));
+            return values;
         }
     }
 
@@ -109,10 +137,18 @@ public final class RecipeSearch {
 
     private final MergeExecutor executor;
     private final CandidateScorer scorer;
+    private final Consumer<SearchProgress> progress;
 
     public RecipeSearch(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock) {
+        this(executor, evaluator, cache, timeout, clock, p -> { });
+    }
+
+    /** As the other constructor, telling {@code progress} after each candidate is scored. */
+    public RecipeSearch(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock,
+                        Consumer<SearchProgress> progress) {
         this.executor = executor;
         this.scorer = new CandidateScorer(executor, evaluator, cache, timeout, clock);
+        this.progress = progress;
     }
 
     /**
@@ -129,6 +165,16 @@ public final class RecipeSearch {
      * generation at once: the same candidates, in the same order, as one at a time.
      */
     public Result run(Space space, int budget, long seed, int parallel, Path out) throws IOException, RecipeException {
+        return run(space, Map.of(), budget, seed, parallel, out);
+    }
+
+    /**
+     * As {@link #run(Space, int, long, int, Path)}, where a model's files are at {@code locations.get(model)} (a
+     * registry ref's storage) or, when it has none there, at the model itself; the written recipe names the models
+     * as the space does.
+     */
+    public Result run(Space space, Map<String, String> locations, int budget, long seed, int parallel, Path out)
+            throws IOException, RecipeException {
         if (parallel < 1) {
             throw new RecipeException("evolve: parallel must be at least 1, got " + parallel);
         }
@@ -141,7 +187,7 @@ public final class RecipeSearch {
         RecipeParser.parse(space.recipe(middle(space))); // a bad method or parameter fails before any merge
         Path staging = StagedCandidates.create(out, "evolve");
         try {
-            return search(space, budget, seed, parallel, out, staging);
+            return search(space, locations, budget, seed, parallel, out, staging);
         } finally {
             StagedCandidates.deleteTree(staging);
         }
@@ -151,7 +197,8 @@ public final class RecipeSearch {
     private record Evaluated(Path dir, Trial trial) {
     }
 
-    private Result search(Space space, int budget, long seed, int parallel, Path out, Path staging)
+    private Result search(Space space, Map<String, String> locations, int budget, long seed, int parallel, Path out,
+                          Path staging)
             throws IOException, RecipeException {
         int n = space.dimensions().size();
         double[] start = new double[n];
@@ -176,7 +223,7 @@ public final class RecipeSearch {
                 for (int k = 0; k < count; k++) {
                     double[] x = unscaled(space, points[k]);
                     Path dir = staging.resolve("candidate-" + (trials.size() + k));
-                    futures.add(pool.submit(() -> evaluate(space, x, dir)));
+                    futures.add(pool.submit(() -> evaluate(space, locations, x, dir)));
                 }
                 double[] scores = new double[points.length];
                 for (int k = 0; k < count; k++) {
@@ -194,6 +241,8 @@ public final class RecipeSearch {
                     } else {
                         StagedCandidates.deleteTree(e.dir());
                     }
+                    progress.accept(new SearchProgress(trials.size(), budget, bestDir == null
+                            ? OptionalDouble.empty() : OptionalDouble.of(bestScore)));
                 }
                 if (count < points.length) {
                     break; // the budget ends inside a generation: nothing more to learn from
@@ -216,8 +265,9 @@ public final class RecipeSearch {
         return result;
     }
 
-    private Evaluated evaluate(Space space, double[] x, Path dir) throws IOException, RecipeException {
-        executor.run(RecipeParser.parse(space.recipe(x)), dir);
+    private Evaluated evaluate(Space space, Map<String, String> locations, double[] x, Path dir)
+            throws IOException, RecipeException {
+        executor.run(RecipeParser.parse(space.recipe(x)).withLocations(locations), dir);
         CandidateScorer.Scored scored = scorer.score(dir.getFileName().toString(), dir.toString());
         return new Evaluated(dir, new Trial(x, scored.score().map(Score::value).orElse(null), scored.error()));
     }

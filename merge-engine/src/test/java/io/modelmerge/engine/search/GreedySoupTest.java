@@ -93,7 +93,7 @@ class GreedySoupTest {
         String d = model("d", 10.0);
         Scripted evaluator = new Scripted(m -> -(m - 2.4) * (m - 2.4), Double.NaN);
         Path out = dir.resolve("soup");
-        GreedySoup.Result result = soup(evaluator, new ScoreCache()).run(List.of(a, b, c, d), out);
+        GreedySoup.Result result = soup(evaluator, ScoreCache.inMemory()).run(List.of(a, b, c, d), out);
 
         assertEquals(List.of(c, b), result.soup());
         assertEquals(-(2.5 - 2.4) * (2.5 - 2.4), result.score(), 1e-12);
@@ -119,7 +119,7 @@ class GreedySoupTest {
     void aSoupThatScoresTheSameIsNotKept() throws Exception {
         List<String> models = List.of(model("a", 1.0), model("b", 2.0), model("c", 3.0));
         Scripted evaluator = new Scripted(m -> 0.5, Double.NaN);
-        GreedySoup.Result result = soup(evaluator, new ScoreCache()).run(models, dir.resolve("soup"));
+        GreedySoup.Result result = soup(evaluator, ScoreCache.inMemory()).run(models, dir.resolve("soup"));
         assertEquals(List.of(models.getFirst()), result.soup());
         assertEquals(5, result.evaluations());
         assertEquals(1.0, mean(dir.resolve("soup")), 0);
@@ -132,7 +132,7 @@ class GreedySoupTest {
         String twin = model("a-twin", 1.0);
         String b = model("b", 3.0);
         Scripted evaluator = new Scripted(m -> -Math.abs(m - 2), Double.NaN);
-        ScoreCache cache = new ScoreCache();
+        ScoreCache cache = ScoreCache.inMemory();
         GreedySoup.Result first = soup(evaluator, cache).run(List.of(a, twin, b), dir.resolve("first"));
         assertEquals(first.evaluations(), evaluator.offered.size());
         assertEquals(evaluator.offered.size(),
@@ -153,7 +153,7 @@ class GreedySoupTest {
         String b = model("b", 2.0);
         String c = model("c", 3.0);
         Scripted evaluator = new Scripted(m -> -Math.abs(m - 2.2), 3.0);
-        GreedySoup.Result result = soup(evaluator, new ScoreCache()).run(List.of(a, b, c), dir.resolve("soup"));
+        GreedySoup.Result result = soup(evaluator, ScoreCache.inMemory()).run(List.of(a, b, c), dir.resolve("soup"));
         var failed = result.decisions().stream().filter(x -> x.outcome() == GreedySoup.Outcome.FAILED).toList();
         assertEquals(1, failed.size());
         assertEquals(c, failed.getFirst().ingredient());

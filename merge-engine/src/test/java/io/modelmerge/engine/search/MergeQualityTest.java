@@ -125,7 +125,7 @@ class MergeQualityTest {
         rows.put("regmean", merged("regmean", executor, regmean.toString(), data));
 
         Evaluator evaluator = new ValidationAccuracy(data);
-        GreedySoup.Result soup = new GreedySoup(executor, evaluator, new ScoreCache(), Duration.ofMinutes(1),
+        GreedySoup.Result soup = new GreedySoup(executor, evaluator, ScoreCache.inMemory(), Duration.ofMinutes(1),
                 Clock.systemUTC()).run(models, dir.resolve("greedy-soup"));
         rows.put("greedy soup", row("greedy soup (" + soup.soup().size() + " of " + models.size() + ")",
                 DigitsMlp.read(dir.resolve("greedy-soup")), data));
@@ -133,7 +133,7 @@ class MergeQualityTest {
         for (int m = 0; m < models.size(); m++) {
             weights.add(new RecipeSearch.Dimension("weight", m, 0, 1));
         }
-        RecipeSearch.Result evolved = new RecipeSearch(executor, evaluator, new ScoreCache(), Duration.ofMinutes(1),
+        RecipeSearch.Result evolved = new RecipeSearch(executor, evaluator, ScoreCache.inMemory(), Duration.ofMinutes(1),
                 Clock.systemUTC()).run(new RecipeSearch.Space("task_arithmetic", Optional.of(basePath.toString()),
                 models, Map.of(), weights), 60, 1, dir.resolve("evolved"));
         rows.put("evolve", row("evolve (task arithmetic weights, " + evolved.trials().size() + " trials)",

@@ -84,7 +84,7 @@ class RecipeSearchTest {
     }
 
     private RecipeSearch search(Evaluator evaluator) {
-        return new RecipeSearch(executor(), evaluator, new ScoreCache(), Duration.ofMinutes(1), Clock.systemUTC());
+        return new RecipeSearch(executor(), evaluator, ScoreCache.inMemory(), Duration.ofMinutes(1), Clock.systemUTC());
     }
 
     /**
