@@ -4,12 +4,13 @@
 The merge service POSTs a candidate, signed with HMAC-SHA256 over "<timestamp>.<body>" (headers
 X-Modelmerge-Timestamp and X-Modelmerge-Signature: sha256=<hex>), and this answers with its score:
 
-  request  {"candidate": {"ref": ..., "content_digest": ..., "location": "/path/to/model",
+  request  {"candidate": {"ref": ..., "content_digest": ..., "location": "file:///path/to/model/",
                           "split": "validation", "deadline": "2026-12-07T10:00:00Z"}}
   response {"score": 0.93, "metrics": {"accuracy": 0.93, "examples": 297}}
 
 The model is the MLP the tests train (fc1.weight [H, 64], fc1.bias, fc2.weight [10, H], fc2.bias, ReLU between),
-read from <location>/model.safetensors. The data is the digits set (1797 rows of 64 pixels 0..16 and a label):
+read from <location>/model.safetensors, where the location is a local path or a file:// URI (the merge service
+stages candidates in its output store; an evaluator of an S3 store would read s3:// with its own credentials). The data is the digits set (1797 rows of 64 pixels 0..16 and a label):
 rows 1200-1499 are the validation split, rows 1500-1796 the test split; rows before 1200 are for training.
 
   python3 evaluator.py --data digits.csv.gz --secret-file secret [--host 127.0.0.1] [--port 0]
@@ -25,6 +26,8 @@ import os
 import struct
 import sys
 import time
+import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -62,8 +65,17 @@ def read_safetensors(path):
     return tensors
 
 
-def accuracy(model_dir, x, y):
-    w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+def local_path(location):
+    """A candidate's location as a local directory: a plain path or a file:// URI."""
+    if location.startswith("file:"):
+        return urllib.request.url2pathname(urllib.parse.urlparse(location).path)
+    if "://" in location:
+        raise ValueError(f"location '{location}' is not local (this example reads file:// and paths)")
+    return location
+
+
+def accuracy(location, x, y):
+    w = read_safetensors(os.path.join(local_path(location), "model.safetensors"))
     hidden = np.maximum(x @ w["fc1.weight"].T + w["fc1.bias"], 0)
     logits = hidden @ w["fc2.weight"].T + w["fc2.bias"]
     return float(np.mean(np.argmax(logits, axis=1) == y))

@@ -46,8 +46,15 @@ public final class SearchRecipes {
     private SearchRecipes() {
     }
 
-    /** What a search ended with: its score, the evaluations it sent, and its report as written beside the output. */
-    public record Outcome(double score, int evaluations, String evaluator, String reportFile, byte[] report) {
+    /**
+     * What a search ended with: its score, the evaluations it sent, the models (as the recipe names them) its merge
+     * is made of, and its report as written beside the output.
+     */
+    public record Outcome(double score, int evaluations, String evaluator, List<String> chosen, String reportFile,
+                          byte[] report) {
+        public Outcome {
+            chosen = List.copyOf(chosen);
+        }
     }
 
     /** The evaluator a search recipe names ({@code name@version}), required. */
@@ -94,15 +101,15 @@ public final class SearchRecipes {
             case GREEDY_SOUP -> {
                 GreedySoup.Result result = new GreedySoup(executor, evaluator, cache, timeout, clock, progress)
                         .run(ingredients(recipe), locations, out);
-                yield new Outcome(result.score(), result.evaluations(), result.evaluator(), GreedySoup.REPORT,
-                        result.toJson());
+                yield new Outcome(result.score(), result.evaluations(), result.evaluator(), result.soup(),
+                        GreedySoup.REPORT, result.toJson());
             }
             case EVOLVE -> {
                 RecipeSearch.Result result = new RecipeSearch(executor, evaluator, cache, timeout, clock, progress)
                         .run(space(recipe), locations, (int) number(recipe, SearchMethod.BUDGET), seed,
                                 (int) number(recipe, SearchMethod.PARALLEL), out);
-                yield new Outcome(result.score(), result.evaluations(), result.evaluator(), RecipeSearch.REPORT,
-                        result.toJson());
+                yield new Outcome(result.score(), result.evaluations(), result.evaluator(), recipe.modelRefs(),
+                        RecipeSearch.REPORT, result.toJson());
             }
         };
     }

@@ -1,6 +1,7 @@
 package io.modelmerge.mergeservice.grpc;
 
 import com.google.protobuf.Timestamp;
+import io.modelmerge.mergeservice.evaluation.RegisteredEvaluator;
 import io.modelmerge.mergeservice.jobs.JobProgress;
 import io.modelmerge.mergeservice.jobs.JobRecipes;
 import io.modelmerge.mergeservice.jobs.JobRequest;
@@ -45,9 +46,7 @@ final class JobMessages {
                 .setAttempts(job.attempts())
                 .setError(job.error())
                 .setResultVersion(job.resultVersion())
-                .setProgress(Progress.newBuilder().setTensorsDone(p.tensorsDone()).setTensorsTotal(p.tensorsTotal())
-                        .setBytesDone(p.bytesDone()).setBytesTotal(p.bytesTotal()).setBytesPerSecond(p.bytesPerSecond())
-                        .setEtaSeconds(p.etaSeconds()))
+                .setProgress(progress(p))
                 .setCreatedAt(timestamp(job.createdAt()));
         r.pinned().forEach((ref, pin) -> b.putPinnedInputs(ref, pin.version().isEmpty() ? pin.storageUri() : pin.version()));
         if (job.startedAt() != null) {
@@ -59,10 +58,27 @@ final class JobMessages {
         return b.build();
     }
 
+    private static Progress progress(JobProgress p) {
+        Progress.Builder b = Progress.newBuilder().setTensorsDone(p.tensorsDone()).setTensorsTotal(p.tensorsTotal())
+                .setBytesDone(p.bytesDone()).setBytesTotal(p.bytesTotal()).setBytesPerSecond(p.bytesPerSecond())
+                .setEtaSeconds(p.etaSeconds()).setCandidatesDone(p.candidatesDone())
+                .setCandidatesTotal(p.candidatesTotal());
+        if (p.bestScore() != null) {
+            b.setBestScore(p.bestScore());
+        }
+        return b.build();
+    }
+
     /** A job as a listing shows it: the recipe summarised (recipes run to 64 KiB; GetJob has it whole). */
     static Job listed(MergeJob job) {
         return job(job).toBuilder().clearRecipeYaml().setRecipeSummary(JobRecipes.summary(job.request().recipe()))
                 .build();
+    }
+
+    /** An evaluator as the contract shows it: never its secret. */
+    static io.modelmerge.proto.v1.Evaluator evaluator(RegisteredEvaluator e) {
+        return io.modelmerge.proto.v1.Evaluator.newBuilder().setName(e.name()).setVersion(e.version()).setUrl(e.url())
+                .setRegisteredBy(e.registeredBy()).setRegisteredAt(timestamp(e.registeredAt())).build();
     }
 
     static JobStatus status(JobState state) {

@@ -4,17 +4,22 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.modelmerge.mergeservice.evaluation.Evaluators;
 import io.modelmerge.mergeservice.jobs.JobException;
 import io.modelmerge.mergeservice.jobs.JobQueries;
 import io.modelmerge.mergeservice.jobs.JobSubmission;
 import io.modelmerge.mergeservice.jobs.MergeJob;
+import io.modelmerge.proto.v1.Evaluator;
 import io.modelmerge.proto.v1.Job;
 import io.modelmerge.proto.v1.JobEvent;
 import io.modelmerge.proto.v1.JobRef;
 import io.modelmerge.proto.v1.JobState;
+import io.modelmerge.proto.v1.ListEvaluatorsRequest;
+import io.modelmerge.proto.v1.ListEvaluatorsResponse;
 import io.modelmerge.proto.v1.ListJobsRequest;
 import io.modelmerge.proto.v1.ListJobsResponse;
 import io.modelmerge.proto.v1.MergeServiceGrpc;
+import io.modelmerge.proto.v1.RegisterEvaluatorRequest;
 import io.modelmerge.proto.v1.SubmitMergeRequest;
 import io.modelmerge.registry.client.Identity;
 import io.modelmerge.registry.client.Scope;
@@ -38,11 +43,28 @@ public class MergeGrpcService extends MergeServiceGrpc.MergeServiceImplBase {
     private final JobSubmission submission;
     private final JobQueries queries;
     private final Callers callers;
+    private final Evaluators evaluators;
 
-    public MergeGrpcService(JobSubmission submission, JobQueries queries, Callers callers) {
+    public MergeGrpcService(JobSubmission submission, JobQueries queries, Callers callers, Evaluators evaluators) {
         this.submission = submission;
         this.queries = queries;
         this.callers = callers;
+        this.evaluators = evaluators;
+    }
+
+    @Override
+    public void registerEvaluator(RegisterEvaluatorRequest request, StreamObserver<Evaluator> response) {
+        unary(response, () -> {
+            Evaluator e = request.getEvaluator();
+            return JobMessages.evaluator(evaluators.register(e.getName(), e.getVersion(), e.getUrl(),
+                    request.getSecret(), callers.current()));
+        });
+    }
+
+    @Override
+    public void listEvaluators(ListEvaluatorsRequest request, StreamObserver<ListEvaluatorsResponse> response) {
+        unary(response, () -> ListEvaluatorsResponse.newBuilder().addAllEvaluators(evaluators.list(callers.current())
+                .stream().map(JobMessages::evaluator).toList()).build());
     }
 
     @Override

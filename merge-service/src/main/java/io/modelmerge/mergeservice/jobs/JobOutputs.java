@@ -61,6 +61,16 @@ public class JobOutputs {
         return storage.locate(target(job)).store();
     }
 
+    /** Where a search job's candidates are staged for its evaluator, each under its name: beside its uploads. */
+    private String candidatesTarget(MergeJob job) {
+        return target(job).replaceAll("/$", ".candidates/");
+    }
+
+    /** The store candidate {@code name} of search job {@code job} is staged in. */
+    BlobStore candidate(MergeJob job, String name) throws IOException {
+        return storage.locate(candidatesTarget(job) + name + "/").store();
+    }
+
     void deleteWork(UUID id) {
         deleteTree(workDir(id));
     }
@@ -70,7 +80,16 @@ public class JobOutputs {
      * is left. A failure is logged: start-up tries again for jobs not marked clean.
      */
     boolean deleteUploads(MergeJob job) {
-        try (BlobStore store = uploads(job)) {
+        return deleteCandidates(job) & deleteUnder(job, target(job));
+    }
+
+    /** Deletes every candidate staged for search job {@code job}; true when none is left. */
+    boolean deleteCandidates(MergeJob job) {
+        return deleteUnder(job, candidatesTarget(job));
+    }
+
+    private boolean deleteUnder(MergeJob job, String target) {
+        try (BlobStore store = storage.locate(target).store()) {
             URI root = store.root();
             if ("file".equals(root.getScheme())) {
                 // The whole directory: a process killed while uploading leaves a temporary file no listing shows.
@@ -83,7 +102,7 @@ public class JobOutputs {
             }
             return true;
         } catch (IOException | RuntimeException e) {
-            LOG.warnf("Job %s: could not delete its uploads under %s: %s", job.id(), target(job), e.getMessage());
+            LOG.warnf("Job %s: could not delete its uploads under %s: %s", job.id(), target, e.getMessage());
             return false;
         }
     }

@@ -39,16 +39,21 @@ public final class JobRecipes {
     }
 
     public static Recipe located(Recipe recipe, Map<String, Pin> pinned, String outDtype) {
+        Recipe located = recipe.withLocations(locations(recipe, pinned));
+        if (outDtype.isEmpty()) {
+            return located;
+        }
+        return located.withOutDtype(outDtype);
+    }
+
+    /** Where each model string of {@code recipe} is read from: its registry refs replaced by their pinned storage. */
+    public static Map<String, String> locations(Recipe recipe, Map<String, Pin> pinned) {
         Map<String, String> locations = new LinkedHashMap<>();
         for (String model : recipe.modelRefs()) {
             locations.put(model, String.join("+", parts(model).stream()
                     .map(p -> pinned.containsKey(p) ? pinned.get(p).storageUri() : p).toList()));
         }
-        Recipe located = recipe.withLocations(locations);
-        if (outDtype.isEmpty()) {
-            return located;
-        }
-        return located.withOutDtype(outDtype);
+        return locations;
     }
 
     /**

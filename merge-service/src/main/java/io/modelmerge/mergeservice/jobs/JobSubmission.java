@@ -3,10 +3,13 @@ package io.modelmerge.mergeservice.jobs;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.method.MergeMethods;
+import io.modelmerge.engine.method.SearchMethod;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.engine.search.SearchRecipes;
 import io.modelmerge.mergeservice.MergeServiceConfig;
+import io.modelmerge.mergeservice.evaluation.Evaluators;
 import io.modelmerge.registry.client.AliasName;
 import io.modelmerge.registry.client.Identity;
 import io.modelmerge.registry.client.InvalidNameException;
@@ -45,12 +48,15 @@ public class JobSubmission {
     private final RegistryClient registry;
     private final MergeServiceConfig config;
     private final StorageResolver storage;
+    private final Evaluators evaluators;
 
-    public JobSubmission(Database db, RegistryClient registry, MergeServiceConfig config, StorageResolver storage) {
+    public JobSubmission(Database db, RegistryClient registry, MergeServiceConfig config, StorageResolver storage,
+                         Evaluators evaluators) {
         this.db = db;
         this.registry = registry;
         this.config = config;
         this.storage = storage;
+        this.evaluators = evaluators;
     }
 
     /**
@@ -99,6 +105,10 @@ public class JobSubmission {
                     + Limits.RECIPE_INPUTS);
         }
         checkInputs(recipe, submitter);
+        boolean search = isSearch(recipe);
+        if (search) {
+            checkSearch(recipe, request, submitter);
+        }
         Map<String, Pin> pinned = pin(recipe);
         JobRequest complete = new JobRequest(request.recipe(), request.outputModel(), request.outputAlias(),
                 request.outputTags(), request.outputDescription(), request.seed(),
@@ -106,8 +116,13 @@ public class JobSubmission {
                 request.shardSizeBytes() == 0 ? MergeOptions.DEFAULT_SHARD_SIZE : request.shardSizeBytes(),
                 request.outDtype(), request.priority(), request.strict(), request.idempotencyKey(), pinned);
         try {
-            new MergeExecutor(JobRecipes.options(config, complete, storage), p -> { }, new AtomicBoolean())
-                    .validate(JobRecipes.located(recipe, pinned, complete.outDtype()));
+            MergeExecutor executor = new MergeExecutor(JobRecipes.options(config, complete, storage), p -> { },
+                    new AtomicBoolean());
+            if (search) {
+                SearchRecipes.validate(recipe, JobRecipes.locations(recipe, pinned), executor);
+            } else {
+                executor.validate(JobRecipes.located(recipe, pinned, complete.outDtype()));
+            }
         } catch (RecipeException e) {
             throw new JobException(JobException.Kind.FAILED_PRECONDITION, e.getMessage());
         } catch (IOException e) {
@@ -117,6 +132,30 @@ public class JobSubmission {
         MergeJob queued = db.transaction(c -> JobTable.insert(c, UUID.randomUUID(), complete, digest,
                 config.maxAttempts(), by));
         return complete.idempotencyKey().isEmpty() ? queued : sameRequest(queued, complete.idempotencyKey(), digest);
+    }
+
+    private static boolean isSearch(Recipe recipe) {
+        try {
+            return MergeMethods.named(recipe.mergeMethod()) instanceof SearchMethod;
+        } catch (RecipeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * A search names an evaluator registered here that the submitter may read; it writes what its candidates'
+     * inputs hold, so it takes no out_dtype.
+     */
+    private void checkSearch(Recipe recipe, JobRequest request, Identity submitter) {
+        if (!request.outDtype().isEmpty()) {
+            throw invalid("options.out_dtype: a search (" + recipe.mergeMethod() + ") writes its candidates' dtype;"
+                    + " leave it empty");
+        }
+        try {
+            evaluators.require(SearchRecipes.evaluator(recipe), submitter);
+        } catch (RecipeException e) {
+            throw invalid("recipe_yaml: " + e.getMessage());
+        }
     }
 
     /** Submit and write on the output model, and promote of its alias where one is asked for. */

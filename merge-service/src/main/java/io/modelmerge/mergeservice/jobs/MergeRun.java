@@ -1,13 +1,16 @@
 package io.modelmerge.mergeservice.jobs;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.exec.MergeResult;
 import io.modelmerge.engine.exec.SplitPlan;
 import io.modelmerge.engine.method.DeltaMethod;
 import io.modelmerge.engine.method.MergeMethods;
+import io.modelmerge.engine.method.SearchMethod;
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.engine.search.SearchRecipes;
 import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.registry.client.RegistryClient;
 import io.modelmerge.service.db.Database;
@@ -43,6 +46,7 @@ import org.jboss.logging.Logger;
 @ApplicationScoped
 public class MergeRun {
     private static final Logger LOG = Logger.getLogger(MergeRun.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Database db;
     private final RegistryClient registry;
@@ -51,13 +55,14 @@ public class MergeRun {
     private final StorageResolver storage;
     private final Uploads uploads;
     private final ShardRun shards;
+    private final SearchRun searches;
     private final ScheduledExecutorService renewals = Executors.newScheduledThreadPool(1,
             Thread.ofPlatform().daemon().name("lease-renewal").factory());
     /** The stop flag of every run in progress, so a stopping replica halts them at once. */
     private final Map<UUID, AtomicBoolean> running = new ConcurrentHashMap<>();
 
     public MergeRun(Database db, RegistryClient registry, MergeServiceConfig config, JobOutputs outputs,
-                    StorageResolver storage, Uploads uploads, ShardRun shards) {
+                    StorageResolver storage, Uploads uploads, ShardRun shards, SearchRun searches) {
         this.db = db;
         this.registry = registry;
         this.config = config;
@@ -65,6 +70,7 @@ public class MergeRun {
         this.storage = storage;
         this.uploads = uploads;
         this.shards = shards;
+        this.searches = searches;
     }
 
     /** How a run ended for the worker that ran it. */
@@ -97,23 +103,31 @@ public class MergeRun {
             }
             long start = System.nanoTime();
             Recipe recipe = JobRecipes.parse(job.request().recipe());
-            Recipe located = JobRecipes.located(recipe, job.request().pinned(), job.request().outDtype());
             MergeOptions options = JobRecipes.options(config, job.request(), storage);
-            Optional<SplitPlan> split = split(located, options);
-            MergeResult result;
+            MergeResult result = null;
+            Optional<SearchRecipes.Outcome> search = Optional.empty();
             Map<String, String> mergedBy = Map.of();
-            if (split.isPresent()) {
-                result = runSplit(job, owner, located, split.get(), options, output, cancelled, progress, work);
-                mergedBy = db.read(c -> TaskTable.list(c, id)).stream().collect(java.util.stream.Collectors.toMap(
-                        ShardTask::file, ShardTask::mergedBy, (a, b) -> a, java.util.TreeMap::new));
+            if (MergeMethods.named(recipe.mergeMethod()) instanceof SearchMethod) {
+                search = Optional.of(searches.run(job, recipe, JobRecipes.locations(recipe, job.request().pinned()),
+                        options, cancelled, progress, work));
             } else {
-                result = new MergeExecutor(options, p -> progress.set(JobProgress.of(p)), cancelled).run(located,
-                        work.resolve("out"));
+                Recipe located = JobRecipes.located(recipe, job.request().pinned(), job.request().outDtype());
+                Optional<SplitPlan> split = split(located, options);
+                if (split.isPresent()) {
+                    result = runSplit(job, owner, located, split.get(), options, output, cancelled, progress, work);
+                    mergedBy = db.read(c -> TaskTable.list(c, id)).stream().collect(java.util.stream.Collectors.toMap(
+                            ShardTask::file, ShardTask::mergedBy, (a, b) -> a, java.util.TreeMap::new));
+                } else {
+                    result = new MergeExecutor(options, p -> progress.set(JobProgress.of(p)), cancelled).run(located,
+                            work.resolve("out"));
+                }
             }
             List<String> files = uploads.uploadAll(work.resolve("out"), output, cancelled);
             Uploads.stopIfCancelled(cancelled);
             double seconds = (System.nanoTime() - start) / 1e9;
-            Map<String, Object> body = versionBody(job, recipe, outputs.target(job), result, seconds, mergedBy);
+            Map<String, Object> metrics = search.isPresent() ? searchMetrics(search.get(), seconds)
+                    : mergeMetrics(result, seconds);
+            Map<String, Object> body = versionBody(job, recipe, outputs.target(job), metrics, mergedBy, search);
             RegistryClient.Registered version = uploads.withRetries("registering the version", cancelled, () -> registry.register(
                     job.request().outputModel(), body, job.request().outputDescription()));
             registered = true;
@@ -326,10 +340,33 @@ public class MergeRun {
         }
     }
 
-    /** @param recipe the job's recipe as written (its refs name the pinned inputs) */
-    private static Map<String, Object> versionBody(MergeJob job, Recipe recipe, String target, MergeResult result,
-                                                   double seconds, Map<String, String> mergedBy)
-            throws RecipeException {
+    private static Map<String, Object> mergeMetrics(MergeResult result, double seconds) {
+        Map<String, Object> metrics = new LinkedHashMap<>();
+        metrics.put("merge_seconds", seconds);
+        metrics.put("tensor_bytes", (double) result.tensorBytes());
+        metrics.put("bytes_per_second", result.tensorBytes() / Math.max(seconds, 1e-9));
+        metrics.put("tensors", (double) result.tensors());
+        return metrics;
+    }
+
+    /** A search's: its seconds, the winner's score and the evaluations it sent (cached scores not counted). */
+    private static Map<String, Object> searchMetrics(SearchRecipes.Outcome outcome, double seconds) {
+        Map<String, Object> metrics = new LinkedHashMap<>();
+        metrics.put("search_seconds", seconds);
+        metrics.put("score", outcome.score());
+        metrics.put("evaluations", (double) outcome.evaluations());
+        return metrics;
+    }
+
+    /**
+     * @param recipe the job's recipe as written (its refs name the pinned inputs)
+     * @param search a search job's outcome: its parents are the models the chosen merge is made of, and its
+     *               parameters record the evaluator and every candidate's score
+     */
+    private static Map<String, Object> versionBody(MergeJob job, Recipe recipe, String target,
+                                                   Map<String, Object> metrics, Map<String, String> mergedBy,
+                                                   Optional<SearchRecipes.Outcome> search)
+            throws RecipeException, IOException {
         Map<String, Object> parameters = new LinkedHashMap<>();
         parameters.put("job_id", job.id().toString());
         parameters.put("submitted_by", job.submitter().name()); // the version's created_by is the service's token
@@ -341,14 +378,16 @@ public class MergeRun {
         if (!mergedBy.isEmpty()) {
             parameters.put("shards_merged_by", mergedBy); // a split job: which worker merged each shard
         }
-        Map<String, Object> metrics = new LinkedHashMap<>();
-        metrics.put("merge_seconds", seconds);
-        metrics.put("tensor_bytes", (double) result.tensorBytes());
-        metrics.put("bytes_per_second", result.tensorBytes() / Math.max(seconds, 1e-9));
-        metrics.put("tensors", (double) result.tensors());
         List<Map<String, String>> parents = job.request().pinned().values().stream()
                 .filter(p -> !p.version().isEmpty()).map(Pin::version).distinct()
                 .map(v -> Map.of("ref", v, "relation", "merge")).toList();
+        if (search.isPresent()) {
+            parameters.put("evaluator", search.get().evaluator());
+            parameters.put("search", JSON.readValue(search.get().report(), Map.class));
+            parents = search.get().chosen().stream().map(job.request().pinned()::get)
+                    .filter(p -> p != null && !p.version().isEmpty()).map(Pin::version).distinct()
+                    .map(v -> Map.of("ref", v, "relation", "merge")).toList();
+        }
         String format = "checkpoint";
         if (MergeMethods.named(recipe.mergeMethod()) instanceof DeltaMethod method) {
             // a delta names its base (delta; adapter for a low-rank one, a PEFT adapter) and its fine-tune (delta_of)

@@ -88,7 +88,8 @@ public final class Limits {
         return value == null ? "null" : value.length() <= 40 ? printable(value) : printable(value.substring(0, 40)) + "...";
     }
 
-    private static String printable(String value) {
+    /** {@code value} with control characters shown as {@code ?}, fit to quote in a message. */
+    public static String printable(String value) {
         return value.replaceAll("\\p{Cntrl}", "?");
     }
 }

@@ -32,6 +32,16 @@ public final class LocalRoots {
         return new LocalRoots(Optional.of(roots.stream().map(p -> p.toAbsolutePath().normalize()).toList()), setting);
     }
 
+    /** These roots and {@code root} besides (anywhere stays anywhere): a directory the process writes itself. */
+    public LocalRoots with(Path root) {
+        if (roots.isEmpty()) {
+            return this;
+        }
+        List<Path> more = new java.util.ArrayList<>(roots.get());
+        more.add(root);
+        return only(more, setting);
+    }
+
     public boolean restricted() {
         return roots.isPresent();
     }

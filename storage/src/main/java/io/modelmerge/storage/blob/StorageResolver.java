@@ -44,7 +44,12 @@ public final class StorageResolver implements AutoCloseable {
         return new StorageResolver(s3, other, s3Client);
     }
 
-    public S3Settings s3Settings() {
+    /** This resolver, reading local paths under {@code dir} too (where the process writes its own files). */
+    public StorageResolver withRoot(Path dir) {
+        return withRoots(roots.with(dir));
+    }
+
+        public S3Settings s3Settings() {
         return s3;
     }
 

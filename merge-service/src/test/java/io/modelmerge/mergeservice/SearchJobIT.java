@@ -1,0 +1,256 @@
+package io.modelmerge.mergeservice;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.modelmerge.engine.testing.DigitsMlp;
+import io.modelmerge.engine.testing.DigitsMlp.Digits;
+import io.modelmerge.proto.v1.Evaluator;
+import io.modelmerge.proto.v1.Job;
+import io.modelmerge.proto.v1.JobEvent;
+import io.modelmerge.proto.v1.JobRef;
+import io.modelmerge.proto.v1.JobState;
+import io.modelmerge.proto.v1.ListEvaluatorsRequest;
+import io.modelmerge.proto.v1.RegisterEvaluatorRequest;
+import io.modelmerge.storage.testing.Fixtures;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Searches as jobs: the example evaluator (deploy/examples/evaluator/evaluator.py) runs as a process and is
+ * registered over gRPC; digits MLPs trained here are registered as versions; greedy_soup and evolve jobs choose
+ * their merge by its scores, stage candidates where it reads them and delete them after, and register a version
+ * recording the evaluator, every score and the models it is made of.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class SearchJobIT {
+    private static final String SECRET = "search-it-evaluator-secret";
+    private static final int TRAIN = 1200;
+    private static final int VALIDATION = 1500;
+
+    private static Path work;
+    private static Path outputs;
+    private static Process evaluator;
+    private static String evaluatorUrl;
+    private static TestSystem system;
+    private static Digits digits;
+
+    @BeforeAll
+    static void start() throws Exception {
+        work = Files.createTempDirectory("search-it-");
+        Path local = work.resolve("local");
+        outputs = local.resolve("outputs");
+        Files.createDirectories(outputs);
+        Map<String, String> registryEnv = new LinkedHashMap<>();
+        registryEnv.put("MODELMERGE_DATA_DIR", work.resolve("registry").toString());
+        registryEnv.put("MODELMERGE_REGISTRY_LOCAL_ROOTS", local.toString());
+        Map<String, String> mergeEnv = new LinkedHashMap<>();
+        mergeEnv.put("MODELMERGE_DATA_DIR", work.resolve("merge").toString());
+        mergeEnv.put("MODELMERGE_MERGE_LOCAL_ROOTS", local.toString());
+        mergeEnv.put("MODELMERGE_MERGE_OUTPUT_ROOT", outputs.toUri().toString());
+        mergeEnv.put("MODELMERGE_MERGE_LEASE", "PT3S");
+        mergeEnv.put("MODELMERGE_MERGE_POLL_INTERVAL", "PT0.2S");
+        system = TestSystem.start(work, registryEnv, mergeEnv);
+
+        Path secret = work.resolve("secret");
+        Files.writeString(secret, SECRET + "\n");
+        Path data = Fixtures.real().getParent().resolve("data/digits/digits.csv.gz");
+        evaluator = new ProcessBuilder("python3", Path.of("..", "deploy", "examples", "evaluator", "evaluator.py")
+                .toString(), "--data", data.toString(), "--secret-file", secret.toString(), "--port", "0")
+                .redirectErrorStream(true).start();
+        String line = new BufferedReader(new InputStreamReader(evaluator.getInputStream(), StandardCharsets.UTF_8))
+                .readLine();
+        if (line == null || !line.startsWith("listening on ")) {
+            throw new IllegalStateException("the example evaluator did not start: " + line);
+        }
+        evaluatorUrl = "http://127.0.0.1:" + line.substring("listening on ".length()).trim() + "/";
+
+        // a base trained on every class and four fine-tunes of it on quarters of the training rows, registered
+        digits = Digits.load();
+        Map<String, float[]> base = DigitsMlp.init(32, 3);
+        DigitsMlp.train(base, digits, TRAIN, label -> true, 20, 0.5f);
+        register("digits/base", DigitsMlp.save(base, local.resolve("base")), List.of());
+        for (int m = 0; m < 4; m++) {
+            int quarter = m;
+            Map<String, float[]> w = DigitsMlp.copy(base);
+            DigitsMlp.trainOnRows(w, digits, TRAIN, r -> r % 4 == quarter, 40 + 20 * m, 0.5f - 0.1f * m);
+            register("digits/ft-" + m, DigitsMlp.save(w, local.resolve("ft-" + m)),
+                    List.of(Map.of("ref", "digits/base@1", "relation", "finetune")));
+        }
+    }
+
+    private static void register(String model, Path dir, List<Map<String, String>> parents) throws Exception {
+        system.post("models", Map.of("name", model));
+        system.post("models/" + model + "/versions", Map.of("storage_uri", dir.toUri().toString(), "parents", parents));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (evaluator != null) {
+            evaluator.destroy();
+        }
+        if (system != null) {
+            system.close();
+        }
+        TestSystem.deleteTree(work);
+    }
+
+    private static final String SOUP = """
+            merge_method: greedy_soup
+            parameters: {evaluator: digits/accuracy@1, evaluation_timeout: 60}
+            models: [{model: digits/ft-0@1}, {model: digits/ft-1@1}, {model: digits/ft-2@1}, {model: digits/ft-3@1}]
+            """;
+
+    private static String evolve(int budget) {
+        return """
+                merge_method: evolve
+                base_model: digits/base@1
+                parameters: {evaluator: digits/accuracy@1, method: task_arithmetic, budget: %d, parallel: 2}
+                models:
+                  - {model: digits/ft-0@1, parameters: {weight: [0, 1]}}
+                  - {model: digits/ft-1@1, parameters: {weight: [0, 1]}}
+                  - {model: digits/ft-2@1, parameters: {weight: [0, 1]}}
+                """.formatted(budget);
+    }
+
+    @Test
+    @Order(1)
+    void evaluatorsAreRegisteredByANamespacesAdminAndListedWithoutTheirSecret() throws Exception {
+        RegisterEvaluatorRequest request = RegisterEvaluatorRequest.newBuilder().setEvaluator(Evaluator.newBuilder()
+                .setName("digits/accuracy").setVersion("1").setUrl(evaluatorUrl)).setSecret(SECRET).build();
+        String writer = system.call("POST", "tokens", Map.of("name", "writer", "scopes", List.of("read", "write",
+                "submit"), "namespaces", List.of("digits/*")), 201).get("token").asText();
+        StatusRuntimeException denied = assertThrows(StatusRuntimeException.class, () ->
+                TestSystem.stub(system.channel, writer).registerEvaluator(request));
+        assertEquals(Status.Code.PERMISSION_DENIED, denied.getStatus().getCode());
+        assertTrue(denied.getMessage().contains("register evaluators in namespace digits"), denied.getMessage());
+        StatusRuntimeException shortSecret = assertThrows(StatusRuntimeException.class, () -> system.jobs
+                .registerEvaluator(request.toBuilder().setSecret("short").build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, shortSecret.getStatus().getCode());
+        StatusRuntimeException badUrl = assertThrows(StatusRuntimeException.class, () -> system.jobs
+                .registerEvaluator(request.toBuilder().setEvaluator(request.getEvaluator().toBuilder()
+                        .setUrl("file:///etc/passwd")).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, badUrl.getStatus().getCode());
+
+        Evaluator registered = system.jobs.registerEvaluator(request);
+        assertEquals("digits/accuracy", registered.getName());
+        assertEquals(evaluatorUrl, registered.getUrl());
+        List<Evaluator> listed = TestSystem.stub(system.channel, writer)
+                .listEvaluators(ListEvaluatorsRequest.getDefaultInstance()).getEvaluatorsList();
+        assertEquals(1, listed.size());
+        assertFalse(listed.getFirst().toString().contains(SECRET), listed.getFirst().toString());
+
+        // a search naming an evaluator nobody registered is refused before it is queued
+        StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class, () -> system.jobs.submitMerge(
+                TestSystem.request(SOUP.replace("accuracy@1", "accuracy@2"), "digits/soup")));
+        assertEquals(Status.Code.NOT_FOUND, unknown.getStatus().getCode());
+        assertTrue(unknown.getMessage().contains("no evaluator digits/accuracy@2"), unknown.getMessage());
+    }
+
+    @Test
+    @Order(2)
+    void aGreedySoupJobRegistersTheSoupWithEveryScoreAndItsIngredients() throws Exception {
+        Job job = system.jobs.submitMerge(TestSystem.request(SOUP, "digits/soup"));
+        List<Job> seen = follow(job.getId());
+        Job done = seen.getLast();
+        assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        assertEquals(7, done.getProgress().getCandidatesTotal(), "2N - 1 candidates at most");
+        assertEquals(7, done.getProgress().getCandidatesDone());
+
+        JsonNode version = system.get("models/digits/soup/versions/1");
+        JsonNode search = version.get("parameters").get("search");
+        assertEquals("digits/accuracy@1", version.get("parameters").get("evaluator").asText());
+        assertEquals(7, search.get("evaluations").asInt(), "four ingredients and three soups, nothing cached yet");
+        assertEquals(4, search.get("decisions").size());
+        List<String> soup = new ArrayList<>();
+        search.get("soup").forEach(s -> soup.add(s.asText()));
+        List<String> parents = new ArrayList<>();
+        version.get("parents").forEach(p -> parents.add(p.get("ref").asText()));
+        assertEquals(soup.stream().sorted().toList(), parents.stream().sorted().toList(), "its parents are the soup's");
+        // the score it records is the registered model's own validation accuracy, computed here
+        Path stored = Path.of(java.net.URI.create(version.get("storage_uri").asText()));
+        double accuracy = DigitsMlp.accuracy(DigitsMlp.read(stored), digits, TRAIN, VALIDATION);
+        assertEquals(accuracy, search.get("score").asDouble(), 1.0 / 300 + 1e-12);
+        assertEquals(search.get("score").asDouble(), version.get("metrics").get("score").asDouble(), 0);
+        assertTrue(Files.exists(stored.resolve("greedy_soup.json")));
+        assertEquals(List.of(), candidatesLeft(), "staged candidates are deleted after the job");
+
+        // the same ingredients again: every score is stored, nothing is sent
+        Job again = follow(system.jobs.submitMerge(TestSystem.request(SOUP, "digits/soup-again")).getId()).getLast();
+        assertEquals(JobState.SUCCEEDED, again.getState(), again.getError());
+        assertEquals(0, system.get("models/digits/soup-again/versions/1").get("parameters").get("search")
+                .get("evaluations").asInt());
+    }
+
+    @Test
+    @Order(3)
+    void anEvolveJobWritesItsBestRecipeAndCanBeCancelled() throws Exception {
+        Job done = follow(system.jobs.submitMerge(TestSystem.request(evolve(6), "digits/evolved")).getId()).getLast();
+        assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        assertEquals(6, done.getProgress().getCandidatesDone());
+        assertTrue(done.getProgress().hasBestScore());
+        JsonNode version = system.get("models/digits/evolved/versions/1");
+        assertEquals(6, version.get("parameters").get("search").get("trials").size());
+        Path stored = Path.of(java.net.URI.create(version.get("storage_uri").asText()));
+        String recipe = Files.readString(stored.resolve("evolved_recipe.yml"));
+        assertTrue(recipe.contains("merge_method: task_arithmetic") && recipe.contains("digits/ft-2@1"), recipe);
+        assertEquals(done.getProgress().getBestScore(), version.get("metrics").get("score").asDouble(), 0);
+        assertEquals(List.of("digits/base@1", "digits/ft-0@1", "digits/ft-1@1", "digits/ft-2@1"),
+                sorted(version.get("parents")));
+
+        // a long search shows its progress while it runs; cancelled then, it ends CANCELLED leaving nothing behind
+        Job running = system.jobs.submitMerge(TestSystem.request(evolve(400), "digits/cancelled"));
+        Iterator<JobEvent> events = system.jobs.withDeadlineAfter(120, TimeUnit.SECONDS)
+                .watchJob(JobRef.newBuilder().setId(running.getId()).build());
+        while (events.hasNext() && events.next().getJob().getProgress().getCandidatesDone() == 0) {
+            // until a candidate is scored
+        }
+        system.jobs.cancelJob(JobRef.newBuilder().setId(running.getId()).build());
+        Job cancelled = system.watch(running.getId());
+        assertEquals(JobState.CANCELLED, cancelled.getState());
+        assertEquals(404, system.status("models/digits/cancelled/versions/1"));
+        assertEquals(List.of(), candidatesLeft());
+    }
+
+    private static List<Job> follow(String id) {
+        List<Job> seen = new ArrayList<>();
+        Iterator<JobEvent> events = system.jobs.withDeadlineAfter(300, TimeUnit.SECONDS)
+                .watchJob(JobRef.newBuilder().setId(id).build());
+        events.forEachRemaining(e -> seen.add(e.getJob()));
+        return seen;
+    }
+
+    private static List<String> sorted(JsonNode parents) {
+        List<String> refs = new ArrayList<>();
+        parents.forEach(p -> refs.add(p.get("ref").asText()));
+        return refs.stream().sorted().toList();
+    }
+
+    /** Whatever a search staged for its evaluator that is still in the output store. */
+    private static List<Path> candidatesLeft() throws Exception {
+        try (Stream<Path> all = Files.walk(outputs)) {
+            return all.filter(p -> p.toString().contains(".candidates")).toList();
+        }
+    }
+}
