@@ -57,6 +57,11 @@ final class JobPrinter {
     }
 
     private static String bar(Progress p) {
+        if (p.getCandidatesTotal() > 0) {
+            return String.format("%d/%d candidates  best score %s  (this candidate: %d/%d tensors)",
+                    p.getCandidatesDone(), p.getCandidatesTotal(), p.hasBestScore() ? String.format("%.4f",
+                            p.getBestScore()) : "-", p.getTensorsDone(), p.getTensorsTotal());
+        }
         double fraction = p.getBytesTotal() == 0 ? 0 : (double) p.getBytesDone() / p.getBytesTotal();
         int filled = (int) Math.round(fraction * 30);
         return String.format("[%s%s] %5.1f%%  %d/%d tensors  %.0f MB/s  eta %.0f s", "#".repeat(filled),

@@ -15,7 +15,7 @@ import picocli.CommandLine;
         subcommands = {InspectCommand.class, MergeCommand.class, BenchCommand.class, GenerateCommand.class, SubmitCommand.class,
                 JobsCommand.List.class, JobsCommand.Watch.class, JobsCommand.Cancel.class, RegistryCommands.Models.class,
                 RegistryCommands.Versions.class, RegistryCommands.Show.class, RegistryCommands.Register.class,
-                DeltaCommands.class, TokenCommands.class,
+                DeltaCommands.class, TokenCommands.class, EvaluatorCommands.class,
                 CommandLine.HelpCommand.class})
 public final class Mergectl {
     private final Map<String, String> environment;

@@ -21,13 +21,16 @@ import io.grpc.stub.StreamObserver;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.proto.v1.Evaluator;
 import io.modelmerge.proto.v1.Job;
 import io.modelmerge.proto.v1.JobRef;
 import io.modelmerge.proto.v1.JobState;
+import io.modelmerge.proto.v1.ListEvaluatorsRequest;
 import io.modelmerge.proto.v1.ListJobsRequest;
 import io.modelmerge.proto.v1.MergeServiceGrpc;
 import io.modelmerge.proto.v1.Options;
 import io.modelmerge.proto.v1.Output;
+import io.modelmerge.proto.v1.RegisterEvaluatorRequest;
 import io.modelmerge.proto.v1.SubmitMergeRequest;
 import io.modelmerge.storage.blob.BlobStore;
 import io.modelmerge.storage.blob.S3BlobStore;
@@ -421,11 +424,17 @@ class MergeServiceIT {
             return last;
         });
         methods.put("CancelJob", stub -> stub.cancelJob(JobRef.newBuilder().setId(done.getId()).build()));
+        methods.put("RegisterEvaluator", stub -> stub.registerEvaluator(RegisterEvaluatorRequest.newBuilder()
+                .setEvaluator(Evaluator.newBuilder().setName("team/judge").setVersion("1")
+                        .setUrl("http://127.0.0.1:9/score")).setSecret("a-secret-of-16-chars").build()));
+        methods.put("ListEvaluators", stub -> stub.listEvaluators(ListEvaluatorsRequest.getDefaultInstance()));
         Map<String, Set<String>> allowed = Map.of(
                 "SubmitMerge", Set.of("admin"), // submit and write on the output, read on the inputs: admin alone
                 "GetJob", readers, "WatchJob", readers,
                 "ListJobs", Set.of("read", "write", "promote-nightly", "submit", "admin", "other"),
-                "CancelJob", Set.of("submit", "admin"));
+                "CancelJob", Set.of("submit", "admin"),
+                "RegisterEvaluator", Set.of("admin"), // admin on the evaluator's namespace
+                "ListEvaluators", Set.of("read", "write", "promote-nightly", "submit", "admin", "other"));
         List<String> wrong = new ArrayList<>();
         for (var method : methods.entrySet()) {
             for (var caller : tokens.entrySet()) {

@@ -90,19 +90,25 @@ class SearchJobIT {
         digits = Digits.load();
         Map<String, float[]> base = DigitsMlp.init(32, 3);
         DigitsMlp.train(base, digits, TRAIN, label -> true, 20, 0.5f);
-        register("digits/base", DigitsMlp.save(base, local.resolve("base")), List.of());
+        register("digits/base", DigitsMlp.save(base, local.resolve("base")), List.of(), "checkpoint");
         for (int m = 0; m < 4; m++) {
             int quarter = m;
             Map<String, float[]> w = DigitsMlp.copy(base);
             DigitsMlp.trainOnRows(w, digits, TRAIN, r -> r % 4 == quarter, 40 + 20 * m, 0.5f - 0.1f * m);
             register("digits/ft-" + m, DigitsMlp.save(w, local.resolve("ft-" + m)),
-                    List.of(Map.of("ref", "digits/base@1", "relation", "finetune")));
+                    List.of(Map.of("ref", "digits/base@1", "relation", "finetune")), "checkpoint");
+            // RegMean's Grams of its inputs, from its own training rows, as a version of format gram
+            register("digits/ft-" + m + "-gram", DigitsMlp.grams(w, digits, TRAIN, r -> r % 4 == quarter,
+                    local.resolve("ft-" + m + "-gram")), List.of(Map.of("ref", "digits/ft-" + m + "@1",
+                    "relation", "gram_of")), "gram");
         }
     }
 
-    private static void register(String model, Path dir, List<Map<String, String>> parents) throws Exception {
+    private static void register(String model, Path dir, List<Map<String, String>> parents, String format)
+            throws Exception {
         system.post("models", Map.of("name", model));
-        system.post("models/" + model + "/versions", Map.of("storage_uri", dir.toUri().toString(), "parents", parents));
+        system.post("models/" + model + "/versions", Map.of("storage_uri", dir.toUri().toString(), "parents", parents,
+                "format", format));
     }
 
     @AfterAll
@@ -193,7 +199,9 @@ class SearchJobIT {
         double accuracy = DigitsMlp.accuracy(DigitsMlp.read(stored), digits, TRAIN, VALIDATION);
         assertEquals(accuracy, search.get("score").asDouble(), 1.0 / 300 + 1e-12);
         assertEquals(search.get("score").asDouble(), version.get("metrics").get("score").asDouble(), 0);
-        assertTrue(Files.exists(stored.resolve("greedy_soup.json")));
+        List<String> files = new ArrayList<>();
+        version.get("files").forEach(f -> files.add(f.get("path").asText()));
+        assertTrue(files.contains("greedy_soup.json"), "the report is one of the version's files: " + files);
         assertEquals(List.of(), candidatesLeft(), "staged candidates are deleted after the job");
 
         // the same ingredients again: every score is stored, nothing is sent
@@ -231,6 +239,36 @@ class SearchJobIT {
         assertEquals(JobState.CANCELLED, cancelled.getState());
         assertEquals(404, system.status("models/digits/cancelled/versions/1"));
         assertEquals(List.of(), candidatesLeft());
+    }
+
+    /**
+     * A regmean job naming its Grams by registry ref (versions of format gram): they are pinned and read like
+     * models, and the output is the one the engine writes here from the same files by path.
+     */
+    @Test
+    @Order(4)
+    void aRegMeanJobReadsGramVersionsByRef() throws Exception {
+        StringBuilder byRef = new StringBuilder("merge_method: regmean\nmodels:\n");
+        StringBuilder byPath = new StringBuilder("merge_method: regmean\nmodels:\n");
+        for (int m = 0; m < 4; m++) {
+            byRef.append("  - {model: digits/ft-").append(m).append("@1, parameters: {gram: digits/ft-").append(m)
+                    .append("-gram@1}}\n");
+            Path local = work.resolve("local");
+            byPath.append("  - {model: \"").append(local.resolve("ft-" + m)).append("\", parameters: {gram: \"")
+                    .append(local.resolve("ft-" + m + "-gram")).append("\"}}\n");
+        }
+        Job done = follow(system.jobs.submitMerge(TestSystem.request(byRef.toString(), "digits/regmean")).getId())
+                .getLast();
+        assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        assertEquals("digits/ft-0-gram@1", done.getPinnedInputsMap().get("digits/ft-0-gram@1"));
+        Path here = work.resolve("regmean-here");
+        new io.modelmerge.engine.exec.MergeExecutor(io.modelmerge.engine.exec.MergeOptions.defaults(), p -> { },
+                new java.util.concurrent.atomic.AtomicBoolean()).run(
+                io.modelmerge.engine.recipe.RecipeParser.parse(byPath.toString()), here);
+        Path stored = Path.of(java.net.URI.create(system.get("models/digits/regmean/versions/1").get("storage_uri")
+                .asText()));
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(here.resolve("model.safetensors")),
+                Files.readAllBytes(stored.resolve("model.safetensors"))), "the service's regmean is the engine's");
     }
 
     private static List<Job> follow(String id) {

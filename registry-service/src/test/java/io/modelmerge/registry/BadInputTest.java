@@ -117,6 +117,8 @@ class BadInputTest extends RegistryTest {
         register(model, Map.of("storage_uri", uri, "format", "peft_adapter")).then().statusCode(422);
         register(model, Map.of("storage_uri", uri, "format", "fisher")).then().statusCode(400)
                 .body("errors[0].field", equalTo("parents"));
+        register(model, Map.of("storage_uri", uri, "format", "gram")).then().statusCode(400)
+                .body("errors[0].field", equalTo("parents")).body("detail", containsString("relation gram_of"));
         register(model, Map.of("storage_uri", uri, "metrics", Map.of("acc", "high"))).then().statusCode(400)
                 .body("errors[0].field", equalTo("metrics.acc"));
         register(model, Map.of("storage_uri", uri, "colour", "blue")).then().statusCode(400)

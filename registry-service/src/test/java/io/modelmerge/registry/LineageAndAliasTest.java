@@ -30,6 +30,26 @@ class LineageAndAliasTest extends RegistryTest {
     }
 
     /**
+     * RegMean's Grams register as format gram naming their checkpoint (gram_of), as Fishers do (fisher_of); the
+     * lineage shows the edge.
+     */
+    @Test
+    void gramsAndFishersNameTheCheckpointTheyWereComputedFrom() throws Exception {
+        String ns = unique("stats");
+        String tuned = version(ns + "/tuned", Map.of());
+        for (String format : List.of("gram", "fisher")) {
+            Path dir = localDir(format);
+            TinyCheckpoints.write(dir, seed++);
+            given().contentType(ContentType.JSON).body(Map.of("name", ns + "/tuned-" + format)).post("/api/v1/models");
+            String ref = register(ns + "/tuned-" + format, Map.of("storage_uri", dir.toUri().toString(), "format",
+                    format, "parents", List.of(Map.of("ref", tuned, "relation", format + "_of"))))
+                    .then().statusCode(201).body("format", equalTo(format)).extract().jsonPath().getString("ref");
+            given().get("/api/v1/models/" + ns + "/tuned-" + format + "/versions/1/lineage").then().statusCode(200)
+                    .body("edges.findAll { it.child == '" + ref + "' }.relation", contains(format + "_of"));
+        }
+    }
+
+    /**
      * A stored delta (as mergectl delta writes it: delta.json beside delta.safetensors) registers as format delta
      * with its base (relation delta) and its fine-tune (delta_of); its summary shows the operation, the compression
      * ratio and the worst tensor; a delta recording another base's digest is refused naming both.

@@ -497,9 +497,8 @@ public final class MergeExecutor {
     }
 
     private static void copyTagAlong(Checkpoint source, Path dir) throws IOException {
-        // the merge writes its own card and recipe
-        copyTagAlong(source, dir, name -> !name.equals("README.md") && !name.equals("merge_recipe.yml")
-                && !name.startsWith("."));
+        // the merge writes its own card and recipe; the source's record of how it was made stays with it
+        copyTagAlong(source, dir, name -> !Checkpoint.PROVENANCE_NAMES.contains(name) && !name.startsWith("."));
     }
 
     /** Copies the tag-along files of {@code source} whose names {@code copied} accepts into {@code dir}. */

@@ -40,6 +40,12 @@ public final class MergeMethods {
         return method == null ? Optional.empty() : method.companionParameter();
     }
 
+    /** The input parameters the method called {@code name} declares; none for an unknown method. */
+    public static List<String> inputParameters(String name) {
+        RecipeMethod method = BY_NAME.get(name);
+        return method == null ? List.of() : method.inputParameters();
+    }
+
     /** Every method name a recipe can use. */
     public static List<String> names() {
         return List.copyOf(BY_NAME.keySet());

@@ -58,4 +58,12 @@ public sealed interface RecipeMethod permits MergeMethod, AdapterMethod, DeltaMe
     default Optional<String> companionParameter() {
         return Optional.empty();
     }
+
+    /**
+     * The per-model parameters whose values name inputs (a registry ref or a location) that are pinned and
+     * relocated like models: the companion, and any the method reads itself ({@code regmean}'s Grams).
+     */
+    default List<String> inputParameters() {
+        return companionParameter().stream().toList();
+    }
 }

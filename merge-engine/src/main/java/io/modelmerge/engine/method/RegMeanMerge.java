@@ -60,8 +60,14 @@ public final class RegMeanMerge implements MergeMethod {
                 .within(new ParameterDef.Range(0, true, 1, true)));
     }
 
+    @Override
+    public List<String> inputParameters() {
+        return List.of("gram");
+    }
+
+    /** A local path or {@code file:} URI (a pinned registry ref's storage), the directory's model file for a directory. */
     private static Path gramFile(String ref) {
-        Path path = Path.of(ref);
+        Path path = ref.startsWith("file:") ? Path.of(java.net.URI.create(ref)) : Path.of(ref);
         return Files.isDirectory(path) ? path.resolve(GRAM_FILE) : path;
     }
 

@@ -85,11 +85,11 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
     }
 
     /**
-     * The per-model parameter whose value names another input read beside each model, as the recipe's method
-     * declares it (the {@code fisher} method's Fisher files): opened, pinned and relocated like models.
+     * The per-model parameters whose values name other inputs, as the recipe's method declares them (the
+     * {@code fisher} method's Fisher files, {@code regmean}'s Grams): pinned and relocated like models.
      */
     private List<String> companionParameters() {
-        return MergeMethods.companionParameter(mergeMethod).stream().toList();
+        return MergeMethods.inputParameters(mergeMethod);
     }
 
     private Map<String, ParamValue> relocated(Map<String, ParamValue> parameters, UnaryOperator<String> at) {

@@ -5,10 +5,11 @@ import java.util.stream.Collectors;
 
 /**
  * How a version came from one of its parents. A stored delta names its base ({@code delta}: the checkpoint it
- * applies to) and the fine-tune it was taken from ({@code delta_of}).
+ * applies to) and the fine-tune it was taken from ({@code delta_of}); a Fisher or a set of Grams names the checkpoint
+ * it was computed from ({@code fisher_of}, {@code gram_of}).
  */
 public enum Relation {
-    FINETUNE, MERGE, ADAPTER, DELTA, DELTA_OF, FISHER_OF;
+    FINETUNE, MERGE, ADAPTER, DELTA, DELTA_OF, FISHER_OF, GRAM_OF;
 
     public String wire() {
         return name().toLowerCase();

@@ -15,7 +15,12 @@ public enum VersionFormat {
      */
     DELTA,
     /** A diagonal Fisher of a parent checkpoint (relation {@code fisher_of}): F32 tensors named as the model's. */
-    FISHER;
+    FISHER,
+    /**
+     * The Gram matrices of a parent checkpoint's linear layers' inputs (relation {@code gram_of}), for
+     * {@code regmean}: F32 [in, in] tensors named as the weights (or mapped to them in the file's metadata).
+     */
+    GRAM;
 
     public String wire() {
         return name().toLowerCase();

@@ -142,14 +142,15 @@ public class VersionRegistration {
                     + (content.delta() ? "a stored delta" : "no delta.json") + ", so it cannot be registered as "
                     + format.wire());
         }
-        if (format == VersionFormat.FISHER) {
-            if (!relations.contains(Relation.FISHER_OF)) {
-                throw RegistryException.badRequest("parents", "a fisher version names the checkpoint it belongs to:"
-                        + " a parent with relation fisher_of");
+        if (format == VersionFormat.FISHER || format == VersionFormat.GRAM) {
+            Relation of = format == VersionFormat.FISHER ? Relation.FISHER_OF : Relation.GRAM_OF;
+            if (!relations.contains(of)) {
+                throw RegistryException.badRequest("parents", "a " + format.wire() + " version names the checkpoint it"
+                        + " belongs to: a parent with relation " + of.wire());
             }
             if (!content.allTensorsF32()) {
                 throw RegistryException.unprocessable("format", content.storageUri()
-                        + ": a fisher version holds F32 tensors only");
+                        + ": a " + format.wire() + " version holds F32 tensors only");
             }
         }
         if (format == VersionFormat.DELTA && !relations.contains(Relation.DELTA)) {

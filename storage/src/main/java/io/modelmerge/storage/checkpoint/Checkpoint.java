@@ -43,7 +43,14 @@ public final class Checkpoint {
             "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model",
             "spiece.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja",
             "chat_template.json", "preprocessor_config.json", "processor_config.json", "README.md", "merge_recipe.yml",
-            "mergekit_config.yml", "fisher.json");
+            "mergekit_config.yml", "fisher.json", "gram.json", "greedy_soup.json", "evolve.json", "evolved_recipe.yml");
+
+    /**
+     * The tag-along files that record how this checkpoint itself was made (its card, recipe, a search's report, a
+     * statistic's settings): part of its version, never carried into what is made from it.
+     */
+    public static final Set<String> PROVENANCE_NAMES = Set.of("README.md", "merge_recipe.yml", "fisher.json",
+            "gram.json", "greedy_soup.json", "evolve.json", "evolved_recipe.yml");
 
     /** One safetensors file of a checkpoint and its header. */
     public record ShardFile(BlobInfo blob, SafetensorsHeader header) {
