@@ -8,6 +8,10 @@ X-Modelmerge-Timestamp and X-Modelmerge-Signature: sha256=<hex>), and this answe
                           "split": "validation", "deadline": "2026-12-07T10:00:00Z"}}
   response {"score": 0.93, "metrics": {"accuracy": 0.93, "examples": 297}}
 
+A request to a URL ending in /later is answered 202 at once, and the score is POSTed afterwards to the
+candidate's callback_url as {"evaluator": ..., "content_digest": ..., "score": ..., "metrics": {...}}, signed the
+same way with the same secret: how an evaluator too slow to answer within an HTTP request reports.
+
 The model is the MLP the tests train (fc1.weight [H, 64], fc1.bias, fc2.weight [10, H], fc2.bias, ReLU between),
 read from <location>/model.safetensors, where the location is a local path or a file:// URI (the merge service
 stages candidates in its output store; an evaluator of an S3 store would read s3:// with its own credentials). The data is the digits set (1797 rows of 64 pixels 0..16 and a label):
@@ -25,6 +29,7 @@ import json
 import os
 import struct
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -81,6 +86,22 @@ def accuracy(location, x, y):
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
+def call_back(secret, candidate, result):
+    """POSTs a score to the merge service's callback URL, signed as the service signs its requests."""
+    time.sleep(0.2)
+    body = json.dumps({"evaluator": candidate["evaluator"], "content_digest": candidate["content_digest"],
+                       **result}).encode()
+    timestamp = str(int(time.time()))
+    signature = "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(candidate["callback_url"], data=body, method="POST", headers={
+        "Content-Type": "application/json", "X-Modelmerge-Timestamp": timestamp,
+        "X-Modelmerge-Signature": signature})
+    try:
+        urllib.request.urlopen(request, timeout=30).close()
+    except OSError as e:
+        print(f"callback for {candidate.get('ref')} failed: {e}", file=sys.stderr, flush=True)
+
+
 def handler(secret, x, y):
     class Handler(BaseHTTPRequestHandler):
         def answer(self, status, body):
@@ -109,7 +130,12 @@ def handler(secret, x, y):
                 score = accuracy(candidate["location"], x[begin:end], y[begin:end])
             except (OSError, KeyError, ValueError) as e:
                 return self.answer(422, {"error": f"cannot score '{candidate.get('ref')}': {e}"})
-            self.answer(200, {"score": score, "metrics": {"accuracy": score, "examples": end - begin}})
+            result = {"score": score, "metrics": {"accuracy": score, "examples": end - begin}}
+            if self.path.rstrip("/").endswith("/later") and candidate.get("callback_url"):
+                # answer 202 now and send the score back later, as a slow evaluator would
+                threading.Thread(target=call_back, args=(secret, candidate, result), daemon=True).start()
+                return self.answer(202, {"status": "scoring"})
+            self.answer(200, result)
 
         def log_message(self, fmt, *args):
             pass

@@ -33,7 +33,14 @@ public interface MergeServiceConfig {
      */
     Optional<String> outputRoot();
 
-    /** Jobs one replica runs at once. */
+    /**
+     * Where evaluators reach this service to send a score later ({@code <public-url>/evaluations/callback}); by
+     * default {@code http://<quarkus.http.host>:<quarkus.http.port>}, right where the service runs on one machine.
+     * Set it behind TLS, a load balancer or an ingress.
+     */
+    Optional<URI> publicUrl();
+
+        /** Jobs one replica runs at once. */
     @WithDefault("1")
     int workers();
 

@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.modelmerge.engine.exec.MergeExecutor;
+import io.modelmerge.engine.exec.MergeOptions;
+import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.engine.testing.DigitsMlp;
 import io.modelmerge.engine.testing.DigitsMlp.Digits;
 import io.modelmerge.proto.v1.Evaluator;
@@ -17,18 +20,26 @@ import io.modelmerge.proto.v1.JobRef;
 import io.modelmerge.proto.v1.JobState;
 import io.modelmerge.proto.v1.ListEvaluatorsRequest;
 import io.modelmerge.proto.v1.RegisterEvaluatorRequest;
+import io.modelmerge.registry.client.Signatures;
 import io.modelmerge.storage.testing.Fixtures;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -195,7 +206,7 @@ class SearchJobIT {
         version.get("parents").forEach(p -> parents.add(p.get("ref").asText()));
         assertEquals(soup.stream().sorted().toList(), parents.stream().sorted().toList(), "its parents are the soup's");
         // the score it records is the registered model's own validation accuracy, computed here
-        Path stored = Path.of(java.net.URI.create(version.get("storage_uri").asText()));
+        Path stored = Path.of(URI.create(version.get("storage_uri").asText()));
         double accuracy = DigitsMlp.accuracy(DigitsMlp.read(stored), digits, TRAIN, VALIDATION);
         assertEquals(accuracy, search.get("score").asDouble(), 1.0 / 300 + 1e-12);
         assertEquals(search.get("score").asDouble(), version.get("metrics").get("score").asDouble(), 0);
@@ -220,7 +231,7 @@ class SearchJobIT {
         assertTrue(done.getProgress().hasBestScore());
         JsonNode version = system.get("models/digits/evolved/versions/1");
         assertEquals(6, version.get("parameters").get("search").get("trials").size());
-        Path stored = Path.of(java.net.URI.create(version.get("storage_uri").asText()));
+        Path stored = Path.of(URI.create(version.get("storage_uri").asText()));
         String recipe = Files.readString(stored.resolve("evolved_recipe.yml"));
         assertTrue(recipe.contains("merge_method: task_arithmetic") && recipe.contains("digits/ft-2@1"), recipe);
         assertEquals(done.getProgress().getBestScore(), version.get("metrics").get("score").asDouble(), 0);
@@ -262,13 +273,58 @@ class SearchJobIT {
         assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
         assertEquals("digits/ft-0-gram@1", done.getPinnedInputsMap().get("digits/ft-0-gram@1"));
         Path here = work.resolve("regmean-here");
-        new io.modelmerge.engine.exec.MergeExecutor(io.modelmerge.engine.exec.MergeOptions.defaults(), p -> { },
-                new java.util.concurrent.atomic.AtomicBoolean()).run(
-                io.modelmerge.engine.recipe.RecipeParser.parse(byPath.toString()), here);
-        Path stored = Path.of(java.net.URI.create(system.get("models/digits/regmean/versions/1").get("storage_uri")
+        new MergeExecutor(MergeOptions.defaults(), p -> { },
+                new AtomicBoolean()).run(
+                RecipeParser.parse(byPath.toString()), here);
+        Path stored = Path.of(URI.create(system.get("models/digits/regmean/versions/1").get("storage_uri")
                 .asText()));
-        assertTrue(java.util.Arrays.equals(Files.readAllBytes(here.resolve("model.safetensors")),
+        assertTrue(Arrays.equals(Files.readAllBytes(here.resolve("model.safetensors")),
                 Files.readAllBytes(stored.resolve("model.safetensors"))), "the service's regmean is the engine's");
+    }
+
+    /**
+     * An evaluator that answers 202 and sends each score back later to the service's callback URL: the same soup
+     * as when it answers at once (its scores are its own, under its name); a callback with a bad signature, for
+     * an unknown evaluator or without a score is refused.
+     */
+    @Test
+    @Order(5)
+    void anEvaluatorThatAnswersLaterSendsItsScoresByCallback() throws Exception {
+        system.jobs.registerEvaluator(RegisterEvaluatorRequest.newBuilder().setEvaluator(Evaluator.newBuilder()
+                .setName("digits/accuracy-later").setVersion("1").setUrl(evaluatorUrl + "later")).setSecret(SECRET)
+                .build());
+        Job done = follow(system.jobs.submitMerge(TestSystem.request(SOUP.replace("digits/accuracy@1",
+                "digits/accuracy-later@1"), "digits/soup-later")).getId()).getLast();
+        assertEquals(JobState.SUCCEEDED, done.getState(), done.getError());
+        JsonNode later = system.get("models/digits/soup-later/versions/1").get("parameters").get("search");
+        JsonNode now = system.get("models/digits/soup/versions/1").get("parameters").get("search");
+        assertEquals(7, later.get("evaluations").asInt(), "another evaluator: nothing of the first's is reused");
+        assertEquals(now.get("soup"), later.get("soup"));
+        assertEquals(now.get("score").asDouble(), later.get("score").asDouble(), 0);
+
+        String body = "{\"evaluator\": \"digits/accuracy-later@1\", \"content_digest\": \"sha256:00\", \"score\": 1.0}";
+        long now1 = Instant.now().getEpochSecond();
+        assertEquals(401, callback(body, now1, Signatures.sign("another-secret-entirely",
+                now1, body)));
+        assertEquals(401, callback(body, now1 - 3600, Signatures.sign(SECRET,
+                now1 - 3600, body)));
+        String unknown = body.replace("accuracy-later@1", "accuracy-later@9");
+        assertEquals(404, callback(unknown, now1, Signatures.sign(SECRET, now1, unknown)));
+        String scoreless = "{\"evaluator\": \"digits/accuracy-later@1\", \"content_digest\": \"sha256:00\"}";
+        assertEquals(400, callback(scoreless, now1, Signatures.sign(SECRET, now1,
+                scoreless)));
+        assertEquals(204, callback(body, now1, Signatures.sign(SECRET, now1, body)));
+    }
+
+    private static int callback(String body, long timestamp, String signature) throws Exception {
+        java.net.http.HttpRequest request = HttpRequest.newBuilder(URI.create(
+                        "http://127.0.0.1:" + system.merge.port() + "/evaluations/callback"))
+                .header("Content-Type", "application/json")
+                .header("X-Modelmerge-Timestamp", Long.toString(timestamp))
+                .header("X-Modelmerge-Signature", signature)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        return HttpClient.newHttpClient().send(request,
+                HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 
     private static List<Job> follow(String id) {

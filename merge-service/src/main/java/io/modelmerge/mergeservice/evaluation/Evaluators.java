@@ -1,6 +1,7 @@
 package io.modelmerge.mergeservice.evaluation;
 
 import io.modelmerge.engine.search.Evaluator;
+import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.mergeservice.jobs.JobException;
 import io.modelmerge.registry.client.Identity;
 import io.modelmerge.registry.client.InvalidNameException;
@@ -15,7 +16,9 @@ import java.net.http.HttpClient;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.regex.Pattern;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
  * The evaluators searches score candidates with: registered per namespace ({@code ns/name@version}) by the
@@ -27,11 +30,18 @@ public class Evaluators {
     private static final int MIN_SECRET = 16;
 
     private final Database db;
+    private final StoredScores scores;
+    private final URI callbackUrl;
     private final HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10))
             .followRedirects(HttpClient.Redirect.NEVER).build();
 
-    public Evaluators(Database db) {
+    public Evaluators(Database db, StoredScores scores, MergeServiceConfig config,
+                      @ConfigProperty(name = "quarkus.http.host") String host,
+                      @ConfigProperty(name = "quarkus.http.port") int port) {
         this.db = db;
+        this.scores = scores;
+        String base = config.publicUrl().map(URI::toString).orElse("http://" + host + ":" + port);
+        this.callbackUrl = URI.create(base.replaceAll("/+$", "") + EvaluationCallbacks.PATH);
     }
 
     /** Registers an evaluator, or gives an existing name@version a new URL and secret; takes admin on its namespace. */
@@ -97,10 +107,10 @@ public class Evaluators {
         return name(ref.substring(0, at));
     }
 
-    /** A client of {@code evaluator} that signs its requests. */
+    /** A client of {@code evaluator} that signs its requests and takes scores sent back later. */
     public Evaluator client(RegisteredEvaluator evaluator, Clock clock) {
         return new HttpEvaluator(evaluator.name(), evaluator.version(), URI.create(evaluator.url()),
-                evaluator.secret(), client, clock);
+                evaluator.secret(), client, clock, Optional.of(new HttpEvaluator.Callbacks(callbackUrl, scores)));
     }
 
     private static ModelName name(String name) {

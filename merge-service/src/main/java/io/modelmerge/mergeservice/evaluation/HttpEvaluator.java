@@ -6,6 +6,7 @@ import io.modelmerge.engine.search.Candidate;
 import io.modelmerge.engine.search.EvaluationFailedException;
 import io.modelmerge.engine.search.Evaluator;
 import io.modelmerge.engine.search.Score;
+import io.modelmerge.engine.search.ScoreCache;
 import io.modelmerge.registry.client.Signatures;
 import java.io.IOException;
 import java.net.URI;
@@ -17,11 +18,14 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * An evaluator reached over HTTP: the candidate is POSTed as JSON ({@code {"candidate": {...}}}), signed as
- * webhooks are ({@link Signatures}), and the answer is {@code {"score": s, "metrics": {...}}}. An answer other
- * than 200, one without a score, or none before the candidate's deadline fails that candidate.
+ * webhooks are ({@link Signatures}), and the answer is {@code {"score": s, "metrics": {...}}}: at once (200), or
+ * later (202), by a signed POST to the candidate's {@code callback_url} that lands in the stored scores
+ * ({@link EvaluationCallbacks}), which this waits for. Any other answer, one without a score, or no score before
+ * the candidate's deadline fails that candidate.
  */
 public final class HttpEvaluator implements Evaluator {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -32,14 +36,29 @@ public final class HttpEvaluator implements Evaluator {
     private final String secret;
     private final HttpClient client;
     private final Clock clock;
+    private final Optional<Callbacks> callbacks;
 
+    /**
+     * Where an evaluator that answers later sends its score ({@code url}, given it with each candidate), and where
+     * that score is then found.
+     */
+    public record Callbacks(URI url, ScoreCache scores) {
+    }
+
+    /** An evaluator that must answer at once. */
     public HttpEvaluator(String name, String version, URI url, String secret, HttpClient client, Clock clock) {
+        this(name, version, url, secret, client, clock, Optional.empty());
+    }
+
+    public HttpEvaluator(String name, String version, URI url, String secret, HttpClient client, Clock clock,
+                         Optional<Callbacks> callbacks) {
         this.name = name;
         this.version = version;
         this.url = url;
         this.secret = secret;
         this.client = client;
         this.clock = clock;
+        this.callbacks = callbacks;
     }
 
     @Override
@@ -75,6 +94,9 @@ public final class HttpEvaluator implements Evaluator {
             Thread.currentThread().interrupt();
             throw new EvaluationFailedException(id() + ": interrupted while scoring '" + candidate.ref() + "'", e);
         }
+        if (response.statusCode() == 202) {
+            return later(candidate);
+        }
         if (response.statusCode() != 200) {
             throw new EvaluationFailedException(id() + " answered " + response.statusCode() + " for '"
                     + candidate.ref() + "': " + abbreviated(response.body()));
@@ -89,11 +111,41 @@ public final class HttpEvaluator implements Evaluator {
         fields.put("location", candidate.location());
         fields.put("split", candidate.split());
         fields.put("deadline", candidate.deadline().toString());
+        callbacks.ifPresent(c -> {
+            fields.put("callback_url", c.url().toString());
+            fields.put("evaluator", id()); // what the callback names
+        });
         try {
             return JSON.writeValueAsString(Map.of("candidate", fields));
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** The score an evaluator that answered 202 sends back, waited for until the candidate's deadline. */
+    private Score later(Candidate candidate) throws EvaluationFailedException {
+        if (callbacks.isEmpty()) {
+            throw new EvaluationFailedException(id() + " answered 202 (later) for '" + candidate.ref() + "', but this"
+                    + " service gives no callback URL");
+        }
+        long wait = 50;
+        while (clock.instant().isBefore(candidate.deadline())) {
+            Optional<Score> score = callbacks.get().scores().get(id(), candidate.contentDigest());
+            if (score.isPresent()) {
+                return score.get();
+            }
+            try {
+                Thread.sleep(Math.min(wait, Math.max(1, Duration.between(clock.instant(), candidate.deadline())
+                        .toMillis())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new EvaluationFailedException(id() + ": interrupted while waiting for '" + candidate.ref()
+                        + "'", e);
+            }
+            wait = Math.min(1000, wait * 2);
+        }
+        throw new EvaluationFailedException(id() + " sent no score for '" + candidate.ref() + "' before its deadline "
+                + candidate.deadline());
     }
 
     private Score parse(Candidate candidate, String body) throws EvaluationFailedException {
