@@ -26,6 +26,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from hf_examples import default_device, examples  # noqa: E402  (tools/hf_examples.py)
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,26 +39,11 @@ def parse_args(argv):
     p.add_argument("--examples", type=int, default=1000, help="examples to use (default 1000)")
     p.add_argument("--max-length", type=int, default=512, help="tokens per example (default 512)")
     p.add_argument("--sampled", action="store_true", help="sample labels from the model (true Fisher)")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    p.add_argument("--device", default=default_device())
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
 
-def _cuda():
-    try:
-        import torch
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
-
-
-def examples(path, limit):
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i >= limit:
-                return
-            if line.strip():
-                yield json.loads(line)
 
 
 def log_likelihood(model, batch, task, sampled, generator):

@@ -20,15 +20,12 @@ import io.modelmerge.proto.v1.JobRef;
 import io.modelmerge.proto.v1.JobState;
 import io.modelmerge.proto.v1.ListEvaluatorsRequest;
 import io.modelmerge.proto.v1.RegisterEvaluatorRequest;
+import io.modelmerge.mergeservice.evaluation.ExampleEvaluatorProcess;
 import io.modelmerge.registry.client.Signatures;
-import io.modelmerge.storage.testing.Fixtures;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -62,7 +59,7 @@ class SearchJobIT {
 
     private static Path work;
     private static Path outputs;
-    private static Process evaluator;
+    private static ExampleEvaluatorProcess evaluator;
     private static String evaluatorUrl;
     private static TestSystem system;
     private static Digits digits;
@@ -84,18 +81,8 @@ class SearchJobIT {
         mergeEnv.put("MODELMERGE_MERGE_POLL_INTERVAL", "PT0.2S");
         system = TestSystem.start(work, registryEnv, mergeEnv);
 
-        Path secret = work.resolve("secret");
-        Files.writeString(secret, SECRET + "\n");
-        Path data = Fixtures.real().getParent().resolve("data/digits/digits.csv.gz");
-        evaluator = new ProcessBuilder("python3", Path.of("..", "deploy", "examples", "evaluator", "evaluator.py")
-                .toString(), "--data", data.toString(), "--secret-file", secret.toString(), "--port", "0")
-                .redirectErrorStream(true).start();
-        String line = new BufferedReader(new InputStreamReader(evaluator.getInputStream(), StandardCharsets.UTF_8))
-                .readLine();
-        if (line == null || !line.startsWith("listening on ")) {
-            throw new IllegalStateException("the example evaluator did not start: " + line);
-        }
-        evaluatorUrl = "http://127.0.0.1:" + line.substring("listening on ".length()).trim() + "/";
+        evaluator = ExampleEvaluatorProcess.start(work, SECRET);
+        evaluatorUrl = evaluator.url().toString();
 
         // a base trained on every class and four fine-tunes of it on quarters of the training rows, registered
         digits = Digits.load();
@@ -125,7 +112,7 @@ class SearchJobIT {
     @AfterAll
     static void stop() throws Exception {
         if (evaluator != null) {
-            evaluator.destroy();
+            evaluator.close();
         }
         if (system != null) {
             system.close();
@@ -215,8 +202,11 @@ class SearchJobIT {
         assertTrue(files.contains("greedy_soup.json"), "the report is one of the version's files: " + files);
         assertEquals(List.of(), candidatesLeft(), "staged candidates are deleted after the job");
 
-        // the same ingredients again: every score is stored, nothing is sent
-        Job again = follow(system.jobs.submitMerge(TestSystem.request(SOUP, "digits/soup-again")).getId()).getLast();
+        // the same ingredients again: every score is stored, nothing is sent; submitted twice under one key, one job
+        var keyed = TestSystem.request(SOUP, "digits/soup-again").toBuilder().setIdempotencyKey("soup-again").build();
+        String first = system.jobs.submitMerge(keyed).getId();
+        assertEquals(first, system.jobs.submitMerge(keyed).getId());
+        Job again = follow(first).getLast();
         assertEquals(JobState.SUCCEEDED, again.getState(), again.getError());
         assertEquals(0, system.get("models/digits/soup-again/versions/1").get("parameters").get("search")
                 .get("evaluations").asInt());

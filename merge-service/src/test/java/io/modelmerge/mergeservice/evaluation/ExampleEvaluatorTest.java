@@ -9,13 +9,8 @@ import io.modelmerge.engine.search.EvaluationFailedException;
 import io.modelmerge.engine.search.Score;
 import io.modelmerge.engine.testing.DigitsMlp.Digits;
 import io.modelmerge.engine.testing.DigitsMlp;
-import io.modelmerge.storage.testing.Fixtures;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -35,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ExampleEvaluatorTest {
     private static final String SECRET = "evaluator-secret";
-    private static Process evaluator;
+    private static ExampleEvaluatorProcess evaluator;
     private static URI url;
 
     @TempDir
@@ -43,25 +38,14 @@ class ExampleEvaluatorTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Path secret = dir.resolve("secret");
-        Files.writeString(secret, SECRET + "\n");
-        Path data = Fixtures.real().getParent().resolve("data/digits/digits.csv.gz");
-        evaluator = new ProcessBuilder("python3", Path.of("..", "deploy", "examples", "evaluator", "evaluator.py")
-                .toString(), "--data", data.toString(), "--secret-file", secret.toString(), "--port", "0")
-                .redirectErrorStream(true).start();
-        BufferedReader out = new BufferedReader(new InputStreamReader(evaluator.getInputStream(),
-                StandardCharsets.UTF_8));
-        String line = out.readLine();
-        if (line == null || !line.startsWith("listening on ")) {
-            throw new IllegalStateException("the example evaluator did not start: " + line);
-        }
-        url = URI.create("http://127.0.0.1:" + line.substring("listening on ".length()).trim() + "/");
+        evaluator = ExampleEvaluatorProcess.start(dir, SECRET);
+        url = evaluator.url();
     }
 
     @AfterAll
     static void stop() {
         if (evaluator != null) {
-            evaluator.destroy();
+            evaluator.close();
         }
     }
 
