@@ -67,12 +67,42 @@ public final class RandomMask {
 
     /** The lanes of elements [index, index + lanes) that survive: {@link #keeps}, a vector at a time. */
     static VectorMask<Float> keepLanes(int seed, long index, int threshold24) {
+        return draws(seed, index).compare(VectorOperators.LT, threshold24).cast(FS);
+    }
+
+    /** The 24-bit draws of elements [index, index + lanes), as {@link #keeps} compares them. */
+    private static IntVector draws(int seed, long index) {
         int high = (int) (index >>> 32) * 0x85EBCA6B;
         IntVector h = IntVector.broadcast(IS, (int) index).addIndex(1).mul(0x9E3779B1)
                 .lanewise(VectorOperators.XOR, seed ^ high);
         h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).mul(0x85EBCA6B);
         h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 13)).mul(0xC2B2AE35);
         h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16));
-        return h.lanewise(VectorOperators.LSHR, 8).compare(VectorOperators.LT, threshold24).cast(FS);
+        return h.lanewise(VectorOperators.LSHR, 8);
+    }
+
+    /**
+     * A mask whose keep probability depends on each element's rank (DELLA's): element j of
+     * {@code values[from..from+length)}, the tensor's element {@code index + j}, is kept when
+     * {@link #keeps}{@code (seed, index + j, thresholds[rank[j]])}, multiplied by {@code inverse[rank[j]]} when
+     * {@code inverse} is given, and zeroed otherwise. In index order, a vector at a time (the ranks gather the
+     * thresholds), so no branch depends on the draw.
+     */
+    public static void keepByRank(float[] values, int from, int length, int seed, long index, int[] rank,
+                                  int[] thresholds, float[] inverse) {
+        int j = 0;
+        for (int bound = length - length % IS.length(); j < bound; j += IS.length()) {
+            IntVector t = IntVector.fromArray(IS, thresholds, 0, rank, j);
+            VectorMask<Float> keep = draws(seed, index + j).compare(VectorOperators.LT, t).cast(FS);
+            FloatVector v = FloatVector.fromArray(FS, values, from + j);
+            if (inverse != null) {
+                v = v.mul(FloatVector.fromArray(FS, inverse, 0, rank, j));
+            }
+            v.blend(0f, keep.not()).intoArray(values, from + j);
+        }
+        for (; j < length; j++) {
+            float kept = inverse == null ? values[from + j] : values[from + j] * inverse[rank[j]];
+            values[from + j] = keeps(seed, index + j, thresholds[rank[j]]) ? kept : 0f;
+        }
     }
 }

@@ -297,8 +297,9 @@ public final class BreadcrumbsMerge implements MergeMethod {
             }
             if (!cuts[m].whole(columns)) {
                 long bottom = columns - cuts[m].top() - cuts[m].kept();
+                RowRanks rows = RowRanks.forThread();
                 for (int row = 0; row < block.length(); row += columns) {
-                    int[] order = RowRanks.ascendingByMagnitude(x, row, columns);
+                    int[] order = rows.ascendingByMagnitude(x, row, columns);
                     for (int r = 0; r < columns; r++) {
                         if (r < bottom || r >= columns - cuts[m].top()) {
                             x[row + order[r]] = 0f;

@@ -74,6 +74,19 @@ public final class DellaMerge implements MergeMethod {
         }
     }
 
+    /**
+     * With l1 rescaling, which entries the first pass kept, a bit per entry of each pruned model: the merge applies
+     * them instead of ranking every row again.
+     */
+    @Override
+    public long tensorStateBytes(TensorParameters p) {
+        if (p.variant("rescale", Rescale.class) != Rescale.L1) {
+            return 0;
+        }
+        long pruned = java.util.Arrays.stream(p.modelNumbers("density")).filter(d -> d < 1).count();
+        return pruned * KeptBits.bytes(p.elements());
+    }
+
     @Override
     public TensorMerge forTensor(TensorParameters p) {
         return new Della(p, TaskVectorSum.of(p, linear ? Election.NONE : p.variant("election", Election.class)),
@@ -91,6 +104,8 @@ public final class DellaMerge implements MergeMethod {
         /** Per model and magnitude rank within a row: the keep probability as a 24-bit threshold, and 1/p. */
         private final int[][] keepThreshold;
         private final float[][] inverseProbability;
+        /** Per pruned model, with l1 rescaling: what the L1 pass kept, for the merge to keep. */
+        private final KeptBits[] kept;
         private boolean scaled;
 
         Della(TensorParameters p, TaskVectorSum sum, Rescale rescale) {
@@ -104,11 +119,15 @@ public final class DellaMerge implements MergeMethod {
             scale = new float[n];
             keepThreshold = new int[n][];
             inverseProbability = new float[n][];
+            kept = new KeptBits[n];
             for (int m = 0; m < n; m++) {
                 seeds[m] = RandomMask.seed(p.seed(), m);
                 scale[m] = 1f;
                 if (density[m] >= 1) {
                     continue;
+                }
+                if (rescale == Rescale.L1) {
+                    kept[m] = new KeptBits(p.elements());
                 }
                 keepThreshold[m] = new int[columns];
                 inverseProbability[m] = new float[columns];
@@ -149,6 +168,10 @@ public final class DellaMerge implements MergeMethod {
                     for (int i = 0; i < length; i++) {
                         sums[n + m] += Math.abs(delta[i]);
                     }
+                    if (kept[m] != null) {
+                        // a kept +0 and a dropped entry merge alike: what is not +0 is the selection
+                        kept[m].recordNonzero(block.offset() + from, delta, 0, length);
+                    }
                 }
             });
         }
@@ -168,17 +191,10 @@ public final class DellaMerge implements MergeMethod {
             if (density[m] >= 1) {
                 return;
             }
-            int[] thresholds = keepThreshold[m];
+            RowRanks rows = RowRanks.forThread();
             for (int row = 0; row < length; row += columns) {
-                int[] order = RowRanks.ascendingByMagnitude(delta, row, columns);
-                for (int r = 0; r < columns; r++) {
-                    int i = row + order[r];
-                    if (!RandomMask.keeps(seeds[m], offset + i, thresholds[r])) {
-                        delta[i] = 0f;
-                    } else if (divideByProbability) {
-                        delta[i] *= inverseProbability[m][r];
-                    }
-                }
+                RandomMask.keepByRank(delta, row, columns, seeds[m], offset + row, rows.ranks(delta, row, columns),
+                        keepThreshold[m], divideByProbability ? inverseProbability[m] : null);
             }
         }
 
@@ -189,7 +205,11 @@ public final class DellaMerge implements MergeMethod {
                 for (int i = 0; i < block.length(); i++) {
                     x[i] -= block.base()[i];
                 }
-                prune(x, block.offset(), block.length(), m, rescale == Rescale.INVERSE_PROBABILITY);
+                if (kept[m] != null) {
+                    kept[m].keepRecorded(block.offset(), x, 0, block.length());
+                } else {
+                    prune(x, block.offset(), block.length(), m, rescale == Rescale.INVERSE_PROBABILITY);
+                }
                 if (scale[m] != 1f) {
                     for (int i = 0; i < block.length(); i++) {
                         x[i] *= scale[m];

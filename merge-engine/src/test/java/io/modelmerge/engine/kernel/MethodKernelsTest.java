@@ -158,6 +158,42 @@ class MethodKernelsTest {
         }
     }
 
+    /** DELLA's mask by rank, a vector at a time, against {@link RandomMask#keeps} with each rank's threshold. */
+    @Test
+    void aMaskByRankIsTheScalarMaskAtEachRanksThreshold() {
+        Random random = new Random(6);
+        for (int length : LENGTHS) {
+            float[] x = values(random, length);
+            int[] rank = new int[length];
+            int[] thresholds = new int[length];
+            float[] inverse = new float[length];
+            for (int i = 0; i < length; i++) {
+                rank[i] = i;
+                double p = 0.2 + 0.6 * i / Math.max(1, length - 1);
+                thresholds[i] = RandomMask.threshold(p);
+                inverse[i] = (float) (1 / p);
+            }
+            for (int i = length - 1; i > 0; i--) {
+                int j = random.nextInt(i + 1);
+                int t = rank[i];
+                rank[i] = rank[j];
+                rank[j] = t;
+            }
+            int seed = random.nextInt();
+            long index = (1L << 32) + random.nextInt(1 << 20); // past 2^32: the high word enters the draw
+            for (float[] divide : new float[][] {null, inverse}) {
+                float[] actual = new float[length + 3];
+                System.arraycopy(x, 0, actual, 3, length);
+                RandomMask.keepByRank(actual, 3, length, seed, index, rank, thresholds, divide);
+                for (int i = 0; i < length; i++) {
+                    float kept = divide == null ? x[i] : x[i] * inverse[rank[i]];
+                    float expected = RandomMask.keeps(seed, index + i, thresholds[rank[i]]) ? kept : 0f;
+                    assertEquals(expected, actual[3 + i], "element " + i + " of " + length);
+                }
+            }
+        }
+    }
+
     @Test
     void weightedSumsOntoABaseAndBlends() {
         Random random = new Random(5);
