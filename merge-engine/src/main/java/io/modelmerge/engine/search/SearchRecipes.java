@@ -1,6 +1,7 @@
 package io.modelmerge.engine.search;
 
 import io.modelmerge.engine.exec.MergeExecutor;
+import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.method.ParameterDef;
 import io.modelmerge.engine.method.SearchMethod;
@@ -43,6 +44,8 @@ public final class SearchRecipes {
             SearchMethod.METHOD.name(), SearchMethod.BUDGET.name(), SearchMethod.PARALLEL.name(),
             SearchMethod.LAYER_GROUPS.name());
 
+    private static final long MINIMUM_MEMORY = 16L << 20;
+
     private SearchRecipes() {
     }
 
@@ -65,6 +68,16 @@ public final class SearchRecipes {
                     + " (name@version) that scores its candidates");
         }
         return name;
+    }
+
+    /**
+     * The options each candidate's merge runs with: the search's memory budget shared by the candidates merged at
+     * once ({@code parallel}), so a search holds no more than one merge would.
+     */
+    public static MergeOptions candidateOptions(Recipe recipe, MergeOptions search) throws RecipeException {
+        int parallel = method(recipe).kind() == SearchMethod.Kind.EVOLVE
+                ? (int) number(recipe, SearchMethod.PARALLEL) : 1;
+        return search.withMemory(Math.max(MINIMUM_MEMORY, search.memoryBytes() / parallel));
     }
 
     /**

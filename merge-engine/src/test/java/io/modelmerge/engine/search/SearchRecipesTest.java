@@ -75,6 +75,17 @@ class SearchRecipesTest {
         assertEquals("digits@1", SearchRecipes.evaluator(recipe));
     }
 
+    /** Candidates merged at once share the search's memory budget: it holds no more than one merge would. */
+    @Test
+    void parallelCandidatesShareTheMemoryBudget() throws Exception {
+        MergeOptions search = MergeOptions.defaults().withMemory(1L << 30);
+        Recipe evolve = RecipeParser.parse("merge_method: evolve\nparameters: {evaluator: e@1, method: linear,"
+                + " parallel: 4}\nmodels: [{model: a, parameters: {weight: [0, 1]}}]");
+        assertEquals(1L << 28, SearchRecipes.candidateOptions(evolve, search).memoryBytes());
+        Recipe soup = RecipeParser.parse("merge_method: greedy_soup\nparameters: {evaluator: e@1}\nmodels: [{model: a}]");
+        assertEquals(1L << 30, SearchRecipes.candidateOptions(soup, search).memoryBytes());
+    }
+
     @Test
     void badSearchRecipesAreRefusedNamingTheParameter() throws Exception {
         String a = model("a", 1);

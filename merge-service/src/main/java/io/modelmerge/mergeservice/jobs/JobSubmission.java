@@ -116,12 +116,13 @@ public class JobSubmission {
                 request.shardSizeBytes() == 0 ? MergeOptions.DEFAULT_SHARD_SIZE : request.shardSizeBytes(),
                 request.outDtype(), request.priority(), request.strict(), request.idempotencyKey(), pinned);
         try {
-            MergeExecutor executor = new MergeExecutor(JobRecipes.options(config, complete, storage), p -> { },
-                    new AtomicBoolean());
+            MergeOptions options = JobRecipes.options(config, complete, storage);
             if (search) {
-                SearchRecipes.validate(recipe, JobRecipes.locations(recipe, pinned), executor);
+                SearchRecipes.validate(recipe, JobRecipes.locations(recipe, pinned), new MergeExecutor(
+                        SearchRecipes.candidateOptions(recipe, options), p -> { }, new AtomicBoolean()));
             } else {
-                executor.validate(JobRecipes.located(recipe, pinned, complete.outDtype()));
+                new MergeExecutor(options, p -> { }, new AtomicBoolean())
+                        .validate(JobRecipes.located(recipe, pinned, complete.outDtype()));
             }
         } catch (RecipeException e) {
             throw new JobException(JobException.Kind.FAILED_PRECONDITION, e.getMessage());

@@ -52,7 +52,8 @@ public class SearchRun {
         }
         Evaluator staged = new Staged(job, work, evaluators.client(registered, Clock.systemUTC()), cancelled);
         // candidates are merged into the work directory and read back from there, wherever the inputs may be
-        MergeExecutor executor = new MergeExecutor(options.withStorage(options.storage().withRoot(work)),
+        MergeOptions candidates = SearchRecipes.candidateOptions(recipe, options);
+        MergeExecutor executor = new MergeExecutor(candidates.withStorage(candidates.storage().withRoot(work)),
                 p -> progress.updateAndGet(j -> j.withMerge(p)), cancelled);
         try {
             return SearchRecipes.run(recipe, locations, executor, staged, scores, Clock.systemUTC(),
