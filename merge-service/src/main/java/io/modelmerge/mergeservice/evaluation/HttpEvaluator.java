@@ -89,7 +89,7 @@ public final class HttpEvaluator implements Evaluator {
                     + " deadline " + candidate.deadline(), e);
         } catch (IOException e) {
             throw new EvaluationFailedException(id() + " at " + url + " could not be reached for '" + candidate.ref()
-                    + "': " + e.getMessage(), e);
+                    + "': " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new EvaluationFailedException(id() + ": interrupted while scoring '" + candidate.ref() + "'", e);

@@ -9,6 +9,8 @@ import io.modelmerge.engine.search.EvaluationFailedException;
 import io.modelmerge.engine.search.Score;
 import io.modelmerge.engine.testing.DigitsMlp.Digits;
 import io.modelmerge.engine.testing.DigitsMlp;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.nio.file.Path;
@@ -111,6 +113,21 @@ class ExampleEvaluatorTest {
         EvaluationFailedException e = assertThrows(EvaluationFailedException.class, () -> evaluator("not-the-secret")
                 .score(candidate(model, Candidate.SELECTION_SPLIT, Instant.now().plus(Duration.ofMinutes(1)))));
         assertTrue(e.getMessage().contains("401") && e.getMessage().contains("bad signature"), e.getMessage());
+    }
+
+    /** An evaluator nobody listens for fails the candidate, saying why (a refused connection has no message). */
+    @Test
+    void anEvaluatorThatCannotBeReachedFailsTheCandidateSayingWhy() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort();
+        }
+        HttpEvaluator nobody = new HttpEvaluator("digits", "1", URI.create("http://127.0.0.1:" + port + "/"), SECRET,
+                HttpClient.newHttpClient(), Clock.systemUTC());
+        EvaluationFailedException e = assertThrows(EvaluationFailedException.class, () -> nobody.score(
+                candidate(dir, Candidate.SELECTION_SPLIT, Instant.now().plus(Duration.ofMinutes(1)))));
+        // (were the freed port taken meanwhile, whatever answered would fail the candidate too, with its answer)
+        assertTrue(e.getMessage().startsWith("digits@1") && !e.getMessage().endsWith("null"), e.getMessage());
     }
 
     @Test
