@@ -2,12 +2,12 @@ package io.modelmerge.engine.exec;
 
 import io.modelmerge.engine.recipe.Recipe;
 import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.storage.blob.LocalDirectories;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.List;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -64,13 +64,6 @@ final class StagedOutput implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        if (!Files.exists(staging)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(staging)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
+        LocalDirectories.delete(staging);
     }
 }

@@ -3,6 +3,7 @@ package io.modelmerge.engine.search;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.storage.blob.LocalDirectories;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -88,7 +89,7 @@ public final class GreedySoup {
         try {
             return search(ingredients, locations, out, staging);
         } finally {
-            StagedCandidates.deleteTree(staging);
+            LocalDirectories.delete(staging);
         }
     }
 

@@ -3,6 +3,7 @@ package io.modelmerge.engine.search;
 import io.modelmerge.engine.exec.MergeExecutor;
 import io.modelmerge.engine.recipe.RecipeException;
 import io.modelmerge.engine.recipe.RecipeParser;
+import io.modelmerge.storage.blob.LocalDirectories;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,11 +17,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalDouble;
-import java.util.function.Consumer;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Consumer;
 
 /**
  * Recipe search ({@code evolve}, after "Evolutionary Optimization of Model Merging Recipes", Akiba et al. 2024):
@@ -81,6 +82,11 @@ public final class RecipeSearch {
                      List<Dimension> dimensions) {
             this(mergeMethod, baseModel, models, fixed, models.stream().map(m -> Map.<String, String>of()).toList(),
                     dimensions);
+        }
+
+        /** The point in the middle of every dimension's bounds. */
+        public double[] middle() {
+            return dimensions.stream().mapToDouble(d -> (d.min() + d.max()) / 2).toArray();
         }
 
         /** The mergekit YAML of the candidate at {@code x}. */
@@ -184,12 +190,12 @@ public final class RecipeSearch {
         if (budget < 2) {
             throw new RecipeException("evolve: a budget of " + budget + " evaluations is too small");
         }
-        RecipeParser.parse(space.recipe(middle(space))); // a bad method or parameter fails before any merge
+        RecipeParser.parse(space.recipe(space.middle())); // a bad method or parameter fails before any merge
         Path staging = StagedCandidates.create(out, "evolve");
         try {
             return search(space, locations, budget, seed, parallel, out, staging);
         } finally {
-            StagedCandidates.deleteTree(staging);
+            LocalDirectories.delete(staging);
         }
     }
 
@@ -233,13 +239,13 @@ public final class RecipeSearch {
                     scores[k] = score == null ? -Double.MAX_VALUE : score;
                     if (score != null && score > bestScore) {
                         if (bestDir != null) {
-                            StagedCandidates.deleteTree(bestDir);
+                            LocalDirectories.delete(bestDir);
                         }
                         bestDir = e.dir();
                         bestScore = score;
                         best = e.trial().x();
                     } else {
-                        StagedCandidates.deleteTree(e.dir());
+                        LocalDirectories.delete(e.dir());
                     }
                     progress.accept(new SearchProgress(trials.size(), budget, bestDir == null
                             ? OptionalDouble.empty() : OptionalDouble.of(bestScore)));
@@ -296,9 +302,5 @@ public final class RecipeSearch {
             x[i] = d.min() + point[i] * (d.max() - d.min());
         }
         return x;
-    }
-
-    private static double[] middle(Space space) {
-        return space.dimensions().stream().mapToDouble(d -> (d.min() + d.max()) / 2).toArray();
     }
 }

@@ -4,12 +4,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.modelmerge.engine.recipe.RecipeException;
+import io.modelmerge.storage.blob.LocalDirectories;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.stream.Stream;
 
 /** What the searches share: the staging directory their candidates are merged into, recipe text, reports. */
 final class StagedCandidates {
@@ -30,19 +29,8 @@ final class StagedCandidates {
             throw new RecipeException("output '" + out + "' already exists");
         }
         Path staging = out.resolveSibling("." + out.getFileName() + "." + kind + "-candidates");
-        deleteTree(staging);
+        LocalDirectories.delete(staging);
         return Files.createDirectories(staging);
-    }
-
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 
     /** A YAML double-quoted scalar (JSON's string syntax, which YAML reads). */

@@ -4,6 +4,7 @@ import io.modelmerge.mergeservice.MergeServiceConfig;
 import io.modelmerge.service.db.Database;
 import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.blob.LocalDirectories;
 import io.modelmerge.storage.blob.LocalRoots;
 import io.modelmerge.storage.blob.StorageResolver;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -13,7 +14,6 @@ import java.net.URI;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
 import java.util.UUID;
 import java.util.stream.Stream;
@@ -68,7 +68,11 @@ public class JobOutputs {
 
     /** The store candidate {@code name} of search job {@code job} is staged in. */
     BlobStore candidate(MergeJob job, String name) throws IOException {
-        return storage.locate(candidatesTarget(job) + name + "/").store();
+        return storage.locate(candidateTarget(job, name)).store();
+    }
+
+    private String candidateTarget(MergeJob job, String name) {
+        return candidatesTarget(job) + name + "/";
     }
 
     void deleteWork(UUID id) {
@@ -81,6 +85,11 @@ public class JobOutputs {
      */
     boolean deleteUploads(MergeJob job) {
         return deleteCandidates(job) & deleteUnder(job, target(job));
+    }
+
+    /** Deletes candidate {@code name} of search job {@code job} once scored; true when nothing of it is left. */
+    boolean deleteCandidate(MergeJob job, String name) {
+        return deleteUnder(job, candidateTarget(job, name));
     }
 
     /** Deletes every candidate staged for search job {@code job}; true when none is left. */
@@ -161,13 +170,8 @@ public class JobOutputs {
 
     /** Deletes {@code dir} and everything in it; false (and a warning) if something could not be deleted. */
     static boolean deleteTree(Path dir) {
-        if (!Files.exists(dir)) {
-            return true;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            LocalDirectories.delete(dir);
             return true;
         } catch (IOException | UncheckedIOException e) {
             LOG.warnf("Could not delete %s: %s", dir, e.getMessage());

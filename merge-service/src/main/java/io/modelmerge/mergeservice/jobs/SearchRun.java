@@ -90,8 +90,11 @@ public class SearchRun {
 
         @Override
         public Score score(Candidate candidate) throws EvaluationFailedException {
+            if (candidate.location().contains("://")) {
+                return evaluator.score(candidate);
+            }
             Path local = Path.of(candidate.location()).toAbsolutePath().normalize();
-            if (candidate.location().contains("://") || !local.startsWith(work)) {
+            if (!local.startsWith(work)) {
                 return evaluator.score(candidate);
             }
             String name = local.getFileName().toString();
@@ -101,9 +104,7 @@ public class SearchRun {
                     return evaluator.score(new Candidate(job.id() + "/" + name, candidate.contentDigest(),
                             store.root().toString(), candidate.split(), candidate.deadline()));
                 } finally {
-                    for (var blob : store.list("")) {
-                        store.delete(blob.key());
-                    }
+                    outputs.deleteCandidate(job, name);
                 }
             } catch (IOException e) {
                 throw new EvaluationFailedException("staging " + name + " for " + id() + " failed: " + e.getMessage(), e);

@@ -2,6 +2,7 @@ package io.modelmerge.storage.torch;
 
 import io.modelmerge.storage.blob.BlobInfo;
 import io.modelmerge.storage.blob.BlobStore;
+import io.modelmerge.storage.blob.LocalDirectories;
 import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.checkpoint.InvalidCheckpointException;
 import io.modelmerge.storage.checkpoint.ShardIndex;
@@ -14,7 +15,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -22,7 +22,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.UUID;
-import java.util.stream.Stream;
 
 /**
  * Hugging Face checkpoints saved as PyTorch pickles: {@code pytorch_model.bin}, or shards with
@@ -123,7 +122,7 @@ public final class TorchCheckpoints {
             }
             return dir;
         } finally {
-            deleteTree(partial);
+            LocalDirectories.delete(partial);
         }
     }
 
@@ -173,14 +172,4 @@ public final class TorchCheckpoints {
         return children;
     }
 
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
 }
