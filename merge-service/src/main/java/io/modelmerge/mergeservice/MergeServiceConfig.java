@@ -40,7 +40,7 @@ public interface MergeServiceConfig {
      */
     Optional<URI> publicUrl();
 
-        /** Jobs one replica runs at once. */
+    /** Jobs one replica runs at once. */
     @WithDefault("1")
     int workers();
 

@@ -35,6 +35,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -755,7 +756,7 @@ public final class DeltaExtraction {
         }
 
         /** The k-th largest of values {@code round} gives each of {@link TopK}'s rounds, as a {@link Threshold}. */
-        private static Threshold kthLargest(long k, java.util.function.Consumer<TopK.Counts> round) {
+        private static Threshold kthLargest(long k, Consumer<TopK.Counts> round) {
             TopK top = new TopK(k);
             while (!top.done()) {
                 TopK.Counts counts = top.counts();

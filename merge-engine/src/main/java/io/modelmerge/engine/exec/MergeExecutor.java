@@ -26,6 +26,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -160,7 +161,7 @@ public final class MergeExecutor {
                 inputs.add(InputModel.open(ref, options, cache));
             }
             // methods add notes while they merge (MergeMethod.NOTES), from any worker
-            List<String> notes = java.util.Collections.synchronizedList(new ArrayList<>());
+            List<String> notes = Collections.synchronizedList(new ArrayList<>());
             inputs.forEach(i -> notes.addAll(i.notes()));
             MergePlanner planner = new MergePlanner(recipe, method, inputs, options.seed(), options.strict(), notes);
             List<PlannedTensor> plan = planner.plan();

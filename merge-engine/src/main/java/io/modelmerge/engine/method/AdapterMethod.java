@@ -1,6 +1,7 @@
 package io.modelmerge.engine.method;
 
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code cat}, {@code svd} and {@code robustmerge}: methods that combine PEFT LoRA adapters of one base into one
@@ -54,8 +55,8 @@ public record AdapterMethod(String name, List<ParameterDef> globalParameters) im
     }
 
     @Override
-    public java.util.Optional<String> needsMoreThanCheckpoints() {
-        return java.util.Optional.of("it combines LoRA adapters (see AdapterMergeTest for adapter timings)");
+    public Optional<String> needsMoreThanCheckpoints() {
+        return Optional.of("it combines LoRA adapters (see AdapterMergeTest for adapter timings)");
     }
 
     @Override

@@ -3,7 +3,6 @@ package io.modelmerge.engine.method;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.TreeMap;
 
 /** The methods recipes can name, by name: one line each. */
@@ -32,12 +31,6 @@ public final class MergeMethods {
             throw new RecipeException("unknown merge_method '" + name + "' (known: " + String.join(", ", names()) + ")");
         }
         return method;
-    }
-
-    /** The companion parameter the method called {@code name} declares; empty for an unknown method. */
-    public static Optional<String> companionParameter(String name) {
-        RecipeMethod method = BY_NAME.get(name);
-        return method == null ? Optional.empty() : method.companionParameter();
     }
 
     /** The input parameters the method called {@code name} declares; none for an unknown method. */

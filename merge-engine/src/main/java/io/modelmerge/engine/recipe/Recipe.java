@@ -88,13 +88,13 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
      * The per-model parameters whose values name other inputs, as the recipe's method declares them (the
      * {@code fisher} method's Fisher files, {@code regmean}'s Grams): pinned and relocated like models.
      */
-    private List<String> companionParameters() {
+    private List<String> inputParameters() {
         return MergeMethods.inputParameters(mergeMethod);
     }
 
     private Map<String, ParamValue> relocated(Map<String, ParamValue> parameters, UnaryOperator<String> at) {
         Map<String, ParamValue> out = new java.util.LinkedHashMap<>(parameters);
-        for (String name : companionParameters()) {
+        for (String name : inputParameters()) {
             companion(parameters, name).ifPresent(ref -> out.put(name, new ParamValue.Scalar(at.apply(ref))));
         }
         return out;
@@ -117,7 +117,7 @@ public record Recipe(String mergeMethod, Optional<String> baseModel, List<ModelS
             slice.baseModel().ifPresent(refs::add);
             slice.sources().forEach(s -> refs.add(s.model()));
         }
-        for (String name : companionParameters()) {
+        for (String name : inputParameters()) {
             models.forEach(m -> companion(m.parameters(), name).ifPresent(refs::add));
             slices.forEach(slice -> slice.sources().forEach(s -> companion(s.parameters(), name).ifPresent(refs::add)));
         }

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Scores a search's candidates: by content digest from the cache, else by the evaluator on the selection split
@@ -21,7 +22,7 @@ final class CandidateScorer {
     private final ScoreCache cache;
     private final Duration timeout;
     private final Clock clock;
-    private final java.util.concurrent.atomic.AtomicInteger evaluations = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger evaluations = new AtomicInteger();
 
     CandidateScorer(MergeExecutor executor, Evaluator evaluator, ScoreCache cache, Duration timeout, Clock clock) {
         this.executor = executor;

@@ -95,7 +95,7 @@ public final class SearchRecipes {
                 RecipeSearch.Space space = space(recipe);
                 number(recipe, SearchMethod.BUDGET);
                 number(recipe, SearchMethod.PARALLEL);
-                yield space.recipe(space.dimensions().stream().mapToDouble(d -> (d.min() + d.max()) / 2).toArray());
+                yield space.recipe(space.middle());
             }
         };
         executor.validate(RecipeParser.parse(checked).withLocations(locations));

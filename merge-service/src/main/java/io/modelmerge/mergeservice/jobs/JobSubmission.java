@@ -91,9 +91,10 @@ public class JobSubmission {
             }
         }
         Recipe recipe;
+        boolean search;
         try {
             recipe = JobRecipes.parse(request.recipe());
-            MergeMethods.named(recipe.mergeMethod());
+            search = MergeMethods.named(recipe.mergeMethod()) instanceof SearchMethod;
             if (!request.outDtype().isEmpty()) {
                 RecipeParser.dtype(request.outDtype());
             }
@@ -105,7 +106,6 @@ public class JobSubmission {
                     + Limits.RECIPE_INPUTS);
         }
         checkInputs(recipe, submitter);
-        boolean search = isSearch(recipe);
         if (search) {
             checkSearch(recipe, request, submitter);
         }
@@ -133,14 +133,6 @@ public class JobSubmission {
         MergeJob queued = db.transaction(c -> JobTable.insert(c, UUID.randomUUID(), complete, digest,
                 config.maxAttempts(), by));
         return complete.idempotencyKey().isEmpty() ? queued : sameRequest(queued, complete.idempotencyKey(), digest);
-    }
-
-    private static boolean isSearch(Recipe recipe) {
-        try {
-            return MergeMethods.named(recipe.mergeMethod()) instanceof SearchMethod;
-        } catch (RecipeException e) {
-            return false;
-        }
     }
 
     /**

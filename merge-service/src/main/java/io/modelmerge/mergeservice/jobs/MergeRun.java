@@ -21,9 +21,11 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -378,16 +380,16 @@ public class MergeRun {
         if (!mergedBy.isEmpty()) {
             parameters.put("shards_merged_by", mergedBy); // a split job: which worker merged each shard
         }
-        List<Map<String, String>> parents = job.request().pinned().values().stream()
-                .filter(p -> !p.version().isEmpty()).map(Pin::version).distinct()
-                .map(v -> Map.of("ref", v, "relation", "merge")).toList();
+        // a merge's parents are every pinned input; a search's, the models its chosen merge is made of
+        Collection<Pin> sources = job.request().pinned().values();
         if (search.isPresent()) {
             parameters.put("evaluator", search.get().evaluator());
             parameters.put("search", JSON.readValue(search.get().report(), Map.class));
-            parents = search.get().chosen().stream().map(job.request().pinned()::get)
-                    .filter(p -> p != null && !p.version().isEmpty()).map(Pin::version).distinct()
-                    .map(v -> Map.of("ref", v, "relation", "merge")).toList();
+            sources = search.get().chosen().stream().map(job.request().pinned()::get).filter(Objects::nonNull).toList();
         }
+        List<Map<String, String>> parents = sources.stream()
+                .filter(p -> !p.version().isEmpty()).map(Pin::version).distinct()
+                .map(v -> Map.of("ref", v, "relation", "merge")).toList();
         String format = "checkpoint";
         if (MergeMethods.named(recipe.mergeMethod()) instanceof DeltaMethod method) {
             // a delta names its base (delta; adapter for a low-rank one, a PEFT adapter) and its fine-tune (delta_of)

@@ -16,6 +16,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * A checkpoint found in a blob store: its format, its safetensors files with their headers, its tag-along
@@ -36,21 +38,23 @@ public final class Checkpoint {
     public static final String DELTA_EXACT = "delta-exact.safetensors";
 
     /**
-     * The files beside the weights that a Hugging Face checkpoint or PEFT adapter defines: configs, tokenizer
-     * files, the model card and our merge recipe (the index and adapter config belong to their layouts).
-     */
-    public static final Set<String> TAG_ALONG_NAMES = Set.of("config.json", "generation_config.json",
-            "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model",
-            "spiece.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja",
-            "chat_template.json", "preprocessor_config.json", "processor_config.json", "README.md", "merge_recipe.yml",
-            "mergekit_config.yml", "fisher.json", "gram.json", "greedy_soup.json", "evolve.json", "evolved_recipe.yml");
-
-    /**
      * The tag-along files that record how this checkpoint itself was made (its card, recipe, a search's report, a
      * statistic's settings): part of its version, never carried into what is made from it.
      */
     public static final Set<String> PROVENANCE_NAMES = Set.of("README.md", "merge_recipe.yml", "fisher.json",
             "gram.json", "greedy_soup.json", "evolve.json", "evolved_recipe.yml");
+
+    /**
+     * The files beside the weights that a Hugging Face checkpoint or PEFT adapter defines: configs, tokenizer
+     * files, the model card and our merge recipe (the index and adapter config belong to their layouts), and the
+     * rest of the {@link #PROVENANCE_NAMES}.
+     */
+    public static final Set<String> TAG_ALONG_NAMES = Stream.concat(Stream.of("config.json",
+            "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+            "added_tokens.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json",
+            "vocab.txt", "merges.txt", "chat_template.jinja", "chat_template.json", "preprocessor_config.json",
+            "processor_config.json", "mergekit_config.yml"), PROVENANCE_NAMES.stream())
+            .collect(Collectors.toUnmodifiableSet());
 
     /** One safetensors file of a checkpoint and its header. */
     public record ShardFile(BlobInfo blob, SafetensorsHeader header) {
