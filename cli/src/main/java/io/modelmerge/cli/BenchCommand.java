@@ -6,7 +6,6 @@ import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
-import io.modelmerge.storage.checkpoint.Checkpoint;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
@@ -65,6 +64,14 @@ final class BenchCommand implements Callable<Integer> {
             description = "runs of each floor and merge; the best of each is reported (default: ${DEFAULT-VALUE})")
     int repeat;
 
+    @Option(names = "--shape", defaultValue = "auto",
+            description = "auto (a Llama of about --size) or llama-7b (Llama-2-7B's shapes; --size is ignored)")
+    String shape;
+
+    @Option(names = "--shard-size", converter = ByteSize.class,
+            description = "largest shard of each input, e.g. 10G as the Hub shards (default: one file)")
+    Long shardSize;
+
     @Option(names = "--dir", description = "where to put the synthetic checkpoints (default: a temporary directory)")
     Path dir;
 
@@ -77,12 +84,18 @@ final class BenchCommand implements Callable<Integer> {
         }
         Path work = dir != null ? Files.createDirectories(dir) : Files.createTempDirectory("mergectl-bench");
         try {
-            List<TensorSpec> specs = SyntheticCheckpoints.llamaOfSize(size, type);
+            List<TensorSpec> specs = switch (shape) {
+                case "auto" -> SyntheticCheckpoints.llamaOfSize(size, type);
+                case "llama-7b" -> SyntheticCheckpoints.llama7b(type);
+                default -> throw new IllegalArgumentException("--shape must be auto or llama-7b, got '" + shape + "'");
+            };
             List<Path> inputs = new ArrayList<>();
             for (int m = 0; m < models; m++) {
                 Path model = work.resolve("model-" + m);
-                if (!Files.exists(model.resolve(Checkpoint.SINGLE_FILE))) {
-                    SyntheticCheckpoints.write(model, specs, SyntheticCheckpoints.fineTune(m));
+                // config.json is written last: a model interrupted while being written is written again.
+                if (!Files.exists(model.resolve("config.json"))) {
+                    SyntheticCheckpoints.write(model, specs, SyntheticCheckpoints.fineTune(m),
+                            shardSize == null ? Long.MAX_VALUE : shardSize);
                 }
                 inputs.add(model);
             }
@@ -107,10 +120,7 @@ final class BenchCommand implements Callable<Integer> {
                 BenchRecipe recipe = BenchRecipe.of(MergeMethods.named(method), inputs);
                 // The floor reads what the merge reads (slerp: the base and one fine-tune; passthrough: one model).
                 List<Path> used = recipe.inputs();
-                long usedBytes = 0;
-                for (Path model : used) {
-                    usedBytes += Files.size(model.resolve(Checkpoint.SINGLE_FILE));
-                }
+                long usedBytes = weightBytes(used);
                 for (int run = 0; run < repeat; run++) {
                     syncFilesystems();
                     Floor floor = floor(used, work.resolve("floor.bin"), outputBytes);
@@ -188,10 +198,7 @@ final class BenchCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("unknown delta bench '" + method + "'");
         };
         List<Path> used = inputs.subList(0, 2);
-        long usedBytes = 0;
-        for (Path model : used) {
-            usedBytes += Files.size(model.resolve(Checkpoint.SINGLE_FILE));
-        }
+        long usedBytes = weightBytes(used);
         Path output = work.resolve("out-" + method);
         double seconds = Double.MAX_VALUE;
         Floor best = null;
@@ -254,8 +261,8 @@ final class BenchCommand implements Callable<Integer> {
     private static Floor floor(List<Path> inputs, Path scratch, long outputBytes) throws IOException {
         ByteBuffer buffer = ByteBuffer.allocateDirect(16 << 20);
         long start = System.nanoTime();
-        for (Path input : inputs) {
-            try (FileChannel channel = FileChannel.open(input.resolve(Checkpoint.SINGLE_FILE), StandardOpenOption.READ)) {
+        for (Path file : weightFiles(inputs)) {
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
                 while (channel.read(buffer.clear()) > 0) {
                     // reading is the work
                 }
@@ -274,6 +281,25 @@ final class BenchCommand implements Callable<Integer> {
         double write = (System.nanoTime() - start) / 1e9;
         Files.delete(scratch);
         return new Floor(read, write);
+    }
+
+    /** The safetensors files of {@code models}: one each, or a sharded model's shards. */
+    private static List<Path> weightFiles(List<Path> models) throws IOException {
+        List<Path> files = new ArrayList<>();
+        for (Path model : models) {
+            try (Stream<Path> list = Files.list(model)) {
+                list.filter(f -> f.getFileName().toString().endsWith(".safetensors")).sorted().forEach(files::add);
+            }
+        }
+        return files;
+    }
+
+    private static long weightBytes(List<Path> models) throws IOException {
+        long bytes = 0;
+        for (Path file : weightFiles(models)) {
+            bytes += Files.size(file);
+        }
+        return bytes;
     }
 
     private static void deleteRecursively(Path path) throws IOException {

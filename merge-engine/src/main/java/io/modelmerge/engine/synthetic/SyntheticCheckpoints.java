@@ -68,6 +68,11 @@ public final class SyntheticCheckpoints {
         return llama(layers, hidden, intermediate, vocab, dtype);
     }
 
+    /** Llama-2-7B's shapes: 32 layers of width 4096, MLP width 11008, 32000 tokens (6.74 B parameters). */
+    public static List<TensorSpec> llama7b(DType dtype) {
+        return llama(32, 4096, 11008, 32000, dtype);
+    }
+
     /**
      * Model {@code model} of a family: model 0 a "base" of values in ±0.05, model m > 0 the base plus its own
      * noise in ±0.002, like a fine-tune of it.
@@ -81,7 +86,16 @@ public final class SyntheticCheckpoints {
 
     /** Writes {@code specs} into {@code dir} as one safetensors file, plus a minimal Llama config.json. */
     public static Path write(Path dir, List<TensorSpec> specs, ElementValues values) throws IOException {
-        try (CheckpointWriter writer = CheckpointWriter.create(dir, specs, Map.of("format", "pt"), Long.MAX_VALUE)) {
+        return write(dir, specs, values, Long.MAX_VALUE);
+    }
+
+    /**
+     * Writes {@code specs} into {@code dir} in shards of at most {@code shardBytes} (named and indexed as the Hub
+     * names them when there are several), plus a minimal Llama config.json.
+     */
+    public static Path write(Path dir, List<TensorSpec> specs, ElementValues values, long shardBytes)
+            throws IOException {
+        try (CheckpointWriter writer = CheckpointWriter.create(dir, specs, Map.of("format", "pt"), shardBytes)) {
             for (TensorSpec spec : specs) {
                 int bytesPerElement = spec.dtype().bits() / 8;
                 long elements = spec.byteLength() / bytesPerElement;
