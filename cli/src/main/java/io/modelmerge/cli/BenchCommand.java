@@ -115,6 +115,7 @@ final class BenchCommand implements Callable<Integer> {
                 // each is reported, so the ratio compares the machine's best case with the merge's.
                 Floor best = null;
                 double seconds = Double.MAX_VALUE;
+                double cpuSeconds = Double.MAX_VALUE;
                 long peak = 0;
                 Path output = work.resolve("out-" + method);
                 BenchRecipe recipe = BenchRecipe.of(MergeMethods.named(method), inputs);
@@ -129,10 +130,12 @@ final class BenchCommand implements Callable<Integer> {
                     syncFilesystems();
                     System.gc();
                     RssSampler sampler = RssSampler.start();
+                    long cpuStart = processCpuNanos();
                     long start = System.nanoTime();
                     new MergeExecutor(options, p -> { }, new AtomicBoolean())
                             .run(RecipeParser.parse(recipe.yaml()), output);
                     seconds = Math.min(seconds, (System.nanoTime() - start) / 1e9);
+                    cpuSeconds = Math.min(cpuSeconds, (processCpuNanos() - cpuStart) / 1e9);
                     peak = Math.max(peak, sampler.stop());
                     deleteRecursively(output);
                 }
@@ -144,6 +147,7 @@ final class BenchCommand implements Callable<Integer> {
                 line.put("method", method);
                 line.put("input_GB", round(usedBytes / 1e9, 3));
                 line.put("merge_s", mergeSeconds);
+                line.put("merge_cpu_s", round(cpuSeconds, 3));
                 line.put("floor_s", floorSeconds);
                 line.put("floor_read_s", round(best.readSeconds(), 6));
                 line.put("floor_write_s", round(best.writeSeconds(), 6));
@@ -232,6 +236,12 @@ final class BenchCommand implements Callable<Integer> {
         line.put("threads", options.threads());
         line.put("dtype", type.name());
         return line;
+    }
+
+    /** CPU time of every thread of this process so far (the merge's workers, its writer, the JIT and GC). */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     /** floor_s / merge_s to 3 decimals, as printed. */

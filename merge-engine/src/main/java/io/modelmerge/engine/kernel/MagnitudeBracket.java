@@ -2,11 +2,6 @@ package io.modelmerge.engine.kernel;
 
 import java.util.List;
 import java.util.Optional;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The exact top-k magnitude threshold in one full pass: a histogram of a sample of the values (the high 16
@@ -16,8 +11,6 @@ import jdk.incubator.vector.VectorSpecies;
  * caller falls back to {@link TopK}'s two full passes; the result is exact either way.
  */
 public final class MagnitudeBracket {
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
     private static final int BUCKETS = 1 << 16;
 
     private final int low;
@@ -123,33 +116,17 @@ public final class MagnitudeBracket {
     public final class Candidates {
         long above;
         final long[] counts = new long[(high - low + 1) << 15];
+        /** A value counts at its bits − (low << 15). */
+        private final ValueTally tally = new ValueTally(counts, low << 15);
 
         public void add(float[] values, int length) {
-            int[] spill = new int[IS.length()];
-            int i = 0;
-            for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                add(values, i, spill, null);
-            }
-            if (i < length) {
-                add(values, i, spill, FS.indexInRange(i, length));
-            }
+            above += tally.count(values, length, low, high);
         }
 
-        /** The vector at {@code i}: all its lanes ({@code lanes} null, an unmasked load), or those of {@code lanes}. */
-        private void add(float[] values, int i, int[] spill, VectorMask<Float> lanes) {
-            FloatVector v = lanes == null ? FloatVector.fromArray(FS, values, i) : FloatVector.fromArray(FS, values, i, lanes);
-            long in = lanes == null ? -1L : lanes.toLong();
-            IntVector bits = v.reinterpretAsInts().and(0x7FFFFFFF);
-            IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
-            above += Long.bitCount(bucket.compare(VectorOperators.GT, high).toLong() & in);
-            long hits = bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high)).toLong()
-                    & in;
-            if (hits != 0) {
-                bits.intoArray(spill, 0);
-                for (; hits != 0; hits &= hits - 1) {
-                    counts[spill[Long.numberOfTrailingZeros(hits)] - (low << 15)]++;
-                }
-            }
+        /** The counts, every held one added. */
+        long[] counts() {
+            tally.flush();
+            return counts;
         }
     }
 
@@ -171,14 +148,15 @@ public final class MagnitudeBracket {
             above += c.above;
         }
         long seen = above;
+        List<long[]> counts = parts.stream().map(Candidates::counts).toList();
         int size = (high - low + 1) << 15;
         if (seen >= k) {
             return Optional.empty(); // the k-th lies above the bracket
         }
         for (int index = size - 1; index >= 0; index--) {
             long tied = 0;
-            for (Candidates c : parts) {
-                tied += c.counts[index];
+            for (long[] c : counts) {
+                tied += c[index];
             }
             seen += tied;
             if (seen >= k) {

@@ -2,11 +2,6 @@ package io.modelmerge.engine.kernel;
 
 import java.util.Arrays;
 import java.util.List;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Magnitude thresholds over values that arrive block by block, in any order and split over workers: for each
@@ -22,9 +17,13 @@ import jdk.incubator.vector.VectorSpecies;
 public final class TopK {
     private static final int HIGH_BUCKETS = 1 << 16;
     private static final int LOW_BUCKETS = 1 << 15;
-
-    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+    /**
+     * The first round's histograms per worker, filled in turn: magnitudes of BF16 deltas take few values, and
+     * counting a run of one bucket in one histogram makes each increment wait for the one before.
+     */
+    private static final int HISTOGRAMS = 4;
+    /** A run of values long enough to fill the histograms in turn. */
+    private static final int LONG_RUN = 1 << 14;
 
     private final long[] high = new long[HIGH_BUCKETS];
     private boolean highCounted;
@@ -68,7 +67,7 @@ public final class TopK {
     public void end(List<Counts> parts) {
         if (!highCounted) {
             for (Counts part : parts) {
-                add(high, part.counts);
+                add(high, part.counts());
             }
             highCounted = true;
             if (ranks != null) {
@@ -81,7 +80,7 @@ public final class TopK {
         }
         long[] low = new long[ranks.length * LOW_BUCKETS];
         for (Counts part : parts) {
-            add(low, part.counts);
+            add(low, part.counts());
         }
         thresholds = new float[ranks.length];
         atOrAbove = new long[ranks.length];
@@ -175,60 +174,77 @@ public final class TopK {
         return atOrAbove[r];
     }
 
+    /** The high 16 bits of |v|: its bucket in the first round. */
+    private static int highBits(float v) {
+        return (Float.floatToRawIntBits(v) & 0x7FFFFFFF) >>> 15;
+    }
+
     /** What one worker counts in one round. */
     public static final class Counts {
         /** Null in the first round; then the bucket each rank's low bits are counted in. */
         private final int[] buckets;
         private final long[] counts;
-        private int[] spill;
+        /** In the second round, each rank's counts of the values in its bucket. */
+        private final ValueTally[] tallies;
+        /**
+         * In the first round, the other histograms ({@link #HISTOGRAMS}), made for the first long run of values
+         * (a tensor of a few rows needs none, and many such tensors would pay for clearing them).
+         */
+        private long[] more;
 
         private Counts(int[] buckets) {
             this.buckets = buckets;
             this.counts = new long[buckets == null ? HIGH_BUCKETS : buckets.length * LOW_BUCKETS];
+            this.tallies = buckets == null ? null : new ValueTally[buckets.length];
+            for (int r = 0; tallies != null && r < tallies.length; r++) {
+                // a value in rank r's bucket counts at r * LOW_BUCKETS + its low 15 bits
+                tallies[r] = new ValueTally(counts, (buckets[r] << 15) - r * LOW_BUCKETS);
+            }
+        }
+
+        /** The counts, every held one added (in the first round, the histograms added into the first). */
+        private long[] counts() {
+            if (tallies != null) {
+                for (ValueTally tally : tallies) {
+                    tally.flush();
+                }
+                return counts;
+            }
+            if (more != null) {
+                for (int h = 0; h < HISTOGRAMS - 1; h++) {
+                    for (int b = 0; b < HIGH_BUCKETS; b++) {
+                        counts[b] += more[h * HIGH_BUCKETS + b];
+                    }
+                }
+                more = null;
+            }
+            return counts;
         }
 
         /** Counts |values[0..length)|. */
         public void add(float[] values, int length) {
             if (buckets == null) {
-                for (int i = 0; i < length; i++) {
-                    counts[(Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF) >>> 15]++;
+                // neighbours go to different histograms, so increments of one bucket rarely wait on each other
+                int i = 0;
+                if (length >= LONG_RUN && more == null) {
+                    more = new long[(HISTOGRAMS - 1) * HIGH_BUCKETS];
+                }
+                for (; more != null && i + HISTOGRAMS <= length; i += HISTOGRAMS) {
+                    counts[highBits(values[i])]++;
+                    more[highBits(values[i + 1])]++;
+                    more[HIGH_BUCKETS + highBits(values[i + 2])]++;
+                    more[2 * HIGH_BUCKETS + highBits(values[i + 3])]++;
+                }
+                for (; i < length; i++) {
+                    counts[highBits(values[i])]++;
                 }
                 return;
             }
-            if (spill == null) {
-                spill = new int[IS.length()];
-            }
+            // few values fall in a rank's bucket: a vector compare skips the rest
             for (int r = 0; r < buckets.length; r++) {
-                countLow(values, length, buckets[r], r * LOW_BUCKETS);
+                tallies[r].count(values, length, buckets[r], buckets[r]);
             }
         }
 
-        /**
-         * The low bits of the |values| inside {@code bucket}. Few values fall in it, so a vector compare skips
-         * the rest and only hits are counted one by one.
-         */
-        private void countLow(float[] values, int length, int bucket, int at) {
-            int i = 0;
-            for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-                countLow(values, i, bucket, at, null);
-            }
-            if (i < length) {
-                countLow(values, i, bucket, at, FS.indexInRange(i, length));
-            }
-        }
-
-        /** The vector at {@code i}: all its lanes ({@code lanes} null, an unmasked load), or those of {@code lanes}. */
-        private void countLow(float[] values, int i, int bucket, int at, VectorMask<Float> lanes) {
-            FloatVector v = lanes == null ? FloatVector.fromArray(FS, values, i) : FloatVector.fromArray(FS, values, i, lanes);
-            IntVector bits = v.reinterpretAsInts().and(0x7FFFFFFF);
-            long set = bits.lanewise(VectorOperators.LSHR, 15).compare(VectorOperators.EQ, bucket).toLong()
-                    & (lanes == null ? -1L : lanes.toLong());
-            if (set != 0) {
-                bits.intoArray(spill, 0);
-                for (; set != 0; set &= set - 1) {
-                    counts[at + (spill[Long.numberOfTrailingZeros(set)] & 0x7FFF)]++;
-                }
-            }
-        }
     }
 }

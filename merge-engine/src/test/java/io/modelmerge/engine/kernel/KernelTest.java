@@ -121,6 +121,81 @@ class KernelTest {
         }
     }
 
+    /**
+     * Deltas of BF16 models take few values (multiples of the spacing of nearby BF16 numbers), a few of them
+     * most of the time: the selections count such runs in registers (ValueTally) and the first round in
+     * interleaved histograms; values of one bucket that are all different, one by one. Fed in uneven pieces,
+     * so held counts carry over from one piece to the next.
+     */
+    @Test
+    void topKAndBracketCountDeltasOfFewDistinctValuesExactly() {
+        Random random = new Random(11);
+        for (int trial = 0; trial < 14; trial++) {
+            int n = trial < 12 ? 20_000 + random.nextInt(60_000) : 150_000;
+            float[] values = new float[n];
+            for (int i = 0; trial >= 12 && i < n; i++) {
+                // and many values in one bucket: the tallies miss until they count one by one
+                values[i] = (random.nextBoolean() ? 1 : -1) * (1f + random.nextFloat() / 512);
+            }
+            for (int i = 0; trial < 12 && i < n; i++) {
+                float base = Float.intBitsToFloat(Float.floatToRawIntBits((float) random.nextGaussian() * 0.05f) & 0xFFFF0000);
+                float tuned = Float.intBitsToFloat(Float.floatToRawIntBits(base + (float) random.nextGaussian() * 0.002f)
+                        & 0xFFFF0000);
+                // mostly a run of one value, now and then another (trial by trial more or less often)
+                values[i] = random.nextInt(10) < trial % 4 ? tuned - base : (i / 97 % 3) * 0.0009765625f;
+            }
+            float[] magnitudes = new float[n];
+            for (int i = 0; i < n; i++) {
+                magnitudes[i] = Math.abs(values[i]);
+            }
+            Arrays.sort(magnitudes);
+            long k = 1 + random.nextInt(n);
+            float expected = magnitudes[(int) (n - k)];
+            long atOrAbove = Arrays.stream(boxed(magnitudes)).filter(m -> m >= expected).count();
+            long tied = Arrays.stream(boxed(magnitudes)).filter(m -> m == expected).count();
+
+            TopK top = new TopK(k);
+            while (!top.done()) {
+                TopK.Counts first = top.counts();
+                TopK.Counts second = top.counts();
+                feedInPieces(values, 0, n / 3, first::add, random);
+                feedInPieces(values, n / 3, n, second::add, random);
+                top.end(List.of(first, second));
+            }
+            assertEquals(expected, top.threshold(), "trial " + trial + " k=" + k);
+            assertEquals(atOrAbove, top.atOrAbove());
+            assertEquals(tied, top.tiedAt(0));
+
+            MagnitudeBracket.Sample sample = new MagnitudeBracket.Sample();
+            sample.add(values, n);
+            MagnitudeBracket bracket = MagnitudeBracket.of(List.of(sample), k, n, true);
+            MagnitudeBracket.Candidates first = bracket.candidates();
+            MagnitudeBracket.Candidates second = bracket.candidates();
+            feedInPieces(values, 0, n / 2, first::add, random);
+            feedInPieces(values, n / 2, n, second::add, random);
+            MagnitudeBracket.Threshold threshold = bracket.threshold(List.of(first, second), k).orElseThrow();
+            assertEquals(new MagnitudeBracket.Threshold(expected, atOrAbove, tied), threshold, "trial " + trial);
+        }
+    }
+
+    private static Float[] boxed(float[] values) {
+        Float[] boxed = new Float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            boxed[i] = values[i];
+        }
+        return boxed;
+    }
+
+    /** Gives values[from, to) to {@code add} in pieces of random lengths, each copied to the start of an array. */
+    private static void feedInPieces(float[] values, int from, int to, java.util.function.ObjIntConsumer<float[]> add,
+                                     Random random) {
+        for (int at = from; at < to; ) {
+            int length = Math.min(to - at, 1 + random.nextInt(random.nextBoolean() ? 5_000 : 40_000));
+            add.accept(Arrays.copyOfRange(values, at, at + length), length);
+            at += length;
+        }
+    }
+
     @Test
     void exactSumIsTheRoundedExactSumInAnyOrderAndSplit() {
         Random random = new Random(8);
