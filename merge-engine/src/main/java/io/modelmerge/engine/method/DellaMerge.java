@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.OrderFreeSum;
 import io.modelmerge.engine.kernel.RandomMask;
 import io.modelmerge.engine.recipe.RecipeException;
 import java.util.List;
@@ -160,13 +161,23 @@ public final class DellaMerge implements MergeMethod {
                 for (int m = 0; m < n; m++) {
                     float[] x = block.models()[m];
                     float[] base = block.base();
-                    for (int i = 0; i < length; i++) {
-                        delta[i] = x[from + i] - base[from + i];
-                        sums[m] += Math.abs(delta[i]);
+                    // the row's sums as one element after another gives them, a vector at a time where that is exact
+                    double all = OrderFreeSum.deltaAbsSum(x, base, from, length, delta);
+                    boolean orderFree = !Double.isNaN(all);
+                    if (orderFree) {
+                        sums[m] += all;
+                    } else {
+                        for (int i = 0; i < length; i++) {
+                            sums[m] += Math.abs(delta[i]);
+                        }
                     }
                     prune(delta, block.offset() + from, length, m, false);
-                    for (int i = 0; i < length; i++) {
-                        sums[n + m] += Math.abs(delta[i]);
+                    if (orderFree) {
+                        sums[n + m] += OrderFreeSum.absSum(delta, length);
+                    } else {
+                        for (int i = 0; i < length; i++) {
+                            sums[n + m] += Math.abs(delta[i]);
+                        }
                     }
                     if (kept[m] != null) {
                         // a kept +0 and a dropped entry merge alike: what is not +0 is the selection
@@ -200,19 +211,21 @@ public final class DellaMerge implements MergeMethod {
 
         @Override
         public void merge(Block block, float[] out) {
+            float[] base = block.base();
             for (int m = 0; m < density.length; m++) {
                 float[] x = block.models()[m];
                 for (int i = 0; i < block.length(); i++) {
-                    x[i] -= block.base()[i];
+                    x[i] -= base[i];
                 }
                 if (kept[m] != null) {
                     kept[m].keepRecorded(block.offset(), x, 0, block.length());
                 } else {
                     prune(x, block.offset(), block.length(), m, rescale == Rescale.INVERSE_PROBABILITY);
                 }
-                if (scale[m] != 1f) {
+                float factor = scale[m]; // a local, so the loop is compiled to vectors (x might alias the array)
+                if (factor != 1f) {
                     for (int i = 0; i < block.length(); i++) {
-                        x[i] *= scale[m];
+                        x[i] *= factor;
                     }
                 }
             }

@@ -178,6 +178,61 @@ class KernelTest {
         }
     }
 
+    /**
+     * An order-free sum is the sequential double sum bit for bit, or NaN: BF16 deltas (few significant bits) take
+     * the vector path; values spanning many binades, subnormals with large values, NaN and infinity do not.
+     */
+    @Test
+    void orderFreeSumsEqualTheSequentialSumOrRefuse() {
+        Random random = new Random(17);
+        int vectorPaths = 0;
+        for (int trial = 0; trial < 400; trial++) {
+            int length = 1 + random.nextInt(3000);
+            float[] x = new float[length];
+            float[] base = new float[length];
+            int kind = trial % 5;
+            for (int i = 0; i < length; i++) {
+                base[i] = bf16((float) random.nextGaussian() * 0.05f);
+                x[i] = switch (kind) {
+                    case 0, 1 -> bf16(base[i] + (float) random.nextGaussian() * 0.002f); // a BF16 fine-tune
+                    case 2 -> (float) (random.nextGaussian() * Math.pow(2, random.nextInt(60) - 30)); // wide range
+                    case 3 -> i == length / 2 ? Float.MIN_VALUE * 3 : base[i] + random.nextFloat(); // a subnormal
+                    default -> i == length / 3 ? (random.nextBoolean() ? Float.NaN : Float.POSITIVE_INFINITY) : x[i];
+                };
+            }
+            float[] delta = new float[length];
+            double fast = OrderFreeSum.deltaAbsSum(x, base, 0, length, delta);
+            double sequential = 0;
+            double kept = 0;
+            for (int i = 0; i < length; i++) {
+                assertEquals(x[i] - base[i], delta[i], 0f);
+                sequential += Math.abs(x[i] - base[i]);
+                if (i % 3 == 0) {
+                    kept += Math.abs(delta[i]);
+                } else {
+                    delta[i] = 0f;
+                }
+            }
+            if (kind <= 1) {
+                assertTrue(!Double.isNaN(fast), "a BF16 delta's sum is order-free");
+            }
+            if (kind == 4) {
+                assertTrue(Double.isNaN(fast), "NaN or infinity is summed one by one");
+            }
+            if (!Double.isNaN(fast)) {
+                vectorPaths++;
+                assertEquals(Double.doubleToRawLongBits(sequential), Double.doubleToRawLongBits(fast), "trial " + trial);
+                assertEquals(Double.doubleToRawLongBits(kept),
+                        Double.doubleToRawLongBits(OrderFreeSum.absSum(delta, length)), "trial " + trial);
+            }
+        }
+        assertTrue(vectorPaths >= 160, "vector paths taken: " + vectorPaths);
+    }
+
+    private static float bf16(float value) {
+        return Float.intBitsToFloat(Float.floatToRawIntBits(value) & 0xFFFF0000);
+    }
+
     private static Float[] boxed(float[] values) {
         Float[] boxed = new Float[values.length];
         for (int i = 0; i < values.length; i++) {

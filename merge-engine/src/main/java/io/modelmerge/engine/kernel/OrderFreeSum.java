@@ -1,0 +1,91 @@
+package io.modelmerge.engine.kernel;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Sums of |v| in double, a vector at a time, that equal the sum taken one element after another from 0, bit for
+ * bit. Each |v| is an integer times 2^q, q the exponent of its lowest set bit; when every |v| is a multiple of
+ * 2^q and the total is below 2^(53 + q), every partial sum in any order is an exact double, so all orders give
+ * the exact total. Deltas of BF16 or F16 weights have few significant bits and pass easily; where the check
+ * fails (a row spanning too many binades, or a NaN or infinity), the caller sums one element at a time.
+ */
+public final class OrderFreeSum {
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+
+    private OrderFreeSum() {
+    }
+
+    /**
+     * Writes δ = x − base for elements [from, from + length) into {@code delta[0, length)} and returns Σ|δ| when
+     * it is order-free (see the class), else NaN (δ is written either way).
+     */
+    public static double deltaAbsSum(float[] x, float[] base, int from, int length, float[] delta) {
+        DoubleVector low = DoubleVector.zero(DS);
+        DoubleVector high = DoubleVector.zero(DS);
+        IntVector lowestBit = IntVector.broadcast(IS, Integer.MAX_VALUE);
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            FloatVector d = FloatVector.fromArray(FS, x, from + i).sub(FloatVector.fromArray(FS, base, from + i));
+            d.intoArray(delta, i);
+            FloatVector a = d.abs();
+            low = low.add(a.convertShape(VectorOperators.F2D, DS, 0));
+            high = high.add(a.convertShape(VectorOperators.F2D, DS, 1));
+            IntVector bits = a.reinterpretAsInts();
+            IntVector exponent = bits.lanewise(VectorOperators.LSHR, 23);
+            lowestBit = lowestBit.min(lowestBitExponent(bits, exponent));
+        }
+        double tail = 0;
+        int tailLowest = Integer.MAX_VALUE;
+        for (; i < length; i++) {
+            float d = x[from + i] - base[from + i];
+            delta[i] = d;
+            float a = Math.abs(d);
+            tail += a;
+            int bits = Float.floatToRawIntBits(a);
+            if (bits != 0) {
+                int mantissa = (bits & 0x7FFFFF) | (bits >>> 23 == 0 ? 0 : 0x800000);
+                tailLowest = Math.min(tailLowest, Math.max(1, bits >>> 23) - 150 + Integer.numberOfTrailingZeros(mantissa));
+            }
+        }
+        int q = Math.min(lowestBit.reduceLanes(VectorOperators.MIN), tailLowest);
+        double sum = low.add(high).reduceLanes(VectorOperators.ADD) + tail;
+        // a NaN or an infinity among them fails the test (its sum's exponent is past any bound)
+        return q == Integer.MAX_VALUE || Math.getExponent(sum) < 53 + q ? sum : Double.NaN;
+    }
+
+    /** Σ|v| over {@code values[0, length)}, in any order: call only where a sum over a superset was order-free. */
+    public static double absSum(float[] values, int length) {
+        DoubleVector low = DoubleVector.zero(DS);
+        DoubleVector high = DoubleVector.zero(DS);
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            FloatVector a = FloatVector.fromArray(FS, values, i).abs();
+            low = low.add(a.convertShape(VectorOperators.F2D, DS, 0));
+            high = high.add(a.convertShape(VectorOperators.F2D, DS, 1));
+        }
+        double sum = low.add(high).reduceLanes(VectorOperators.ADD);
+        for (; i < length; i++) {
+            sum += Math.abs(values[i]);
+        }
+        return sum;
+    }
+
+    /**
+     * The exponent of the lowest set bit of each lane's magnitude (normal: biased exponent − 150 plus the
+     * mantissa's trailing zeros with its hidden bit; subnormal: −149 plus the trailing zeros); MAX_VALUE for a zero.
+     */
+    private static IntVector lowestBitExponent(IntVector bits, IntVector exponent) {
+        VectorMask<Integer> subnormal = exponent.compare(VectorOperators.EQ, 0);
+        IntVector mantissa = bits.and(0x7FFFFF).or(IntVector.broadcast(IS, 0x800000).blend(0, subnormal));
+        IntVector scale = exponent.max(1).sub(150);
+        IntVector lowest = scale.add(mantissa.lanewise(VectorOperators.TRAILING_ZEROS_COUNT));
+        return lowest.blend(Integer.MAX_VALUE, bits.compare(VectorOperators.EQ, 0));
+    }
+}
