@@ -48,16 +48,47 @@ public final class OrderFreeSum {
             delta[i] = d;
             float a = Math.abs(d);
             tail += a;
-            int bits = Float.floatToRawIntBits(a);
-            if (bits != 0) {
-                int mantissa = (bits & 0x7FFFFF) | (bits >>> 23 == 0 ? 0 : 0x800000);
-                tailLowest = Math.min(tailLowest, Math.max(1, bits >>> 23) - 150 + Integer.numberOfTrailingZeros(mantissa));
-            }
+            tailLowest = Math.min(tailLowest, lowestBitExponent(a));
         }
         int q = Math.min(lowestBit.reduceLanes(VectorOperators.MIN), tailLowest);
         double sum = low.add(high).reduceLanes(VectorOperators.ADD) + tail;
         // a NaN or an infinity among them fails the test (its sum's exponent is past any bound)
         return q == Integer.MAX_VALUE || Math.getExponent(sum) < 53 + q ? sum : Double.NaN;
+    }
+
+    /**
+     * Σ δ² in double (δ = x − base in F32, squared exactly in double) over the elements i of [0, length) whose
+     * {@code selector[i] >= threshold}, element i being x's and base's {@code from + i}; NaN where that sum is not
+     * order-free (δ² is a multiple of 2^2q where δ is one of 2^q).
+     */
+    public static double deltaSquareSum(float[] x, float[] base, int from, float[] selector, float threshold, int length) {
+        DoubleVector low = DoubleVector.zero(DS);
+        DoubleVector high = DoubleVector.zero(DS);
+        IntVector lowestBit = IntVector.broadcast(IS, Integer.MAX_VALUE);
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            VectorMask<Float> selected = FloatVector.fromArray(FS, selector, i).compare(VectorOperators.GE, threshold);
+            FloatVector d = FloatVector.fromArray(FS, x, from + i).sub(FloatVector.fromArray(FS, base, from + i))
+                    .blend(0f, selected.not());
+            DoubleVector dLow = (DoubleVector) d.convertShape(VectorOperators.F2D, DS, 0);
+            DoubleVector dHigh = (DoubleVector) d.convertShape(VectorOperators.F2D, DS, 1);
+            low = low.add(dLow.mul(dLow));
+            high = high.add(dHigh.mul(dHigh));
+            IntVector bits = d.abs().reinterpretAsInts();
+            lowestBit = lowestBit.min(lowestBitExponent(bits, bits.lanewise(VectorOperators.LSHR, 23)));
+        }
+        double tail = 0;
+        int tailLowest = Integer.MAX_VALUE;
+        for (; i < length; i++) {
+            if (selector[i] >= threshold) {
+                float d = x[from + i] - base[from + i];
+                tail += (double) d * d;
+                tailLowest = Math.min(tailLowest, lowestBitExponent(d));
+            }
+        }
+        int q = Math.min(lowestBit.reduceLanes(VectorOperators.MIN), tailLowest);
+        double sum = low.add(high).reduceLanes(VectorOperators.ADD) + tail;
+        return q == Integer.MAX_VALUE || Math.getExponent(sum) < 53 + 2L * q ? sum : Double.NaN;
     }
 
     /** Σ|v| over {@code values[0, length)}, in any order: call only where a sum over a superset was order-free. */
@@ -75,6 +106,17 @@ public final class OrderFreeSum {
             sum += Math.abs(values[i]);
         }
         return sum;
+    }
+
+    /** {@link #lowestBitExponent(IntVector, IntVector)} of one value. */
+    private static int lowestBitExponent(float value) {
+        int bits = Float.floatToRawIntBits(value) & 0x7FFFFFFF;
+        if (bits == 0) {
+            return Integer.MAX_VALUE;
+        }
+        int exponent = bits >>> 23;
+        int mantissa = (bits & 0x7FFFFF) | (exponent == 0 ? 0 : 0x800000);
+        return Math.max(1, exponent) - 150 + Integer.numberOfTrailingZeros(mantissa);
     }
 
     /**

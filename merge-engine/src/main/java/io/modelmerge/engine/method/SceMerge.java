@@ -1,5 +1,6 @@
 package io.modelmerge.engine.method;
 
+import io.modelmerge.engine.kernel.OrderFreeSum;
 import io.modelmerge.engine.kernel.SignElection;
 import io.modelmerge.engine.kernel.TaskVectors;
 import io.modelmerge.engine.kernel.TopK;
@@ -119,10 +120,18 @@ public final class SceMerge implements MergeMethod {
         private BlockSums squares() {
             return new BlockSums(n, (block, from, length, sums) -> {
                 float[] variance = variances(block, from, length);
-                for (int i = 0; i < length; i++) {
-                    if (variance[i] >= threshold) {
-                        for (int m = 0; m < n; m++) {
-                            double d = block.models()[m][from + i] - block.base()[from + i];
+                float[] base = block.base();
+                for (int m = 0; m < n; m++) {
+                    float[] x = block.models()[m];
+                    // the sum as one element after another gives it, a vector at a time where that is exact
+                    double squares = OrderFreeSum.deltaSquareSum(x, base, from, variance, threshold, length);
+                    if (!Double.isNaN(squares)) {
+                        sums[m] += squares;
+                        continue;
+                    }
+                    for (int i = 0; i < length; i++) {
+                        if (variance[i] >= threshold) {
+                            double d = x[from + i] - base[from + i];
                             sums[m] += d * d;
                         }
                     }

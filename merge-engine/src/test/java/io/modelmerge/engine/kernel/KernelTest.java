@@ -179,13 +179,15 @@ class KernelTest {
     }
 
     /**
-     * An order-free sum is the sequential double sum bit for bit, or NaN: BF16 deltas (few significant bits) take
+     * An order-free sum (of |δ|, of the selected δ²) is the sequential double sum bit for bit, or NaN: BF16 deltas
+     * (few significant bits) take
      * the vector path; values spanning many binades, subnormals with large values, NaN and infinity do not.
      */
     @Test
     void orderFreeSumsEqualTheSequentialSumOrRefuse() {
         Random random = new Random(17);
         int vectorPaths = 0;
+        int squarePaths = 0;
         for (int trial = 0; trial < 400; trial++) {
             int length = 1 + random.nextInt(3000);
             float[] x = new float[length];
@@ -199,6 +201,25 @@ class KernelTest {
                     case 3 -> i == length / 2 ? Float.MIN_VALUE * 3 : base[i] + random.nextFloat(); // a subnormal
                     default -> i == length / 3 ? (random.nextBoolean() ? Float.NaN : Float.POSITIVE_INFINITY) : x[i];
                 };
+            }
+            float[] selector = new float[length];
+            for (int i = 0; i < length; i++) {
+                selector[i] = random.nextInt(4) == 0 ? Float.NaN : random.nextFloat();
+            }
+            double squares = OrderFreeSum.deltaSquareSum(x, base, 0, selector, 0.3f, length);
+            double sequentialSquares = 0;
+            for (int i = 0; i < length; i++) {
+                if (selector[i] >= 0.3f) {
+                    double d = x[i] - base[i];
+                    sequentialSquares += d * d;
+                }
+            }
+            if (kind <= 1 && !Double.isNaN(squares)) {
+                squarePaths++; // squares span twice the binades: a weight near 0 can make a row's sum ordered
+            }
+            if (!Double.isNaN(squares)) {
+                assertEquals(Double.doubleToRawLongBits(sequentialSquares), Double.doubleToRawLongBits(squares),
+                        "squares, trial " + trial);
             }
             float[] delta = new float[length];
             double fast = OrderFreeSum.deltaAbsSum(x, base, 0, length, delta);
@@ -227,6 +248,7 @@ class KernelTest {
             }
         }
         assertTrue(vectorPaths >= 160, "vector paths taken: " + vectorPaths);
+        assertTrue(squarePaths >= 120, "of 160 BF16 deltas, sums of squares taken as vectors: " + squarePaths);
     }
 
     private static float bf16(float value) {
