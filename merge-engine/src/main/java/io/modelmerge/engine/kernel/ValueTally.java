@@ -11,7 +11,7 @@ import jdk.incubator.vector.VectorSpecies;
  * in a {@code long[]}, magnitude {@code m} at {@code m - origin}. Magnitudes of BF16 and F16 deltas take few
  * distinct values (differences of nearby low-precision numbers are multiples of their spacing): a bucket near a
  * threshold is mostly one value, and counting its hits one by one makes each increment wait for the last store
- * to the same count. Two values are counted in vector registers instead (a compare and a masked add per
+ * to the same count. Two values are counted in vector registers instead (a compare and an add per
  * vector); a value counted one by one takes the place of the one with fewer hits since it came, whose count goes
  * to the array then, as both do at {@link #flush}. Where the hits are many values (magnitudes computed in F32,
  * such as PCB's β), most vectors would miss both: after a first stretch, a tally that misses on more than one
@@ -45,21 +45,21 @@ final class ValueTally {
      * bucket above {@code high}.
      */
     long count(float[] values, int length, int low, int high) {
-        if (oneByOne) {
-            return countOneByOne(values, length, low, high);
-        }
         IntVector firstHits = IntVector.zero(IS);
         IntVector secondHits = IntVector.zero(IS);
         IntVector ones = IntVector.broadcast(IS, 1);
         long above = 0;
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
+            IntVector bits = magnitudeBits(values, i);
             IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
             above += bucket.compare(VectorOperators.GT, high).trueCount();
-            VectorMask<Integer> hits = bucket.compare(VectorOperators.GE, low)
-                    .and(bucket.compare(VectorOperators.LE, high));
+            VectorMask<Integer> hits = inRange(bucket, low, high);
             if (!hits.anyTrue()) {
+                continue;
+            }
+            if (oneByOne) {
+                countEach(bits, hits.toLong());
                 continue;
             }
             vectorsWithHits++;
@@ -73,8 +73,7 @@ final class ValueTally {
                 secondCount += secondHits.reduceLanes(VectorOperators.ADD);
                 firstHits = IntVector.zero(IS);
                 secondHits = IntVector.zero(IS);
-                bits.intoArray(spill, 0);
-                miss(rest);
+                miss(bits, rest);
             }
         }
         firstCount += firstHits.reduceLanes(VectorOperators.ADD);
@@ -83,23 +82,14 @@ final class ValueTally {
         return above + countTail(values, i, length, low, high);
     }
 
-    /** As {@link #count}, each hit counted in the array where it falls. */
-    private long countOneByOne(float[] values, int length, int low, int high) {
-        long above = 0;
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
-            IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
-            above += bucket.compare(VectorOperators.GT, high).trueCount();
-            long hits = bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high)).toLong();
-            if (hits != 0) {
-                bits.intoArray(spill, 0);
-                for (; hits != 0; hits &= hits - 1) {
-                    counts[spill[Long.numberOfTrailingZeros(hits)] - origin]++;
-                }
-            }
-        }
-        return above + countTail(values, i, length, low, high);
+    /** The bits of |values[i, i + lanes)|. */
+    private static IntVector magnitudeBits(float[] values, int i) {
+        return FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
+    }
+
+    /** The lanes whose bucket lies in [low, high]. */
+    private static VectorMask<Integer> inRange(IntVector bucket, int low, int high) {
+        return bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high));
     }
 
     /** Counts values[from, length) one at a time; returns how many lie above the range. */
@@ -117,14 +107,10 @@ final class ValueTally {
         return above;
     }
 
-    /** Counts the lanes of {@link #spill} set in {@code lanes} one by one; the last takes a held value's place. */
-    private void miss(long lanes) {
+    /** Counts the lanes of {@code bits} set in {@code lanes} one by one; the last takes a held value's place. */
+    private void miss(IntVector bits, long lanes) {
         misses++;
-        int last = -1;
-        for (long rest = lanes; rest != 0; rest &= rest - 1) {
-            last = spill[Long.numberOfTrailingZeros(rest)];
-            counts[last - origin]++;
-        }
+        int last = countEach(bits, lanes);
         if (firstCount < secondCount) {
             flushFirst();
             first = last;
@@ -132,6 +118,17 @@ final class ValueTally {
             flushSecond();
             second = last;
         }
+    }
+
+    /** Counts the lanes of {@code bits} set in {@code lanes} one by one; returns the last one's value. */
+    private int countEach(IntVector bits, long lanes) {
+        bits.intoArray(spill, 0);
+        int last = -1;
+        for (long rest = lanes; rest != 0; rest &= rest - 1) {
+            last = spill[Long.numberOfTrailingZeros(rest)];
+            counts[last - origin]++;
+        }
+        return last;
     }
 
     /** Adds the held counts to the array: call before reading it. */
