@@ -205,6 +205,7 @@ final class BenchCommand implements Callable<Integer> {
         long usedBytes = weightBytes(used);
         Path output = work.resolve("out-" + method);
         double seconds = Double.MAX_VALUE;
+        double cpuSeconds = Double.MAX_VALUE;
         Floor best = null;
         long peak = 0;
         io.modelmerge.engine.delta.DeltaManifest manifest = null;
@@ -213,10 +214,12 @@ final class BenchCommand implements Callable<Integer> {
             syncFilesystems();
             System.gc();
             RssSampler sampler = RssSampler.start();
+            long cpuStart = processCpuNanos();
             long start = System.nanoTime();
             manifest = new io.modelmerge.engine.exec.DeltaExtraction(options).run(used.get(0).toString(),
                     used.get(1).toString(), edit, output);
             seconds = Math.min(seconds, (System.nanoTime() - start) / 1e9);
+            cpuSeconds = Math.min(cpuSeconds, (processCpuNanos() - cpuStart) / 1e9);
             peak = Math.max(peak, sampler.stop());
             deleteRecursively(output);
             syncFilesystems();
@@ -230,6 +233,7 @@ final class BenchCommand implements Callable<Integer> {
         line.put("compression", round(manifest.compressionRatio(), 3));
         line.put("worst_relative_error", manifest.worst().map(w -> w.relativeError()).orElse(0.0));
         line.put("merge_s", opSeconds);
+        line.put("merge_cpu_s", round(cpuSeconds, 3));
         line.put("floor_s", floorSeconds);
         line.put("ratio", ratio(floorSeconds, opSeconds));
         line.put("peak_anon_MB", round(peak / 1e6, 1));
