@@ -34,13 +34,33 @@ final class FisherNorms implements ModelWidePass {
         }).inOrder().readingOnly(m -> m >= squares.length)); // the companions follow the models
     }
 
+    /**
+     * Each model's sum is one chain of dependent additions (its order fixes the norm's bits), so two models' chains
+     * run side by side in one loop, in locals: each waits on its own last addition only.
+     */
     private void addSquares(Block block) {
         int n = squares.length;
-        for (int m = 0; m < n; m++) {
-            float[] fisher = block.models()[n + m]; // the companions follow the models
-            for (int i = 0; i < block.length(); i++) {
-                squares[m] += (double) fisher[i] * fisher[i];
+        int length = block.length();
+        int m = 0;
+        for (; m + 1 < n; m += 2) {
+            float[] first = block.models()[n + m]; // the companions follow the models
+            float[] second = block.models()[n + m + 1];
+            double firstSum = squares[m];
+            double secondSum = squares[m + 1];
+            for (int i = 0; i < length; i++) {
+                firstSum += (double) first[i] * first[i];
+                secondSum += (double) second[i] * second[i];
             }
+            squares[m] = firstSum;
+            squares[m + 1] = secondSum;
+        }
+        if (m < n) {
+            float[] fisher = block.models()[n + m];
+            double sum = squares[m];
+            for (int i = 0; i < length; i++) {
+                sum += (double) fisher[i] * fisher[i];
+            }
+            squares[m] = sum;
         }
     }
 
