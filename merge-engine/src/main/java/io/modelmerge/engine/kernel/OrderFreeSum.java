@@ -8,11 +8,12 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Sums of |v| in double, a vector at a time, that equal the sum taken one element after another from 0, bit for
- * bit. Each |v| is an integer times 2^q, q the exponent of its lowest set bit; when every |v| is a multiple of
- * 2^q and the total is below 2^(53 + q), every partial sum in any order is an exact double, so all orders give
- * the exact total. Deltas of BF16 or F16 weights have few significant bits and pass easily; where the check
- * fails (a row spanning too many binades, or a NaN or infinity), the caller sums one element at a time.
+ * Sums of |v| (or v²) in double, a vector at a time, that equal the sum taken one element after another from 0,
+ * bit for bit. Each |v| is an integer times 2^q, q the exponent of its lowest set bit; when every |v| is a
+ * multiple of 2^q and the total is below 2^(53 + q) (v²: 2^2q and 2^(53 + 2q)), every partial sum in any order is
+ * an exact double, so all orders give the exact total. Deltas of BF16 or F16 weights have few significant bits
+ * and pass easily; where the check fails (a row spanning too many binades, or a NaN or infinity), the sum is NaN
+ * and the caller sums one element at a time.
  */
 public final class OrderFreeSum {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
