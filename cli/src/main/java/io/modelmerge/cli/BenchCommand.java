@@ -6,6 +6,7 @@ import io.modelmerge.engine.exec.MergeOptions;
 import io.modelmerge.engine.method.MergeMethods;
 import io.modelmerge.engine.recipe.RecipeParser;
 import io.modelmerge.engine.synthetic.SyntheticCheckpoints;
+import io.modelmerge.storage.blob.LocalDirectories;
 import io.modelmerge.storage.safetensors.DType;
 import io.modelmerge.storage.safetensors.TensorSpec;
 import java.io.IOException;
@@ -16,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -126,7 +126,7 @@ final class BenchCommand implements Callable<Integer> {
                     syncFilesystems();
                     Floor floor = floor(used, work.resolve("floor.bin"), outputBytes);
                     best = best == null || floor.total() < best.total() ? floor : best;
-                    deleteRecursively(output);
+                    LocalDirectories.delete(output);
                     syncFilesystems();
                     System.gc();
                     RssSampler sampler = RssSampler.start();
@@ -137,7 +137,7 @@ final class BenchCommand implements Callable<Integer> {
                     seconds = Math.min(seconds, (System.nanoTime() - start) / 1e9);
                     cpuSeconds = Math.min(cpuSeconds, (processCpuNanos() - cpuStart) / 1e9);
                     peak = Math.max(peak, sampler.stop());
-                    deleteRecursively(output);
+                    LocalDirectories.delete(output);
                 }
                 // Times to the microsecond, and the ratio of exactly the times printed: a reader (or a test)
                 // recomputing it from the line gets the same figure.
@@ -160,7 +160,7 @@ final class BenchCommand implements Callable<Integer> {
             }
         } finally {
             if (dir == null) {
-                deleteRecursively(work);
+                LocalDirectories.delete(work);
             }
         }
         return 0;
@@ -210,7 +210,7 @@ final class BenchCommand implements Callable<Integer> {
         long peak = 0;
         io.modelmerge.engine.delta.DeltaManifest manifest = null;
         for (int run = 0; run < repeat; run++) {
-            deleteRecursively(output);
+            LocalDirectories.delete(output);
             syncFilesystems();
             System.gc();
             RssSampler sampler = RssSampler.start();
@@ -221,7 +221,7 @@ final class BenchCommand implements Callable<Integer> {
             seconds = Math.min(seconds, (System.nanoTime() - start) / 1e9);
             cpuSeconds = Math.min(cpuSeconds, (processCpuNanos() - cpuStart) / 1e9);
             peak = Math.max(peak, sampler.stop());
-            deleteRecursively(output);
+            LocalDirectories.delete(output);
             syncFilesystems();
             Floor floor = floor(used, work.resolve("floor.bin"), manifest.deltaBytes());
             best = best == null || floor.total() < best.total() ? floor : best;
@@ -314,17 +314,6 @@ final class BenchCommand implements Callable<Integer> {
             bytes += Files.size(file);
         }
         return bytes;
-    }
-
-    private static void deleteRecursively(Path path) throws IOException {
-        if (!Files.exists(path)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(path)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 
     /** Samples RssAnon from /proc/self/status every 10 ms and keeps the peak. */
