@@ -12,8 +12,8 @@ import jdk.incubator.vector.VectorSpecies;
  * bit for bit. Each |v| is an integer times 2^q, q the exponent of its lowest set bit; when every |v| is a
  * multiple of 2^q and the total is below 2^(53 + q) (v²: 2^2q and 2^(53 + 2q)), every partial sum in any order is
  * an exact double, so all orders give the exact total. Deltas of BF16 or F16 weights have few significant bits
- * and pass easily; where the check fails (a row spanning too many binades, or a NaN or infinity), the sum is NaN
- * and the caller sums one element at a time.
+ * and pass easily; where the check fails (a row spanning too many binades, or a NaN or infinity), the sum is
+ * taken one element at a time instead. Either way the caller gets the sequential sum's bits.
  */
 public final class OrderFreeSum {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
@@ -24,10 +24,24 @@ public final class OrderFreeSum {
     }
 
     /**
-     * Writes δ = x − base for elements [from, from + length) into {@code delta[0, length)} and returns Σ|δ| when
-     * it is order-free (see the class), else NaN (δ is written either way).
+     * A sum of |v| as adding the terms one after another from 0 gives it, and whether it was taken a vector at a
+     * time (order-free).
      */
-    public static double deltaAbsSum(float[] x, float[] base, int from, int length, float[] delta) {
+    public record AbsSum(double value, boolean orderFree) {
+        /**
+         * The sum of {@code values[0, length)}, some of this sum's terms with the rest zeroed (a selection of them),
+         * as adding them one after another from 0 gives it: a subset of order-free terms is order-free.
+         */
+        public double ofSubset(float[] values, int length) {
+            return orderFree ? vectorAbsSum(values, length) : sequentialAbsSum(values, length);
+        }
+    }
+
+    /**
+     * Writes δ = x − base for elements [from, from + length) into {@code delta[0, length)} and returns Σ|δ|: a
+     * vector at a time where order-free (see the class), else one by one.
+     */
+    public static AbsSum deltaAbsSum(float[] x, float[] base, int from, int length, float[] delta) {
         DoubleVector low = DoubleVector.zero(DS);
         DoubleVector high = DoubleVector.zero(DS);
         IntVector lowestBit = IntVector.broadcast(IS, Integer.MAX_VALUE);
@@ -38,9 +52,7 @@ public final class OrderFreeSum {
             FloatVector a = d.abs();
             low = low.add(a.convertShape(VectorOperators.F2D, DS, 0));
             high = high.add(a.convertShape(VectorOperators.F2D, DS, 1));
-            IntVector bits = a.reinterpretAsInts();
-            IntVector exponent = bits.lanewise(VectorOperators.LSHR, 23);
-            lowestBit = lowestBit.min(lowestBitExponent(bits, exponent));
+            lowestBit = lowestBit.min(lowestBitExponent(a.reinterpretAsInts()));
         }
         double tail = 0;
         int tailLowest = Integer.MAX_VALUE;
@@ -52,48 +64,23 @@ public final class OrderFreeSum {
             tailLowest = Math.min(tailLowest, lowestBitExponent(a));
         }
         int q = Math.min(lowestBit.reduceLanes(VectorOperators.MIN), tailLowest);
-        double sum = low.add(high).reduceLanes(VectorOperators.ADD) + tail;
-        // a NaN or an infinity among them fails the test (its sum's exponent is past any bound)
-        return q == Integer.MAX_VALUE || Math.getExponent(sum) < 53 + q ? sum : Double.NaN;
+        double sum = exactOrNaN(low.add(high).reduceLanes(VectorOperators.ADD) + tail, q, 53L + q);
+        if (!Double.isNaN(sum)) {
+            return new AbsSum(sum, true);
+        }
+        return new AbsSum(sequentialAbsSum(delta, length), false);
     }
 
-    /**
-     * Σ δ² in double (δ = x − base in F32, squared exactly in double) over the elements i of [0, length) whose
-     * {@code selector[i] >= threshold}, element i being x's and base's {@code from + i}; NaN where that sum is not
-     * order-free (δ² is a multiple of 2^2q where δ is one of 2^q).
-     */
-    public static double deltaSquareSum(float[] x, float[] base, int from, float[] selector, float threshold, int length) {
-        DoubleVector low = DoubleVector.zero(DS);
-        DoubleVector high = DoubleVector.zero(DS);
-        IntVector lowestBit = IntVector.broadcast(IS, Integer.MAX_VALUE);
-        int i = 0;
-        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            VectorMask<Float> selected = FloatVector.fromArray(FS, selector, i).compare(VectorOperators.GE, threshold);
-            FloatVector d = FloatVector.fromArray(FS, x, from + i).sub(FloatVector.fromArray(FS, base, from + i))
-                    .blend(0f, selected.not());
-            DoubleVector dLow = (DoubleVector) d.convertShape(VectorOperators.F2D, DS, 0);
-            DoubleVector dHigh = (DoubleVector) d.convertShape(VectorOperators.F2D, DS, 1);
-            low = low.add(dLow.mul(dLow));
-            high = high.add(dHigh.mul(dHigh));
-            IntVector bits = d.abs().reinterpretAsInts();
-            lowestBit = lowestBit.min(lowestBitExponent(bits, bits.lanewise(VectorOperators.LSHR, 23)));
+    private static double sequentialAbsSum(float[] values, int length) {
+        double sum = 0;
+        for (int i = 0; i < length; i++) {
+            sum += Math.abs(values[i]);
         }
-        double tail = 0;
-        int tailLowest = Integer.MAX_VALUE;
-        for (; i < length; i++) {
-            if (selector[i] >= threshold) {
-                float d = x[from + i] - base[from + i];
-                tail += (double) d * d;
-                tailLowest = Math.min(tailLowest, lowestBitExponent(d));
-            }
-        }
-        int q = Math.min(lowestBit.reduceLanes(VectorOperators.MIN), tailLowest);
-        double sum = low.add(high).reduceLanes(VectorOperators.ADD) + tail;
-        return q == Integer.MAX_VALUE || Math.getExponent(sum) < 53 + 2L * q ? sum : Double.NaN;
+        return sum;
     }
 
-    /** Σ|v| over {@code values[0, length)}, in any order: call only where a sum over a superset was order-free. */
-    public static double absSum(float[] values, int length) {
+    /** Σ|v| over {@code values[0, length)} in any order, a vector at a time: for order-free terms only. */
+    private static double vectorAbsSum(float[] values, int length) {
         DoubleVector low = DoubleVector.zero(DS);
         DoubleVector high = DoubleVector.zero(DS);
         int i = 0;
@@ -109,7 +96,65 @@ public final class OrderFreeSum {
         return sum;
     }
 
-    /** {@link #lowestBitExponent(IntVector, IntVector)} of one value. */
+    /**
+     * Σ δ² in double (δ = x − base in F32, squared exactly in double) over the elements i of [0, length) whose
+     * {@code selector[i] >= threshold}, element i being x's and base's {@code from + i}, as adding them one after
+     * another from 0 gives it: a vector at a time where order-free (δ² is a multiple of 2^2q where δ is one of
+     * 2^q), else one by one.
+     */
+    public static double deltaSquareSum(float[] x, float[] base, int from, float[] selector, float threshold, int length) {
+        double sum = orderFreeDeltaSquareSum(x, base, from, selector, threshold, length);
+        if (Double.isNaN(sum)) {
+            sum = 0;
+            for (int i = 0; i < length; i++) {
+                if (selector[i] >= threshold) {
+                    double d = x[from + i] - base[from + i];
+                    sum += d * d;
+                }
+            }
+        }
+        return sum;
+    }
+
+    /** {@link #deltaSquareSum} a vector at a time where it is order-free, else NaN. */
+    static double orderFreeDeltaSquareSum(float[] x, float[] base, int from, float[] selector, float threshold,
+                                          int length) {
+        DoubleVector low = DoubleVector.zero(DS);
+        DoubleVector high = DoubleVector.zero(DS);
+        IntVector lowestBit = IntVector.broadcast(IS, Integer.MAX_VALUE);
+        int i = 0;
+        for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
+            VectorMask<Float> selected = FloatVector.fromArray(FS, selector, i).compare(VectorOperators.GE, threshold);
+            FloatVector d = FloatVector.fromArray(FS, x, from + i).sub(FloatVector.fromArray(FS, base, from + i))
+                    .blend(0f, selected.not());
+            DoubleVector dLow = (DoubleVector) d.convertShape(VectorOperators.F2D, DS, 0);
+            DoubleVector dHigh = (DoubleVector) d.convertShape(VectorOperators.F2D, DS, 1);
+            low = low.add(dLow.mul(dLow));
+            high = high.add(dHigh.mul(dHigh));
+            lowestBit = lowestBit.min(lowestBitExponent(d.abs().reinterpretAsInts()));
+        }
+        double tail = 0;
+        int tailLowest = Integer.MAX_VALUE;
+        for (; i < length; i++) {
+            if (selector[i] >= threshold) {
+                float d = x[from + i] - base[from + i];
+                tail += (double) d * d;
+                tailLowest = Math.min(tailLowest, lowestBitExponent(d));
+            }
+        }
+        int q = Math.min(lowestBit.reduceLanes(VectorOperators.MIN), tailLowest);
+        return exactOrNaN(low.add(high).reduceLanes(VectorOperators.ADD) + tail, q, 53L + 2L * q);
+    }
+
+    /**
+     * {@code sum} when it is below 2^{@code bound} (or every term was zero: {@code q} MAX_VALUE), else NaN; a NaN
+     * or an infinity among the terms fails too (its sum's exponent is past any bound).
+     */
+    private static double exactOrNaN(double sum, int q, long bound) {
+        return q == Integer.MAX_VALUE || Math.getExponent(sum) < bound ? sum : Double.NaN;
+    }
+
+    /** {@link #lowestBitExponent(IntVector)} of one value. */
     private static int lowestBitExponent(float value) {
         int bits = Float.floatToRawIntBits(value) & 0x7FFFFFFF;
         if (bits == 0) {
@@ -121,10 +166,11 @@ public final class OrderFreeSum {
     }
 
     /**
-     * The exponent of the lowest set bit of each lane's magnitude (normal: biased exponent − 150 plus the
+     * The exponent of the lowest set bit of each lane's magnitude bits (normal: biased exponent − 150 plus the
      * mantissa's trailing zeros with its hidden bit; subnormal: −149 plus the trailing zeros); MAX_VALUE for a zero.
      */
-    private static IntVector lowestBitExponent(IntVector bits, IntVector exponent) {
+    private static IntVector lowestBitExponent(IntVector bits) {
+        IntVector exponent = bits.lanewise(VectorOperators.LSHR, 23);
         VectorMask<Integer> subnormal = exponent.compare(VectorOperators.EQ, 0);
         IntVector mantissa = bits.and(0x7FFFFF).or(IntVector.broadcast(IS, 0x800000).blend(0, subnormal));
         IntVector scale = exponent.max(1).sub(150);

@@ -161,24 +161,11 @@ public final class DellaMerge implements MergeMethod {
                 for (int m = 0; m < n; m++) {
                     float[] x = block.models()[m];
                     float[] base = block.base();
-                    // the row's sums as one element after another gives them, a vector at a time where that is exact
-                    double all = OrderFreeSum.deltaAbsSum(x, base, from, length, delta);
-                    boolean orderFree = !Double.isNaN(all);
-                    if (orderFree) {
-                        sums[m] += all;
-                    } else {
-                        for (int i = 0; i < length; i++) {
-                            sums[m] += Math.abs(delta[i]);
-                        }
-                    }
+                    // the row's sums as one element after another from 0 gives them (a unit's partials start at 0)
+                    OrderFreeSum.AbsSum all = OrderFreeSum.deltaAbsSum(x, base, from, length, delta);
+                    sums[m] += all.value();
                     prune(delta, block.offset() + from, length, m, false);
-                    if (orderFree) {
-                        sums[n + m] += OrderFreeSum.absSum(delta, length);
-                    } else {
-                        for (int i = 0; i < length; i++) {
-                            sums[n + m] += Math.abs(delta[i]);
-                        }
-                    }
+                    sums[n + m] += all.ofSubset(delta, length);
                     if (kept[m] != null) {
                         // a kept +0 and a dropped entry merge alike: what is not +0 is the selection
                         kept[m].recordNonzero(block.offset() + from, delta, 0, length);

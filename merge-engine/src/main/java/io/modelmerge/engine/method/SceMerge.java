@@ -122,19 +122,8 @@ public final class SceMerge implements MergeMethod {
                 float[] variance = variances(block, from, length);
                 float[] base = block.base();
                 for (int m = 0; m < n; m++) {
-                    float[] x = block.models()[m];
-                    // the sum as one element after another gives it, a vector at a time where that is exact
-                    double squares = OrderFreeSum.deltaSquareSum(x, base, from, variance, threshold, length);
-                    if (!Double.isNaN(squares)) {
-                        sums[m] += squares;
-                        continue;
-                    }
-                    for (int i = 0; i < length; i++) {
-                        if (variance[i] >= threshold) {
-                            double d = x[from + i] - base[from + i];
-                            sums[m] += d * d;
-                        }
-                    }
+                    // the sum as one element after another from 0 gives it (a unit's partials start at 0)
+                    sums[m] += OrderFreeSum.deltaSquareSum(block.models()[m], base, from, variance, threshold, length);
                 }
             });
         }

@@ -206,7 +206,7 @@ class KernelTest {
             for (int i = 0; i < length; i++) {
                 selector[i] = random.nextInt(4) == 0 ? Float.NaN : random.nextFloat();
             }
-            double squares = OrderFreeSum.deltaSquareSum(x, base, 0, selector, 0.3f, length);
+            double squares = OrderFreeSum.orderFreeDeltaSquareSum(x, base, 0, selector, 0.3f, length);
             double sequentialSquares = 0;
             for (int i = 0; i < length; i++) {
                 if (selector[i] >= 0.3f) {
@@ -214,6 +214,8 @@ class KernelTest {
                     sequentialSquares += d * d;
                 }
             }
+            assertEquals(sequentialSquares, OrderFreeSum.deltaSquareSum(x, base, 0, selector, 0.3f, length),
+                    "squares, either way, trial " + trial);
             if (kind <= 1 && !Double.isNaN(squares)) {
                 squarePaths++; // squares span twice the binades: a weight near 0 can make a row's sum ordered
             }
@@ -222,7 +224,7 @@ class KernelTest {
                         "squares, trial " + trial);
             }
             float[] delta = new float[length];
-            double fast = OrderFreeSum.deltaAbsSum(x, base, 0, length, delta);
+            OrderFreeSum.AbsSum all = OrderFreeSum.deltaAbsSum(x, base, 0, length, delta);
             double sequential = 0;
             double kept = 0;
             for (int i = 0; i < length; i++) {
@@ -234,17 +236,20 @@ class KernelTest {
                     delta[i] = 0f;
                 }
             }
+            assertEquals(sequential, all.value(), "either way, trial " + trial);
+            assertEquals(kept, all.ofSubset(delta, length), "kept, either way, trial " + trial);
             if (kind <= 1) {
-                assertTrue(!Double.isNaN(fast), "a BF16 delta's sum is order-free");
+                assertTrue(all.orderFree(), "a BF16 delta's sum is order-free");
             }
             if (kind == 4) {
-                assertTrue(Double.isNaN(fast), "NaN or infinity is summed one by one");
+                assertTrue(!all.orderFree(), "NaN or infinity is summed one by one");
             }
-            if (!Double.isNaN(fast)) {
+            if (all.orderFree()) {
                 vectorPaths++;
-                assertEquals(Double.doubleToRawLongBits(sequential), Double.doubleToRawLongBits(fast), "trial " + trial);
-                assertEquals(Double.doubleToRawLongBits(kept),
-                        Double.doubleToRawLongBits(OrderFreeSum.absSum(delta, length)), "trial " + trial);
+                assertEquals(Double.doubleToRawLongBits(sequential), Double.doubleToRawLongBits(all.value()),
+                        "trial " + trial);
+                assertEquals(Double.doubleToRawLongBits(kept), Double.doubleToRawLongBits(all.ofSubset(delta, length)),
+                        "trial " + trial);
             }
         }
         assertTrue(vectorPaths >= 160, "vector paths taken: " + vectorPaths);
