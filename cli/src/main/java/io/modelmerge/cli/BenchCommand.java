@@ -235,6 +235,8 @@ final class BenchCommand implements Callable<Integer> {
         line.put("merge_s", opSeconds);
         line.put("merge_cpu_s", round(cpuSeconds, 3));
         line.put("floor_s", floorSeconds);
+        line.put("floor_read_s", round(best.readSeconds(), 6));
+        line.put("floor_write_s", round(best.writeSeconds(), 6));
         line.put("ratio", ratio(floorSeconds, opSeconds));
         line.put("peak_anon_MB", round(peak / 1e6, 1));
         line.put("threads", options.threads());
