@@ -52,8 +52,11 @@ public final class DeltaExtraction {
      * reads) and 0.70 s at 512 Ki and 1 Mi (buffers out of the core's cache).
      */
     private static final int MAX_CHUNK = 1 << 18;
-    /** Bytes a worker holds per element of its chunk: base, fine-tune, Δ, kept values, their bytes and indices. */
-    private static final int BYTES_PER_ELEMENT = 40;
+    /**
+     * Bytes a worker holds per element of its chunk: base, fine-tune, Δ, kept values, their bytes and indices, and
+     * the stored BF16 bytes of base and fine-tune.
+     */
+    private static final int BYTES_PER_ELEMENT = 44;
 
     /** A magnitude threshold's sample: a window of this many elements at the start of every stride. */
     private static final int SAMPLE_WINDOW = 1 << 13;
@@ -94,6 +97,9 @@ public final class DeltaExtraction {
         float[] d;
         float[] values;
         float[] stored;
+        /** Base and fine-tune bytes as stored, for the passes that read BF16 straight from them. */
+        private ByteBuffer storedBase = ByteBuffer.allocateDirect(0);
+        private ByteBuffer storedFineTune = ByteBuffer.allocateDirect(0);
         private MemorySegment bytes = MemorySegment.NULL;
         private MemorySegment bitBytes = MemorySegment.NULL;
         private ByteBuffer indices = ByteBuffer.allocate(0);
@@ -109,6 +115,8 @@ public final class DeltaExtraction {
             if (b != null && b.length >= elements) {
                 return;
             }
+            storedBase = ByteBuffer.allocateDirect(elements * 2);
+            storedFineTune = ByteBuffer.allocateDirect(elements * 2);
             b = new float[elements];
             f = new float[elements];
             d = new float[elements];
@@ -552,6 +560,13 @@ public final class DeltaExtraction {
         private final Scratch buffers;
         private final TensorSource baseSource;
         private final TensorSource fineTuneSource;
+        /**
+         * Base and fine-tune both BF16 as stored in their files (no delta or adapter applied on the fly): the
+         * sparse passes read their bytes as they are ({@link DeltaKernels#sparseBf16}).
+         */
+        private final boolean storedBf16;
+        private final MemorySegment storedBase;
+        private final MemorySegment storedFineTune;
         /** Σ θ², Σ (θ̂ − θ)², Σ Δ², Σ (Δ̂ − Δ)², in double. */
         private final double[] errors = new double[4];
 
@@ -585,6 +600,10 @@ public final class DeltaExtraction {
             this.d = buffers.d;
             this.baseSource = planned.encoding() == Encoding.WHOLE ? null : base.source(name);
             this.fineTuneSource = planned.encoding() == Encoding.WHOLE ? null : fineTune.source(name);
+            this.storedBf16 = baseSource instanceof StoredSource stored && stored.info().dtype() == DType.BF16
+                    && fineTuneSource instanceof StoredSource tuned && tuned.info().dtype() == DType.BF16;
+            this.storedBase = MemorySegment.ofBuffer(buffers.storedBase.duplicate().clear());
+            this.storedFineTune = MemorySegment.ofBuffer(buffers.storedFineTune.duplicate().clear());
         }
 
         /** Reads chunk [from, from + chunk) of base and fine-tune (less at the end), and Δ = f − b. */
@@ -605,6 +624,26 @@ public final class DeltaExtraction {
             baseSource.read(from, length, b);
             fineTuneSource.read(from, length, f);
             return length;
+        }
+
+        /** Reads elements [from, from + length) of base and fine-tune as stored, where {@link #storedBf16}. */
+        private int readStored(long from, int length) {
+            checkCancelled();
+            ((StoredSource) baseSource).readBytes(from, length, buffers.storedBase);
+            ((StoredSource) fineTuneSource).readBytes(from, length, buffers.storedFineTune);
+            return length;
+        }
+
+        /** The sparse kernel over a chunk read by {@link #readSparse}: stored BF16 bytes or widened floats. */
+        private int sparse(long from, int length, DeltaKernels.Keep keep, byte[] bits, float[] values, double[] sums) {
+            return storedBf16
+                    ? DeltaKernels.sparseBf16(storedBase, storedFineTune, length, from, keep, bits, values, sums)
+                    : DeltaKernels.sparse(b, f, length, from, keep, planned.fineTune().dtype(), bits, values, sums);
+        }
+
+        /** Reads a chunk for {@link #sparse}. */
+        private int readSparse(long from, int length) {
+            return storedBf16 ? readStored(from, length) : read(from, length);
         }
 
         private void checkCancelled() {
@@ -685,8 +724,8 @@ public final class DeltaExtraction {
                 case L1 -> l1Scale(seed, threshold);
             };
             DeltaKernels.Keep keep = new DeltaKernels.Keep.Random(seed, threshold, scale);
-            writeSparse((from, length, bits, values, sums) -> DeltaKernels.sparse(b, f, length, from, keep,
-                    planned.fineTune().dtype(), bits, values, sums));
+            writeSparse(this::readSparse, (from, length, bits, values, sums) -> sparse(from, length, keep, bits, values,
+                    sums));
         }
 
         /** Σ|Δ| / Σ|kept Δ| over the tensor (1 when either is below mergekit's 1e-7). */
@@ -742,8 +781,8 @@ public final class DeltaExtraction {
                 keep = new DeltaKernels.Keep.Largest(threshold.value(),
                         new long[] {k - (threshold.atOrAbove() - threshold.tied())});
             }
-            writeSparse((from, length, bits, values, sums) -> DeltaKernels.sparse(b, f, length, from, keep,
-                    planned.fineTune().dtype(), bits, values, sums));
+            writeSparse(this::readSparse, (from, length, bits, values, sums) -> sparse(from, length, keep, bits, values,
+                    sums));
         }
 
         /** The k-th largest |Δ|, with how many are at or above it and how many equal it, in {@link TopK}'s two passes. */
@@ -789,13 +828,12 @@ public final class DeltaExtraction {
             Held held = buffers.held.reset(n, Math.max(k, expected + expected / 8), budget / Held.BYTES_PER_ENTRY);
             DeltaKernels.Keep candidates = new DeltaKernels.Keep.Largest(bracket.lowest(),
                     new long[] {Long.MAX_VALUE});
-            DType dtype = planned.fineTune().dtype();
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
             double[] sums = new double[4];
             for (long from = 0; from < n; from += chunk) {
-                int length = read(from, (int) Math.min(chunk, n - from));
+                int length = readSparse(from, (int) Math.min(chunk, n - from));
                 Arrays.fill(bits, (byte) 0);
-                int count = DeltaKernels.sparse(b, f, length, from, candidates, dtype, bits, buffers.values, sums);
+                int count = sparse(from, length, candidates, bits, buffers.values, sums);
                 if (!held.add(from, length, bits, buffers.values, count)) {
                     return false;
                 }
@@ -826,7 +864,7 @@ public final class DeltaExtraction {
         private void writeSparseRows(int columns, int kPerRow) throws IOException {
             long[] order = new long[columns];
             float[] stored = buffers.stored;
-            writeSparse((from, length, bits, values, sums) -> {
+            writeSparse(this::read, (from, length, bits, values, sums) -> {
                 DeltaKernels.difference(f, b, d, length);
                 int kept = 0;
                 for (int row = 0; row < length; row += columns) {
@@ -853,13 +891,19 @@ public final class DeltaExtraction {
             });
         }
 
-        /** The write pass of a sparse tensor: each chunk read, selected and written. */
-        private void writeSparse(Selection selection) throws IOException {
+        /** Reads elements [from, from + length) of base and fine-tune as a pass takes them; returns length. */
+        @FunctionalInterface
+        private interface ChunkReader {
+            int read(long from, int length);
+        }
+
+        /** The write pass of a sparse tensor: each chunk read by {@code reader}, selected and written. */
+        private void writeSparse(ChunkReader reader, Selection selection) throws IOException {
             SparseOutput out = new SparseOutput();
             float[] values = buffers.values;
             byte[] bits = new byte[(int) Bits.bytesFor(chunk)];
             for (long from = 0; from < n; from += chunk) {
-                int length = read(from, (int) Math.min(chunk, n - from));
+                int length = reader.read(from, (int) Math.min(chunk, n - from));
                 Arrays.fill(bits, (byte) 0);
                 double[] sums = new double[4];
                 int count = selection.select(from, length, bits, values, sums);

@@ -15,6 +15,18 @@ import java.nio.ByteBuffer;
 record StoredSource(SafetensorsFile file, TensorInfo info) implements TensorSource {
     private static final ThreadLocal<ByteBuffer> BUFFER = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(0));
 
+    /** Copies the stored bytes of elements [from, from + length) into {@code dst}, from its start, and flips it. */
+    void readBytes(long from, int length, ByteBuffer dst) {
+        int elementBytes = info.dtype().bits() / 8;
+        dst.clear().limit(length * elementBytes);
+        try {
+            file.read(info, from * elementBytes, dst);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        dst.flip();
+    }
+
     @Override
     public void read(long from, int length, float[] dst) {
         int elementBytes = info.dtype().bits() / 8;

@@ -1,8 +1,10 @@
 package io.modelmerge.engine.kernel;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.modelmerge.storage.safetensors.DType;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -56,7 +58,12 @@ class DeltaKernelsTest {
         byte[] bits = new byte[(n + 7) / 8];
         float[] values = new float[n + 16];
         double[] sums = new double[4];
+        DeltaKernels.Keep again = keep instanceof DeltaKernels.Keep.Largest largest
+                ? new DeltaKernels.Keep.Largest(largest.threshold(), largest.tiesLeft().clone()) : keep;
         int kept = DeltaKernels.sparse(b, f, n, offset, keep, dtype, bits, values, sums);
+        if (dtype == DType.BF16) {
+            checkStoredBf16(b, f, n, offset, again, keep, bits, values, kept, sums);
+        }
         int count = 0;
         double[] want = new double[4];
         String where = keep + " " + dtype + " " + n;
@@ -78,6 +85,33 @@ class DeltaKernelsTest {
         assertEquals(count, kept, where);
         for (int k = 0; k < 4; k++) {
             assertEquals(want[k], sums[k], 1e-5 * Math.max(1, want[k]), where + " error sum " + k);
+        }
+    }
+
+    /**
+     * {@link DeltaKernels#sparseBf16} on the stored bytes of BF16 b and f gives what {@link DeltaKernels#sparse}
+     * gave on their floats: the same bits, values and count, the same ties left, and the same error sums.
+     */
+    private static void checkStoredBf16(float[] b, float[] f, int n, long offset, DeltaKernels.Keep keep,
+                                        DeltaKernels.Keep asFloats, byte[] bits, float[] values, int kept,
+                                        double[] sums) {
+        MemorySegment storedB = MemorySegment.ofArray(new byte[2 * n]);
+        MemorySegment storedF = MemorySegment.ofArray(new byte[2 * n]);
+        Floats.narrow(b, n, storedB, DType.BF16, 0);
+        Floats.narrow(f, n, storedF, DType.BF16, 0);
+        byte[] storedBits = new byte[bits.length];
+        float[] storedValues = new float[values.length];
+        double[] storedSums = new double[4];
+        String where = "stored BF16 " + keep + " " + n;
+        assertEquals(kept, DeltaKernels.sparseBf16(storedB, storedF, n, offset, keep, storedBits, storedValues,
+                storedSums), where);
+        assertArrayEquals(bits, storedBits, where);
+        assertArrayEquals(Arrays.copyOf(values, kept), Arrays.copyOf(storedValues, kept), where);
+        if (keep instanceof DeltaKernels.Keep.Largest largest) {
+            assertEquals(((DeltaKernels.Keep.Largest) asFloats).tiesLeft()[0], largest.tiesLeft()[0], where);
+        }
+        for (int k = 0; k < 4; k++) {
+            assertEquals(sums[k], storedSums[k], 1e-9 * Math.max(1, sums[k]), where + " error sum " + k);
         }
     }
 
