@@ -105,6 +105,7 @@ public final class DeltaExtraction {
         private ByteBuffer indices = ByteBuffer.allocate(0);
         private int[] misses = new int[0];
         final Held held = new Held();
+        private TopK.Reused selection;
 
         Scratch(int elements) {
             ensure(elements);
@@ -142,6 +143,14 @@ public final class DeltaExtraction {
             }
             MemorySegment.copy(bits, 0, bitBytes, ValueLayout.JAVA_BYTE, 0, (int) length);
             return bitBytes.asSlice(0, length);
+        }
+
+        /** The histograms of the magnitude selections this worker makes, made at the first. */
+        TopK.Reused selection() {
+            if (selection == null) {
+                selection = new TopK.Reused();
+            }
+            return selection;
         }
 
         ByteBuffer indices(int size) {
@@ -842,7 +851,7 @@ public final class DeltaExtraction {
                 return false;
             }
             account(sums);
-            Threshold threshold = kthLargest(k, counts -> counts.add(held.delta, held.size()));
+            Threshold threshold = buffers.selection().kthLargest(k, held.delta, held.size());
             long[] tiesLeft = {k - (threshold.atOrAbove() - threshold.tied())};
             SparseOutput out = new SparseOutput();
             double[] correction = new double[4];

@@ -136,7 +136,10 @@ public final class DeltaKernels {
                 FloatVector base = FloatVector.fromArray(FS, b, i);
                 FloatVector tuned = FloatVector.fromArray(FS, f, i);
                 FloatVector delta = tuned.sub(base);
-                long laneBits = rule.lanes(delta, offset + i);
+                long laneBits = rule.random != null
+                        ? RandomMask.keepLanes(rule.random.seed(), offset + i, rule.random.threshold24()).toLong()
+                        : rule.largest(delta.abs().compare(VectorOperators.GT, rule.threshold).toLong(),
+                                delta.abs().compare(VectorOperators.EQ, rule.threshold).toLong());
                 VectorMask<Float> lanes = VectorMask.fromLong(FS, laneBits);
                 FloatVector scaled = delta.mul(rule.scale);
                 scaled.compress(lanes).intoArray(values, kept);
@@ -187,7 +190,10 @@ public final class DeltaKernels {
                 FloatVector base = widenBf16(b, i);
                 FloatVector tuned = widenBf16(f, i);
                 FloatVector delta = tuned.sub(base);
-                long laneBits = rule.lanes(delta, offset + i);
+                long laneBits = rule.random != null
+                        ? RandomMask.keepLanes(rule.random.seed(), offset + i, rule.random.threshold24()).toLong()
+                        : rule.largest(delta.abs().compare(VectorOperators.GT, rule.threshold).toLong(),
+                                delta.abs().compare(VectorOperators.EQ, rule.threshold).toLong());
                 VectorMask<Float> lanes = VectorMask.fromLong(FS, laneBits);
                 FloatVector scaled = delta.mul(rule.scale);
                 scaled.compress(lanes).intoArray(values, kept);
@@ -217,15 +223,14 @@ public final class DeltaKernels {
 
     /**
      * A {@link Keep}'s fields, taken apart before a loop (a call on the rule inside it, seeing both kinds, boxes),
-     * and the lanes it keeps as the bits of a long: DARE's survivors ({@link RandomMask}), or the magnitudes above
-     * the threshold with those equal to it in index order while the ties last (counted down here, and written
-     * back by {@link #end}). The lanes are a long, never a mask that two branches give: C2 boxes such a mask or
-     * vector, as it did {@link Rounding}'s vectors.
+     * and its ties, counted down here and written back by {@link #end}. The loops compare the vectors themselves
+     * and hand the rule the lanes as longs: a helper that takes or gives a vector is boxed where C2 does not inline
+     * it, and after a job of the other kind it judges the call cold and inlines only the smallest (35 bytecodes).
      */
     private static final class Rule {
-        private final Keep.Random random;
+        final Keep.Random random;
         final float scale;
-        private final float threshold;
+        final float threshold;
         private final long[] tiesHolder;
         private long tiesLeft;
 
@@ -237,17 +242,11 @@ public final class DeltaKernels {
             tiesLeft = tiesHolder != null ? tiesHolder[0] : 0;
         }
 
-        /** The lanes of Δ, for elements [index, index + lanes), that the rule keeps. */
-        long lanes(FloatVector delta, long index) {
-            return random != null
-                    ? RandomMask.keepLanes(random.seed(), index, random.threshold24()).toLong()
-                    : largest(delta.abs());
-        }
-
-        /** Lanes above the threshold, and the first of those equal to it while the ties last. */
-        long largest(FloatVector magnitude) {
-            long above = magnitude.compare(VectorOperators.GT, threshold).toLong();
-            long tied = magnitude.compare(VectorOperators.EQ, threshold).toLong();
+        /**
+         * The lanes kept of those {@code above} the threshold and those {@code tied} with it: all above, and the
+         * first tied ones while the ties last.
+         */
+        long largest(long above, long tied) {
             int taken = (int) Math.min(Long.bitCount(tied), tiesLeft);
             tiesLeft -= taken;
             return above | Long.expand((1L << taken) - 1, tied); // at most 16 lanes: the shift never wraps
@@ -288,10 +287,14 @@ public final class DeltaKernels {
         return kept;
     }
 
-    /** Elements [i, i + lanes) of little-endian BF16 bytes, widened to floats. */
+    /** Elements [i, i + lanes) of little-endian BF16 bytes, widened to floats (in two steps under 35 bytecodes). */
     private static FloatVector widenBf16(MemorySegment bytes, int i) {
-        return ((IntVector) ShortVector.fromMemorySegment(SS, bytes, 2L * i, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.S2I, IS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        return shorts(bytes, i).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /** Elements [i, i + lanes) of little-endian 16-bit values, each in an int lane (sign-extended). */
+    private static IntVector shorts(MemorySegment bytes, int i) {
+        return (IntVector) ShortVector.fromMemorySegment(SS, bytes, 2L * i, ByteOrder.LITTLE_ENDIAN).castShape(IS, 0);
     }
 
     /** Element i of little-endian BF16 bytes, widened. */
@@ -312,7 +315,8 @@ public final class DeltaKernels {
         int i = 0;
         for (int bound = FS.loopBound(count); i < bound; i += FS.length()) {
             FloatVector v = FloatVector.fromArray(FS, values, from + i);
-            long laneBits = rule.largest(v.abs());
+            long laneBits = rule.largest(v.abs().compare(VectorOperators.GT, threshold).toLong(),
+                    v.abs().compare(VectorOperators.EQ, threshold).toLong());
             v.compress(VectorMask.fromLong(FS, laneBits)).intoArray(kept, n);
             n += Long.bitCount(laneBits);
             flags[i >>> 6] |= laneBits << (i & 63); // a vector's lanes (at most 16) divide 64: never split over words

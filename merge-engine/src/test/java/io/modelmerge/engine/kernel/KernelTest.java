@@ -82,6 +82,7 @@ class KernelTest {
     @Test
     void topKThresholdIsTheKthLargestMagnitude() {
         Random random = new Random(3);
+        TopK.Reused reused = new TopK.Reused(); // one for every trial, as a worker keeps it
         for (int trial = 0; trial < 20; trial++) {
             int n = 1 + random.nextInt(20_000);
             float[] values = new float[n];
@@ -118,7 +119,13 @@ class KernelTest {
             float t = later.threshold();
             assertEquals(java.util.stream.IntStream.range(0, n).filter(i -> magnitudes[i] >= t).count(), later.atOrAbove(),
                     "values at or above the threshold, ties included");
+            long tied = java.util.stream.IntStream.range(0, n).filter(i -> magnitudes[i] == t).count();
+            assertEquals(new MagnitudeBracket.Threshold(t, later.atOrAbove(), tied), reused.kthLargest(k, values, n),
+                    "n=" + n + " k=" + k);
         }
+        // fewer values than k: everything is kept
+        float[] few = {0.5f, -2f, 0f};
+        assertEquals(new MagnitudeBracket.Threshold(0f, 3, 0), reused.kthLargest(5, few, few.length));
     }
 
     /**
@@ -165,6 +172,8 @@ class KernelTest {
             assertEquals(expected, top.threshold(), "trial " + trial + " k=" + k);
             assertEquals(atOrAbove, top.atOrAbove());
             assertEquals(tied, top.tiedAt(0));
+            assertEquals(new MagnitudeBracket.Threshold(expected, atOrAbove, tied),
+                    new TopK.Reused().kthLargest(k, values, n), "trial " + trial);
 
             MagnitudeBracket.Sample sample = new MagnitudeBracket.Sample();
             sample.add(values, n);
