@@ -494,18 +494,16 @@ public final class DeltaExtraction {
             }
             // each word of the chunk's held bits takes as many kept flags as it holds entries, in order
             int flag = 0;
-            for (int at = 0; at < bytes; at += 8) {
-                int wordBytes = Math.min(8, bytes - at);
-                long word = word(which, start + at, wordBytes);
-                int entries = Long.bitCount(word);
-                long keptWord = Long.expand(flagsAt(flag, entries), word);
-                flag += entries;
-                if (wordBytes == 8) {
-                    LONGS.set(bits, at, keptWord);
-                } else {
-                    for (int j = 0; j < wordBytes; j++) {
-                        bits[at + j] = (byte) (keptWord >>> 8 * j);
-                    }
+            int at = 0;
+            for (int whole = bytes & ~7; at < whole; at += 8) {
+                long word = (long) LONGS.get(which, start + at);
+                LONGS.set(bits, at, Long.expand(flagsFrom(flag), word));
+                flag += Long.bitCount(word);
+            }
+            if (at < bytes) {
+                long keptWord = Long.expand(flagsFrom(flag), word(which, start + at, bytes - at));
+                for (int j = 0; at + j < bytes; j++) {
+                    bits[at + j] = (byte) (keptWord >>> 8 * j);
                 }
             }
             taken += count;
@@ -527,18 +525,14 @@ public final class DeltaExtraction {
             return word;
         }
 
-        /** Kept flags [from, from + count) (count at most 64) as the low bits of a long. */
-        private long flagsAt(int from, int count) {
-            if (count == 0) {
-                return 0;
-            }
+        /**
+         * The 64 kept flags from flag {@code from} on, as the low bits of a long (Long.expand takes as many as its
+         * mask has bits, so the rest need no clearing; {@code flags} holds a word past the last flag).
+         */
+        private long flagsFrom(int from) {
             int word = from >>> 6;
             int shift = from & 63;
-            long bits = flags[word] >>> shift;
-            if (shift != 0 && shift + count > 64) {
-                bits |= flags[word + 1] << (64 - shift);
-            }
-            return count == 64 ? bits : bits & ((1L << count) - 1);
+            return flags[word] >>> shift | flags[word + 1] << 1 << 63 - shift; // shift 0: the next word drops out
         }
 
         /** Adds a chunk's held entries (bits of the chunk at {@code from}); false where they pass the limit. */
