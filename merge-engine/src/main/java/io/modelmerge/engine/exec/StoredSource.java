@@ -29,19 +29,13 @@ record StoredSource(SafetensorsFile file, TensorInfo info) implements TensorSour
 
     @Override
     public void read(long from, int length, float[] dst) {
-        int elementBytes = info.dtype().bits() / 8;
-        int bytes = length * elementBytes;
+        int bytes = length * (info.dtype().bits() / 8);
         ByteBuffer buffer = BUFFER.get();
         if (buffer.capacity() < bytes) {
             buffer = ByteBuffer.allocateDirect(Math.max(bytes, 1 << 17));
             BUFFER.set(buffer);
         }
-        buffer.clear().limit(bytes);
-        try {
-            file.read(info, from * elementBytes, buffer);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        Floats.widen(MemorySegment.ofBuffer(buffer.flip()), info.dtype(), 0, dst, length);
+        readBytes(from, length, buffer);
+        Floats.widen(MemorySegment.ofBuffer(buffer), info.dtype(), 0, dst, length);
     }
 }

@@ -7,7 +7,6 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
@@ -17,10 +16,6 @@ import jdk.incubator.vector.VectorSpecies;
 public final class DeltaKernels {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Shorts as many as FS has floats. */
-    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class,
-            VectorShape.forBitSize(FS.vectorBitSize() / 2));
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Floats as many as DS has doubles. */
     private static final VectorSpecies<Float> HALF = VectorSpecies.of(float.class,
@@ -187,8 +182,8 @@ public final class DeltaKernels {
             FloatVector dd = FloatVector.zero(FS);
             FloatVector sd = FloatVector.zero(FS);
             for (int end = Math.min(bound, i + 1024); i < end; i += FS.length()) {
-                FloatVector base = widenBf16(b, i);
-                FloatVector tuned = widenBf16(f, i);
+                FloatVector base = Floats.bf16Lanes(b, 2L * i);
+                FloatVector tuned = Floats.bf16Lanes(f, 2L * i);
                 FloatVector delta = tuned.sub(base);
                 long laneBits = rule.random != null
                         ? RandomMask.keepLanes(rule.random.seed(), offset + i, rule.random.threshold24()).toLong()
@@ -285,16 +280,6 @@ public final class DeltaKernels {
         }
         addErrors(b, f, delta, s, dtype, sums);
         return kept;
-    }
-
-    /** Elements [i, i + lanes) of little-endian BF16 bytes, widened to floats (in two steps under 35 bytecodes). */
-    private static FloatVector widenBf16(MemorySegment bytes, int i) {
-        return shorts(bytes, i).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-    }
-
-    /** Elements [i, i + lanes) of little-endian 16-bit values, each in an int lane (sign-extended). */
-    private static IntVector shorts(MemorySegment bytes, int i) {
-        return (IntVector) ShortVector.fromMemorySegment(SS, bytes, 2L * i, ByteOrder.LITTLE_ENDIAN).castShape(IS, 0);
     }
 
     /** Element i of little-endian BF16 bytes, widened. */

@@ -126,18 +126,25 @@ public final class TopK {
 
     /** Rank r's threshold, and how many values lie at or above it. */
     private void threshold(int r, long[] low) {
-        long seen = aboveBucket[r];
+        MagnitudeBracket.Threshold t = inBucket(low, r * LOW_BUCKETS, buckets[r], aboveBucket[r], ranks[r]);
+        thresholds[r] = t.value();
+        atOrAbove[r] = t.atOrAbove();
+        tiedAt[r] = t.tied();
+    }
+
+    /**
+     * The k-th largest of the values in high bucket {@code bucket}, above which {@code seen} values lie, from the
+     * counts of its low 15 bits at {@code low[from, from + LOW_BUCKETS)}; with fewer than k values in all, 0 and
+     * how many there are.
+     */
+    private static MagnitudeBracket.Threshold inBucket(long[] low, int from, int bucket, long seen, long k) {
         for (int b = LOW_BUCKETS - 1; b >= 0; b--) {
-            seen += low[r * LOW_BUCKETS + b];
-            if (seen >= ranks[r]) {
-                thresholds[r] = Float.intBitsToFloat((buckets[r] << 15) | b);
-                atOrAbove[r] = seen;
-                tiedAt[r] = low[r * LOW_BUCKETS + b];
-                return;
+            seen += low[from + b];
+            if (seen >= k) {
+                return new MagnitudeBracket.Threshold(Float.intBitsToFloat((bucket << 15) | b), seen, low[from + b]);
             }
         }
-        thresholds[r] = 0f;
-        atOrAbove[r] = seen;
+        return new MagnitudeBracket.Threshold(0f, seen, 0);
     }
 
     /** The threshold of the only rank. */
@@ -233,13 +240,7 @@ public final class TopK {
             ValueTally tally = new ValueTally(low, b << 15);
             tally.count(values, count, b, b);
             tally.flush();
-            for (int l = LOW_BUCKETS - 1; l >= 0; l--) {
-                seen += low[l];
-                if (seen >= k) {
-                    return new MagnitudeBracket.Threshold(Float.intBitsToFloat((b << 15) | l), seen, low[l]);
-                }
-            }
-            return new MagnitudeBracket.Threshold(0f, seen, 0);
+            return inBucket(low, 0, b, seen, k);
         }
     }
 
