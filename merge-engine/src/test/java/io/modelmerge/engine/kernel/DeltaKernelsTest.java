@@ -61,9 +61,8 @@ class DeltaKernelsTest {
         DeltaKernels.Keep again = keep instanceof DeltaKernels.Keep.Largest largest
                 ? new DeltaKernels.Keep.Largest(largest.threshold(), largest.tiesLeft().clone()) : keep;
         int kept = DeltaKernels.sparse(b, f, n, offset, keep, dtype, bits, values, sums);
-        if (dtype == DType.BF16) {
-            checkStoredBf16(b, f, n, offset, again, keep, bits, values, kept, sums);
-        }
+        double[] storedSums = dtype == DType.BF16 ? storedBf16Sums(b, f, n, offset, again, keep, bits, values, kept)
+                : null;
         int count = 0;
         double[] want = new double[4];
         String where = keep + " " + dtype + " " + n;
@@ -85,16 +84,21 @@ class DeltaKernelsTest {
         assertEquals(count, kept, where);
         for (int k = 0; k < 4; k++) {
             assertEquals(want[k], sums[k], 1e-5 * Math.max(1, want[k]), where + " error sum " + k);
+            if (storedSums != null) {
+                assertEquals(want[k], storedSums[k], 1e-5 * Math.max(1, want[k]), "stored BF16 " + where + " error sum "
+                        + k);
+            }
         }
     }
 
     /**
      * {@link DeltaKernels#sparseBf16} on the stored bytes of BF16 b and f gives what {@link DeltaKernels#sparse}
-     * gave on their floats: the same bits, values and count, the same ties left, and the same error sums.
+     * gave on their floats: the same bits, values and count, and the same ties left. Returns its error sums, which
+     * the caller holds to the exact ones as it does the float kernel's (both add F32 lanes, in an order that may
+     * change with the moment the JIT compiles each loop, so the two may differ in their last bits).
      */
-    private static void checkStoredBf16(float[] b, float[] f, int n, long offset, DeltaKernels.Keep keep,
-                                        DeltaKernels.Keep asFloats, byte[] bits, float[] values, int kept,
-                                        double[] sums) {
+    private static double[] storedBf16Sums(float[] b, float[] f, int n, long offset, DeltaKernels.Keep keep,
+                                           DeltaKernels.Keep asFloats, byte[] bits, float[] values, int kept) {
         MemorySegment storedB = MemorySegment.ofArray(new byte[2 * n]);
         MemorySegment storedF = MemorySegment.ofArray(new byte[2 * n]);
         Floats.narrow(b, n, storedB, DType.BF16, 0);
@@ -110,9 +114,7 @@ class DeltaKernelsTest {
         if (keep instanceof DeltaKernels.Keep.Largest largest) {
             assertEquals(((DeltaKernels.Keep.Largest) asFloats).tiesLeft()[0], largest.tiesLeft()[0], where);
         }
-        for (int k = 0; k < 4; k++) {
-            assertEquals(sums[k], storedSums[k], 1e-9 * Math.max(1, sums[k]), where + " error sum " + k);
-        }
+        return storedSums;
     }
 
     @Test
