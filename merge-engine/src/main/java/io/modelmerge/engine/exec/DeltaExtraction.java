@@ -109,6 +109,7 @@ public final class DeltaExtraction {
         private ByteBuffer indices = ByteBuffer.allocate(0);
         private int[] misses = new int[0];
         final Held held = new Held();
+        final MagnitudeBracket.Sample sample = new MagnitudeBracket.Sample();
         private TopK.Reused selection;
 
         Scratch(int elements) {
@@ -447,14 +448,11 @@ public final class DeltaExtraction {
             this.limit = limit;
             this.size = 0;
             this.taken = 0;
-            grow((int) Math.min(limit, expected));
-            return this;
-        }
-
-        private void grow(int capacity) {
+            int capacity = (int) Math.min(limit, expected);
             if (delta.length < capacity) {
-                delta = Arrays.copyOf(delta, capacity);
+                delta = new float[capacity]; // what it held is done with: no need to copy it
             }
+            return this;
         }
 
         int size() {
@@ -541,7 +539,7 @@ public final class DeltaExtraction {
                 return false;
             }
             if (size + count > delta.length) {
-                grow((int) Math.min(Math.min(limit, Integer.MAX_VALUE - 16),
+                delta = Arrays.copyOf(delta, (int) Math.min(Math.min(limit, Integer.MAX_VALUE - 16),
                         Math.max(size + count, delta.length + delta.length / 2L)));
             }
             System.arraycopy(chunkBits, 0, which, (int) (from / 8), (int) Bits.bytesFor(length));
@@ -822,7 +820,8 @@ public final class DeltaExtraction {
          * fit the worker's share of the memory budget: the caller reads the tensor twice more instead.
          */
         private boolean magnitudeInOnePass(long k) throws IOException {
-            MagnitudeBracket.Sample sample = new MagnitudeBracket.Sample();
+            MagnitudeBracket.Sample sample = buffers.sample;
+            sample.clear();
             for (long from = 0; from < n; from += SAMPLE_STRIDE) {
                 sample.add(d, load(from, (int) Math.min(Math.min(SAMPLE_WINDOW, chunk), n - from)));
             }

@@ -28,6 +28,11 @@ public final class MagnitudeBracket {
     public static final class Sample {
         final long[] counts = new long[BUCKETS];
 
+        /** Empties it, to sample other values. */
+        public void clear() {
+            java.util.Arrays.fill(counts, 0L);
+        }
+
         public void add(float[] values, int length) {
             for (int i = 0; i < length; i++) {
                 counts[(Float.floatToRawIntBits(values[i]) & 0x7FFFFFFF) >>> 15]++;
@@ -49,15 +54,11 @@ public final class MagnitudeBracket {
      * the sample: a sample spread evenly over the values needs less slack than one of whole blocks.
      */
     public static MagnitudeBracket of(List<Sample> samples, long k, long total, boolean complete, double slack) {
-        long[] counts = new long[BUCKETS];
         long size = 0;
         for (Sample s : samples) {
-            for (int b = 0; b < BUCKETS; b++) {
-                counts[b] += s.counts[b];
+            for (long c : s.counts) {
+                size += c;
             }
-        }
-        for (long c : counts) {
-            size += c;
         }
         double q = k / (double) total;
         double expected = q * size;
@@ -72,7 +73,9 @@ public final class MagnitudeBracket {
                 high = Math.min(BUCKETS - 1, b + 1);
                 highSet = true;
             }
-            above += counts[b];
+            for (Sample s : samples) {
+                above += s.counts[b];
+            }
             if (above >= expected + margin) {
                 low = b;
                 break;

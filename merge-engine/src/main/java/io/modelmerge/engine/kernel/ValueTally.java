@@ -59,7 +59,8 @@ final class ValueTally {
                 continue;
             }
             if (oneByOne) {
-                countEach(bits, hits.toLong());
+                bits.intoArray(spill, 0);
+                countEach(hits.toLong());
                 continue;
             }
             vectorsWithHits++;
@@ -73,7 +74,8 @@ final class ValueTally {
                 secondCount += secondHits.reduceLanes(VectorOperators.ADD);
                 firstHits = IntVector.zero(IS);
                 secondHits = IntVector.zero(IS);
-                miss(bits, rest);
+                bits.intoArray(spill, 0);
+                miss(rest);
             }
         }
         firstCount += firstHits.reduceLanes(VectorOperators.ADD);
@@ -107,10 +109,10 @@ final class ValueTally {
         return above;
     }
 
-    /** Counts the lanes of {@code bits} set in {@code lanes} one by one; the last takes a held value's place. */
-    private void miss(IntVector bits, long lanes) {
+    /** Counts the lanes of {@link #spill} set in {@code lanes} one by one; the last takes a held value's place. */
+    private void miss(long lanes) {
         misses++;
-        int last = countEach(bits, lanes);
+        int last = countEach(lanes);
         if (firstCount < secondCount) {
             flushFirst();
             first = last;
@@ -120,9 +122,12 @@ final class ValueTally {
         }
     }
 
-    /** Counts the lanes of {@code bits} set in {@code lanes} one by one; returns the last one's value. */
-    private int countEach(IntVector bits, long lanes) {
-        bits.intoArray(spill, 0);
+    /**
+     * Counts the lanes of {@link #spill} set in {@code lanes} one by one; returns the last one's value. The caller
+     * stores the vector there: a vector passed to a method C2 does not inline is boxed where it is made, on every
+     * pass of the loop, whether or not the call is taken.
+     */
+    private int countEach(long lanes) {
         int last = -1;
         for (long rest = lanes; rest != 0; rest &= rest - 1) {
             last = spill[Long.numberOfTrailingZeros(rest)];
