@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
@@ -16,6 +17,7 @@ import jdk.incubator.vector.VectorSpecies;
 public final class DeltaKernels {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Floats as many as DS has doubles. */
     private static final VectorSpecies<Float> HALF = VectorSpecies.of(float.class,
@@ -34,13 +36,19 @@ public final class DeltaKernels {
         int i = 0;
         if (dtype == DType.F32 || dtype == DType.BF16) {
             Rounding rounding = Rounding.of(dtype);
+            int lowest = rounding.lowest();
+            int half = rounding.half();
+            int top = rounding.top();
             for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
                 FloatVector base = FloatVector.fromArray(FS, b, i);
                 FloatVector tuned = FloatVector.fromArray(FS, f, i);
                 FloatVector delta = tuned.sub(base);
                 delta.intoArray(d, i);
-                IntVector rebuilt = rounding.apply(base.add(delta).reinterpretAsInts());
-                IntVector target = rounding.apply(tuned.reinterpretAsInts());
+                IntVector sum = base.add(delta).reinterpretAsInts();
+                IntVector tunedBits = tuned.reinterpretAsInts();
+                IntVector rebuilt = sum.add(sum.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half)).and(top);
+                IntVector target = tunedBits.add(tunedBits.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half))
+                        .and(top);
                 VectorMask<Integer> missed = rebuilt.compare(VectorOperators.NE, target);
                 if (missed.anyTrue()) {
                     for (long bits = missed.toLong(); bits != 0; bits &= bits - 1) {
@@ -76,14 +84,12 @@ public final class DeltaKernels {
      * miss), for F32 unchanged (lowest 0, half 0, top −1). The same instructions either way: choosing between a
      * rounded and an unrounded vector inside a loop made C2 box them, and the sparse kernel ran 12 times slower
      * (4.2 against 0.35 ns an element, measured), depending on which dtypes and rules it had been profiled with.
+     * Each loop writes the rounding out on its vectors, {@code x + ((x >>> 16) & lowest) + half) & top}, rather
+     * than calling a method with them: no vector crosses a call in the kernels.
      */
     private record Rounding(int lowest, int half, int top) {
         static Rounding of(DType dtype) {
             return dtype == DType.BF16 ? new Rounding(1, 0x7FFF, 0xFFFF0000) : new Rounding(0, 0, -1);
-        }
-
-        IntVector apply(IntVector bits) {
-            return bits.add(bits.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half)).and(top);
         }
     }
 
@@ -119,6 +125,9 @@ public final class DeltaKernels {
                              float[] values, double[] sums) {
         Rule rule = new Rule(keep);
         Rounding rounding = Rounding.of(dtype);
+        int lowest = rounding.lowest();
+        int half = rounding.half();
+        int top = rounding.top();
         int kept = 0;
         int i = 0;
         int bound = dtype == DType.F16 ? 0 : FS.loopBound(length); // F16 rounds one element at a time
@@ -132,7 +141,7 @@ public final class DeltaKernels {
                 FloatVector tuned = FloatVector.fromArray(FS, f, i);
                 FloatVector delta = tuned.sub(base);
                 long laneBits = rule.random != null
-                        ? RandomMask.keepLanes(rule.random.seed(), offset + i, rule.random.threshold24()).toLong()
+                        ? RandomMask.keepBits(rule.random.seed(), offset + i, rule.random.threshold24(), rule.draws)
                         : rule.largest(delta.abs().compare(VectorOperators.GT, rule.threshold).toLong(),
                                 delta.abs().compare(VectorOperators.EQ, rule.threshold).toLong());
                 VectorMask<Float> lanes = VectorMask.fromLong(FS, laneBits);
@@ -141,8 +150,12 @@ public final class DeltaKernels {
                 put(bits, i, laneBits, FS.length());
                 kept += Long.bitCount(laneBits);
                 FloatVector s = FloatVector.zero(FS).blend(scaled, lanes);
-                FloatVector t = rounding.apply(tuned.reinterpretAsInts()).reinterpretAsFloats();
-                FloatVector r = rounding.apply(base.add(s).reinterpretAsInts()).reinterpretAsFloats();
+                IntVector tBits = tuned.reinterpretAsInts();
+                IntVector rBits = base.add(s).reinterpretAsInts();
+                FloatVector t = tBits.add(tBits.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half)).and(top)
+                        .reinterpretAsFloats();
+                FloatVector r = rBits.add(rBits.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half)).and(top)
+                        .reinterpretAsFloats();
                 FloatVector e = r.sub(t);
                 FloatVector g = s.sub(delta);
                 tt = t.fma(t, tt);
@@ -173,6 +186,9 @@ public final class DeltaKernels {
                                  float[] values, double[] sums) {
         Rule rule = new Rule(keep);
         Rounding rounding = Rounding.of(DType.BF16);
+        int lowest = rounding.lowest();
+        int half = rounding.half();
+        int top = rounding.top();
         int kept = 0;
         int i = 0;
         int bound = FS.loopBound(length);
@@ -182,11 +198,16 @@ public final class DeltaKernels {
             FloatVector dd = FloatVector.zero(FS);
             FloatVector sd = FloatVector.zero(FS);
             for (int end = Math.min(bound, i + 1024); i < end; i += FS.length()) {
-                FloatVector base = Floats.bf16Lanes(b, 2L * i);
-                FloatVector tuned = Floats.bf16Lanes(f, 2L * i);
+                // widened as Floats widens BF16: each 16-bit value in an int lane, shifted to the high half
+                FloatVector base = ((IntVector) ShortVector.fromMemorySegment(Floats.SS, b, 2L * i,
+                        ByteOrder.LITTLE_ENDIAN).castShape(IS, 0)).lanewise(VectorOperators.LSHL, 16)
+                        .reinterpretAsFloats();
+                FloatVector tuned = ((IntVector) ShortVector.fromMemorySegment(Floats.SS, f, 2L * i,
+                        ByteOrder.LITTLE_ENDIAN).castShape(IS, 0)).lanewise(VectorOperators.LSHL, 16)
+                        .reinterpretAsFloats();
                 FloatVector delta = tuned.sub(base);
                 long laneBits = rule.random != null
-                        ? RandomMask.keepLanes(rule.random.seed(), offset + i, rule.random.threshold24()).toLong()
+                        ? RandomMask.keepBits(rule.random.seed(), offset + i, rule.random.threshold24(), rule.draws)
                         : rule.largest(delta.abs().compare(VectorOperators.GT, rule.threshold).toLong(),
                                 delta.abs().compare(VectorOperators.EQ, rule.threshold).toLong());
                 VectorMask<Float> lanes = VectorMask.fromLong(FS, laneBits);
@@ -196,7 +217,9 @@ public final class DeltaKernels {
                 kept += Long.bitCount(laneBits);
                 FloatVector s = FloatVector.zero(FS).blend(scaled, lanes);
                 // BF16 values read as stored are their own rounding: t is the fine-tune itself
-                FloatVector r = rounding.apply(base.add(s).reinterpretAsInts()).reinterpretAsFloats();
+                IntVector rBits = base.add(s).reinterpretAsInts();
+                FloatVector r = rBits.add(rBits.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half)).and(top)
+                        .reinterpretAsFloats();
                 FloatVector e = r.sub(tuned);
                 FloatVector g = s.sub(delta);
                 tt = tuned.fma(tuned, tt);
@@ -228,6 +251,8 @@ public final class DeltaKernels {
         final float threshold;
         private final long[] tiesHolder;
         private long tiesLeft;
+        /** {@link RandomMask#keepBits}' draws. */
+        final int[] draws = RandomMask.drawBuffer();
 
         Rule(Keep keep) {
             random = keep instanceof Keep.Random r ? r : null;
@@ -384,6 +409,9 @@ public final class DeltaKernels {
             return;
         }
         Rounding rounding = Rounding.of(dtype);
+        int lowest = rounding.lowest();
+        int half = rounding.half();
+        int top = rounding.top();
         int i = 0;
         int bound = FS.loopBound(length);
         while (i < bound) {
@@ -396,8 +424,10 @@ public final class DeltaKernels {
                 FloatVector delta = FloatVector.fromArray(FS, d, i);
                 IntVector tBits = FloatVector.fromArray(FS, f, i).reinterpretAsInts();
                 IntVector rBits = FloatVector.fromArray(FS, b, i).add(s).reinterpretAsInts();
-                FloatVector t = rounding.apply(tBits).reinterpretAsFloats();
-                FloatVector r = rounding.apply(rBits).reinterpretAsFloats();
+                FloatVector t = tBits.add(tBits.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half)).and(top)
+                        .reinterpretAsFloats();
+                FloatVector r = rBits.add(rBits.lanewise(VectorOperators.LSHR, 16).and(lowest).add(half)).and(top)
+                        .reinterpretAsFloats();
                 FloatVector e = r.sub(t);
                 FloatVector g = s.sub(delta);
                 tt = t.fma(t, tt);

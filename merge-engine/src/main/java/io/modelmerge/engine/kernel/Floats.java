@@ -22,7 +22,8 @@ public final class Floats {
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(FS.vectorBitSize() / 2));
+    /** As many 16-bit lanes as FS has floats: BF16 values are widened from them. */
+    static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(FS.vectorBitSize() / 2));
 
     private Floats() {
     }
@@ -70,21 +71,9 @@ public final class Floats {
     /** Over elements [from, to), whole vectors. */
     private static void widenBf16(MemorySegment src, long byteOffset, float[] dst, int from, int to) {
         for (int i = from; i < to; i += SS.length()) {
-            bf16Lanes(src, byteOffset + 2L * i).intoArray(dst, i);
+            ((IntVector) ShortVector.fromMemorySegment(SS, src, byteOffset + 2L * i, ByteOrder.LITTLE_ENDIAN)
+                    .castShape(IS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
         }
-    }
-
-    /**
-     * One vector of little-endian BF16 values at {@code byteOffset}, widened: in two steps under 35 bytecodes, so
-     * C2 inlines them even at a call site it judges cold (a vector helper it leaves out of line is boxed).
-     */
-    static FloatVector bf16Lanes(MemorySegment src, long byteOffset) {
-        return shortLanes(src, byteOffset).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-    }
-
-    /** One vector of little-endian 16-bit values at {@code byteOffset}, each in an int lane (sign-extended). */
-    private static IntVector shortLanes(MemorySegment src, long byteOffset) {
-        return (IntVector) ShortVector.fromMemorySegment(SS, src, byteOffset, ByteOrder.LITTLE_ENDIAN).castShape(IS, 0);
     }
 
     /** Writes {@code length} floats of {@code src} as {@code dtype} at element {@code to} of {@code dst}. */

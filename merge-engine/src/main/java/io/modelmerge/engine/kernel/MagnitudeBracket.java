@@ -54,8 +54,9 @@ public final class MagnitudeBracket {
      * the sample: a sample spread evenly over the values needs less slack than one of whole blocks.
      */
     public static MagnitudeBracket of(List<Sample> samples, long k, long total, boolean complete, double slack) {
+        Sample[] parts = samples.toArray(Sample[]::new);
         long size = 0;
-        for (Sample s : samples) {
+        for (Sample s : parts) {
             for (long c : s.counts) {
                 size += c;
             }
@@ -73,7 +74,7 @@ public final class MagnitudeBracket {
                 high = Math.min(BUCKETS - 1, b + 1);
                 highSet = true;
             }
-            for (Sample s : samples) {
+            for (Sample s : parts) {
                 above += s.counts[b];
             }
             if (above >= expected + margin) {

@@ -54,10 +54,11 @@ public final class RandomMask {
 
     /** How many of elements [from, from + length) survive the mask. */
     public static long count(int seed, long from, long length, int threshold24) {
+        int[] draws = drawBuffer();
         long kept = 0;
         long i = from;
         for (long bound = from + length - length % FS.length(); i < bound; i += FS.length()) {
-            kept += keepLanes(seed, i, threshold24).trueCount();
+            kept += Long.bitCount(keepBits(seed, i, threshold24, draws));
         }
         for (; i < from + length; i++) {
             kept += keeps(seed, i, threshold24) ? 1 : 0;
@@ -65,34 +66,29 @@ public final class RandomMask {
         return kept;
     }
 
+    /** Room for one vector of draws, for {@link #keepBits} and {@link #draws}. */
+    static int[] drawBuffer() {
+        return new int[IS.length()];
+    }
+
     /**
-     * The lanes of elements [index, index + lanes) that survive: {@link #keeps}, a vector at a time. It and the
-     * steps below each stay under 35 bytecodes, the size C2 inlines even where its profile calls the call site
-     * cold (as after a job that took the other branch of a kernel): a vector helper it does not inline is boxed.
+     * The lanes of elements [index, index + lanes) that survive, lane j at bit j: {@link #keeps}, a vector at a
+     * time. The draws pass through {@code draws} ({@link #drawBuffer}) and the lanes come back as a {@code long},
+     * so no vector crosses the call: C2 boxes one that does wherever it leaves the call out of line.
      */
-    static VectorMask<Float> keepLanes(int seed, long index, int threshold24) {
-        return draws(seed, index).compare(VectorOperators.LT, threshold24).cast(FS);
+    static long keepBits(int seed, long index, int threshold24, int[] draws) {
+        draws(seed, index, draws);
+        return IntVector.fromArray(IS, draws, 0).compare(VectorOperators.LT, threshold24).toLong();
     }
 
-    /** The 24-bit draws of elements [index, index + lanes), as {@link #keeps} compares them. */
-    private static IntVector draws(int seed, long index) {
-        return last(mix(mix(first(seed, index), 16, 0x85EBCA6B), 13, 0xC2B2AE35));
-    }
-
-    /** {@link #keeps}' first step: the index times the golden ratio, mixed with the seed and the index's high half. */
-    private static IntVector first(int seed, long index) {
-        return IntVector.broadcast(IS, (int) index).addIndex(1).mul(0x9E3779B1)
+    /** The 24-bit draws of elements [index, index + lanes), as {@link #keeps} compares them, into {@code out}. */
+    static void draws(int seed, long index, int[] out) {
+        IntVector h = IntVector.broadcast(IS, (int) index).addIndex(1).mul(0x9E3779B1)
                 .lanewise(VectorOperators.XOR, seed ^ (int) (index >>> 32) * 0x85EBCA6B);
-    }
-
-    /** h ^ (h >>> shift), times {@code multiplier}: a step of murmur3's finaliser. */
-    private static IntVector mix(IntVector h, int shift, int multiplier) {
-        return h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, shift)).mul(multiplier);
-    }
-
-    /** The finaliser's last step, h ^ (h >>> 16), and its top 24 bits. */
-    private static IntVector last(IntVector h) {
-        return h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).lanewise(VectorOperators.LSHR, 8);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).mul(0x85EBCA6B);
+        h = h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 13)).mul(0xC2B2AE35);
+        h.lanewise(VectorOperators.XOR, h.lanewise(VectorOperators.LSHR, 16)).lanewise(VectorOperators.LSHR, 8)
+                .intoArray(out, 0);
     }
 
     /**
@@ -104,10 +100,12 @@ public final class RandomMask {
      */
     public static void keepByRank(float[] values, int from, int length, int seed, long index, int[] rank,
                                   int[] thresholds, float[] inverse) {
+        int[] draws = drawBuffer();
         int j = 0;
         for (int bound = length - length % IS.length(); j < bound; j += IS.length()) {
             IntVector t = IntVector.fromArray(IS, thresholds, 0, rank, j);
-            VectorMask<Float> keep = draws(seed, index + j).compare(VectorOperators.LT, t).cast(FS);
+            draws(seed, index + j, draws);
+            VectorMask<Float> keep = IntVector.fromArray(IS, draws, 0).compare(VectorOperators.LT, t).cast(FS);
             FloatVector v = FloatVector.fromArray(FS, values, from + j);
             if (inverse != null) {
                 v = v.mul(FloatVector.fromArray(FS, inverse, 0, rank, j));

@@ -35,11 +35,12 @@ public final class TaskVectors {
     public static void delta(float[] x, float[] base, float[] delta, int length) {
         int tail = Tail.start(length);
         for (int i = 0; i < tail; i += FS.length()) {
-            delta(x, base, i).intoArray(delta, i);
+            FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).intoArray(delta, i);
         }
         if (tail < length) {
             float[] d = new float[FS.length()];
-            delta(Tail.padded(x, tail, length), Tail.padded(base, tail, length), 0).intoArray(d, 0);
+            FloatVector.fromArray(FS, Tail.padded(x, tail, length), 0)
+                    .sub(FloatVector.fromArray(FS, Tail.padded(base, tail, length), 0)).intoArray(d, 0);
             System.arraycopy(d, 0, delta, tail, length - tail);
         }
     }
@@ -62,7 +63,8 @@ public final class TaskVectors {
     public static void countAgainst(float[] x, float[] base, float threshold, int length, long[] counts) {
         for (int i = 0; i < length; i += FS.length()) {
             VectorMask<Float> lanes = FS.indexInRange(i, length);
-            FloatVector magnitude = delta(x, base, i, lanes).abs();
+            FloatVector magnitude = FloatVector.fromArray(FS, x, i, lanes)
+                    .sub(FloatVector.fromArray(FS, base, i, lanes)).abs();
             counts[0] += magnitude.compare(VectorOperators.GT, threshold, lanes).trueCount();
             counts[1] += magnitude.compare(VectorOperators.EQ, threshold, lanes).trueCount();
         }
@@ -77,39 +79,33 @@ public final class TaskVectors {
         switch (thinning) {
             case Thinning.None none -> {
                 for (int i = from; i < to; i += FS.length()) {
-                    delta(x, base, i).mul(scale).intoArray(x, i);
+                    FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).mul(scale).intoArray(x, i);
                 }
             }
             case Thinning.Magnitude magnitude -> {
                 float threshold = magnitude.threshold();
                 for (int i = from; i < to; i += FS.length()) {
-                    FloatVector d = delta(x, base, i);
+                    FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i));
                     zero.blend(d, d.abs().compare(VectorOperators.GE, threshold)).mul(scale).intoArray(x, i);
                 }
             }
             case Thinning.Random mask -> {
                 long offset = mask.offset() + shift;
+                int[] draws = RandomMask.drawBuffer();
                 for (int i = from; i < to; i += FS.length()) {
-                    zero.blend(delta(x, base, i), RandomMask.keepLanes(mask.seed(), offset + i, mask.threshold24()))
-                            .mul(scale).intoArray(x, i);
+                    FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i));
+                    long kept = RandomMask.keepBits(mask.seed(), offset + i, mask.threshold24(), draws);
+                    zero.blend(d, VectorMask.fromLong(FS, kept)).mul(scale).intoArray(x, i);
                 }
             }
         }
-    }
-
-    private static FloatVector delta(float[] x, float[] base, int i) {
-        return FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i));
-    }
-
-    private static FloatVector delta(float[] x, float[] base, int i, VectorMask<Float> lanes) {
-        return FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, base, i, lanes));
     }
 
     /** x[i] ← (x[i] − base[i])·scale where lower <= |x[i] − base[i]| < upper, else 0, for i < length. */
     public static void keepBand(float[] x, float[] base, float lower, float upper, float scale, int length) {
         for (int i = 0; i < length; i += FS.length()) {
             VectorMask<Float> lanes = FS.indexInRange(i, length);
-            FloatVector d = delta(x, base, i, lanes);
+            FloatVector d = FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, base, i, lanes));
             FloatVector magnitude = d.abs();
             VectorMask<Float> kept = magnitude.compare(VectorOperators.GE, lower)
                     .and(magnitude.compare(VectorOperators.LT, upper));
@@ -127,30 +123,32 @@ public final class TaskVectors {
                              int all, int kept) {
         Thinning.Random mask = thinning instanceof Thinning.Random r ? r : null;
         float threshold = thinning instanceof Thinning.Magnitude m ? m.threshold() : 0f;
+        int[] draws = RandomMask.drawBuffer();
         FloatVector a = FloatVector.zero(FS);
         FloatVector k = FloatVector.zero(FS);
         int i = from;
         for (int bound = from + FS.loopBound(length); i < bound; i += FS.length()) {
             FloatVector d = FloatVector.fromArray(FS, x, i).sub(FloatVector.fromArray(FS, base, i)).abs();
+            long survivors = mask != null
+                    ? RandomMask.keepBits(mask.seed(), mask.offset() + i, mask.threshold24(), draws)
+                    : d.compare(VectorOperators.GE, threshold).toLong();
             a = a.add(d);
-            k = k.add(FloatVector.zero(FS).blend(d, kept(d, mask, threshold, i)));
+            k = k.add(FloatVector.zero(FS).blend(d, VectorMask.fromLong(FS, survivors)));
         }
         double sumAll = Lanes.sum(a);
         double sumKept = Lanes.sum(k);
         if (i < from + length) {
             VectorMask<Float> lanes = FS.indexInRange(i, from + length);
-            FloatVector d = delta(x, base, i, lanes).abs();
+            FloatVector d = FloatVector.fromArray(FS, x, i, lanes).sub(FloatVector.fromArray(FS, base, i, lanes)).abs();
+            long survivors = mask != null
+                    ? RandomMask.keepBits(mask.seed(), mask.offset() + i, mask.threshold24(), draws)
+                    : d.compare(VectorOperators.GE, threshold).toLong();
             sumAll = Lanes.addInOrder(sumAll, d);
-            sumKept = Lanes.addInOrder(sumKept, FloatVector.zero(FS).blend(d, kept(d, mask, threshold, i).and(lanes)));
+            VectorMask<Float> keptLanes = VectorMask.fromLong(FS, survivors & lanes.toLong());
+            sumKept = Lanes.addInOrder(sumKept, FloatVector.zero(FS).blend(d, keptLanes));
         }
         sums[all] += sumAll;
         sums[kept] += sumKept;
-    }
-
-    /** The lanes of |δ| (at element i of the block) that survive: the random mask's, or those at the threshold. */
-    private static VectorMask<Float> kept(FloatVector magnitude, Thinning.Random mask, float threshold, int i) {
-        return mask != null ? RandomMask.keepLanes(mask.seed(), mask.offset() + i, mask.threshold24())
-                : magnitude.compare(VectorOperators.GE, threshold);
     }
 
     /**

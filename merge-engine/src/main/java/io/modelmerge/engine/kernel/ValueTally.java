@@ -51,10 +51,11 @@ final class ValueTally {
         long above = 0;
         int i = 0;
         for (int bound = FS.loopBound(length); i < bound; i += FS.length()) {
-            IntVector bits = magnitudeBits(values, i);
+            IntVector bits = FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
             IntVector bucket = bits.lanewise(VectorOperators.LSHR, 15);
             above += bucket.compare(VectorOperators.GT, high).trueCount();
-            VectorMask<Integer> hits = inRange(bucket, low, high);
+            VectorMask<Integer> hits = bucket.compare(VectorOperators.GE, low)
+                    .and(bucket.compare(VectorOperators.LE, high));
             if (!hits.anyTrue()) {
                 continue;
             }
@@ -82,16 +83,6 @@ final class ValueTally {
         secondCount += secondHits.reduceLanes(VectorOperators.ADD);
         oneByOne = vectorsWithHits >= 4096 && misses * 8 > vectorsWithHits;
         return above + countTail(values, i, length, low, high);
-    }
-
-    /** The bits of |values[i, i + lanes)|. */
-    private static IntVector magnitudeBits(float[] values, int i) {
-        return FloatVector.fromArray(FS, values, i).reinterpretAsInts().and(0x7FFFFFFF);
-    }
-
-    /** The lanes whose bucket lies in [low, high]. */
-    private static VectorMask<Integer> inRange(IntVector bucket, int low, int high) {
-        return bucket.compare(VectorOperators.GE, low).and(bucket.compare(VectorOperators.LE, high));
     }
 
     /** Counts values[from, length) one at a time; returns how many lie above the range. */
@@ -124,8 +115,7 @@ final class ValueTally {
 
     /**
      * Counts the lanes of {@link #spill} set in {@code lanes} one by one; returns the last one's value. The caller
-     * stores the vector there: a vector passed to a method C2 does not inline is boxed where it is made, on every
-     * pass of the loop, whether or not the call is taken.
+     * stores the vector there: no vector crosses a method call in the kernels (see the README's {@code kernel}).
      */
     private int countEach(long lanes) {
         int last = -1;

@@ -151,10 +151,11 @@ class MethodKernelsTest {
             int seed = random.nextInt();
             long index = random.nextInt(1 << 30);
             int threshold24 = RandomMask.threshold(random.nextDouble());
-            var mask = RandomMask.keepLanes(seed, index, threshold24);
+            long mask = RandomMask.keepBits(seed, index, threshold24, RandomMask.drawBuffer());
             for (int lane = 0; lane < lanes; lane++) {
-                assertEquals(RandomMask.keeps(seed, index + lane, threshold24), mask.laneIsSet(lane));
+                assertEquals(RandomMask.keeps(seed, index + lane, threshold24), (mask >>> lane & 1) == 1);
             }
+            assertEquals(0, mask >>> lanes, "no bit past the last lane");
         }
     }
 
