@@ -242,8 +242,8 @@ public final class DeltaKernels {
     /**
      * A {@link Keep}'s fields, taken apart before a loop (a call on the rule inside it, seeing both kinds, boxes),
      * and its ties, counted down here and written back by {@link #end}. The loops compare the vectors themselves
-     * and hand the rule the lanes as longs: a helper that takes or gives a vector is boxed where C2 does not inline
-     * it, and after a job of the other kind it judges the call cold and inlines only the smallest (35 bytecodes).
+     * and hand the rule the lanes as longs: a vector passed to or from a method C2 leaves out of line is boxed,
+     * and however small the method, C2 sometimes does (see the README's {@code kernel}).
      */
     private static final class Rule {
         final Keep.Random random;
