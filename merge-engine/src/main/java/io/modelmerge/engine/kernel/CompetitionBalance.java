@@ -26,6 +26,7 @@ public final class CompetitionBalance {
         float[] sum = new float[RUN];
         float[] intra = new float[RUN];
         float[] inter = new float[RUN];
+        float[] scratch = new float[RUN];
         for (int from = 0; from < length; from += RUN) {
             int run = Math.min(RUN, length - from);
             for (int j = 0; j < run; j += FS.length()) {
@@ -40,17 +41,19 @@ public final class CompetitionBalance {
             for (int m = 0; m < n; m++) {
                 float range = high[m] - low[m];
                 float inverseRange = 1f / range; // a multiplication per element instead of a division
+                // zero where the range is a single value: a mask from a number, not a branch between vectors
+                VectorMask<Float> spread = VectorMask.fromLong(FS, range > 0 ? -1L : 0L);
                 for (int j = 0; j < run; j += FS.length()) {
                     VectorMask<Float> lanes = FS.indexInRange(j, run);
                     FloatVector tau = FloatVector.fromArray(FS, x[m], from + j, lanes)
                             .sub(FloatVector.fromArray(FS, base, from + j, lanes));
-                    FloatVector normalised = range > 0
-                            ? tau.abs().max(low[m]).min(high[m]).sub(low[m]).mul(inverseRange) : FloatVector.zero(FS);
+                    FloatVector normalised = FloatVector.zero(FS)
+                            .blend(tau.abs().max(low[m]).min(high[m]).sub(low[m]).mul(inverseRange), spread);
                     normalised.mul(normalised).mul(n).intoArray(intra, j, lanes);
                     tau.mul(FloatVector.fromArray(FS, sum, j, lanes)).intoArray(inter, j, lanes);
                 }
                 VectorMath.exp(intra, intra, run);
-                VectorMath.tanh(inter, inter, run);
+                VectorMath.tanh(inter, inter, run, scratch);
                 for (int j = 0; j < run; j += FS.length()) {
                     VectorMask<Float> lanes = FS.indexInRange(j, run);
                     FloatVector.fromArray(FS, intra, j, lanes).mul(FloatVector.fromArray(FS, inter, j, lanes))
@@ -76,20 +79,20 @@ public final class CompetitionBalance {
             for (int m = 0; m < n; m++) {
                 FloatVector betaM = FloatVector.fromArray(FS, beta[m], i, lanes);
                 float range = max[m] - threshold[m];
-                FloatVector scale = range > 0 ? betaM.max(threshold[m]).sub(threshold[m]).div(range)
-                        : FloatVector.zero(FS).blend(1f, betaM.compare(VectorOperators.GE, threshold[m]));
+                // a ramp over the range, or a step at the threshold where the range is empty: both computed and
+                // one taken under a mask made from the number, as no vector is chosen by a branch in a loop
+                FloatVector ramp = betaM.max(threshold[m]).sub(threshold[m]).div(range);
+                FloatVector step = FloatVector.zero(FS).blend(1f, betaM.compare(VectorOperators.GE, threshold[m]));
+                FloatVector scale = step.blend(ramp, VectorMask.fromLong(FS, range > 0 ? -1L : 0L));
                 FloatVector tau = FloatVector.fromArray(FS, x[m], i, lanes).sub(b);
-                mixed = scale.fma(clipped(tau, low[m], high[m]), mixed);
+                // sign(τ)·clamp(|τ|, low, high), 0 where τ = 0 (as torch.sign)
+                FloatVector magnitude = tau.abs().max(low[m]).min(high[m]);
+                FloatVector clipped = magnitude.blend(magnitude.neg(), tau.compare(VectorOperators.LT, 0f))
+                        .blend(0f, tau.compare(VectorOperators.EQ, 0f));
+                mixed = scale.fma(clipped, mixed);
                 scales = scales.add(scale);
             }
             mixed.div(scales.max(1e-12f)).fma(FloatVector.broadcast(FS, lambda), b).intoArray(out, i, lanes);
         }
-    }
-
-    /** sign(τ)·clamp(|τ|, low, high), 0 where τ = 0 (as torch.sign). */
-    private static FloatVector clipped(FloatVector tau, float low, float high) {
-        FloatVector magnitude = tau.abs().max(low).min(high);
-        return magnitude.blend(magnitude.neg(), tau.compare(VectorOperators.LT, 0f))
-                .blend(0f, tau.compare(VectorOperators.EQ, 0f));
     }
 }

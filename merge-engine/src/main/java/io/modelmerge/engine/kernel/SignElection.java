@@ -37,11 +37,13 @@ public final class SignElection {
     private static void ties(float[][] t, float[] weights, boolean paper, boolean normalize, float lambda,
                              float[] base, float[] out, int from, int to) {
         FloatVector zero = FloatVector.zero(FS);
+        long notNormal = normalize ? 0L : -1L;
         for (int i = from; i < to; i += FS.length()) {
             FloatVector vote = zero;
             for (int m = 0; m < t.length; m++) {
                 FloatVector v = FloatVector.fromArray(FS, t[m], i);
-                vote = paper ? vote.add(v) : v.fma(FloatVector.broadcast(FS, weights[m]), vote);
+                // the paper's rule weighs each by 1 (an fma with 1 is the add, exactly): a number chosen, not a vector
+                vote = v.fma(FloatVector.broadcast(FS, paper ? 1f : weights[m]), vote);
             }
             VectorMask<Float> positive = vote.compare(VectorOperators.GE, 0f);
             FloatVector mixed = zero;
@@ -49,19 +51,17 @@ public final class SignElection {
             for (int m = 0; m < t.length; m++) {
                 FloatVector v = FloatVector.fromArray(FS, t[m], i);
                 FloatVector weighted = v.mul(weights[m]);
-                FloatVector judged = paper ? v : weighted;
-                VectorMask<Float> agrees = agrees(judged, positive);
+                FloatVector judged = v.mul(paper ? 1f : weights[m]); // v itself, or weighted
+                VectorMask<Float> agrees = judged.compare(VectorOperators.GT, 0f).and(positive)
+                        .or(judged.compare(VectorOperators.LT, 0f).andNot(positive));
                 mixed = mixed.add(zero.blend(weighted, agrees));
                 divisor = divisor.add(zero.blend(FloatVector.broadcast(FS, paper ? 1f : weights[m]), agrees));
             }
-            FloatVector delta = normalize ? mixed.div(divisor.blend(1f, divisor.compare(VectorOperators.EQ, 0f))) : mixed;
+            // not normalizing divides by 1, which leaves every value as it is
+            VectorMask<Float> byOne = divisor.compare(VectorOperators.EQ, 0f).or(VectorMask.fromLong(FS, notNormal));
+            FloatVector delta = mixed.div(divisor.blend(1f, byOne));
             delta.fma(FloatVector.broadcast(FS, lambda), FloatVector.fromArray(FS, base, i)).intoArray(out, i);
         }
-    }
-
-    private static VectorMask<Float> agrees(FloatVector judged, VectorMask<Float> positive) {
-        return judged.compare(VectorOperators.GT, 0f).and(positive)
-                .or(judged.compare(VectorOperators.LT, 0f).andNot(positive));
     }
 
     /**
@@ -84,7 +84,8 @@ public final class SignElection {
             FloatVector divisor = FloatVector.zero(FS);
             for (int m = 0; m < n; m++) {
                 FloatVector d = FloatVector.fromArray(FS, x[m], i, lanes).sub(b);
-                VectorMask<Float> agrees = agrees(d, positive);
+                VectorMask<Float> agrees = d.compare(VectorOperators.GT, 0f).and(positive)
+                        .or(d.compare(VectorOperators.LT, 0f).andNot(positive));
                 mixed = mixed.add(FloatVector.zero(FS).blend(d.mul(weights[m]), agrees));
                 divisor = divisor.add(FloatVector.zero(FS).blend(weights[m], agrees));
             }

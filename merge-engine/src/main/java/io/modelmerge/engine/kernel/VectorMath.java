@@ -63,7 +63,11 @@ public final class VectorMath {
      * from |x| = 9). {@code out} may be {@code x}.
      */
     public static void tanh(float[] x, float[] out, int length) {
-        float[] e = new float[length];
+        tanh(x, out, length, new float[length]);
+    }
+
+    /** {@link #tanh(float[], float[], int)} with {@code e} (at least {@code length} long) as its scratch. */
+    public static void tanh(float[] x, float[] out, int length, float[] e) {
         for (int i = 0; i < length; i += FS.length()) {
             VectorMask<Float> lanes = FS.indexInRange(i, length);
             FloatVector.fromArray(FS, x, i, lanes).abs().min(TANH_ONE).mul(2f).intoArray(e, i, lanes);
