@@ -118,8 +118,13 @@ public final class SceMerge implements MergeMethod {
 
         /** Per model, Σ τ² over the selected entries. */
         private BlockSums squares() {
+            float[][] scratch = {new float[0]}; // this accumulator's (one worker feeds it), grown to the longest unit
             return new BlockSums(n, (block, from, length, sums) -> {
-                float[] variance = variances(block, from, length);
+                if (scratch[0].length < length) {
+                    scratch[0] = new float[length];
+                }
+                float[] variance = scratch[0];
+                TaskVectors.variance(block.models(), n, block.base(), from, length, variance);
                 float[] base = block.base();
                 for (int m = 0; m < n; m++) {
                     // the sum as one element after another from 0 gives it (a unit's partials start at 0)
