@@ -22,7 +22,12 @@ public final class CompetitionBalance {
      * clamped to [low[m], high[m]] and minmax maps that range to [0, 1] (to 0 where it is a single value).
      */
     public static float[][] betas(float[][] x, int n, float[] base, float[] low, float[] high, int length) {
-        float[][] beta = new float[n][length];
+        return betas(x, n, base, low, high, length, new float[n][length]);
+    }
+
+    /** {@link #betas(float[][], int, float[], float[], float[], int)} written into {@code beta}, which it returns. */
+    public static float[][] betas(float[][] x, int n, float[] base, float[] low, float[] high, int length,
+                                  float[][] beta) {
         float[] sum = new float[RUN];
         float[] intra = new float[RUN];
         float[] inter = new float[RUN];

@@ -52,7 +52,11 @@ public final class OrderFreeSum {
             FloatVector a = d.abs();
             low = low.add(a.convertShape(VectorOperators.F2D, DS, 0));
             high = high.add(a.convertShape(VectorOperators.F2D, DS, 1));
-            lowestBit = lowestBit.min(lowestBitExponent(a.reinterpretAsInts()));
+            IntVector bits = a.reinterpretAsInts();
+            // lowestBitExponent a vector at a time, written out: no vector crosses a call in the kernels
+            lowestBit = lowestBit.min(bits.or(0x800000).lanewise(VectorOperators.TRAILING_ZEROS_COUNT)
+                    .add(bits.lanewise(VectorOperators.LSHR, 23).max(1)).sub(150)
+                    .blend(Integer.MAX_VALUE, bits.compare(VectorOperators.EQ, 0)));
         }
         double tail = 0;
         int tailLowest = Integer.MAX_VALUE;
@@ -131,7 +135,11 @@ public final class OrderFreeSum {
             DoubleVector dHigh = (DoubleVector) d.convertShape(VectorOperators.F2D, DS, 1);
             low = low.add(dLow.mul(dLow));
             high = high.add(dHigh.mul(dHigh));
-            lowestBit = lowestBit.min(lowestBitExponent(d.abs().reinterpretAsInts()));
+            IntVector bits = d.abs().reinterpretAsInts();
+            // lowestBitExponent a vector at a time, written out: no vector crosses a call in the kernels
+            lowestBit = lowestBit.min(bits.or(0x800000).lanewise(VectorOperators.TRAILING_ZEROS_COUNT)
+                    .add(bits.lanewise(VectorOperators.LSHR, 23).max(1)).sub(150)
+                    .blend(Integer.MAX_VALUE, bits.compare(VectorOperators.EQ, 0)));
         }
         double tail = 0;
         int tailLowest = Integer.MAX_VALUE;
@@ -154,27 +162,17 @@ public final class OrderFreeSum {
         return q == Integer.MAX_VALUE || Math.getExponent(sum) < bound ? sum : Double.NaN;
     }
 
-    /** {@link #lowestBitExponent(IntVector)} of one value. */
+    /**
+     * The exponent of the lowest set bit of |value|: its biased exponent (1 for a subnormal) − 150 plus the
+     * trailing zeros of its bits with the hidden bit's place set (a normal's hidden bit, and below any subnormal's
+     * lowest bit); MAX_VALUE for a zero. The loops write the same a vector at a time (checked equal to the
+     * mantissa-and-hidden-bit form for all 2³¹ magnitudes).
+     */
     private static int lowestBitExponent(float value) {
         int bits = Float.floatToRawIntBits(value) & 0x7FFFFFFF;
         if (bits == 0) {
             return Integer.MAX_VALUE;
         }
-        int exponent = bits >>> 23;
-        int mantissa = (bits & 0x7FFFFF) | (exponent == 0 ? 0 : 0x800000);
-        return Math.max(1, exponent) - 150 + Integer.numberOfTrailingZeros(mantissa);
-    }
-
-    /**
-     * The exponent of the lowest set bit of each lane's magnitude bits (normal: biased exponent − 150 plus the
-     * mantissa's trailing zeros with its hidden bit; subnormal: −149 plus the trailing zeros); MAX_VALUE for a zero.
-     */
-    private static IntVector lowestBitExponent(IntVector bits) {
-        IntVector exponent = bits.lanewise(VectorOperators.LSHR, 23);
-        VectorMask<Integer> subnormal = exponent.compare(VectorOperators.EQ, 0);
-        IntVector mantissa = bits.and(0x7FFFFF).or(IntVector.broadcast(IS, 0x800000).blend(0, subnormal));
-        IntVector scale = exponent.max(1).sub(150);
-        IntVector lowest = scale.add(mantissa.lanewise(VectorOperators.TRAILING_ZEROS_COUNT));
-        return lowest.blend(Integer.MAX_VALUE, bits.compare(VectorOperators.EQ, 0));
+        return Integer.numberOfTrailingZeros(bits | 0x800000) + Math.max(bits >>> 23, 1) - 150;
     }
 }

@@ -136,6 +136,9 @@ public final class PcbMerge implements MergeMethod {
             final TopK.Counts[] negatives = new TopK.Counts[n];
             final long[] negativeCount = new long[n];
             final float[] largest = new float[n];
+            /** β and one side of it, for the blocks one worker feeds this accumulator, grown to the longest. */
+            private float[][] beta = new float[n][0];
+            private float[] part = new float[0];
 
             Betas() {
                 for (int m = 0; m < n; m++) {
@@ -148,8 +151,11 @@ public final class PcbMerge implements MergeMethod {
 
             @Override
             public void add(Block block) {
-                float[][] beta = betas(block);
-                float[] part = new float[block.length()];
+                if (part.length < block.length()) {
+                    beta = new float[n][block.length()];
+                    part = new float[block.length()];
+                }
+                CompetitionBalance.betas(block.models(), n, block.base(), low, high, block.length(), beta);
                 for (int m = 0; m < n; m++) {
                     if (positives[m] != null) {
                         for (int i = 0; i < block.length(); i++) {
@@ -203,13 +209,10 @@ public final class PcbMerge implements MergeMethod {
             }
         }
 
-        private float[][] betas(Block block) {
-            return CompetitionBalance.betas(block.models(), n, block.base(), low, high, block.length());
-        }
-
         @Override
         public void merge(Block block, float[] out) {
-            CompetitionBalance.merge(block.models(), n, block.base(), betas(block), low, high, threshold, max, lambda, out,
+            float[][] beta = CompetitionBalance.betas(block.models(), n, block.base(), low, high, block.length());
+            CompetitionBalance.merge(block.models(), n, block.base(), beta, low, high, threshold, max, lambda, out,
                     block.length());
         }
     }
