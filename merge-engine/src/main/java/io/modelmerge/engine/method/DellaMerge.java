@@ -156,12 +156,9 @@ public final class DellaMerge implements MergeMethod {
 
         private BlockSums l1Sums() {
             int n = density.length;
-            float[][] scratch = {new float[0]}; // this accumulator's (one worker feeds it), grown to the longest unit
+            float[] delta = new float[columns]; // this accumulator's (one worker feeds it): a unit is at most a row
             return new BlockSums(2 * n, columns, (block, from, length, sums) -> {
-                if (scratch[0].length < length) {
-                    scratch[0] = new float[length];
-                }
-                float[] delta = scratch[0]; // every use below reads only [0, length), written first
+                // every use below reads only [0, length), written first
                 for (int m = 0; m < n; m++) {
                     float[] x = block.models()[m];
                     float[] base = block.base();

@@ -118,12 +118,9 @@ public final class SceMerge implements MergeMethod {
 
         /** Per model, Σ τ² over the selected entries. */
         private BlockSums squares() {
-            float[][] scratch = {new float[0]}; // this accumulator's (one worker feeds it), grown to the longest unit
+            // this accumulator's (one worker feeds it): a unit is at most BlockSums.CHUNK elements
+            float[] variance = new float[BlockSums.CHUNK];
             return new BlockSums(n, (block, from, length, sums) -> {
-                if (scratch[0].length < length) {
-                    scratch[0] = new float[length];
-                }
-                float[] variance = scratch[0];
                 TaskVectors.variance(block.models(), n, block.base(), from, length, variance);
                 float[] base = block.base();
                 for (int m = 0; m < n; m++) {
